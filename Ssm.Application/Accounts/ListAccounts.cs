@@ -1,0 +1,34 @@
+using FluentValidation;
+using Marten;
+using Marten.Pagination;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Accounts;
+
+namespace Ssm.Application.Accounts;
+
+public sealed record ListAccounts(string? Search = null, int PageNumber = 1, int PageSize = 20) : IQuery<Page<AccountDto>>, IPaged;
+
+public sealed class ListAccountsValidator : AbstractValidator<ListAccounts>
+{
+    public ListAccountsValidator()
+    {
+        this.AddPagingRules();
+        RuleFor(x => x.Search).MaximumLength(AccountRules.NameMaxLength);
+    }
+}
+
+public sealed class ListAccountsHandler(IQuerySession session) : IQueryHandler<ListAccounts, Page<AccountDto>>
+{
+    public async ValueTask<Page<AccountDto>> Handle(ListAccounts query, CancellationToken cancellationToken)
+    {
+        IQueryable<LocalAccount> accounts = session.Query<LocalAccount>();
+        if (!string.IsNullOrWhiteSpace(query.Search))
+        {
+            var key = AccountRules.KeyOf(query.Search.Trim());
+            accounts = accounts.Where(a => a.NameKey.Contains(key));
+        }
+        var page = await accounts.OrderBy(a => a.NameKey).ToPagedListAsync(query.PageNumber, query.PageSize, cancellationToken);
+        return new Page<AccountDto>(page.Select(AccountDto.From).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
+    }
+}

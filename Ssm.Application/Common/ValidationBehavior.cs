@@ -1,0 +1,30 @@
+using FluentValidation;
+using Mediator;
+
+namespace Ssm.Application.Common;
+
+/// <summary>
+/// Runs every FluentValidation validator of the message, and refuses admin-only commands from viewers,
+/// before the handler sees anything; nothing is written when either fails.
+/// </summary>
+public sealed class ValidationBehavior<TMessage, TResponse>(IEnumerable<IValidator<TMessage>> validators, ICurrentUser user)
+    : IPipelineBehavior<TMessage, TResponse>
+    where TMessage : notnull, IMessage
+{
+    public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
+    {
+        if (message is IAdminOnly && !user.IsAdmin)
+            throw new ForbiddenException($"'{user.Name}' may only read: {EventLog.ActionOf(message)} needs the admin role.");
+
+        var failures = new List<FluentValidation.Results.ValidationFailure>();
+        foreach (var validator in validators)
+        {
+            var result = await validator.ValidateAsync(message, cancellationToken);
+            failures.AddRange(result.Errors);
+        }
+        if (failures.Count > 0)
+            throw new ValidationException(failures);
+
+        return await next(message, cancellationToken);
+    }
+}

@@ -1,0 +1,15 @@
+using FluentValidation;
+using Microsoft.Extensions.DependencyInjection;
+using Ssm.Application.Common;
+
+namespace Ssm.Application;
+
+public static class DependencyInjection
+{
+    public static IServiceCollection AddApplication(this IServiceCollection services)
+    {
+        services.AddValidatorsFromAssembly(typeof(DependencyInjection).Assembly, ServiceLifetime.Singleton);
+        services.AddSingleton<ChangeNotifier>();
+        return services;
+    }
+}

@@ -1,0 +1,11 @@
+namespace Ssm.Application.Ha;
+
+/// <summary>What a node knows about itself from configuration (section "Node").</summary>
+public sealed class NodeOptions
+{
+    public const string Section = "Node";
+
+    public string Name { get; set; } = Environment.MachineName;
+    public string Listen { get; set; } = "http://127.0.0.1:8443";
+    public string DataDirectory { get; set; } = ".data";
+}

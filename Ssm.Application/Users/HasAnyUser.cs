@@ -1,0 +1,13 @@
+using Marten;
+using Mediator;
+using Ssm.Domain.Users;
+
+namespace Ssm.Application.Users;
+
+public sealed record HasAnyUser : IQuery<bool>;
+
+public sealed class HasAnyUserHandler(IQuerySession session) : IQueryHandler<HasAnyUser, bool>
+{
+    public async ValueTask<bool> Handle(HasAnyUser query, CancellationToken cancellationToken) =>
+        await session.Query<UserAccount>().AnyAsync(cancellationToken);
+}

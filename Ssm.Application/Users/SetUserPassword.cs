@@ -1,0 +1,43 @@
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Events;
+using Ssm.Domain.Users;
+
+namespace Ssm.Application.Users;
+
+/// <summary>Creates the user, or sets a new password and role for an existing one.</summary>
+public sealed record SetUserPassword(string UserName, string Password, UserRole Role = UserRole.Admin) : ICommand, IAudited, IAdminOnly
+{
+    public EventCategory Category => EventCategory.Security;
+    public string Subject => UserName;
+    public override string ToString() => $"SetUserPassword {{ UserName = {UserName}, Role = {Role} }}";
+}
+
+public sealed class SetUserPasswordValidator : AbstractValidator<SetUserPassword>
+{
+    public SetUserPasswordValidator()
+    {
+        RuleFor(x => x.UserName).Must(UserRules.IsValidUserName)
+            .WithMessage("User name must be 1–32 letters, digits, dots, dashes or underscores.");
+        RuleFor(x => x.Password).NotEmpty().MinimumLength(UserRules.PasswordMinLength).MaximumLength(UserRules.PasswordMaxLength)
+            .WithMessage($"Password must be {UserRules.PasswordMinLength} to {UserRules.PasswordMaxLength} characters.");
+        RuleFor(x => x.Role).IsInEnum();
+    }
+}
+
+public sealed class SetUserPasswordHandler(IDocumentSession session, IPasswordHasher hasher, ICurrentUser user, IClock clock)
+    : ICommandHandler<SetUserPassword>
+{
+    public async ValueTask<Unit> Handle(SetUserPassword command, CancellationToken cancellationToken)
+    {
+        var id = UserAccount.KeyOf(command.UserName);
+        var account = await session.LoadAsync<UserAccount>(id, cancellationToken) ?? new UserAccount { Id = id };
+        account.SetPassword(hasher.Hash(command.Password), command.Role);
+        session.Store(account);
+        session.RecordSuccess(command, user, clock, $"role {command.Role}");
+        await session.SaveChangesAsync(cancellationToken);
+        return Unit.Value;
+    }
+}

@@ -1,0 +1,9 @@
+namespace Ssm.Domain.Accounts;
+
+public enum AccountStatus
+{
+    New,
+    Requested,
+    Active,
+    Rejected,
+}

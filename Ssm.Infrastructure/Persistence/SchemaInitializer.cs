@@ -1,0 +1,28 @@
+using Marten;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Ssm.Infrastructure.Persistence;
+
+/// <summary>
+/// Applies the Marten schema when the node starts, but only if its database accepts writes:
+/// a hot standby is read-only and receives the schema through replication.
+/// </summary>
+public sealed class SchemaInitializer(IDocumentStore store, NpgsqlDataSource dataSource, ILogger<SchemaInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("select pg_is_in_recovery()");
+        var inRecovery = (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        if (inRecovery)
+        {
+            logger.LogInformation("Database is a read-only standby; schema left as replicated");
+            return;
+        }
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        logger.LogInformation("Database schema is up to date");
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,37 @@
+using FluentValidation;
+using Microsoft.AspNetCore.Diagnostics;
+using Ssm.Application.Common;
+using Ssm.Domain;
+
+namespace Ssm.Web.Endpoints;
+
+/// <summary>Turns the application's errors into problem details: the caller's mistake is never a 500.</summary>
+public sealed class ErrorResponses(IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+    {
+        var (status, title) = exception switch
+        {
+            ValidationException => (StatusCodes.Status400BadRequest, "The request is invalid"),
+            DomainException => (StatusCodes.Status400BadRequest, "The request is invalid"),
+            BadHttpRequestException bad => (bad.StatusCode, "The request could not be read"),
+            NotFoundException => (StatusCodes.Status404NotFound, "Not found"),
+            ConflictException => (StatusCodes.Status409Conflict, "Conflict"),
+            ForbiddenException => (StatusCodes.Status403Forbidden, "Forbidden"),
+            _ => (0, ""),
+        };
+        if (status == 0)
+            return false;
+
+        http.Response.StatusCode = status;
+        var details = new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title, Detail = exception.Message };
+        if (exception is ValidationException validation)
+        {
+            details.Detail = ErrorText.Describe(validation);
+            details.Extensions["errors"] = validation.Errors
+                .GroupBy(e => e.PropertyName)
+                .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray());
+        }
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = details, Exception = exception });
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using MudBlazor.Services;
+using OpenTelemetry.Metrics;
+using Serilog;
+using Serilog.Formatting.Compact;
+using Ssm.Application.Common;
+using Ssm.Application.Ha;
+using Ssm.Infrastructure.Persistence;
+using Ssm.Web.Components;
+using Ssm.Web.Endpoints;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Hosting;
+
+/// <summary>`ssm node`: one node of the product, serving the dashboard and its APIs.</summary>
+public static class NodeHost
+{
+    public const long MaxRequestBodyBytes = 1024 * 1024;
+
+    public static WebApplication Build(IDictionary<string, string?> overrides)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = [],
+        });
+        builder.Configuration.AddInMemoryCollection(overrides);
+        var node = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+
+        builder.WebHost.UseStaticWebAssets();
+        builder.WebHost.UseUrls(node.Listen);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+        });
+
+        builder.Services.AddSerilog(log =>
+        {
+            log.ReadFrom.Configuration(builder.Configuration).Enrich.FromLogContext().Enrich.WithProperty("Node", node.Name);
+            if (builder.Configuration.GetValue<bool>("Logging:Json"))
+                log.WriteTo.Console(new RenderedCompactJsonFormatter());
+            else
+                log.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{Node}] {Message:lj}{NewLine}{Exception}");
+        });
+
+        builder.Services.AddSsmCore(builder.Configuration);
+        builder.Services.AddHostedService<FirstAdmin>();
+        AddSecurity(builder.Services, node);
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        builder.Services.AddExceptionHandler<ErrorResponses>();
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddAspNetCoreInstrumentation()
+            .AddMeter(MediatorMetrics.MeterName)
+            .AddPrometheusExporter());
+
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddCascadingAuthenticationState();
+        builder.Services.AddMudServices();
+        builder.Services.AddScoped<UiSender>();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+
+        app.MapStaticAssets().AllowAnonymous();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapAuthEndpoints();
+        app.MapAccountEndpoints();
+        app.MapEventEndpoints();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+
+    private static void AddSecurity(IServiceCollection services, NodeOptions node)
+    {
+        services.AddDataProtection()
+            .SetApplicationName("ssm")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(Path.GetFullPath(node.DataDirectory), "keys")));
+
+        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
+        {
+            cookie.Cookie.Name = "ssm.auth";
+            cookie.Cookie.HttpOnly = true;
+            cookie.Cookie.SameSite = SameSiteMode.Strict;
+            cookie.LoginPath = "/login";
+            cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
+            cookie.SlidingExpiration = true;
+            // Browsers navigating to a page are sent to the login page; every other caller gets a plain 401/403.
+            cookie.Events.OnRedirectToLogin = context => Refuse(context.HttpContext, StatusCodes.Status401Unauthorized, context.RedirectUri);
+            cookie.Events.OnRedirectToAccessDenied = context => Refuse(context.HttpContext, StatusCodes.Status403Forbidden, null);
+        });
+        services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+    }
+
+    private static Task Refuse(HttpContext http, int status, string? loginUri)
+    {
+        var request = http.Request;
+        var isPageNavigation = HttpMethods.IsGet(request.Method)
+            && !request.Path.StartsWithSegments("/api") && !request.Path.StartsWithSegments("/metrics")
+            && request.Headers.Accept.ToString().Contains("text/html");
+        if (loginUri is not null && isPageNavigation)
+            http.Response.Redirect(loginUri);
+        else
+            http.Response.StatusCode = status;
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,9 @@
+using System.CommandLine;
+using Ssm.Web.Console;
+
+var root = new RootCommand("SSM On-Prem HA: license server node, console verbs and tools")
+{
+    NodeCommands.Node(),
+    AdminCommands.Admin(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,34 @@
+using Mediator;
+using Ssm.Application.Users;
+
+namespace Ssm.Web.Security;
+
+/// <summary>
+/// There is no built-in password. On a node with no users yet, the first admin is created from
+/// SSM_ADMIN_PASSWORD if it is set; otherwise the log says how to create one.
+/// </summary>
+public sealed class FirstAdmin(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<FirstAdmin> logger) : IHostedService
+{
+    public const string PasswordVariable = "SSM_ADMIN_PASSWORD";
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.Console;
+        var sender = scope.ServiceProvider.GetRequiredService<ISender>();
+        if (await sender.Send(new HasAnyUser(), cancellationToken))
+            return;
+
+        var password = configuration[PasswordVariable];
+        if (string.IsNullOrEmpty(password))
+        {
+            logger.LogWarning("No user can log in yet: run `ssm admin set-password --user admin`, or start the node with {Variable} set",
+                PasswordVariable);
+            return;
+        }
+        await sender.Send(new SetUserPassword("admin", password), cancellationToken);
+        logger.LogInformation("First admin 'admin' created from {Variable}", PasswordVariable);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,89 @@
+# Shared by run.sh, test.sh and .ci/run: install what is missing, run a private PostgreSQL.
+# Source it; it defines functions only.
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi; }
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+  done
+  command -v pg_ctl >/dev/null && { dirname "$(readlink -f "$(command -v pg_ctl)")"; return 0; }
+  return 1
+}
+
+ensure_postgres() {
+  if ! pg_bin >/dev/null; then
+    log "PostgreSQL not found: installing it with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null \
+      || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null; } \
+      || die "could not install PostgreSQL; install the 'postgresql' package and retry"
+  fi
+  PG_BIN=$(pg_bin)
+  export PG_BIN
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null && return 0
+  log "Chromium not found: installing Debian's chromium for the browser tests"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+    || die "could not install Chromium; install the 'chromium' package and retry"
+}
+
+ensure_dotnet() {
+  command -v dotnet >/dev/null || die "the .NET SDK 10 is needed (https://learn.microsoft.com/dotnet/core/install/linux-debian)"
+}
+
+# PostgreSQL refuses to run as root: run its programs as the postgres user then.
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_init DIR PASSWORD: a new database cluster in DIR (nothing if it exists), ready for replication and rewind.
+pg_init() {
+  local dir=$1 password=$2
+  [ -f "$dir/PG_VERSION" ] && return 0
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  local pwfile; pwfile=$(mktemp)
+  printf '%s\n' "$password" > "$pwfile"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir" "$pwfile"; chmod o+x "$(dirname "$dir")"; fi
+  pg_run "$PG_BIN/initdb" -D "$dir" -U postgres -A scram-sha-256 --pwfile="$pwfile" --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null \
+    || { rm -f "$pwfile"; die "initdb failed for $dir"; }
+  rm -f "$pwfile"
+  cat >> "$dir/postgresql.conf" <<CONF
+wal_log_hints = on
+wal_level = replica
+max_wal_senders = 10
+hot_standby = on
+fsync = on
+CONF
+}
+
+# pg_start DIR PORT [extra postgres options]
+pg_start() {
+  local dir=$1 port=$2; shift 2
+  pg_run "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null \
+    || { tail -20 "$dir/server.log" >&2; die "PostgreSQL in $dir did not start"; }
+}
+
+pg_stop() {
+  local dir=$1
+  [ -f "$dir/postmaster.pid" ] || return 0
+  pg_run "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# pg_psql DIR PORT SQL...: run SQL as postgres over the cluster's own socket.
+pg_psql() {
+  local dir=$1 port=$2; shift 2
+  PGPASSWORD=${PGPASSWORD:-} pg_run "$PG_BIN/psql" -h "$dir" -p "$port" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+random_secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
