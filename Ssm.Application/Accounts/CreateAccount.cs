@@ -17,12 +17,12 @@ public sealed class CreateAccountValidator : AbstractValidator<CreateAccount>
 {
     public CreateAccountValidator()
     {
-        RuleFor(x => x.Name).NotEmpty().WithMessage("Name is required.")
-            .Must(AccountRules.IsValidName).When(x => !string.IsNullOrEmpty(x.Name))
+        RuleFor(x => x.Name).Cascade(CascadeMode.Stop).NotEmpty().WithMessage("Name is required.")
+            .Must(AccountRules.IsValidName)
             .WithMessage($"Name must be {AccountRules.NameRuleText}, without leading or trailing spaces.");
         RuleFor(x => x.Description).NotNull().MaximumLength(AccountRules.DescriptionMaxLength);
-        RuleFor(x => x.ContactEmail).NotEmpty().WithMessage("Contact e-mail is required.")
-            .Must(AccountRules.IsValidEmail).When(x => !string.IsNullOrEmpty(x.ContactEmail))
+        RuleFor(x => x.ContactEmail).Cascade(CascadeMode.Stop).NotEmpty().WithMessage("Contact e-mail is required.")
+            .Must(AccountRules.IsValidEmail)
             .WithMessage($"Contact e-mail must be an address like ops@example.com, at most {AccountRules.EmailMaxLength} characters.");
     }
 }
