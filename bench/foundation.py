@@ -1,0 +1,214 @@
+"""Measurements for bench/foundation.sh (Python 3 standard library only).
+
+Starts `ssm node` itself (so it knows the exact process start), measures, and always stops the node.
+The admin password comes from the SSM_ADMIN_PASSWORD environment variable, which the node also reads.
+"""
+import argparse
+import http.client
+import http.cookies
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HOST = "127.0.0.1"
+
+
+def progress(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+class Node:
+    def __init__(self, args):
+        self.args = args
+        self.process = None
+
+    def start(self):
+        """Starts the node; returns milliseconds from process start to /health/ready answering 200."""
+        a = self.args
+        command = [a.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{a.port}",
+                   "--db", a.db, "--data", a.data]
+        log = open(a.log, "ab")
+        started = time.monotonic()
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        with open(a.pid_file, "w") as f:
+            f.write(str(self.process.pid))
+        deadline = started + 180
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"the node exited with code {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection(HOST, a.port, timeout=5)
+                conn.request("GET", "/health/ready")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status == 200:
+                    return (time.monotonic() - started) * 1000
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the node was not ready after 180 s:\n{self.log_tail()}")
+            time.sleep(0.01)
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        open(self.args.pid_file, "w").close()
+
+    def status_kib(self, field):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise SystemExit(f"no {field} in /proc/{self.process.pid}/status")
+
+    def log_tail(self, lines=30):
+        try:
+            with open(self.args.log, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection that keeps the cookies the server sets."""
+
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.cookies = {}
+        self.connects = 0
+
+    def send(self, method, path, body=None):
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.conn.sock is None:
+            self.connects += 1
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for header in response.msg.get_all("Set-Cookie") or []:
+            jar = http.cookies.SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                self.cookies[name] = morsel.value
+        return response.status, data
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile of an already sorted list."""
+    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
+
+
+def run_block(client, method, path, bodies, expect, latencies):
+    """Sends one request per body (None for no body); appends each round trip in ms; returns wall seconds."""
+    begin = time.perf_counter()
+    for body in bodies:
+        t = time.perf_counter()
+        status, data = client.send(method, path, body)
+        latencies.append((time.perf_counter() - t) * 1000)
+        if status != expect:
+            raise SystemExit(f"{method} {path} answered {status}, expected {expect}: {data[:500]!r}")
+    return time.perf_counter() - begin
+
+
+def describe(label, latencies, seconds):
+    s = sorted(latencies)
+    return (f"{label}: p50 {percentile(s, 50):.2f}  p90 {percentile(s, 90):.2f}  p99 {percentile(s, 99):.2f}  "
+            f"max {s[-1]:.2f}  ({len(s)} requests, {len(s) / seconds:.0f} req/s)")
+
+
+def mib(kib):
+    return f"{kib / 1024:.1f} MiB"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("--app", "--db", "--data", "--log", "--pid-file"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--starts", type=int, default=3)
+    parser.add_argument("--count", type=int, default=10000)
+    parser.add_argument("--idle-seconds", type=float, default=5)
+    parser.add_argument("--block", type=int, default=1000)
+    args = parser.parse_args()
+    password = os.environ.get("SSM_ADMIN_PASSWORD", "")
+    if len(password) < 12:
+        raise SystemExit("SSM_ADMIN_PASSWORD must be set (at least 12 characters)")
+
+    node = Node(args)
+    report = []
+    try:
+        # 0. The first start on the empty database creates the schema and the first admin: reported apart.
+        progress("First start on the empty database (schema + first admin)")
+        first_ms = node.start()
+        node.stop()
+
+        # 1. Start-to-ready, restarting the node each time; the last one stays up for the rest.
+        ready_ms = []
+        for i in range(args.starts):
+            if i:
+                node.stop()
+            progress(f"Timed start {i + 1}/{args.starts}")
+            ready_ms.append(node.start())
+        report.append(f"start-to-ready ms: min {min(ready_ms):.0f} median {statistics.median(ready_ms):.0f} "
+                      f"max {max(ready_ms):.0f}  (runs: {', '.join(f'{m:.0f}' for m in ready_ms)}; "
+                      f"first start on empty db: {first_ms:.0f})")
+
+        # 2a. Memory idle after ready.
+        progress(f"Idle for {args.idle_seconds:g} s, then reading VmRSS")
+        time.sleep(args.idle_seconds)
+        rss_idle = node.status_kib("VmRSS")
+
+        # 3. Baseline and create-account latency, interleaved in blocks so that both see the same machine noise.
+        live = Client(args.port)
+        admin = Client(args.port)
+        status, data = admin.send("POST", "/api/session",
+                                  json.dumps({"userName": "admin", "password": password}).encode())
+        if status != 200 or "ssm.auth" not in admin.cookies:
+            raise SystemExit(f"login failed: {status} {data[:300]!r}")
+        bodies = [json.dumps({"name": f"Bench {i:05d}", "description": f"Benchmark account {i}",
+                              "contactEmail": "ops@example.com"}).encode() for i in range(1, args.count + 1)]
+        live_ms, create_ms = [], []
+        live_s = create_s = 0.0
+        for begin in range(0, args.count, args.block):
+            chunk = bodies[begin:begin + args.block]
+            live_s += run_block(live, "GET", "/health/live", [None] * len(chunk), 200, live_ms)
+            create_s += run_block(admin, "POST", "/api/accounts", chunk, 201, create_ms)
+            progress(f"{begin + len(chunk)}/{args.count} accounts created")
+
+        # 2b. Memory after the creates.
+        rss_after = node.status_kib("VmRSS")
+        hwm = node.status_kib("VmHWM")
+
+        report.append(f"VmRSS idle after ready: {mib(rss_idle)}  (after {args.idle_seconds:g} s idle)")
+        report.append(f"VmRSS after {args.count} accounts: {mib(rss_after)}  (peak VmHWM {mib(hwm)})")
+        report.append(describe("GET /health/live ms (baseline)", live_ms, live_s))
+        report.append(describe("POST /api/accounts ms         ", create_ms, create_s))
+        ratio = percentile(sorted(create_ms), 50) / percentile(sorted(live_ms), 50)
+        report.append(f"create p50 / baseline p50: {ratio:.1f}x")
+        if live.connects + admin.connects > 2:
+            report.append(f"note: connections opened: baseline {live.connects}, create {admin.connects} (keep-alive broke)")
+    finally:
+        node.stop()
+    print("\n".join(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
