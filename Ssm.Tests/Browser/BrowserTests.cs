@@ -78,6 +78,11 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
         await Assertions.Expect(row).ToContainTextAsync("CreateAccount");
         await Assertions.Expect(row).ToContainTextAsync("Success");
         await Assertions.Expect(row).ToContainTextAsync("admin");
+
+        await page.ClickAsync("[data-testid=logout]");
+        await page.WaitForURLAsync("**/login**");
+        await page.GotoAsync("/accounts");
+        await page.WaitForURLAsync("**/login**");
     }
 
     [Fact]
