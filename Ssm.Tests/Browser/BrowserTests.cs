@@ -48,6 +48,13 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
     private static Task WaitInteractiveAsync(IPage page) =>
         page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 15_000 });
 
+    // SSM_SCREENSHOTS=DIR keeps pictures of the pages for a human to look at.
+    private static async Task ScreenshotAsync(IPage page, string name)
+    {
+        if (Environment.GetEnvironmentVariable("SSM_SCREENSHOTS") is { Length: > 0 } dir)
+            await page.ScreenshotAsync(new() { Path = Path.Combine(dir, name + ".png"), FullPage = true });
+    }
+
     private static ILocator Field(IPage page, string testId) =>
         page.Locator($"input[data-testid={testId}], [data-testid={testId}] input").First;
 
@@ -71,6 +78,8 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
 
         // The other browser was never reloaded: the change arrives over its live circuit.
         await Assertions.Expect(countLocator).ToHaveTextAsync((before + 1).ToString(), new() { Timeout = 5_000 });
+        await ScreenshotAsync(page, "accounts");
+        await ScreenshotAsync(watcher, "dashboard");
 
         await page.ClickAsync("a[href='/events']");
         await WaitInteractiveAsync(page);
@@ -78,6 +87,7 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
         await Assertions.Expect(row).ToContainTextAsync("CreateAccount");
         await Assertions.Expect(row).ToContainTextAsync("Success");
         await Assertions.Expect(row).ToContainTextAsync("admin");
+        await ScreenshotAsync(page, "events");
 
         await page.ClickAsync("[data-testid=logout]");
         await page.WaitForURLAsync("**/login**");
