@@ -1,85 +1,116 @@
 #!/usr/bin/env bash
-# Starts an SSM On-Prem node on http://127.0.0.1:8443 with its own PostgreSQL under .data/.
+# Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
+#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), port 8443,
+#   each node with its own PostgreSQL, and a witness PostgreSQL on 127.0.0.13.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
 ROOT=$(pwd)
-DATA=$ROOT/.data
-PG_DIR=$DATA/pg-node
-PG_PORT=${SSM_PG_PORT:-54311}
-LISTEN=${SSM_LISTEN:-http://127.0.0.1:8443}
+DATA=${SSM_DATA:-$ROOT/.data}
 APP=$DATA/app
+PORT=8443
+PRIMARY=127.0.0.11
+SECONDARY=127.0.0.9
+VIP=127.0.0.14
+WITNESS=127.0.0.13
+PG_PORT=15432
+KEY=$DATA/cluster.key
 
 ensure_dotnet
 ensure_postgres
 mkdir -p "$DATA"
 
-NODE_PID=
+PIDS=()
 cleanup() {
   trap - INT TERM EXIT
-  if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
-    log "Stopping the node (pid $NODE_PID)"
-    kill -TERM "$NODE_PID" 2>/dev/null || true
-    wait "$NODE_PID" 2>/dev/null || true
-  fi
-  log "Stopping PostgreSQL"
-  pg_stop "$PG_DIR"
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  # Each node stops nothing of its PostgreSQL on exit (a crash must look like a crash); stop them here.
+  for dir in "$DATA/primary/pg" "$DATA/secondary/pg" "$DATA/witness"; do pg_stop "$dir"; done
+  log "Stopped"
 }
 trap cleanup INT TERM EXIT
 
-first_run=false
-if [ ! -f "$DATA/pg-password" ]; then
-  random_secret > "$DATA/pg-password"
-  chmod 600 "$DATA/pg-password"
-fi
-PG_PASSWORD=$(cat "$DATA/pg-password")
-if [ ! -f "$PG_DIR/PG_VERSION" ]; then
-  log "Creating the node's database cluster in $PG_DIR"
-  pg_init "$PG_DIR" "$PG_PASSWORD"
-  first_run=true
-fi
-pg_start "$PG_DIR" "$PG_PORT"
-PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "select 1 from pg_database where datname='ssm'" | grep -q 1 \
-  || PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "create database ssm"
-DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
-
 log "Building the node (Release)"
 dotnet publish Ssm.Web/Ssm.Web.csproj -c Release -o "$APP" --nologo -v quiet >/dev/null
+SSM="$APP/ssm"
 
-if $first_run; then
+[ -f "$KEY" ] || "$SSM" ha_generate_keys --out "$KEY" >/dev/null
+
+if [ ! -f "$DATA/witness-password" ]; then random_secret > "$DATA/witness-password"; chmod 600 "$DATA/witness-password"; fi
+WITNESS_PASSWORD=$(cat "$DATA/witness-password")
+pg_init "$DATA/witness" "$WITNESS_PASSWORD"
+pg_start "$DATA/witness" "$PG_PORT" "-c listen_addresses=$WITNESS"
+WITNESS_DB="Host=$WITNESS;Port=$PG_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
+
+first_run=false
+if [ ! -f "$DATA/primary/ha-state.json" ]; then
+  first_run=true
   SSM_ADMIN_PASSWORD=$(random_secret)
   export SSM_ADMIN_PASSWORD
 fi
 
-"$APP/ssm" node --name "${SSM_NODE_NAME:-node-1}" --listen "$LISTEN" --db "$DB" --data "$DATA/node" &
-NODE_PID=$!
+start_node() {
+  local name=$1 address=$2
+  "$SSM" node --name "$name" --listen "http://$address:$PORT" --data "$DATA/$name" --manage-db --pg-port "$PG_PORT" \
+    --cluster-key-file "$KEY" >>"$DATA/$name.log" 2>&1 &
+  PIDS+=($!)
+  echo $! > "$DATA/$name.pid"
+}
 
-for _ in $(seq 1 120); do
-  curl -fs "$LISTEN/health/ready" >/dev/null 2>&1 && break
-  kill -0 "$NODE_PID" 2>/dev/null || die "the node exited; see its log above"
-  sleep 0.5
-done
+wait_up() {
+  local address=$1
+  for _ in $(seq 1 240); do
+    curl -s -o /dev/null "http://$address:$PORT/health/live" && return 0
+    sleep 0.25
+  done
+  die "the node on $address did not start; see $DATA/*.log"
+}
+
+log "Starting primary ($PRIMARY) and secondary ($SECONDARY)"
+mkdir -p "$DATA/primary" "$DATA/secondary"
+start_node primary "$PRIMARY"
+start_node secondary "$SECONDARY"
+wait_up "$PRIMARY"
+wait_up "$SECONDARY"
+
+export SSM_CLUSTER_KEY_FILE=$KEY
+if ! "$SSM" ha_status --node "http://$PRIMARY:$PORT" >/dev/null 2>&1 && \
+   ! "$SSM" ha_status --node "http://$SECONDARY:$PORT" >/dev/null 2>&1; then
+  "$SSM" ha_deploy --node "http://$PRIMARY:$PORT" --peer "http://$SECONDARY:$PORT" --vip "$VIP" --witness "$WITNESS_DB"
+fi
+"$SSM" ha_status --node "http://$PRIMARY:$PORT" || true
+
 cat <<MSG
 
-  SSM On-Prem is running:  $LISTEN/
+  SSM On-Prem HA is running.   Dashboard (through the VIP):  http://$VIP:$PORT/
 MSG
 if $first_run; then
   cat <<MSG
-  Log in as:               admin
-  First admin password:    $SSM_ADMIN_PASSWORD
-                           (shown once; change it with the command below)
+  Log in as admin, password:   $SSM_ADMIN_PASSWORD   (shown once)
 MSG
 else
-  cat <<MSG
-  Log in as admin with the password shown at the first start.
-MSG
+  echo "  Log in as admin with the password shown at the first start."
 fi
 cat <<MSG
-  Set a password:          $APP/ssm admin set-password --user admin --db "$DB"
-  Add a read-only user:    $APP/ssm admin set-password --user alice --role viewer --db "$DB"
-  Stop:                    Ctrl-C
+  Node logs:                   $DATA/primary.log, $DATA/secondary.log
+
+  Try it (another terminal, from $(pwd)):
+    export SSM_CLUSTER_KEY_FILE=$KEY
+    $SSM ha_status        --node http://$PRIMARY:$PORT
+    $SSM ha_cluster_stop  --node http://$PRIMARY:$PORT     # failover: the secondary takes over
+    $SSM ha_cluster_start --node http://$PRIMARY:$PORT     # the primary rejoins as standby
+    $SSM ha_cluster_stop  --node http://$SECONDARY:$PORT   # failback: the primary is active again
+    $SSM ha_cluster_start --node http://$SECONDARY:$PORT
+    kill -9 \$(cat $DATA/primary.pid)                       # crash: the secondary takes over within ~1.5 s
+  Reset a password:  $SSM admin set-password --user admin   (run against the active node's database)
+  Stop everything:   Ctrl-C
 
 MSG
-wait "$NODE_PID"
+wait

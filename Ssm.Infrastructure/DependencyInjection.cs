@@ -1,9 +1,13 @@
+using FluentValidation;
 using Marten;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using Quartz;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
+using Ssm.Infrastructure.Ha;
 using Ssm.Infrastructure.Persistence;
 using Ssm.Infrastructure.Security;
 
@@ -15,18 +19,56 @@ public static class DependencyInjection
 
     public static IServiceCollection AddInfrastructure(this IServiceCollection services, IConfiguration configuration)
     {
-        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        var node = configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+        var ha = configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
+        var check = new HaOptionsValidator().Validate(ha);
+        if (!check.IsValid)
+            throw new InvalidOperationException("Invalid cluster configuration: " + string.Join(" ", check.Errors.Select(e => e.ErrorMessage)));
+
+        // A node that manages its database reaches it over the local socket; otherwise it is given a connection string.
+        var connectionString = ha.ManageDatabase
+            ? PostgresNode.LocalConnectionString(node, ha)
+            : configuration.GetConnectionString(ConnectionStringName);
         if (string.IsNullOrWhiteSpace(connectionString))
             throw new InvalidOperationException(
-                $"No PostgreSQL connection: set ConnectionStrings:{ConnectionStringName} (flag --db, or environment ConnectionStrings__{ConnectionStringName}).");
+                $"No PostgreSQL connection: set ConnectionStrings:{ConnectionStringName} (flag --db, or environment ConnectionStrings__{ConnectionStringName}), or let the node manage its own (--manage-db).");
 
         services.Configure<NodeOptions>(configuration.GetSection(NodeOptions.Section));
+        services.Configure<HaOptions>(configuration.GetSection(HaOptions.Section));
         services.AddSingleton<IClock, SystemClock>();
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-        services.AddMarten(options => MartenSetup.Configure(options, connectionString)).UseLightweightSessions();
+        // Marten shares the node's data source, so a database restart can clear one pool of dead connections.
+        services.AddMarten(MartenSetup.Configure).UseLightweightSessions().UseNpgsqlDataSource();
+
+        services.AddSingleton(_ => ClusterKey.Load(ha.KeyFile));
+        services.AddSingleton<PostgresNode>();
+        services.AddSingleton<IDatabaseNode>(sp => sp.GetRequiredService<PostgresNode>());
+        services.AddSingleton<IWitness, WitnessLease>();
+        services.AddSingleton<ILocalStateStore, LocalStateFile>();
+        services.AddSingleton<IPeerLink, HttpPeerLink>();
+        services.AddHttpClient(HttpPeerLink.ClientName);
+        if (ha.VipProvider == "external")
+            services.AddSingleton<IVip, ExternalVip>();
+        else
+            services.AddSingleton<IVip, LoopbackVip>();
+
+        // Start-up order matters: the cluster role (and the database it starts) before the schema.
+        services.AddHostedService<ClusterStartup>();
         services.AddSingleton<SchemaInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<SchemaInitializer>());
+
+        if (ha.ManageDatabase)
+        {
+            services.AddQuartz(quartz =>
+            {
+                var heartbeat = new JobKey("heartbeat");
+                quartz.AddJob<HeartbeatJob>(job => job.WithIdentity(heartbeat));
+                quartz.AddTrigger(trigger => trigger.ForJob(heartbeat).StartNow()
+                    .WithSimpleSchedule(schedule => schedule.WithInterval(ha.HeartbeatInterval).RepeatForever()));
+            });
+            services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
+        }
         return services;
     }
 }

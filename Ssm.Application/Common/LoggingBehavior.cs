@@ -30,7 +30,7 @@ public sealed class LoggingBehavior<TMessage, TResponse>(
             var response = await next(message, cancellationToken);
             var elapsed = Stopwatch.GetElapsedTime(started);
             MediatorMetrics.Record(name, elapsed, failed: false);
-            logger.LogInformation("{Message} by {User} succeeded in {ElapsedMs:0.0} ms", name, user.Name, elapsed.TotalMilliseconds);
+            logger.LogDebug("{Message} by {User} succeeded in {ElapsedMs:0.0} ms", name, user.Name, elapsed.TotalMilliseconds);
             return response;
         }
         catch (Exception ex)

@@ -1,16 +1,14 @@
 using Mediator;
-using Microsoft.Extensions.Options;
 using Ssm.Domain.Nodes;
 
 namespace Ssm.Application.Ha;
 
-public sealed record NodeStatus(string Name, NodeRole Role);
+public sealed record NodeStatus(string Name, NodeRole Role, string Reason, bool Deployed);
 
 public sealed record GetNodeStatus : IQuery<NodeStatus>;
 
-/// <summary>Until a cluster is deployed (the HA feature), every node serves alone.</summary>
-public sealed class GetNodeStatusHandler(IOptions<NodeOptions> options) : IQueryHandler<GetNodeStatus, NodeStatus>
+public sealed class GetNodeStatusHandler(ClusterSupervisor supervisor) : IQueryHandler<GetNodeStatus, NodeStatus>
 {
     public ValueTask<NodeStatus> Handle(GetNodeStatus query, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new NodeStatus(options.Value.Name, NodeRole.Standalone));
+        ValueTask.FromResult(new NodeStatus(supervisor.Name, supervisor.Role, supervisor.Reason, supervisor.State.Deployed));
 }

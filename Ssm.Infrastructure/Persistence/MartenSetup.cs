@@ -3,6 +3,7 @@ using Marten;
 using Marten.Schema;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;
+using Ssm.Domain.Nodes;
 using Ssm.Domain.Users;
 
 namespace Ssm.Infrastructure.Persistence;
@@ -11,9 +12,8 @@ internal static class MartenSetup
 {
     public const string Schema = "ssm";
 
-    public static void Configure(StoreOptions options, string connectionString)
+    public static void Configure(StoreOptions options)
     {
-        options.Connection(connectionString);
         options.DatabaseSchemaName = Schema;
         // The schema is applied explicitly at start-up, and only on a writable database (SchemaInitializer).
         options.AutoCreateSchemaObjects = AutoCreate.None;
@@ -24,5 +24,7 @@ internal static class MartenSetup
             .Index(x => x.At)
             .Index(x => x.Category);
         options.Schema.For<UserAccount>();
+        options.Schema.For<ClusterDocument>();
+        options.Schema.For<Security.DataProtectionKey>();
     }
 }

@@ -13,8 +13,18 @@ public sealed class SchemaInitializer(IDocumentStore store, NpgsqlDataSource dat
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("select pg_is_in_recovery()");
-        var inRecovery = (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        bool inRecovery;
+        try
+        {
+            await using var command = dataSource.CreateCommand("select pg_is_in_recovery()");
+            inRecovery = (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        }
+        catch (NpgsqlException ex)
+        {
+            // A stopped cluster node has no database running; the schema is applied when it becomes active.
+            logger.LogInformation("Database not reachable at start-up ({Error}); schema not checked", ex.Message);
+            return;
+        }
         if (inRecovery)
         {
             logger.LogInformation("Database is a read-only standby; schema left as replicated");

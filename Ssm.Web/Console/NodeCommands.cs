@@ -16,7 +16,16 @@ public static class NodeCommands
         var name = new Option<string?>("--name") { Description = "Node name shown on the dashboard" };
         var listen = new Option<string?>("--listen") { Description = "Listen URL, e.g. http://127.0.0.1:8443" };
         var data = new Option<string?>("--data") { Description = "Folder for this node's local files" };
-        var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics") { name, listen, data, Database };
+        var manage = new Option<bool>("--manage-db") { Description = "Run and control this node's own PostgreSQL in DATA/pg (needed for a cluster)" };
+        var pgPort = new Option<int?>("--pg-port") { Description = "Port of this node's own PostgreSQL (default 5432)" };
+        var key = new Option<string?>("--cluster-key-file") { Description = "Cluster key from ha_generate_keys" };
+        var heartbeat = new Option<int?>("--heartbeat-ms") { Description = "Heartbeat interval (default 200)" };
+        var timeout = new Option<int?>("--failover-timeout-ms") { Description = "Silence after which the standby takes over (default 1000)" };
+        var vipProvider = new Option<string?>("--vip-provider") { Description = "loopback, ip or external" };
+        var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics")
+        {
+            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -24,6 +33,13 @@ public static class NodeCommands
             AddIfSet(overrides, "Node:Listen", parse.GetValue(listen));
             AddIfSet(overrides, "Node:DataDirectory", parse.GetValue(data));
             AddIfSet(overrides, "ConnectionStrings:Ssm", parse.GetValue(Database));
+            if (parse.GetValue(manage))
+                overrides["Cluster:ManageDatabase"] = "true";
+            AddIfSet(overrides, "Cluster:DatabasePort", parse.GetValue(pgPort)?.ToString());
+            AddIfSet(overrides, "Cluster:KeyFile", parse.GetValue(key));
+            AddIfSet(overrides, "Cluster:HeartbeatIntervalMs", parse.GetValue(heartbeat)?.ToString());
+            AddIfSet(overrides, "Cluster:FailoverTimeoutMs", parse.GetValue(timeout)?.ToString());
+            AddIfSet(overrides, "Cluster:VipProvider", parse.GetValue(vipProvider));
             var app = NodeHost.Build(overrides);
             await app.RunAsync();
             return 0;

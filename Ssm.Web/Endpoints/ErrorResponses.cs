@@ -17,6 +17,7 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
             BadHttpRequestException bad => (bad.StatusCode, "The request could not be read"),
             NotFoundException => (StatusCodes.Status404NotFound, "Not found"),
             ConflictException => (StatusCodes.Status409Conflict, "Conflict"),
+            Application.Ha.WrongStateException => (StatusCodes.Status409Conflict, "Not in this state"),
             ForbiddenException => (StatusCodes.Status403Forbidden, "Forbidden"),
             _ => (0, ""),
         };

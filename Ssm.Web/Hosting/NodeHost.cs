@@ -1,6 +1,8 @@
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Ssm.Infrastructure.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using OpenTelemetry.Metrics;
@@ -49,7 +51,7 @@ public static class NodeHost
 
         builder.Services.AddSsmCore(builder.Configuration);
         builder.Services.AddHostedService<FirstAdmin>();
-        AddSecurity(builder.Services, node);
+        AddSecurity(builder.Services);
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.Services.AddExceptionHandler<ErrorResponses>();
@@ -67,6 +69,7 @@ public static class NodeHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRoleGate();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
@@ -78,15 +81,16 @@ public static class NodeHost
         app.MapAuthEndpoints();
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
+        app.MapClusterEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }
 
-    private static void AddSecurity(IServiceCollection services, NodeOptions node)
+    private static void AddSecurity(IServiceCollection services)
     {
-        services.AddDataProtection()
-            .SetApplicationName("ssm")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(Path.GetFullPath(node.DataDirectory), "keys")));
+        services.AddSingleton<DataProtectionKeys>();
+        services.AddDataProtection().SetApplicationName("ssm");
+        services.AddOptions<KeyManagementOptions>().Configure<DataProtectionKeys>((options, keys) => options.XmlRepository = keys);
 
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
         {

@@ -13,6 +13,19 @@ public sealed class FirstAdmin(IServiceScopeFactory scopes, IConfiguration confi
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await CreateIfNoneAsync(cancellationToken);
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            // A standby or a stopped node cannot write; the active node's users replicate here.
+            logger.LogInformation("First admin not checked on this node: {Error}", ex.Message);
+        }
+    }
+
+    private async Task CreateIfNoneAsync(CancellationToken cancellationToken)
+    {
         await using var scope = scopes.CreateAsyncScope();
         scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.Console;
         var sender = scope.ServiceProvider.GetRequiredService<ISender>();

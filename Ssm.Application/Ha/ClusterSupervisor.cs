@@ -1,0 +1,749 @@
+using System.Diagnostics;
+using Marten;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ssm.Application.Common;
+using Ssm.Domain.Events;
+using Ssm.Domain.Nodes;
+
+namespace Ssm.Application.Ha;
+
+public sealed record PeerObservation(PeerHello? Last, long LastSeenTimestamp)
+{
+    public TimeSpan? Age => LastSeenTimestamp == 0 ? null : Stopwatch.GetElapsedTime(LastSeenTimestamp);
+}
+
+public sealed record HandoverRequest(string From, long Epoch, string? MinimumLsn, string Cause);
+public sealed record HandoverReply(string Node, long Epoch, double PromoteMs, double TotalMs);
+public sealed record JoinRequest(string Primary, string PrimaryUrl, string DatabaseHost, int DatabasePort, long Epoch, string Vip, string? Witness);
+public sealed record JoinReply(string Node, string DatabaseHost, int DatabasePort);
+public sealed record DiscardRequest(string By, long Epoch);
+
+/// <summary>A verb refused because of the node's state; nothing was changed.</summary>
+public sealed class WrongStateException(string message) : Exception(message);
+
+/// <summary>
+/// The node's cluster brain (DESIGN §5): its role, epoch and observations of the peer and the witness,
+/// and every role transition, one at a time. Handlers and the heartbeat job call it; it calls the ports.
+/// </summary>
+public sealed class ClusterSupervisor(
+    IDatabaseNode database,
+    IVip vip,
+    IWitness witness,
+    IPeerLink peer,
+    ILocalStateStore store,
+    IOptions<HaOptions> haOptions,
+    IOptions<NodeOptions> nodeOptions,
+    IDocumentStore documents,
+    ChangeNotifier notifier,
+    IClock clock,
+    ILogger<ClusterSupervisor> logger)
+{
+    private readonly SemaphoreSlim _transition = new(1, 1);
+    private readonly HaOptions _ha = haOptions.Value;
+    private LocalNodeState _state = new();
+    private long _lastRenewal;
+    private long _lastJoinAttempt;
+    private string _lastSnapshot = "";
+
+    public string Name => nodeOptions.Value.Name;
+    public NodeRole Role { get; private set; } = NodeRole.Standalone;
+    public string Reason { get; private set; } = "";
+    public long Epoch => _state.Epoch;
+    public LocalNodeState State => _state;
+    public PeerObservation Peer { get; private set; } = new(null, 0);
+    public bool? WitnessReachable { get; private set; }
+    public LeaseState? Lease { get; private set; }
+    public DatabaseState Database { get; private set; } = DatabaseState.Down;
+    public ReplicationMode Mode { get; private set; }
+    public bool TakeoverNeedsOperator { get; private set; }
+    public IVip Vip => vip;
+    public IDatabaseNode DatabaseNode => database;
+    public bool AcceptsWrites => Role is NodeRole.Active or NodeRole.Standalone;
+
+    private Uri? PeerUrl => _state.PeerUrl is { } url ? new Uri(url) : null;
+
+    public PeerHello Hello() =>
+        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason);
+
+    // ---------------------------------------------------------------- start-up
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _state = store.Load();
+        witness.Configure(_state.Deployed ? _state.Witness : null);
+        if (!database.IsManaged)
+        {
+            SetRole(NodeRole.Standalone, "database managed outside the node");
+            return;
+        }
+        if (!_state.Deployed)
+        {
+            await database.InitializeAsync(cancellationToken);
+            await database.StartAsync(cancellationToken);
+            SetRole(NodeRole.Standalone, "no cluster deployed");
+            return;
+        }
+        switch (_state.Intent)
+        {
+            case NodeIntent.Discarded:
+                await database.StopAsync(cancellationToken);
+                SetRole(NodeRole.Stopped, DiscardedText());
+                return;
+            case NodeIntent.Stopped:
+                await database.StopAsync(cancellationToken);
+                SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+                return;
+            default:
+                await _transition.WaitAsync(cancellationToken);
+                try
+                {
+                    await JoinLockedAsync(operatorAsked: false, cancellationToken);
+                }
+                finally
+                {
+                    _transition.Release();
+                }
+                return;
+        }
+    }
+
+    private string DiscardedText() =>
+        $"discarded by ha_teardown on {_state.DiscardedBy} at {_state.DiscardedAt:u}: this node refuses to rejoin; deploy a new cluster from the standalone node";
+
+    // ---------------------------------------------------------------- operator verbs
+
+    public async Task<string> ClusterStopAsync(CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            RequireDeployed("ha_cluster_stop");
+            switch (Role)
+            {
+                case NodeRole.Stopped:
+                    throw new WrongStateException($"Cluster services are already stopped on {Name}: {Reason}");
+                case NodeRole.Standby:
+                    await TellPeerStandbyLeavesAsync(cancellationToken);
+                    await database.StopAsync(cancellationToken);
+                    SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
+                    SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+                    return $"Cluster services stopped on standby {Name}; {_state.PeerName} stays active, replication is asynchronous until this node rejoins.";
+                default:
+                    return await HandOverLockedAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    /// <summary>Planned handover: stop taking writes, let the standby replay everything, then it promotes.</summary>
+    private async Task<string> HandOverLockedAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var hello = PeerUrl is { } url ? await peer.HeartbeatAsync(url, Hello(), cancellationToken) : null;
+        var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
+
+        await vip.ReleaseAsync();
+        SetRole(NodeRole.Stopped, "handing over");
+        // A fast shutdown sends all WAL to the connected standby before the server exits.
+        await database.StopAsync(cancellationToken);
+        var lsn = await database.LastCheckpointLsnAsync(cancellationToken);
+        if (standbyReady && witness.Configured)
+            await witness.TransferAsync(_state.ClusterName, Name, _state.PeerName!, Epoch, _ha.FailoverTimeout, cancellationToken);
+
+        SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
+        SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+        if (!standbyReady)
+            return $"Cluster services stopped on {Name}. No streaming standby could take over: the service is down until ha_cluster_start.";
+
+        var reply = await peer.CallAsync<HandoverReply>(PeerUrl!, "/peer/promote",
+            new HandoverRequest(Name, Epoch, lsn, "planned handover (ha_cluster_stop)"), TimeSpan.FromSeconds(30), cancellationToken);
+        return $"Cluster services stopped on {Name}. {reply.Node} is active at epoch {reply.Epoch} " +
+               $"(handover {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
+    }
+
+    public async Task<string> ClusterStartAsync(CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            RequireDeployed("ha_cluster_start");
+            if (_state.Intent == NodeIntent.Discarded)
+                throw new WrongStateException($"{Name} was {DiscardedText()}.");
+            if (Role is NodeRole.Active or NodeRole.Standby)
+                throw new WrongStateException($"Cluster services already run on {Name}: it is {Role}.");
+            await JoinLockedAsync(operatorAsked: true, cancellationToken);
+            if (Role == NodeRole.Stopped)
+                throw new WrongStateException($"Cluster services could not start on {Name}: {Reason}");
+            return Role == NodeRole.Standby
+                ? $"Cluster services started on {Name}: standby of {_state.PeerName}, replicating from it (epoch {Epoch})."
+                : $"Cluster services started on {Name}: active at epoch {Epoch}.";
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    /// <summary>Decides how this member comes back: as the active's standby, as the active itself, or not at all.</summary>
+    private async Task JoinLockedAsync(bool operatorAsked, CancellationToken cancellationToken)
+    {
+        var hello = PeerUrl is { } url ? await peer.HeartbeatAsync(url, Hello(), cancellationToken) : null;
+        if (hello is not null)
+            Peer = new PeerObservation(hello, Stopwatch.GetTimestamp());
+
+        if (hello is { Role: NodeRole.Active })
+        {
+            if (hello.Epoch < Epoch)
+            {
+                SetRole(NodeRole.Stopped, $"{hello.Node} claims to be active at epoch {hello.Epoch}, older than this node's {Epoch}; refusing to follow it");
+                return;
+            }
+            SetRole(NodeRole.Stopped, $"rejoining as standby of {hello.Node}");
+            await database.RejoinAsync(new DatabaseEndpoint(hello.DatabaseHost, hello.DatabasePort), Name, cancellationToken);
+            _state.Epoch = hello.Epoch;
+            SaveIntent(NodeIntent.Member, NodeRole.Standby);
+            Mode = ReplicationMode.None;
+            SetRole(NodeRole.Standby, $"streaming from {hello.Node}");
+            await Record(EventCategory.Cluster, "Rejoin", $"standby of {hello.Node} at epoch {Epoch}", cancellationToken);
+            return;
+        }
+
+        // Nobody is active. Only the node that was last active may write again, and only with proof.
+        if (_state.LastRole != NodeRole.Active)
+        {
+            await database.StopAsync(cancellationToken);
+            SaveIntent(NodeIntent.Member, _state.LastRole);
+            SetRole(NodeRole.Stopped, hello is null
+                ? $"waiting for {_state.PeerName}: it is unreachable and this node was not the last active (its data may be behind)"
+                : $"waiting for {_state.PeerName} ({hello.Role}) to become active; this node was not the last active");
+            return;
+        }
+        if (witness.Configured)
+        {
+            var lease = await TryReadLeaseAsync(cancellationToken);
+            if (lease is null)
+            {
+                SetRole(NodeRole.Stopped, "the witness is unreachable: cannot prove no other node is active");
+                return;
+            }
+            if (lease.Epoch != Epoch || (lease.Holder != Name && !lease.Expired))
+            {
+                await database.StopAsync(cancellationToken);
+                SetRole(NodeRole.Stopped, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
+                return;
+            }
+            if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
+            {
+                SetRole(NodeRole.Stopped, "the witness refused the lease");
+                return;
+            }
+            _lastRenewal = Stopwatch.GetTimestamp();
+        }
+        else if (hello is null && !operatorAsked)
+        {
+            SetRole(NodeRole.Stopped, $"{_state.PeerName} is unreachable and no witness is configured: start with ha_cluster_start or ha_takeover");
+            return;
+        }
+        else if (hello is null)
+        {
+            SetRole(NodeRole.Stopped, $"{_state.PeerName} is unreachable and no witness is configured, so this node cannot prove it is not active; use ha_takeover to force");
+            return;
+        }
+        await database.StartAsync(cancellationToken);
+        await ActivateLockedAsync(cancellationToken);
+        await Record(EventCategory.Cluster, "Resume", $"active again at epoch {Epoch}", cancellationToken);
+    }
+
+    public async Task<string> TakeoverAsync(CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            RequireDeployed("ha_takeover");
+            if (Role != NodeRole.Standby)
+                throw new WrongStateException($"ha_takeover runs on the standby; {Name} is {Role}.");
+            var hello = await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken);
+            if (hello is { Role: NodeRole.Active })
+                throw new WrongStateException($"{hello.Node} is active and answering: use ha_cluster_stop on it for a planned handover.");
+            if (witness.Configured && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+                throw new WrongStateException("the witness still sees the active's lease; wait for it to expire");
+            var started = Stopwatch.GetTimestamp();
+            await PromoteLockedAsync("operator takeover (ha_takeover)", _state.PeerName ?? "", started, cancellationToken);
+            return $"{Name} took over as active at epoch {Epoch}.";
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    public async Task<string> TeardownAsync(CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            RequireDeployed("ha_teardown");
+            if (Role != NodeRole.Active)
+                throw new WrongStateException($"ha_teardown runs on the active node; {Name} is {Role}.");
+            var discarded = _state.PeerName ?? "";
+            try
+            {
+                await peer.CallAsync<JoinReply>(PeerUrl!, "/peer/discard", new DiscardRequest(Name, Epoch + 1), TimeSpan.FromSeconds(15), cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or OperationCanceledException)
+            {
+                logger.LogWarning("Could not reach {Peer} to discard it ({Error}); its epoch is behind, so it cannot come back as a member", discarded, ex.Message);
+            }
+            await database.SetSynchronousStandbyAsync(null, cancellationToken);
+            Mode = ReplicationMode.None;
+            await using (var session = documents.LightweightSession())
+            {
+                var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken) ?? new ClusterDocument();
+                cluster.TornDown = true;
+                cluster.Discarded = discarded;
+                cluster.Epoch = Epoch + 1;
+                session.Store(cluster);
+                await session.SaveChangesAsync(cancellationToken);
+            }
+            await vip.ReleaseAsync();
+            witness.Configure(null);
+            _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone };
+            store.Save(_state);
+            SetRole(NodeRole.Standalone, $"cluster torn down; {discarded} discarded");
+            await Record(EventCategory.Cluster, "Teardown", $"standalone; {discarded} discarded", cancellationToken);
+            return $"Cluster dissolved: {Name} is standalone with all data; {discarded} is discarded and refuses to rejoin.";
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    public async Task<string> DeployAsync(Uri peerUrl, string vipAddress, string? witnessConnection, CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            if (!database.IsManaged)
+                throw new WrongStateException("ha_deploy needs a node that manages its own database (--manage-db).");
+            if (_state.Deployed || Role != NodeRole.Standalone)
+                throw new WrongStateException($"{Name} is already part of a cluster ({Role}); run ha_teardown first.");
+            var epoch = Epoch + 1;
+            if (witnessConnection is not null)
+            {
+                witness.Configure(witnessConnection);
+                // The lease is ours from the start: the new standby must not find it free while we finish.
+                await witness.InitializeAsync("ssm", Name, epoch, TimeSpan.FromMinutes(5), cancellationToken);
+            }
+            await database.EnsureReplicationUserAsync(cancellationToken);
+            var reply = await peer.CallAsync<JoinReply>(peerUrl, "/peer/join",
+                new JoinRequest(Name, nodeOptions.Value.Listen, database.Endpoint.Host, database.Endpoint.Port, epoch, vipAddress, witnessConnection),
+                TimeSpan.FromMinutes(5), cancellationToken);
+            _state = new LocalNodeState
+            {
+                Deployed = true, Identity = NodeIdentity.Primary, Intent = NodeIntent.Member, Epoch = epoch, LastRole = NodeRole.Active,
+                PeerName = reply.Node, PeerUrl = peerUrl.ToString(), PeerDatabaseHost = reply.DatabaseHost, PeerDatabasePort = reply.DatabasePort,
+                Vip = vipAddress, Witness = witnessConnection,
+            };
+            store.Save(_state);
+            _lastRenewal = Stopwatch.GetTimestamp();
+            await ActivateLockedAsync(cancellationToken);
+            await database.SetSynchronousStandbyAsync(reply.Node, cancellationToken);
+            Mode = ReplicationMode.Sync;
+            await using (var session = documents.LightweightSession())
+            {
+                session.Store(new ClusterDocument
+                {
+                    Epoch = epoch, Active = Name, PrimaryNode = Name, SecondaryNode = reply.Node, Vip = vipAddress,
+                });
+                await session.SaveChangesAsync(cancellationToken);
+            }
+            await Record(EventCategory.Cluster, "Deploy", $"primary {Name}, secondary {reply.Node}, VIP {vipAddress}", cancellationToken);
+            return $"Cluster deployed: {Name} (primary) active, {reply.Node} (secondary) standby, VIP {vipAddress}, epoch {epoch}" +
+                   (witnessConnection is null ? ", no witness (crash takeover needs ha_takeover)." : ", witness configured.");
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- peer calls
+
+    public async Task<JoinReply> AcceptJoinAsync(JoinRequest request, CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            if (!database.IsManaged)
+                throw new WrongStateException($"{Name} does not manage its own database and cannot join a cluster.");
+            if (Role is NodeRole.Active || (Role == NodeRole.Standby && _state.Deployed))
+                throw new WrongStateException($"{Name} is {Role} in a cluster already.");
+            SetRole(NodeRole.Stopped, $"copying the database of {request.Primary}");
+            await database.CloneAsync(new DatabaseEndpoint(request.DatabaseHost, request.DatabasePort), Name, cancellationToken);
+            _state = new LocalNodeState
+            {
+                Deployed = true, Identity = NodeIdentity.Secondary, Intent = NodeIntent.Member, Epoch = request.Epoch, LastRole = NodeRole.Standby,
+                PeerName = request.Primary, PeerUrl = request.PrimaryUrl, PeerDatabaseHost = request.DatabaseHost, PeerDatabasePort = request.DatabasePort,
+                Vip = request.Vip, Witness = request.Witness,
+            };
+            store.Save(_state);
+            witness.Configure(request.Witness);
+            SetRole(NodeRole.Standby, $"streaming from {request.Primary}");
+            return new JoinReply(Name, database.Endpoint.Host, database.Endpoint.Port);
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    public async Task<HandoverReply> AcceptHandoverAsync(HandoverRequest request, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            if (Role != NodeRole.Standby)
+                throw new WrongStateException($"{Name} is {Role}, not a standby: it cannot take over.");
+            if (request.Epoch < Epoch)
+                throw new WrongStateException($"handover from epoch {request.Epoch} is older than this node's {Epoch}");
+            _state.Epoch = request.Epoch;
+            if (request.MinimumLsn is not null && !await database.WaitReplayedAsync(request.MinimumLsn, TimeSpan.FromSeconds(10), cancellationToken))
+                throw new WrongStateException($"this standby did not replay up to {request.MinimumLsn} within 10 s; not promoting");
+            if (witness.Configured)
+            {
+                var lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
+                var ours = lease is not null && lease.Holder == Name && lease.Epoch == Epoch + 1;
+                if (!ours && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+                    throw new WrongStateException("the witness did not grant this node the next epoch");
+            }
+            var promote = await PromoteLockedAsync(request.Cause, request.From, started, cancellationToken);
+            return new HandoverReply(Name, Epoch, promote.TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    public async Task AcceptDiscardAsync(DiscardRequest request, CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            await vip.ReleaseAsync();
+            await database.StopAsync(cancellationToken);
+            _state.Intent = NodeIntent.Discarded;
+            _state.DiscardedBy = request.By;
+            _state.DiscardedAt = clock.UtcNow;
+            store.Save(_state);
+            SetRole(NodeRole.Stopped, DiscardedText());
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    public async Task AcceptStandbyLeavingAsync(string node, CancellationToken cancellationToken)
+    {
+        if (Role != NodeRole.Active || node != _state.PeerName)
+            return;
+        // A standby leaving on purpose: commits must not wait for it.
+        await database.SetSynchronousStandbyAsync(null, cancellationToken);
+        Mode = ReplicationMode.Async;
+        Publish();
+    }
+
+    private async Task TellPeerStandbyLeavesAsync(CancellationToken cancellationToken)
+    {
+        if (PeerUrl is null)
+            return;
+        try
+        {
+            await peer.CallAsync<PeerHello>(PeerUrl, "/peer/standby-leaving", Hello(), TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or OperationCanceledException)
+        {
+            logger.LogWarning("Could not tell {Peer} that this standby leaves: {Error}", _state.PeerName, ex.Message);
+        }
+    }
+
+    /// <summary>The heartbeat arriving from the peer counts as seeing it, and may carry a higher epoch.</summary>
+    public async Task<PeerHello> ReceiveHeartbeatAsync(PeerHello from, CancellationToken cancellationToken)
+    {
+        Peer = new PeerObservation(from, Stopwatch.GetTimestamp());
+        if (EpochRules.MustStepDown(Role, Epoch, from.Epoch))
+            await FenceAsync($"{from.Node} is at epoch {from.Epoch}, newer than this node's {Epoch}", cancellationToken);
+        return Hello();
+    }
+
+    // ---------------------------------------------------------------- heartbeat tick
+
+    public async Task TickAsync(CancellationToken cancellationToken)
+    {
+        if (!_state.Deployed || Role == NodeRole.Standalone)
+        {
+            Database = await database.ReadStateAsync(cancellationToken);
+            Publish();
+            return;
+        }
+        if (!await _transition.WaitAsync(0, cancellationToken))
+            return;
+        try
+        {
+            Database = Role == NodeRole.Stopped ? DatabaseState.Down : await database.ReadStateAsync(cancellationToken);
+            PeerHello? hello = null;
+            if (PeerUrl is { } url && Role != NodeRole.Stopped)
+            {
+                hello = await peer.HeartbeatAsync(url, Hello(), cancellationToken);
+                if (hello is not null)
+                    Peer = new PeerObservation(hello, Stopwatch.GetTimestamp());
+            }
+            if (hello is not null && EpochRules.MustStepDown(Role, Epoch, hello.Epoch))
+            {
+                await FenceLockedAsync($"{hello.Node} is at epoch {hello.Epoch}, newer than this node's {Epoch}", cancellationToken);
+                return;
+            }
+            switch (Role)
+            {
+                case NodeRole.Active:
+                    await ActiveTickAsync(cancellationToken);
+                    break;
+                case NodeRole.Standby:
+                    await StandbyTickAsync(cancellationToken);
+                    break;
+                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1):
+                    _lastJoinAttempt = Stopwatch.GetTimestamp();
+                    await JoinLockedAsync(operatorAsked: false, cancellationToken);
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning("Cluster tick failed: {Error}", ex.Message);
+        }
+        finally
+        {
+            _transition.Release();
+            Publish();
+        }
+    }
+
+    private async Task ActiveTickAsync(CancellationToken cancellationToken)
+    {
+        if (witness.Configured)
+        {
+            try
+            {
+                if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
+                {
+                    _lastRenewal = Stopwatch.GetTimestamp();
+                    WitnessReachable = true;
+                    Lease = new LeaseState(Epoch, Name, false, _ha.FailoverTimeoutMs);
+                }
+                else
+                {
+                    WitnessReachable = true;
+                    Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
+                    if (Lease is not null && Lease.Epoch > Epoch)
+                    {
+                        await FenceLockedAsync($"the witness granted epoch {Lease.Epoch} to {Lease.Holder}", cancellationToken);
+                        return;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                WitnessReachable = false;
+            }
+            var peerAge = Peer.Age ?? TimeSpan.MaxValue;
+            if (Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter)
+            {
+                await FenceLockedAsync("lost both the peer and the witness", cancellationToken);
+                return;
+            }
+        }
+
+        var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
+        if (streaming && Mode != ReplicationMode.Sync)
+        {
+            await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+            Mode = ReplicationMode.Sync;
+        }
+        else if (!streaming && Mode == ReplicationMode.Sync && witness.Configured && WitnessReachable == true)
+        {
+            // Degrade only while the witness confirms the standby is gone (DESIGN §5).
+            var seen = await witness.LastSeenAsync(_state.ClusterName, _state.PeerName!, cancellationToken);
+            if (seen is null || seen > _ha.FailoverTimeout)
+            {
+                await database.SetSynchronousStandbyAsync(null, cancellationToken);
+                Mode = ReplicationMode.Async;
+                logger.LogWarning("Standby {Peer} gone (witness last saw it {Age}); replication now asynchronous", _state.PeerName, seen);
+            }
+        }
+        else if (Mode == ReplicationMode.None)
+        {
+            Mode = ReplicationMode.Async;
+        }
+    }
+
+    private async Task StandbyTickAsync(CancellationToken cancellationToken)
+    {
+        if (witness.Configured)
+        {
+            try
+            {
+                await witness.ReportSeenAsync(_state.ClusterName, Name, cancellationToken);
+                Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
+                WitnessReachable = true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                WitnessReachable = false;
+            }
+        }
+        var age = Peer.Age;
+        var lost = age is null || age > _ha.FailoverTimeout;
+        TakeoverNeedsOperator = lost && !witness.Configured;
+        if (!lost || !witness.Configured || WitnessReachable != true)
+            return;
+        var detected = Stopwatch.GetTimestamp();
+        if (await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+        {
+            logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
+                _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
+            await PromoteLockedAsync($"crash failover: {_state.PeerName} unreachable for {(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms",
+                _state.PeerName ?? "", detected, cancellationToken);
+        }
+    }
+
+    // ---------------------------------------------------------------- transitions
+
+    private async Task<TimeSpan> PromoteLockedAsync(string cause, string from, long started, CancellationToken cancellationToken)
+    {
+        var promote = await database.PromoteAsync(cancellationToken);
+        _state.Epoch++;
+        Mode = ReplicationMode.Async;
+        await ActivateLockedAsync(cancellationToken);
+        var total = Stopwatch.GetElapsedTime(started);
+        await using (var session = documents.LightweightSession())
+        {
+            var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken) ?? new ClusterDocument();
+            cluster.RecordTakeover(new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1)));
+            session.Store(cluster);
+            await session.SaveChangesAsync(cancellationToken);
+        }
+        await Record(EventCategory.Cluster, "Failover", $"{cause}: {from} → {Name}, epoch {Epoch}, {total.TotalMilliseconds:0} ms", cancellationToken);
+        return promote;
+    }
+
+    private async Task ActivateLockedAsync(CancellationToken cancellationToken)
+    {
+        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        if (_state.Vip is { } address)
+            await vip.AcquireAsync(address, cancellationToken);
+        SaveIntent(NodeIntent.Member, NodeRole.Active);
+        TakeoverNeedsOperator = false;
+        SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
+    }
+
+    private async Task FenceAsync(string reason, CancellationToken cancellationToken)
+    {
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            await FenceLockedAsync(reason, cancellationToken);
+        }
+        finally
+        {
+            _transition.Release();
+        }
+    }
+
+    /// <summary>Stops writing at once: the VIP goes first, then the database; the node rejoins when it can.</summary>
+    private async Task FenceLockedAsync(string reason, CancellationToken cancellationToken)
+    {
+        if (Role != NodeRole.Active)
+            return;
+        await vip.ReleaseAsync();
+        SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+        await database.StopAsync(cancellationToken);
+        SaveIntent(NodeIntent.Member, NodeRole.Standby);
+        _lastJoinAttempt = Stopwatch.GetTimestamp();
+        logger.LogWarning("Stepped down: {Reason}", reason);
+    }
+
+    private void RequireDeployed(string verb)
+    {
+        if (!_state.Deployed)
+            throw new WrongStateException(_state.Intent == NodeIntent.Discarded
+                ? $"{verb}: {Name} was {DiscardedText()}."
+                : $"{verb}: the cluster is not running on this node ({Name} is {Role}).");
+    }
+
+    private void SaveIntent(NodeIntent intent, NodeRole lastRole)
+    {
+        _state.Intent = intent;
+        _state.LastRole = lastRole;
+        store.Save(_state);
+    }
+
+    private void SetRole(NodeRole role, string reason)
+    {
+        // A node that just became standby gives the active a full timeout before judging it lost.
+        if (role == NodeRole.Standby && Role != NodeRole.Standby)
+            Peer = Peer with { LastSeenTimestamp = Stopwatch.GetTimestamp() };
+        if (role != Role)
+            logger.LogInformation("Role {From} → {To}: {Reason}", Role, role, reason);
+        Role = role;
+        Reason = reason;
+        Publish();
+    }
+
+    private void Publish()
+    {
+        var snapshot = $"{Role}|{Reason}|{Epoch}|{Mode}|{Peer.Last?.Role}|{Peer.Age?.TotalSeconds > 1}|{WitnessReachable}|{Database.Lsn}|{vip.Held}";
+        if (snapshot == _lastSnapshot)
+            return;
+        _lastSnapshot = snapshot;
+        notifier.Publish(ChangeTopic.Node);
+    }
+
+    private async Task<LeaseState?> TryReadLeaseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
+            WitnessReachable = true;
+            return Lease;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            WitnessReachable = false;
+            return null;
+        }
+    }
+
+    private async Task Record(EventCategory category, string action, string detail, CancellationToken cancellationToken)
+    {
+        if (!AcceptsWrites)
+            return;
+        try
+        {
+            await using var session = documents.LightweightSession();
+            session.Store(Domain.Events.EventLogEntry.Record(clock.UtcNow, Name, category, action, Name, EventOutcome.Success, detail));
+            await session.SaveChangesAsync(cancellationToken);
+            notifier.Publish(ChangeTopic.Events);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning("Could not record {Action} in the Event Log: {Error}", action, ex.Message);
+        }
+    }
+}

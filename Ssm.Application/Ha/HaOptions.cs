@@ -1,0 +1,47 @@
+using FluentValidation;
+
+namespace Ssm.Application.Ha;
+
+/// <summary>Cluster timing and the node's own database (section "Cluster").</summary>
+public sealed class HaOptions
+{
+    public const string Section = "Cluster";
+
+    /// <summary>The node runs and controls its own PostgreSQL under DataDirectory/pg (needed for a cluster).</summary>
+    public bool ManageDatabase { get; set; }
+    public string? PostgresBin { get; set; }
+    public string? DatabaseHost { get; set; }
+    public int DatabasePort { get; set; } = 5432;
+    public string? KeyFile { get; set; }
+    public int HeartbeatIntervalMs { get; set; } = 200;
+    public int FailoverTimeoutMs { get; set; } = 1000;
+    public string VipProvider { get; set; } = "loopback";
+    public string? VipInterface { get; set; }
+
+    public TimeSpan HeartbeatInterval => TimeSpan.FromMilliseconds(HeartbeatIntervalMs);
+    public TimeSpan FailoverTimeout => TimeSpan.FromMilliseconds(FailoverTimeoutMs);
+
+    /// <summary>
+    /// An active that has neither renewed its lease nor heard its peer for this long fences itself.
+    /// Two heartbeats before the lease can expire at the witness, so it is down before anyone may promote.
+    /// </summary>
+    public TimeSpan FenceAfter => FailoverTimeout - 2 * HeartbeatInterval;
+}
+
+public sealed class HaOptionsValidator : AbstractValidator<HaOptions>
+{
+    public HaOptionsValidator()
+    {
+        RuleFor(x => x.HeartbeatIntervalMs).InclusiveBetween(50, 10_000);
+        RuleFor(x => x.FailoverTimeoutMs).InclusiveBetween(300, 120_000);
+        // As Patroni's loop_wait + 2*retry_timeout <= ttl: the active must be able to notice it is cut
+        // off and fence itself before the witness lets the standby take its lease.
+        RuleFor(x => x.FailoverTimeoutMs).GreaterThanOrEqualTo(x => 3 * x.HeartbeatIntervalMs)
+            .WithMessage("Cluster:FailoverTimeoutMs must be at least 3 × Cluster:HeartbeatIntervalMs, so an isolated active fences itself before its lease expires.");
+        RuleFor(x => x.DatabasePort).InclusiveBetween(1, 65535);
+        RuleFor(x => x.VipProvider).Must(p => p is "loopback" or "ip" or "external")
+            .WithMessage("Cluster:VipProvider must be loopback, ip or external.");
+        RuleFor(x => x.VipInterface).NotEmpty().When(x => x.VipProvider == "ip")
+            .WithMessage("Cluster:VipInterface is needed by the ip provider.");
+    }
+}

@@ -1,0 +1,105 @@
+using Ssm.Domain.Nodes;
+
+namespace Ssm.Application.Ha;
+
+/// <summary>How to reach another node's PostgreSQL for replication, rewind and base backup.</summary>
+public sealed record DatabaseEndpoint(string Host, int Port);
+
+public sealed record StandbyInfo(string Name, string State, string SyncState, long LagBytes, double LagSeconds);
+
+/// <summary>What this node's PostgreSQL is doing now.</summary>
+public sealed record DatabaseState(
+    bool Running,
+    bool InRecovery,
+    long Timeline,
+    string? Lsn,
+    string? ReceiverStatus,
+    string? SyncStandbyNames,
+    IReadOnlyList<StandbyInfo> Standbys)
+{
+    public static readonly DatabaseState Down = new(false, false, 0, null, null, null, []);
+}
+
+/// <summary>This node's own PostgreSQL, controlled as Pacemaker's PostgreSQL agent does.</summary>
+public interface IDatabaseNode
+{
+    bool IsManaged { get; }
+    DatabaseEndpoint Endpoint { get; }
+    bool IsInitialized { get; }
+    Task InitializeAsync(CancellationToken cancellationToken);
+    Task StartAsync(CancellationToken cancellationToken);
+    Task StopAsync(CancellationToken cancellationToken);
+    Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken);
+    /// <summary>Promotes a standby and returns once it accepts writes.</summary>
+    Task<TimeSpan> PromoteAsync(CancellationToken cancellationToken);
+    /// <summary>Rewinds (or re-clones) this stopped node from the active's database and starts it as its standby.</summary>
+    Task RejoinAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken);
+    /// <summary>Replaces this node's data with a base backup of the source and starts it as its standby.</summary>
+    Task CloneAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken);
+    Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken);
+    Task EnsureReplicationUserAsync(CancellationToken cancellationToken);
+    /// <summary>The WAL position of the last checkpoint of a stopped server (its shutdown checkpoint).</summary>
+    Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken);
+    Task<bool> WaitReplayedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+public interface IVip
+{
+    string Provider { get; }
+    string? Address { get; }
+    bool Held { get; }
+    Task AcquireAsync(string address, CancellationToken cancellationToken);
+    Task ReleaseAsync();
+}
+
+public sealed record LeaseState(long Epoch, string Holder, bool Expired, double ExpiresInMs);
+
+/// <summary>The third vote: a lease row taken and renewed by compare-and-set on the epoch, on the witness's clock.</summary>
+public interface IWitness
+{
+    bool Configured { get; }
+    Task InitializeAsync(string cluster, string holder, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<LeaseState?> ReadAsync(string cluster, CancellationToken cancellationToken);
+    /// <summary>Takes the lease at newEpoch if it is at expectedEpoch and expired or already ours.</summary>
+    Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<bool> RenewAsync(string cluster, string node, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<bool> TransferAsync(string cluster, string from, string to, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
+    Task ReportSeenAsync(string cluster, string node, CancellationToken cancellationToken);
+    /// <summary>How long ago the witness last heard from the node, or null if never.</summary>
+    Task<TimeSpan?> LastSeenAsync(string cluster, string node, CancellationToken cancellationToken);
+    void Configure(string? connectionString);
+}
+
+public sealed record PeerHello(string Node, NodeRole Role, long Epoch, string DatabaseHost, int DatabasePort, string? Lsn, string Reason);
+
+/// <summary>Calls the other node's peer API with the cluster key.</summary>
+public interface IPeerLink
+{
+    Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken);
+    Task<TResponse> CallAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>The node's own record of its cluster membership, kept in its data folder (not replicated).</summary>
+public sealed class LocalNodeState
+{
+    public bool Deployed { get; set; }
+    public NodeIdentity Identity { get; set; }
+    public NodeIntent Intent { get; set; } = NodeIntent.Member;
+    public long Epoch { get; set; }
+    public NodeRole LastRole { get; set; } = NodeRole.Standalone;
+    public string ClusterName { get; set; } = "ssm";
+    public string? PeerName { get; set; }
+    public string? PeerUrl { get; set; }
+    public string? PeerDatabaseHost { get; set; }
+    public int PeerDatabasePort { get; set; }
+    public string? Vip { get; set; }
+    public string? Witness { get; set; }
+    public string? DiscardedBy { get; set; }
+    public DateTimeOffset? DiscardedAt { get; set; }
+}
+
+public interface ILocalStateStore
+{
+    LocalNodeState Load();
+    void Save(LocalNodeState state);
+}

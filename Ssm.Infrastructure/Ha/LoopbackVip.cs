@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ssm.Application.Ha;
+
+namespace Ssm.Infrastructure.Ha;
+
+/// <summary>
+/// The `loopback` VIP provider for one machine: the holder binds VIP:port and relays each connection to
+/// its own listen address. Only one process can bind the address, which is the lock (HA-NOTES: 11–17 ms).
+/// </summary>
+public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip> logger) : IVip, IAsyncDisposable
+{
+    private readonly Uri _own = new(node.Value.Listen);
+    private readonly Lock _lock = new();
+    private TcpListener? _listener;
+    private CancellationTokenSource? _stop;
+    private readonly List<TcpClient> _connections = [];
+
+    public string Provider => "loopback";
+    public string? Address { get; private set; }
+    public bool Held => _listener is not null;
+
+    public async Task AcquireAsync(string address, CancellationToken cancellationToken)
+    {
+        if (Held)
+            return;
+        var ip = IPAddress.Parse(address);
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                var listener = new TcpListener(ip, _own.Port);
+                listener.Start(512);
+                _listener = listener;
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                // The previous holder may still be letting go.
+                await Task.Delay(5, cancellationToken);
+            }
+        }
+        Address = address;
+        _stop = new CancellationTokenSource();
+        _ = AcceptLoopAsync(_listener, _stop.Token);
+        logger.LogInformation("VIP {Address}:{Port} acquired", address, _own.Port);
+    }
+
+    public Task ReleaseAsync()
+    {
+        if (!Held)
+            return Task.CompletedTask;
+        _stop?.Cancel();
+        _listener?.Stop();
+        _listener = null;
+        lock (_lock)
+        {
+            foreach (var connection in _connections)
+                connection.Dispose();
+            _connections.Clear();
+        }
+        logger.LogInformation("VIP {Address}:{Port} released", Address, _own.Port);
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(cancellationToken);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                return;
+            }
+            _ = RelayAsync(client, cancellationToken);
+        }
+    }
+
+    private async Task RelayAsync(TcpClient client, CancellationToken cancellationToken)
+    {
+        using var upstream = new TcpClient { NoDelay = true };
+        client.NoDelay = true;
+        lock (_lock)
+            _connections.Add(client);
+        try
+        {
+            await upstream.ConnectAsync(_own.Host, _own.Port, cancellationToken);
+            var a = client.GetStream();
+            var b = upstream.GetStream();
+            await Task.WhenAny(a.CopyToAsync(b, cancellationToken), b.CopyToAsync(a, cancellationToken));
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            lock (_lock)
+                _connections.Remove(client);
+            client.Dispose();
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await ReleaseAsync();
+}
+
+/// <summary>The `external` provider: keepalived or a load balancer moves the address; the node only reports.</summary>
+public sealed class ExternalVip : IVip
+{
+    public string Provider => "external";
+    public string? Address { get; private set; }
+    public bool Held { get; private set; }
+
+    public Task AcquireAsync(string address, CancellationToken cancellationToken)
+    {
+        Address = address;
+        Held = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ReleaseAsync()
+    {
+        Held = false;
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,430 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Ssm.Application.Ha;
+
+namespace Ssm.Infrastructure.Ha;
+
+/// <summary>
+/// The node's own PostgreSQL under DataDirectory/pg: initialise, start, stop, promote, rewind or clone
+/// from the active, and switch synchronous replication. See shared/HA-NOTES.md for the traps avoided here.
+/// </summary>
+public sealed class PostgresNode : IDatabaseNode
+{
+    public const string ReplicationUser = "ssm_replicator";
+    public const string DatabaseName = "ssm";
+    private readonly HaOptions _options;
+    private readonly ILogger<PostgresNode> _logger;
+    private readonly string _bin;
+    private readonly string _replicationPassword;
+
+    private readonly NpgsqlDataSource _application;
+
+    public PostgresNode(IOptions<HaOptions> options, IOptions<NodeOptions> node, ClusterKey key, NpgsqlDataSource application, ILogger<PostgresNode> logger)
+    {
+        _application = application;
+        _options = options.Value;
+        _logger = logger;
+        Root = Path.GetFullPath(node.Value.DataDirectory);
+        DataDirectory = Path.Combine(Root, "pg");
+        SocketDirectory = Path.Combine(Root, "pg-run");
+        var host = _options.DatabaseHost ?? new Uri(node.Value.Listen).Host;
+        Endpoint = new DatabaseEndpoint(host, _options.DatabasePort);
+        _bin = _options.PostgresBin ?? FindBin() ?? "/usr/lib/postgresql/15/bin";
+        _replicationPassword = key.Derive("replication-password");
+    }
+
+    public bool IsManaged => _options.ManageDatabase;
+    public DatabaseEndpoint Endpoint { get; }
+    public string Root { get; }
+    public string DataDirectory { get; }
+    public string SocketDirectory { get; }
+    public bool IsInitialized => File.Exists(Path.Combine(DataDirectory, "PG_VERSION"));
+
+    /// <summary>The node itself connects over the Unix socket (trust, local only).</summary>
+    public string ConnectionString(string database = DatabaseName) => Local(SocketDirectory, Endpoint.Port, database);
+
+    public static string LocalConnectionString(NodeOptions node, HaOptions ha) =>
+        Local(Path.Combine(Path.GetFullPath(node.DataDirectory), "pg-run"), ha.DatabasePort, DatabaseName);
+
+    private static string Local(string socketDirectory, int port, string database) =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = socketDirectory, Port = port, Username = "postgres", Database = database,
+            Timeout = 3, CommandTimeout = 30, Pooling = true,
+        }.ConnectionString;
+
+    private string PeerConnection(DatabaseEndpoint source, string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = source.Host, Port = source.Port, Username = ReplicationUser, Password = _replicationPassword,
+            Database = database, Timeout = 3,
+        }.ConnectionString;
+
+    private string Libpq(DatabaseEndpoint source, string? applicationName = null) =>
+        $"host={source.Host} port={source.Port} user={ReplicationUser} password={_replicationPassword} dbname=postgres connect_timeout=2" +
+        (applicationName is null ? "" : $" application_name={applicationName}");
+
+    public static string? FindBin()
+    {
+        if (!Directory.Exists("/usr/lib/postgresql"))
+            return null;
+        return Directory.GetDirectories("/usr/lib/postgresql").OrderDescending()
+            .Select(d => Path.Combine(d, "bin")).FirstOrDefault(d => File.Exists(Path.Combine(d, "pg_ctl")));
+    }
+
+    private string Tool(string name) => Path.Combine(_bin, name);
+
+    private async Task PrepareDirectoriesAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Root);
+        Directory.CreateDirectory(SocketDirectory);
+        if (!ProcessRunner.IsRoot)
+            return;
+        // PostgreSQL runs as postgres: it must traverse the node's folder and own its own.
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.OtherExecute);
+        await ProcessRunner.RunAsync("chown", ["-R", "postgres", SocketDirectory], null, cancellationToken);
+        if (Directory.Exists(DataDirectory))
+            await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken);
+    }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        if (IsInitialized)
+            return;
+        await PrepareDirectoriesAsync(cancellationToken);
+        Directory.CreateDirectory(DataDirectory);
+        if (ProcessRunner.IsRoot)
+            await ProcessRunner.RunAsync("chown", ["postgres", DataDirectory], null, cancellationToken);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await ProcessRunner.RunPostgresAsync(Tool("initdb"),
+            ["-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], null, cancellationToken);
+        await AppendAsync(Path.Combine(DataDirectory, "postgresql.conf"), """
+
+            # Written by ssm: streaming replication with rewind support (HA-NOTES: wal_log_hints).
+            wal_level = replica
+            wal_log_hints = on
+            max_wal_senders = 10
+            max_replication_slots = 10
+            wal_keep_size = 512MB
+            hot_standby = on
+            hot_standby_feedback = on
+            synchronous_commit = remote_apply
+            wal_receiver_status_interval = 1s
+            wal_sender_timeout = 5s
+            wal_receiver_timeout = 5s
+            # A standby waiting for WAL rechecks (and notices a promote request) this often; the default is 5 s.
+            wal_retrieve_retry_interval = 50ms
+            """);
+        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "pg_hba.conf"), $"""
+            # Written by ssm. The node uses the local socket; the peer uses TCP with the replication user.
+            local   all          all                           trust
+            host    replication  {ReplicationUser}  127.0.0.0/8  scram-sha-256
+            host    all          {ReplicationUser}  127.0.0.0/8  scram-sha-256
+            host    replication  {ReplicationUser}  0.0.0.0/0    scram-sha-256
+            host    all          {ReplicationUser}  0.0.0.0/0    scram-sha-256
+            """, cancellationToken);
+        await StartAsync(cancellationToken);
+        await ExecuteAsync("postgres", $"create database {DatabaseName}", cancellationToken);
+        await EnsureReplicationUserAsync(cancellationToken);
+        _logger.LogInformation("Initialised PostgreSQL in {Directory}", DataDirectory);
+    }
+
+    private static async Task AppendAsync(string path, string text)
+    {
+        await File.AppendAllTextAsync(path, text + Environment.NewLine);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await PrepareDirectoriesAsync(cancellationToken);
+        if (await IsRunningAsync())
+            return;
+        // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (trap 6).
+        var options = $"-p {Endpoint.Port} -k {SocketDirectory} -c listen_addresses={Endpoint.Host} -c cluster_name=ssm";
+        await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"),
+            ["-D", DataDirectory, "-l", Path.Combine(SocketDirectory, "postgresql.log"), "-w", "-t", "60", "-o", options, "start"], null, cancellationToken);
+        ForgetConnections();
+    }
+
+    /// <summary>Pooled connections to a server that restarted are dead; drop them rather than fail the next command.</summary>
+    private void ForgetConnections()
+    {
+        _application.Clear();
+        NpgsqlConnection.ClearAllPools();
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+            return;
+        await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], null, cancellationToken,
+            throwOnError: false);
+        ForgetConnections();
+    }
+
+    private async Task<bool> IsRunningAsync()
+    {
+        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+            return false;
+        var output = await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "status"], null, CancellationToken.None, throwOnError: false);
+        return output.Contains("server is running");
+    }
+
+    public async Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+            await connection.OpenAsync(cancellationToken);
+            var inRecovery = (bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!;
+            var syncNames = (string?)await Scalar(connection, "select current_setting('synchronous_standby_names')", cancellationToken);
+            if (inRecovery)
+            {
+                // On a standby the timeline is the one being received (HA-NOTES trap 5).
+                await using var receiver = new NpgsqlCommand(
+                    "select coalesce((select received_tli from pg_stat_wal_receiver), 0), (select status from pg_stat_wal_receiver), pg_last_wal_replay_lsn()::text",
+                    connection);
+                await using var reader = await receiver.ExecuteReaderAsync(cancellationToken);
+                await reader.ReadAsync(cancellationToken);
+                return new DatabaseState(true, true, Convert.ToInt64(reader.GetValue(0)), reader.IsDBNull(2) ? null : reader.GetString(2),
+                    reader.IsDBNull(1) ? "stopped" : reader.GetString(1), syncNames, []);
+            }
+            var lsn = (string)(await Scalar(connection, "select pg_current_wal_lsn()::text", cancellationToken))!;
+            var walFile = (string)(await Scalar(connection, "select pg_walfile_name(pg_current_wal_lsn())", cancellationToken))!;
+            var standbys = new List<StandbyInfo>();
+            await using (var command = new NpgsqlCommand("""
+                select application_name, state, sync_state,
+                       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+                       coalesce(extract(epoch from replay_lag), 0)::float8
+                from pg_stat_replication
+                """, connection))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+                while (await reader.ReadAsync(cancellationToken))
+                    standbys.Add(new StandbyInfo(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetDouble(4)));
+            return new DatabaseState(true, false, Convert.ToInt64(walFile[..8], 16), lsn, null, syncNames, standbys);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            return DatabaseState.Down;
+        }
+    }
+
+    private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private async Task ExecuteAsync(string database, string sql, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<TimeSpan> PromoteAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(cancellationToken);
+        // A promoted node that still names a sync standby hangs every commit (trap 3).
+        await using (var clear = new NpgsqlCommand("alter system set synchronous_standby_names = ''", connection))
+            await clear.ExecuteNonQueryAsync(cancellationToken);
+        await using (var reload = new NpgsqlCommand("select pg_reload_conf()", connection))
+            await reload.ExecuteNonQueryAsync(cancellationToken);
+        // pg_promote(wait => true) polls every 100 ms (trap 9); poll ourselves every 2 ms instead.
+        await using (var promote = new NpgsqlCommand("select pg_promote(false)", connection))
+            await promote.ExecuteNonQueryAsync(cancellationToken);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (!(bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!)
+                return Stopwatch.GetElapsedTime(started);
+            await Task.Delay(2, cancellationToken);
+        }
+        throw new TimeoutException("PostgreSQL did not leave recovery within 30 s of pg_promote");
+    }
+
+    public async Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken)
+    {
+        var value = standbyName is null ? "" : $"\"{standbyName}\"";
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(cancellationToken);
+        await using (var set = new NpgsqlCommand($"alter system set synchronous_standby_names = '{value.Replace("'", "''")}'", connection))
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        await using var reload = new NpgsqlCommand("select pg_reload_conf()", connection);
+        await reload.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task EnsureReplicationUserAsync(CancellationToken cancellationToken)
+    {
+        // Superuser because pg_rewind reads server files through SQL; its password derives from the cluster key.
+        var password = _replicationPassword.Replace("'", "''");
+        await ExecuteAsync("postgres", $"""
+            do $$ begin
+              if not exists (select 1 from pg_roles where rolname = '{ReplicationUser}') then
+                create role {ReplicationUser} with login replication superuser password '{password}';
+              else
+                alter role {ReplicationUser} with login replication superuser password '{password}';
+              end if;
+            end $$
+            """, cancellationToken);
+    }
+
+    public async Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken)
+    {
+        var output = await ProcessRunner.RunPostgresAsync(Tool("pg_controldata"), ["-D", DataDirectory], null, cancellationToken);
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("Latest checkpoint location:"));
+        return line?.Split(':', 2)[1].Trim();
+    }
+
+    public async Task<bool> WaitReplayedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(cancellationToken);
+        var deadline = DateTime.UtcNow + timeout;
+        do
+        {
+            await using var command = new NpgsqlCommand("select pg_last_wal_replay_lsn() >= @lsn::pg_lsn", connection);
+            command.Parameters.AddWithValue("lsn", lsn);
+            if (await command.ExecuteScalarAsync(cancellationToken) is true)
+                return true;
+            await Task.Delay(2, cancellationToken);
+        } while (DateTime.UtcNow < deadline);
+        return false;
+    }
+
+    public async Task RejoinAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken)
+    {
+        await StopAsync(cancellationToken);
+        if (!IsInitialized)
+        {
+            await CloneAsync(source, applicationName, cancellationToken);
+            return;
+        }
+        // A standby that crashed cannot be rewound directly (trap 2): bring it up once and stop it cleanly.
+        if (File.Exists(Path.Combine(DataDirectory, "standby.signal")) && !await WasShutDownCleanlyAsync(cancellationToken))
+        {
+            await StartAsync(cancellationToken);
+            await StopAsync(cancellationToken);
+        }
+        try
+        {
+            // Right after a promotion the source's control file is stale until a checkpoint (trap 1).
+            await using (var connection = new NpgsqlConnection(PeerConnection(source)))
+            {
+                await connection.OpenAsync(cancellationToken);
+                await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
+                await checkpoint.ExecuteNonQueryAsync(cancellationToken);
+            }
+            var output = await ProcessRunner.RunPostgresAsync(Tool("pg_rewind"),
+                ["-D", DataDirectory, "--source-server", Libpq(source), "--no-sync"], null, cancellationToken);
+            _logger.LogInformation("pg_rewind: {Output}", output.Trim().Split('\n').LastOrDefault());
+            await WriteStandbyConfigAsync(source, applicationName, cancellationToken);
+            await StartAsync(cancellationToken);
+            if (!await WaitStreamingAsync(TimeSpan.FromSeconds(15), cancellationToken))
+                throw new InvalidOperationException("the rewound standby did not start streaming");
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException)
+        {
+            _logger.LogWarning("Rewind failed ({Error}); taking a fresh base backup instead", ex.Message);
+            await StopAsync(cancellationToken);
+            await CloneAsync(source, applicationName, cancellationToken);
+        }
+    }
+
+    private async Task<bool> WasShutDownCleanlyAsync(CancellationToken cancellationToken)
+    {
+        var output = await ProcessRunner.RunPostgresAsync(Tool("pg_controldata"), ["-D", DataDirectory], null, cancellationToken, throwOnError: false);
+        return output.Contains("shut down in recovery") || output.Contains("state:               shut down");
+    }
+
+    public async Task CloneAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken)
+    {
+        await StopAsync(cancellationToken);
+        await PrepareDirectoriesAsync(cancellationToken);
+        // The old folder stays aside until the new one streams, so nothing is lost if the copy fails.
+        string? aside = null;
+        if (Directory.Exists(DataDirectory))
+        {
+            aside = $"{DataDirectory}.old-{DateTime.UtcNow:yyyyMMddHHmmss}";
+            Directory.Move(DataDirectory, aside);
+        }
+        Directory.CreateDirectory(DataDirectory);
+        if (ProcessRunner.IsRoot)
+            await ProcessRunner.RunAsync("chown", ["postgres", DataDirectory], null, cancellationToken);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await ProcessRunner.RunPostgresAsync(Tool("pg_basebackup"),
+            ["-D", DataDirectory, "-d", Libpq(source), "-X", "stream", "-c", "fast", "--no-sync"], null, cancellationToken);
+        await WriteStandbyConfigAsync(source, applicationName, cancellationToken);
+        await StartAsync(cancellationToken);
+        if (!await WaitStreamingAsync(TimeSpan.FromSeconds(30), cancellationToken))
+            throw new InvalidOperationException($"the new standby copy does not stream from {source.Host}:{source.Port}");
+        if (aside is not null)
+            Directory.Delete(aside, recursive: true);
+    }
+
+    private async Task WriteStandbyConfigAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken)
+    {
+        // pg_rewind and pg_basebackup copy the source's settings: rewrite what must be this node's own (trap 6).
+        var auto = Path.Combine(DataDirectory, "postgresql.auto.conf");
+        var lines = File.Exists(auto)
+            ? (await File.ReadAllLinesAsync(auto, cancellationToken)).Where(l => !l.StartsWith("primary_conninfo") && !l.StartsWith("synchronous_standby_names")).ToList()
+            : ["# Do not edit this file manually!"];
+        lines.Add($"primary_conninfo = '{Libpq(source, applicationName).Replace("'", "''")}'");
+        lines.Add("synchronous_standby_names = ''");
+        await File.WriteAllLinesAsync(auto, lines, cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "standby.signal"), "", cancellationToken);
+        if (ProcessRunner.IsRoot)
+            await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken);
+    }
+
+    private async Task<bool> WaitStreamingAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var state = await ReadStateAsync(cancellationToken);
+            if (state is { Running: true, InRecovery: true, ReceiverStatus: "streaming" })
+                return true;
+            await Task.Delay(20, cancellationToken);
+        }
+        return false;
+    }
+}
+
+/// <summary>The secret shared by both nodes and the witness (ha_generate_keys). Peer calls must carry it.</summary>
+public sealed class ClusterKey
+{
+    private readonly byte[] _key;
+
+    public ClusterKey(byte[] key) => _key = key;
+
+    public bool IsSet => _key.Length > 0;
+    public string Value => Convert.ToBase64String(_key);
+
+    public static ClusterKey Load(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path) || !File.Exists(path))
+            return new ClusterKey([]);
+        return new ClusterKey(Convert.FromBase64String(File.ReadAllText(path).Trim()));
+    }
+
+    public static string Generate() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    public bool Matches(string? presented) =>
+        IsSet && presented is not null &&
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(Value), Encoding.UTF8.GetBytes(presented));
+
+    /// <summary>A secret for one purpose (e.g. the replication password) that both nodes compute alike.</summary>
+    public string Derive(string purpose) =>
+        IsSet ? Convert.ToHexString(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(purpose))).ToLowerInvariant() : "no-cluster-key";
+}

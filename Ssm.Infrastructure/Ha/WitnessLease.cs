@@ -1,0 +1,115 @@
+using Npgsql;
+using Ssm.Application.Ha;
+
+namespace Ssm.Infrastructure.Ha;
+
+/// <summary>
+/// The witness of DESIGN §3: one lease row per cluster in a small third PostgreSQL, changed only by
+/// compare-and-set on the epoch and timed by the witness's own clock (now()), so node clocks never matter.
+/// </summary>
+public sealed class WitnessLease : IWitness, IAsyncDisposable
+{
+    private NpgsqlDataSource? _dataSource;
+
+    public bool Configured => _dataSource is not null;
+
+    public void Configure(string? connectionString)
+    {
+        var old = _dataSource;
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            _dataSource = null;
+        }
+        else
+        {
+            // Short timeouts: a witness that does not answer within a heartbeat counts as unreachable.
+            var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 1, CommandTimeout = 1, Pooling = true };
+            _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        }
+        old?.Dispose();
+    }
+
+    private NpgsqlDataSource Source => _dataSource ?? throw new InvalidOperationException("no witness is configured");
+
+    public async Task InitializeAsync(string cluster, string holder, long epoch, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        await using var command = Source.CreateCommand("""
+            create table if not exists ssm_witness_lease (
+                cluster text primary key, epoch bigint not null, holder text not null, expires_at timestamptz not null);
+            create table if not exists ssm_witness_seen (
+                cluster text not null, node text not null, seen_at timestamptz not null, primary key (cluster, node));
+            insert into ssm_witness_lease (cluster, epoch, holder, expires_at)
+            values (@cluster, @epoch, @holder, now() + @ttl)
+            on conflict (cluster) do update set epoch = excluded.epoch, holder = excluded.holder, expires_at = excluded.expires_at;
+            """);
+        command.Parameters.AddWithValue("cluster", cluster);
+        command.Parameters.AddWithValue("epoch", epoch);
+        command.Parameters.AddWithValue("holder", holder);
+        command.Parameters.AddWithValue("ttl", ttl);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<LeaseState?> ReadAsync(string cluster, CancellationToken cancellationToken)
+    {
+        await using var command = Source.CreateCommand(
+            "select epoch, holder, expires_at < now(), extract(epoch from expires_at - now()) * 1000 from ssm_witness_lease where cluster = @cluster");
+        command.Parameters.AddWithValue("cluster", cluster);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+            return null;
+        return new LeaseState(reader.GetInt64(0), reader.GetString(1), reader.GetBoolean(2), Convert.ToDouble(reader.GetValue(3)));
+    }
+
+    public Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+        UpdateAsync("""
+            update ssm_witness_lease set epoch = @new, holder = @node, expires_at = now() + @ttl
+            where cluster = @cluster and epoch = @expected and (holder = @node or expires_at < now())
+            """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("new", newEpoch), ("ttl", ttl));
+
+    public Task<bool> RenewAsync(string cluster, string node, long epoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+        UpdateAsync("""
+            update ssm_witness_lease set expires_at = now() + @ttl
+            where cluster = @cluster and holder = @node and epoch = @epoch
+            """, cancellationToken, ("cluster", cluster), ("node", node), ("epoch", epoch), ("ttl", ttl));
+
+    public Task<bool> TransferAsync(string cluster, string from, string to, long epoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+        UpdateAsync("""
+            update ssm_witness_lease set holder = @to, epoch = @epoch + 1, expires_at = now() + @ttl
+            where cluster = @cluster and holder = @from and epoch = @epoch
+            """, cancellationToken, ("cluster", cluster), ("from", from), ("to", to), ("epoch", epoch), ("ttl", ttl));
+
+    public async Task ReportSeenAsync(string cluster, string node, CancellationToken cancellationToken)
+    {
+        await using var command = Source.CreateCommand("""
+            insert into ssm_witness_seen (cluster, node, seen_at) values (@cluster, @node, now())
+            on conflict (cluster, node) do update set seen_at = now()
+            """);
+        command.Parameters.AddWithValue("cluster", cluster);
+        command.Parameters.AddWithValue("node", node);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<TimeSpan?> LastSeenAsync(string cluster, string node, CancellationToken cancellationToken)
+    {
+        await using var command = Source.CreateCommand(
+            "select extract(epoch from now() - seen_at) * 1000 from ssm_witness_seen where cluster = @cluster and node = @node");
+        command.Parameters.AddWithValue("cluster", cluster);
+        command.Parameters.AddWithValue("node", node);
+        var value = await command.ExecuteScalarAsync(cancellationToken);
+        return value is null or DBNull ? null : TimeSpan.FromMilliseconds(Convert.ToDouble(value));
+    }
+
+    private async Task<bool> UpdateAsync(string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    {
+        await using var command = Source.CreateCommand(sql);
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _dataSource?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

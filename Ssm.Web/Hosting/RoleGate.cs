@@ -1,0 +1,38 @@
+using System.Net;
+using Ssm.Application.Ha;
+
+namespace Ssm.Web.Hosting;
+
+/// <summary>
+/// A node that does not hold the writer role serves only its health, the peer and admin APIs and a
+/// page telling people to use the VIP: nothing can be read from a stale replica or written to it.
+/// </summary>
+public static class RoleGate
+{
+    private static readonly string[] AlwaysOpen = ["/health", "/peer", "/admin", "/metrics"];
+
+    public static IApplicationBuilder UseRoleGate(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var supervisor = context.RequestServices.GetRequiredService<ClusterSupervisor>();
+        var path = context.Request.Path;
+        if (supervisor.AcceptsWrites || AlwaysOpen.Any(p => path.StartsWithSegments(p)))
+        {
+            await next(context);
+            return;
+        }
+        var vip = supervisor.State.Vip is { } address ? $"http://{address}:{context.Connection.LocalPort}/" : null;
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.RetryAfter = "1";
+        context.Response.ContentType = "text/html; charset=utf-8";
+        var name = WebUtility.HtmlEncode(supervisor.Name);
+        var reason = WebUtility.HtmlEncode(supervisor.Reason);
+        var link = vip is null ? "" : $"<p>Use the cluster's address: <a href=\"{vip}\">{vip}</a></p>";
+        await context.Response.WriteAsync($"""
+            <!DOCTYPE html><html><head><meta charset="utf-8"><title>{name}: {supervisor.Role}</title></head>
+            <body style="font-family:sans-serif;max-width:40em;margin:10vh auto">
+            <h1 data-testid="role-page">This node is {supervisor.Role.ToString().ToLowerInvariant()}</h1>
+            <p>{name} does not serve the dashboard now ({reason}).</p>{link}
+            </body></html>
+            """);
+    });
+}
