@@ -27,12 +27,33 @@ public sealed class SignInValidator : AbstractValidator<SignIn>
     }
 }
 
-public sealed class SignInHandler(IDocumentSession session, IPasswordHasher hasher, IClock clock, ChangeNotifier notifier)
+public sealed class SignInHandler(IDocumentStore store, IPasswordHasher hasher, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<SignIn, SignInOutcome>
 {
     public const string WrongCredentials = "Wrong user name or password.";
+    private const int Attempts = 30;
+
+    // Checked against for unknown users, so their answer takes as long as a known user's.
+    private readonly Lazy<string> _decoy = new(() => hasher.Hash(Guid.NewGuid().ToString()));
 
     public async ValueTask<SignInOutcome> Handle(SignIn command, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var session = store.LightweightSession();
+                return await TryAsync(session, command, cancellationToken);
+            }
+            catch (JasperFx.ConcurrencyException) when (attempt < Attempts)
+            {
+                // Another login changed the counters meanwhile: count again on fresh data.
+                await Task.Delay(Random.Shared.Next(1, 5 * attempt), cancellationToken);
+            }
+        }
+    }
+
+    private async Task<SignInOutcome> TryAsync(IDocumentSession session, SignIn command, CancellationToken cancellationToken)
     {
         var now = clock.UtcNow;
         var name = UserAccount.KeyOf(command.UserName);
@@ -40,7 +61,10 @@ public sealed class SignInHandler(IDocumentSession session, IPasswordHasher hash
 
         SignInOutcome result;
         if (account is null)
+        {
+            hasher.Verify(_decoy.Value, command.Password);
             result = SignInOutcome.Failed(WrongCredentials);
+        }
         else if (account.IsLockedOut(now))
             result = SignInOutcome.Failed($"This user is locked out until {account.LockedOutUntil:HH:mm:ss} UTC after repeated failed logins.");
         else if (!hasher.Verify(account.PasswordHash, command.Password))

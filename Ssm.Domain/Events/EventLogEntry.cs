@@ -30,15 +30,15 @@ public sealed class EventLogEntry
     public string Detail { get; set; } = "";
 
     public static EventLogEntry Record(DateTimeOffset at, string actor, EventCategory category, string action,
-        string subject, EventOutcome outcome, string detail = "") => new()
+        string? subject, EventOutcome outcome, string? detail = "") => new()
     {
         Id = Guid.CreateVersion7(at),
         At = at,
         Actor = actor,
         Category = category,
         Action = action,
-        Subject = subject.Length > 200 ? subject[..200] : subject,
+        Subject = subject is null ? "" : subject.Length > 200 ? subject[..200] : subject,
         Outcome = outcome,
-        Detail = detail.Length > DetailMaxLength ? detail[..DetailMaxLength] : detail,
+        Detail = detail is null ? "" : detail.Length > DetailMaxLength ? detail[..DetailMaxLength] : detail,
     };
 }

@@ -23,8 +23,9 @@ internal static class MartenSetup
         options.Schema.For<EventLogEntry>()
             .Index(x => x.At)
             .Index(x => x.Category);
-        options.Schema.For<UserAccount>();
+        // Parallel wrong passwords must each count toward the lockout.
+        options.Schema.For<UserAccount>().UseOptimisticConcurrency(true);
         options.Schema.For<ClusterDocument>();
-        options.Schema.For<Security.DataProtectionKey>();
+        options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
 }

@@ -1,38 +1,48 @@
 using System.Xml.Linq;
-using Marten;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.Extensions.Logging;
+using Npgsql;
+using Weasel.Postgresql;
+using Weasel.Postgresql.Tables;
 
 namespace Ssm.Infrastructure.Security;
 
-public sealed class DataProtectionKey
-{
-    public string Id { get; set; } = "";
-    public string Xml { get; set; } = "";
-}
-
 /// <summary>
 /// The keys that sign login cookies live in the replicated database, so a session started on one
-/// node stays valid after a failover to the other. The IXmlRepository contract is synchronous.
+/// node stays valid after a failover to the other. IXmlRepository is synchronous and Marten 9 is
+/// async-only, so this uses Npgsql's synchronous API on a small table of its own.
 /// </summary>
-public sealed class DataProtectionKeys(IDocumentStore store, ILogger<DataProtectionKeys> logger) : IXmlRepository
+public sealed class DataProtectionKeys(NpgsqlDataSource dataSource, ILogger<DataProtectionKeys> logger) : IXmlRepository
 {
+    public static Table Table()
+    {
+        var table = new Table(new PostgresqlObjectName(Persistence.MartenSetup.Schema, "data_protection_keys", SchemaUtils.IdentifierUsage.General));
+        table.AddColumn<string>("id").AsPrimaryKey();
+        table.AddColumn<string>("xml").NotNull();
+        return table;
+    }
+
     public IReadOnlyCollection<XElement> GetAllElements()
     {
-        using var session = store.QuerySession();
-        return session.Query<DataProtectionKey>().ToList().Select(k => XElement.Parse(k.Xml)).ToList();
+        using var command = dataSource.CreateCommand($"select xml from {Persistence.MartenSetup.Schema}.data_protection_keys");
+        using var reader = command.ExecuteReader();
+        var keys = new List<XElement>();
+        while (reader.Read())
+            keys.Add(XElement.Parse(reader.GetString(0)));
+        return keys;
     }
 
     public void StoreElement(XElement element, string friendlyName)
     {
         try
         {
-            using var session = store.LightweightSession();
-            session.Store(new DataProtectionKey { Id = friendlyName, Xml = element.ToString(SaveOptions.DisableFormatting) });
-            // The only blocking call here: IXmlRepository is synchronous, and it runs once per new key (every 90 days).
-            Task.Run(() => session.SaveChangesAsync()).GetAwaiter().GetResult();
+            using var command = dataSource.CreateCommand(
+                $"insert into {Persistence.MartenSetup.Schema}.data_protection_keys (id, xml) values ($1, $2) on conflict (id) do update set xml = excluded.xml");
+            command.Parameters.Add(new NpgsqlParameter { Value = friendlyName });
+            command.Parameters.Add(new NpgsqlParameter { Value = element.ToString(SaveOptions.DisableFormatting) });
+            command.ExecuteNonQuery();
         }
-        catch (Npgsql.NpgsqlException ex)
+        catch (NpgsqlException ex)
         {
             // A standby cannot write; it uses the keys the active node created and replicated.
             logger.LogWarning("Data protection key {Key} not stored: {Error}", friendlyName, ex.Message);

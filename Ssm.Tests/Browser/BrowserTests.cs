@@ -77,7 +77,7 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
         await page.Locator($"[data-testid=account-row][data-name='{name}']").WaitForAsync(new() { Timeout = 10_000 });
 
         // The other browser was never reloaded: the change arrives over its live circuit.
-        await Assertions.Expect(countLocator).ToHaveTextAsync((before + 1).ToString(), new() { Timeout = 5_000 });
+        await Assertions.Expect(countLocator).ToHaveTextAsync((before + 1).ToString(), new() { Timeout = 1_000 });
         await ScreenshotAsync(page, "accounts");
         await ScreenshotAsync(watcher, "dashboard");
 

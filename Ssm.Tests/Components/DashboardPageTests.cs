@@ -35,7 +35,7 @@ public sealed class DashboardPageTests(CoreFixture fixture) : IAsyncLifetime
 
         await fixture.SendAs("bob", CurrentUser.AdminRole, new CreateAccount("From Elsewhere", "", "ops@example.com"));
 
-        cut.WaitForAssertion(() => cut.Find("[data-testid=account-count]").TextContent.ShouldBe("1"), TimeSpan.FromSeconds(5));
+        cut.WaitForAssertion(() => cut.Find("[data-testid=account-count]").TextContent.ShouldBe("1"), TimeSpan.FromSeconds(1));
         cut.Find("[data-testid=event-table]").TextContent.ShouldContain("From Elsewhere");
     }
 }

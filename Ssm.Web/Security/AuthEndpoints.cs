@@ -3,6 +3,7 @@ using Mediator;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Ssm.Application.Users;
 using Ssm.Domain.Users;
@@ -62,8 +63,7 @@ public static class AuthEndpoints
 
     public static string RoleName(UserRole role) => role == UserRole.Admin ? CurrentUser.AdminRole : CurrentUser.ViewerRole;
 
-    private static bool IsLocal(string? url) =>
-        !string.IsNullOrEmpty(url) && url.StartsWith('/') && !url.StartsWith("//") && !url.StartsWith("/\\");
+    private static bool IsLocal(string? url) => RedirectHttpResult.IsLocalUrl(url);
 
     public static bool IsSignedIn(this ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true;
 }

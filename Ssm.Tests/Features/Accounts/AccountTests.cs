@@ -61,6 +61,14 @@ public sealed class AccountTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_missing_name_is_refused_and_its_failure_is_logged()
+    {
+        await Should.ThrowAsync<ValidationException>(() => fixture.Send(new CreateAccount(null!, "", "ops@example.com")));
+        (await AccountCount()).ShouldBe(0);
+        (await Events()).ShouldHaveSingleItem().Outcome.ShouldBe(EventOutcome.Failure);
+    }
+
+    [Fact]
     public async Task A_name_longer_than_64_characters_is_refused()
     {
         await Should.ThrowAsync<ValidationException>(() => fixture.Send(new CreateAccount(new string('a', 65), "", "ops@example.com")));
@@ -75,6 +83,7 @@ public sealed class AccountTests(CoreFixture fixture) : IAsyncLifetime
         var error = await Should.ThrowAsync<ConflictException>(() => fixture.Send(new CreateAccount("LAB 1", "copy", "x@example.com")));
 
         error.Message.ShouldContain("already exists");
+        (await Events()).Last().Outcome.ShouldBe(EventOutcome.Failure);
         await using var session = fixture.Query();
         var all = await session.Query<LocalAccount>().ToListAsync();
         all.ShouldHaveSingleItem().Id.ShouldBe(first.Id);
@@ -131,6 +140,9 @@ public sealed class AccountTests(CoreFixture fixture) : IAsyncLifetime
         updated.Description.ShouldBe("after");
         updated.Name.ShouldBe("Lab 1");
         await Should.ThrowAsync<NotFoundException>(() => fixture.Send(new UpdateAccountDescription(Guid.NewGuid(), "x")));
+        var entries = (await Events()).Where(e => e.Action == nameof(UpdateAccountDescription)).ToList();
+        entries.Select(e => e.Outcome).ShouldBe([EventOutcome.Success, EventOutcome.Failure]);
+        entries[0].Detail.ShouldContain("Lab 1");
     }
 
     [Fact]
@@ -143,6 +155,9 @@ public sealed class AccountTests(CoreFixture fixture) : IAsyncLifetime
 
         await fixture.Send(new DeleteAccount(account.Id, "Lab 1"));
         (await AccountCount()).ShouldBe(0);
+        var entries = (await Events()).Where(e => e.Action == nameof(DeleteAccount)).ToList();
+        entries.Select(e => e.Outcome).ShouldBe([EventOutcome.Failure, EventOutcome.Success]);
+        entries[0].Detail.ShouldContain("does not match");
     }
 
     [Fact]

@@ -55,6 +55,24 @@ public sealed class SignInTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Wrong_passwords_sent_in_parallel_all_count_toward_the_lockout()
+    {
+        await Task.WhenAll(Enumerable.Range(0, 2 * UserAccount.MaxFailedAttempts)
+            .Select(_ => Task.Run(() => fixture.Send(new SignIn("bob", "not the password")))));
+
+        (await fixture.Send(new SignIn("bob", Password))).Error.ShouldContain("locked out");
+    }
+
+    [Fact]
+    public async Task Setting_a_password_is_logged_without_the_password()
+    {
+        await using var session = fixture.Query();
+        var entry = await session.Query<EventLogEntry>().SingleAsync(e => e.Action == nameof(SetUserPassword));
+        (entry.Actor, entry.Subject, entry.Outcome).ShouldBe(("alice", "bob", EventOutcome.Success));
+        entry.Detail.ShouldNotContain(Password);
+    }
+
+    [Fact]
     public async Task Passwords_are_stored_hashed()
     {
         await using var session = fixture.Query();
