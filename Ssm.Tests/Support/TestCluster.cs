@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Npgsql;
+using Ssm.Application.Ha;
+using Ssm.Infrastructure.Ha;
+
+namespace Ssm.Tests.Support;
+
+/// <summary>
+/// Two real `ssm node` processes, each managing its own PostgreSQL, plus a witness database, on loopback
+/// addresses of their own (127.x.y.11 primary, .9 secondary, .14 VIP, as in the seed's demonstration).
+/// Every process it starts is stopped by its own id on dispose, also when a test fails.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+
+    private readonly Dictionary<string, Process> _processes = [];
+    private readonly Dictionary<string, StringBuilder> _logs = [];
+    private readonly string _root;
+    private readonly string _key;
+
+    public string Net { get; }
+    public int HttpPort { get; }
+    public int PgPort { get; }
+    public string WitnessConnection { get; private set; } = "";
+    public string PrimaryAddress => $"{Net}.11";
+    public string SecondaryAddress => $"{Net}.9";
+    public string Vip => $"{Net}.14";
+    public Uri VipUrl => new($"http://{Vip}:{HttpPort}");
+    public int HeartbeatMs { get; init; } = 200;
+    public int FailoverTimeoutMs { get; init; } = 1000;
+
+    private TestCluster(string net, int httpPort, int pgPort)
+    {
+        Net = net;
+        HttpPort = httpPort;
+        PgPort = pgPort;
+        _root = Path.Combine(Path.GetTempPath(), $"ssm-cluster-{Guid.NewGuid():N}"[..30]);
+        Directory.CreateDirectory(_root);
+        _key = Path.Combine(_root, "cluster.key");
+        File.WriteAllText(_key, ClusterKey.Generate());
+    }
+
+    public static async Task<TestCluster> CreateAsync(string witnessDatabase)
+    {
+        var net = $"127.{Random.Shared.Next(20, 250)}.{Random.Shared.Next(1, 250)}";
+        var cluster = new TestCluster(net, FreePort(net), FreePort(net));
+        var server = await PostgresServer.GetAsync();
+        cluster.WitnessConnection = await server.CreateDatabaseAsync(witnessDatabase);
+        return cluster;
+    }
+
+    private static int FreePort(string net)
+    {
+        while (true)
+        {
+            var port = PostgresServer.FreePort();
+            if (new[] { ".11", ".9", ".14" }.All(host => CanBind(net + host, port)))
+                return port;
+        }
+    }
+
+    private static bool CanBind(string address, int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Parse(address), port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public string AddressOf(string node) => node == "primary" ? PrimaryAddress : SecondaryAddress;
+    public Uri UrlOf(string node) => new($"http://{AddressOf(node)}:{HttpPort}");
+    public string DataOf(string node) => Path.Combine(_root, node);
+    public string Log(string node) { lock (_logs) return _logs.TryGetValue(node, out var b) ? b.ToString() : ""; }
+
+    public async Task StartNodeAsync(string node)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[]
+                 {
+                     NodeProcess.WebAssemblyPath(), "node", "--name", node, "--listen", UrlOf(node).ToString().TrimEnd('/'),
+                     "--data", DataOf(node), "--manage-db", "--pg-port", PgPort.ToString(), "--cluster-key-file", _key,
+                     "--heartbeat-ms", HeartbeatMs.ToString(), "--failover-timeout-ms", FailoverTimeoutMs.ToString(),
+                 })
+            start.ArgumentList.Add(arg);
+        start.Environment["SSM_ADMIN_PASSWORD"] = NodeProcess.AdminPassword;
+        var process = Process.Start(start)!;
+        lock (_logs)
+            _logs[node] = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_logs) _logs[node].AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_logs) _logs[node].AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes[node] = process;
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"{node} exited with {process.ExitCode}:\n{Log(node)}");
+            try
+            {
+                if ((await http.GetAsync(new Uri(UrlOf(node), "/health/live"))).IsSuccessStatusCode)
+                    return;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{node} not up after 90 s:\n{Log(node)}");
+    }
+
+    /// <summary>kill -9 of the node process and of its PostgreSQL postmaster, as a power cut would.</summary>
+    public async Task CrashAsync(string node)
+    {
+        var process = _processes[node];
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        var pidFile = Path.Combine(DataOf(node), "pg", "postmaster.pid");
+        if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
+        {
+            try
+            {
+                Process.GetProcessById(pid).Kill();
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+    }
+
+    public HttpClient Admin(string node)
+    {
+        var client = new HttpClient { BaseAddress = UrlOf(node), Timeout = TimeSpan.FromMinutes(2) };
+        client.DefaultRequestHeaders.Add(HttpPeerLink.KeyHeader, File.ReadAllText(_key).Trim());
+        return client;
+    }
+
+    public async Task<(HttpStatusCode Status, string Body)> VerbAsync(string node, string verb, object? body = null)
+    {
+        using var client = Admin(node);
+        var response = body is null
+            ? await client.PostAsync($"/admin/ha/{verb}", null)
+            : await client.PostAsJsonAsync($"/admin/ha/{verb}", body, Json);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    public async Task<HaStatus> StatusAsync(string node)
+    {
+        using var client = Admin(node);
+        return (await client.GetFromJsonAsync<HaStatus>("/admin/ha/status", Json))!;
+    }
+
+    public Task<(HttpStatusCode Status, string Body)> DeployAsync(bool withWitness = true) =>
+        VerbAsync("primary", "deploy", new DeployCluster(UrlOf("secondary").ToString(), Vip, withWitness ? WitnessConnection : null));
+
+    /// <summary>Waits until the condition holds on the node's status, failing with the last status seen.</summary>
+    public async Task<HaStatus> WaitForAsync(string node, Func<HaStatus, bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        HaStatus? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await StatusAsync(node);
+                if (condition(last))
+                    return last;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"{node} never reached the expected state; last: {JsonSerializer.Serialize(last, Json)}\n--- log ---\n{Log(node)}");
+    }
+
+    /// <summary>Reads pg_stat_replication on the node's own database: who streams from it, and how.</summary>
+    public async Task<List<(string Name, string State, string Sync)>> ReplicationFromAsync(string node)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder
+        {
+            Host = Path.Combine(DataOf(node), "pg-run"), Port = PgPort, Username = "postgres", Database = "postgres", Pooling = false,
+        }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select application_name, state, sync_state from pg_stat_replication", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(string, string, string)>();
+        while (await reader.ReadAsync())
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+        return rows;
+    }
+
+    /// <summary>A browser-less operator signed in through the VIP.</summary>
+    public async Task<HttpClient> SignedInThroughVipAsync()
+    {
+        var client = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
+        {
+            BaseAddress = VipUrl, Timeout = TimeSpan.FromSeconds(3),
+        };
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            try
+            {
+                var response = await client.PostAsJsonAsync("/api/session", new { userName = "admin", password = NodeProcess.AdminPassword });
+                if (response.IsSuccessStatusCode)
+                    return client;
+            }
+            catch (Exception ex) when ((ex is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("could not sign in through the VIP");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, process) in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+            process.Dispose();
+        }
+        // The nodes leave their PostgreSQL running when killed; stop each by its own pid file.
+        foreach (var node in new[] { "primary", "secondary" })
+        {
+            var pidFile = Path.Combine(DataOf(node), "pg", "postmaster.pid");
+            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
+            {
+                try
+                {
+                    using var postmaster = Process.GetProcessById(pid);
+                    postmaster.Kill();
+                    await postmaster.WaitForExitAsync();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+        }
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
