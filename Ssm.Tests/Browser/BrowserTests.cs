@@ -12,17 +12,22 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(LaunchOptions());
+    }
+
+    internal static BrowserTypeLaunchOptions LaunchOptions()
+    {
         var chromium = Environment.GetEnvironmentVariable("SSM_CHROMIUM") ?? "/usr/bin/chromium";
         if (!File.Exists(chromium))
             throw new InvalidOperationException($"Chromium not found at {chromium}: apt-get install chromium, or set SSM_CHROMIUM.");
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new()
+        return new()
         {
             ExecutablePath = chromium,
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-        });
+        };
     }
 
     public async ValueTask DisposeAsync()
@@ -35,13 +40,18 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
     {
         var context = await _browser.NewContextAsync(new() { BaseURL = fixture.Node.BaseAddress.ToString() });
         var page = await context.NewPageAsync();
+        await LogInAsync(page, path);
+        return page;
+    }
+
+    internal static async Task LogInAsync(IPage page, string path)
+    {
         await page.GotoAsync(path);
         await page.WaitForURLAsync("**/login**");
         await page.FillAsync("#userName", "admin");
         await page.FillAsync("#password", NodeProcess.AdminPassword);
         await page.ClickAsync("button[type=submit]");
         await WaitInteractiveAsync(page);
-        return page;
     }
 
     // Clicks on the prerendered page are lost: wait until the circuit has taken over.
@@ -49,7 +59,7 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
         page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 15_000 });
 
     // SSM_SCREENSHOTS=DIR keeps pictures of the pages for a human to look at.
-    private static async Task ScreenshotAsync(IPage page, string name)
+    internal static async Task ScreenshotAsync(IPage page, string name)
     {
         if (Environment.GetEnvironmentVariable("SSM_SCREENSHOTS") is { Length: > 0 } dir)
             await page.ScreenshotAsync(new() { Path = Path.Combine(dir, name + ".png"), FullPage = true });
