@@ -48,10 +48,18 @@ public static class DependencyInjection
         services.AddSingleton<ILocalStateStore, LocalStateFile>();
         services.AddSingleton<IPeerLink, HttpPeerLink>();
         services.AddHttpClient(HttpPeerLink.ClientName);
-        if (ha.VipProvider == "external")
-            services.AddSingleton<IVip, ExternalVip>();
-        else
-            services.AddSingleton<IVip, LoopbackVip>();
+        switch (ha.VipProvider)
+        {
+            case "external":
+                services.AddSingleton<IVip, ExternalVip>();
+                break;
+            case "ip":
+                services.AddSingleton<IVip, IpVip>();
+                break;
+            default:
+                services.AddSingleton<IVip, LoopbackVip>();
+                break;
+        }
 
         // Start-up order matters: the cluster role (and the database it starts) before the schema.
         services.AddHostedService<ClusterStartup>();

@@ -34,6 +34,15 @@ ensure_chromium() {
     || die "could not install Chromium; install the 'chromium' package and retry"
 }
 
+# ensure_package COMMAND PACKAGE: install a Debian package when its command is missing.
+ensure_package() {
+  command -v "$1" >/dev/null && return 0
+  log "$1 not found: installing Debian's $2"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null; } \
+    || die "could not install $2"
+}
+
 ensure_dotnet() {
   command -v dotnet >/dev/null || die "the .NET SDK 10 is needed (https://learn.microsoft.com/dotnet/core/install/linux-debian)"
 }

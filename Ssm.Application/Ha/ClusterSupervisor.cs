@@ -70,6 +70,7 @@ public sealed class ClusterSupervisor(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        _ = Task.Run(WatchdogAsync, CancellationToken.None);
         _state = store.Load();
         witness.Configure(_state.Deployed ? _state.Witness : null);
         if (!database.IsManaged)
@@ -236,12 +237,13 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
                 return;
             }
+            var asked = Stopwatch.GetTimestamp();
             if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
             {
                 SetRole(NodeRole.Stopped, "the witness refused the lease");
                 return;
             }
-            _lastRenewal = Stopwatch.GetTimestamp();
+            _lastRenewal = asked;
         }
         else if (hello is null && !operatorAsked)
         {
@@ -269,6 +271,7 @@ public sealed class ClusterSupervisor(
             var hello = await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken);
             if (hello is { Role: NodeRole.Active })
                 throw new WrongStateException($"{hello.Node} is active and answering: use ha_cluster_stop on it for a planned handover.");
+            _lastRenewal = Stopwatch.GetTimestamp();
             if (witness.Configured && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                 throw new WrongStateException("the witness still sees the active's lease; wait for it to expire");
             var started = Stopwatch.GetTimestamp();
@@ -417,6 +420,7 @@ public sealed class ClusterSupervisor(
                 throw new WrongStateException($"this standby did not replay up to {request.MinimumLsn} within 10 s; not promoting");
             if (witness.Configured)
             {
+                _lastRenewal = Stopwatch.GetTimestamp();
                 var lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
                 var ours = lease is not null && lease.Holder == Name && lease.Epoch == Epoch + 1;
                 if (!ours && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
@@ -498,6 +502,9 @@ public sealed class ClusterSupervisor(
         try
         {
             Database = Role == NodeRole.Stopped ? DatabaseState.Down : await database.ReadStateAsync(cancellationToken);
+            // The lease first: a peer call may hang for its whole timeout on a dead network.
+            if (Role == NodeRole.Active && witness.Configured && !await RenewLeaseAsync(cancellationToken))
+                return;
             PeerHello? hello = null;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
@@ -535,41 +542,37 @@ public sealed class ClusterSupervisor(
         }
     }
 
-    private async Task ActiveTickAsync(CancellationToken cancellationToken)
+    /// <summary>Renews this active's lease; false when the node had to step down because another holds a newer epoch.</summary>
+    private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken)
     {
-        if (witness.Configured)
+        try
         {
-            try
+            // The lease runs from when the witness renewed it, which is after we asked: count from the asking.
+            var asked = Stopwatch.GetTimestamp();
+            if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
             {
-                if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
-                {
-                    _lastRenewal = Stopwatch.GetTimestamp();
-                    WitnessReachable = true;
-                    Lease = new LeaseState(Epoch, Name, false, _ha.FailoverTimeoutMs);
-                }
-                else
-                {
-                    WitnessReachable = true;
-                    Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
-                    if (Lease is not null && Lease.Epoch > Epoch)
-                    {
-                        await FenceLockedAsync($"the witness granted epoch {Lease.Epoch} to {Lease.Holder}", cancellationToken);
-                        return;
-                    }
-                }
+                _lastRenewal = asked;
+                WitnessReachable = true;
+                Lease = new LeaseState(Epoch, Name, false, _ha.FailoverTimeoutMs);
+                return true;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            WitnessReachable = true;
+            Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
+            if (Lease is not null && Lease.Epoch > Epoch)
             {
-                WitnessReachable = false;
-            }
-            var peerAge = Peer.Age ?? TimeSpan.MaxValue;
-            if (Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter)
-            {
-                await FenceLockedAsync("lost both the peer and the witness", cancellationToken);
-                return;
+                await FenceLockedAsync($"the witness granted epoch {Lease.Epoch} to {Lease.Holder}", cancellationToken);
+                return false;
             }
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            WitnessReachable = false;
+        }
+        return true;
+    }
 
+    private async Task ActiveTickAsync(CancellationToken cancellationToken)
+    {
         var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
         if (streaming && Mode != ReplicationMode.Sync)
         {
@@ -614,6 +617,7 @@ public sealed class ClusterSupervisor(
         if (!lost || !witness.Configured || WitnessReachable != true)
             return;
         var detected = Stopwatch.GetTimestamp();
+        _lastRenewal = detected;
         if (await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
         {
             logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
@@ -645,13 +649,57 @@ public sealed class ClusterSupervisor(
 
     private async Task ActivateLockedAsync(CancellationToken cancellationToken)
     {
-        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease.
+        if (witness.Configured)
+            await RenewLeaseAsync(cancellationToken);
         if (_state.Vip is { } address)
             await vip.AcquireAsync(address, cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
+        // Only a new version changes the schema; clients already reach the node meanwhile.
+        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
     }
+
+    /// <summary>
+    /// Checks every 50 ms, apart from the heartbeat (whose calls may hang on a dead network), whether this
+    /// active has lost both the peer and the witness for FenceAfter; if so it fences at once, well before
+    /// the witness lets the standby take the lease.
+    /// </summary>
+    private async Task WatchdogAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+        while (await timer.WaitForNextTickAsync())
+        {
+            if (Role != NodeRole.Active || !witness.Configured || _fencing)
+                continue;
+            var peerAge = Peer.Age ?? TimeSpan.MaxValue;
+            if (Stopwatch.GetElapsedTime(_lastRenewal) <= _ha.FenceAfter || peerAge <= _ha.FenceAfter)
+                continue;
+            _fencing = true;
+            try
+            {
+                var reason = $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)";
+                await vip.ReleaseAsync();
+                SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+                await database.KillAsync(CancellationToken.None);
+                // Still the last active as far as this node knows: it may resume only if the witness agrees.
+                SaveIntent(NodeIntent.Member, NodeRole.Active);
+                _lastJoinAttempt = Stopwatch.GetTimestamp();
+                logger.LogWarning("Fenced: {Reason}", reason);
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "Fencing failed");
+            }
+            finally
+            {
+                _fencing = false;
+            }
+        }
+    }
+
+    private volatile bool _fencing;
 
     private async Task FenceAsync(string reason, CancellationToken cancellationToken)
     {

@@ -29,6 +29,8 @@ public interface IDatabaseNode
     Task InitializeAsync(CancellationToken cancellationToken);
     Task StartAsync(CancellationToken cancellationToken);
     Task StopAsync(CancellationToken cancellationToken);
+    /// <summary>Stops the server at once (immediate mode): a fence, not a shutdown; rewind repairs it later.</summary>
+    Task KillAsync(CancellationToken cancellationToken);
     Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken);
     /// <summary>Promotes a standby and returns once it accepts writes.</summary>
     Task<TimeSpan> PromoteAsync(CancellationToken cancellationToken);

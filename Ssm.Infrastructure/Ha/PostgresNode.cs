@@ -168,6 +168,15 @@ public sealed class PostgresNode : IDatabaseNode
         ForgetConnections();
     }
 
+    public async Task KillAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+            return;
+        await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "immediate", "-w", "-t", "10", "stop"], null, cancellationToken,
+            throwOnError: false);
+        ForgetConnections();
+    }
+
     private async Task<bool> IsRunningAsync()
     {
         if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))

@@ -87,7 +87,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         // 2–3. ha_cluster_stop on the active primary: the secondary takes over, the primary's GUI is down.
         var stopPrimary = await _cluster.VerbAsync("primary", "cluster-stop");
         stopPrimary.Status.ShouldBe(HttpStatusCode.OK, stopPrimary.Body);
-        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary" && s.LastFailover is not null);
         afterHandover.HeartbeatConnected.ShouldBeFalse();
         afterHandover.Peer!.Role.ShouldBe(NodeRole.Stopped);
         afterHandover.LastFailover!.Cause.ShouldContain("planned handover");
@@ -126,7 +126,8 @@ public sealed class AccountScenarioTests : IAsyncLifetime
 
         // Crash: kill -9 of the active primary and its PostgreSQL; the witness lets the secondary take over.
         await _cluster.CrashAsync("primary");
-        var afterCrash = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        var afterCrash = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+            && s.LastFailover?.Cause.Contains("crash") == true);
         afterCrash.LastFailover!.Cause.ShouldContain("crash failover");
         afterCrash.Epoch.ShouldBeGreaterThan(reversed.Epoch);
 

@@ -22,9 +22,10 @@ public static class NodeCommands
         var heartbeat = new Option<int?>("--heartbeat-ms") { Description = "Heartbeat interval (default 200)" };
         var timeout = new Option<int?>("--failover-timeout-ms") { Description = "Silence after which the standby takes over (default 1000)" };
         var vipProvider = new Option<string?>("--vip-provider") { Description = "loopback, ip or external" };
+        var vipInterface = new Option<string?>("--vip-interface") { Description = "Interface the ip provider adds the VIP to (default eth0)" };
         var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics")
         {
-            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider,
+            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider, vipInterface,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,6 +41,7 @@ public static class NodeCommands
             AddIfSet(overrides, "Cluster:HeartbeatIntervalMs", parse.GetValue(heartbeat)?.ToString());
             AddIfSet(overrides, "Cluster:FailoverTimeoutMs", parse.GetValue(timeout)?.ToString());
             AddIfSet(overrides, "Cluster:VipProvider", parse.GetValue(vipProvider));
+            AddIfSet(overrides, "Cluster:VipInterface", parse.GetValue(vipInterface));
             var app = NodeHost.Build(overrides);
             await app.RunAsync();
             return 0;

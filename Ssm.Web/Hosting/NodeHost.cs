@@ -33,7 +33,9 @@ public static class NodeHost
         var node = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
 
         builder.WebHost.UseStaticWebAssets();
-        builder.WebHost.UseUrls(node.Listen);
+        // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
+        var ha = builder.Configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
+        builder.WebHost.UseUrls(ha.VipProvider == "ip" ? $"http://0.0.0.0:{new Uri(node.Listen).Port}" : node.Listen);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

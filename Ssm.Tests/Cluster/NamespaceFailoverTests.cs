@@ -1,0 +1,292 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+using Ssm.Application.Ha;
+using Ssm.Domain.Nodes;
+using Ssm.Infrastructure.Ha;
+using Ssm.Tests.Support;
+
+namespace Ssm.Tests.Cluster;
+
+/// <summary>
+/// Two nodes, a witness and a client on separate hosts (network namespaces), the VIP moved by the `ip`
+/// provider with gratuitous ARP. The active is cut off the network: nobody is refused, only timeouts
+/// reveal it. At no sampled moment may both databases accept writes, and every acknowledged write survives.
+/// </summary>
+public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int Port = 8443;
+    private const int PgPort = 15432;
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"ssm-netns-{Guid.NewGuid():N}"[..28]);
+    private readonly Dictionary<string, Process> _processes = [];
+    private readonly Dictionary<string, StringBuilder> _logs = [];
+    private NetworkLab? _lab;
+    private string _key = "";
+
+    private static readonly Dictionary<string, int> Hosts = new() { ["a"] = 11, ["b"] = 9, ["w"] = 13, ["c"] = 50 };
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    private string Url(string host) => $"http://{_lab!.Address(Hosts[host])}:{Port}";
+    private string Vip => _lab!.Address(14);
+    private string Data(string node) => Path.Combine(_root, node);
+
+    [Fact]
+    public async Task Cutting_the_active_off_the_network_moves_the_VIP_with_one_writer_and_no_lost_write()
+    {
+        if (NetworkLab.WhyNot() is { } reason)
+        {
+            output.WriteLine($"skipped: {reason}");
+            Assert.Skip(reason);
+        }
+        Directory.CreateDirectory(_root);
+        _key = ClusterKey.Generate();
+        await File.WriteAllTextAsync(Path.Combine(_root, "cluster.key"), _key);
+        _lab = await NetworkLab.CreateAsync(Hosts);
+
+        var witness = await StartWitnessAsync();
+        StartNode("a", "primary");
+        StartNode("b", "secondary");
+        await WaitUpAsync("a");
+        await WaitUpAsync("b");
+        var deploy = await _lab.CurlAsync("a", "POST", $"{Url("a")}/admin/ha/deploy",
+            JsonSerializer.Serialize(new DeployCluster($"{Url("b")}/", Vip, witness), TestCluster.Json), _key);
+        deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
+        await WaitStatusAsync("a", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.VipHolder == "primary");
+
+        // The client on its own host writes through the VIP and notes each acknowledged write.
+        var acknowledged = Path.Combine(_root, "acknowledged.txt");
+        var stopWriter = Path.Combine(_root, "stop");
+        var writerScript = Path.Combine(_root, "writer.py");
+        await File.WriteAllTextAsync(writerScript, WriterScript);
+        var writerLog = new StringBuilder();
+        _processes["writer"] = _lab.Start("c", new Dictionary<string, string>(), writerLog,
+            "python3", writerScript, Vip, Port.ToString(), NodeProcess.AdminPassword, acknowledged, stopWriter);
+
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleWritersAsync(sampling.Token);
+        await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), "the client never wrote through the VIP");
+
+        // Cut the active off: its link goes down, nothing refuses anything.
+        var cut = DateTimeOffset.UtcNow;
+        await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "down");
+        var promoted = await WaitStatusAsync("b", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary" && s.LastFailover is not null, TimeSpan.FromSeconds(20));
+        promoted.LastFailover!.Cause.ShouldContain("crash failover");
+        await WaitForAsync(() => Lines(acknowledged).Any(l => l.At > cut), TimeSpan.FromSeconds(20),
+            $"no write was acknowledged after the cut\n--- writer ---\n{writerLog}{Log("secondary")}");
+        var firstAfter = Lines(acknowledged).Where(l => l.At > cut).Min(l => l.At);
+        output.WriteLine($"silent failure: first acknowledged write through the VIP {(firstAfter - cut).TotalMilliseconds:0} ms after the cut");
+
+        // The isolated node fenced itself: its database no longer accepts writes.
+        (await IsWritableAsync("primary")).ShouldBeFalse(Log("primary"));
+
+        // Heal the network: the old active rejoins as standby of the new one.
+        await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "up");
+        await WaitStatusAsync("b", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+            TimeSpan.FromSeconds(40));
+
+        await File.WriteAllTextAsync(stopWriter, "");
+        await _processes["writer"].WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await sampling.CancelAsync();
+        var (samples, twoWriters) = await sampler;
+        output.WriteLine($"writer samples: {samples}, with two writable databases: {twoWriters}");
+        samples.ShouldBeGreaterThan(50);
+        twoWriters.ShouldBe(0);
+
+        var acked = Lines(acknowledged).Select(l => l.Name).ToList();
+        var stored = await AccountNamesAsync("secondary");
+        acked.Except(stored).ShouldBeEmpty("acknowledged writes were lost");
+        output.WriteLine($"acknowledged {acked.Count}, all present on the new active");
+    }
+
+    private async Task<string> StartWitnessAsync()
+    {
+        var dir = Path.Combine(_root, "witness");
+        Directory.CreateDirectory(dir);
+        await Shell.RunAsync("chown", ["postgres", _root, dir]);
+        var bin = PostgresServer.FindPostgresBin()!;
+        await Shell.RunAsync("runuser", ["-u", "postgres", "--", Path.Combine(bin, "initdb"), "-D", dir, "-U", "postgres", "-A", "trust", "--no-sync"]);
+        await File.AppendAllTextAsync(Path.Combine(dir, "pg_hba.conf"), $"host all all {_lab!.Subnet}.0/24 trust\n");
+        await _lab.ExecAsync("w", "runuser", "-u", "postgres", "--", Path.Combine(bin, "pg_ctl"), "-D", dir, "-l", Path.Combine(dir, "log"), "-w",
+            "-o", $"-p {PgPort} -k {dir} -c listen_addresses={_lab.Address(Hosts["w"])}", "start");
+        return $"Host={_lab.Address(Hosts["w"])};Port={PgPort};Username=postgres;Database=postgres";
+    }
+
+    private void StartNode(string host, string name)
+    {
+        var log = new StringBuilder();
+        _logs[name] = log;
+        _processes[name] = _lab!.Start(host, new Dictionary<string, string> { ["SSM_ADMIN_PASSWORD"] = NodeProcess.AdminPassword }, log,
+            "dotnet", NodeProcess.WebAssemblyPath(), "node", "--name", name, "--listen", Url(host), "--data", Data(name), "--manage-db",
+            "--pg-port", PgPort.ToString(), "--cluster-key-file", Path.Combine(_root, "cluster.key"),
+            "--vip-provider", "ip", "--vip-interface", "eth0", "--heartbeat-ms", "200", "--failover-timeout-ms", "1000");
+    }
+
+    private string Log(string name) { lock (_logs[name]) return "\n--- " + name + " ---\n" + _logs[name]; }
+
+    private async Task WaitUpAsync(string host) =>
+        await WaitForAsync(async () => (await _lab!.CurlAsync(host, "GET", $"{Url(host)}/health/live")).Status == 200,
+            TimeSpan.FromSeconds(90), $"node on {host} did not start");
+
+    private async Task<HaStatus> WaitStatusAsync(string host, Func<HaStatus, bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        string last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            var (status, body) = await _lab!.CurlAsync(host, "GET", $"{Url(host)}/admin/ha/status", key: _key);
+            last = body;
+            if (status == 200 && JsonSerializer.Deserialize<HaStatus>(body, TestCluster.Json) is { } s && condition(s))
+                return s;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{host}: expected state not reached; last status {last}{Log("primary")}{Log("secondary")}");
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure) =>
+        await WaitForAsync(() => Task.FromResult(condition()), timeout, failure);
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition())
+                return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException(failure);
+    }
+
+    private static List<(string Name, DateTimeOffset At)> Lines(string path)
+    {
+        if (!File.Exists(path))
+            return [];
+        return File.ReadAllLines(path).Where(l => l.Contains(' ')).Select(l =>
+        {
+            var parts = l.Split(' ');
+            return (parts[0], DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(parts[1], CultureInfo.InvariantCulture) * 1000)));
+        }).ToList();
+    }
+
+    private string Socket(string node) => new NpgsqlConnectionStringBuilder
+    {
+        Host = Path.Combine(Data(node), "pg-run"), Port = PgPort, Username = "postgres", Database = "ssm", Pooling = false, Timeout = 1, CommandTimeout = 1,
+    }.ConnectionString;
+
+    private async Task<bool> IsWritableAsync(string node)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(Socket(node));
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("select not pg_is_in_recovery()", connection);
+            return (bool)(await command.ExecuteScalarAsync())!;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<(int Samples, int TwoWriters)> SampleWritersAsync(CancellationToken cancellationToken)
+    {
+        var (samples, both) = (0, 0);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var checks = await Task.WhenAll(IsWritableAsync("primary"), IsWritableAsync("secondary"));
+            samples++;
+            if (checks[0] && checks[1])
+                both++;
+            try
+            {
+                await Task.Delay(20, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        return (samples, both);
+    }
+
+    private async Task<List<string>> AccountNamesAsync(string node)
+    {
+        await using var connection = new NpgsqlConnection(Socket(node));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select data->>'Name' from ssm.mt_doc_localaccount", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var names = new List<string>();
+        while (await reader.ReadAsync())
+            names.Add(reader.GetString(0));
+        return names;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, process) in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+            process.Dispose();
+        }
+        foreach (var pidFile in new[] { Path.Combine(Data("primary"), "pg", "postmaster.pid"), Path.Combine(Data("secondary"), "pg", "postmaster.pid"),
+                     Path.Combine(_root, "witness", "postmaster.pid") })
+        {
+            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
+            {
+                try
+                {
+                    using var postmaster = Process.GetProcessById(pid);
+                    postmaster.Kill();
+                    await postmaster.WaitForExitAsync();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+        }
+        if (_lab is not null)
+            await _lab.DisposeAsync();
+        if (Directory.Exists(_root))
+            Directory.Delete(_root, recursive: true);
+    }
+
+    private const string WriterScript = """
+        import http.client, json, os, sys, time
+        vip, port, password, out, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+        conn, cookie, n = None, None, 0
+        log = open(out, "a", buffering=1)
+        while not os.path.exists(stop):
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(vip, port, timeout=0.5)
+                if cookie is None:
+                    conn.request("POST", "/api/session", json.dumps({"userName": "admin", "password": password}), {"Content-Type": "application/json"})
+                    r = conn.getresponse(); r.read()
+                    if r.status != 200:
+                        raise Exception("login %d" % r.status)
+                    cookie = r.getheader("Set-Cookie").split(";")[0]
+                n += 1
+                name = "N%06d" % n
+                conn.request("POST", "/api/accounts", json.dumps({"name": name, "description": "", "contactEmail": "ops@example.com"}),
+                             {"Content-Type": "application/json", "Cookie": cookie})
+                r = conn.getresponse(); r.read()
+                if r.status == 201:
+                    log.write("%s %.6f\n" % (name, time.time()))
+                elif r.status == 401:
+                    cookie = None
+            except Exception:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+                conn = None
+                time.sleep(0.02)
+            time.sleep(0.01)
+        """;
+}

@@ -1,0 +1,801 @@
+"""Measurements for bench/failover.sh (Python 3 standard library only).
+
+Starts both `ssm node --manage-db` processes itself (so it knows the exact start and can kill -9 them),
+deploys the cluster, runs a client that writes through the VIP the whole time and a sampler that asks
+both nodes' own PostgreSQL `select pg_is_in_recovery()` every ~50 ms, then runs CYCLES planned handovers
+and CYCLES crash failovers. It always stops the nodes it started; failover.sh stops the PostgreSQL
+servers and removes the temp folder. The admin password comes from SSM_ADMIN_PASSWORD, which the nodes
+also read. Progress goes to stderr, the report to stdout.
+"""
+import argparse
+import datetime
+import http.client
+import http.cookies
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+KEY_HEADER = "X-Ssm-Cluster-Key"
+SETTLE_S = 1.0           # steady writing before each event
+STEADY_TIMEOUT_S = 90    # a cluster not back to "active + sync + heartbeat" by then is a failure
+RTO_TIMEOUT_S = 60
+SAMPLE_INTERVAL_S = 0.05
+WRITE_TIMEOUT_S = 0.5
+
+TARGETS = {"planned": 500, "crash": 1500}
+REJOIN_TARGET_MS = 3000
+
+
+def progress(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def now():
+    return time.monotonic()
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- PostgreSQL: pg_is_in_recovery over the Unix socket
+
+def _recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data += chunk
+    return data
+
+
+def _read_message(sock):
+    header = _recv_exact(sock, 5)
+    length = struct.unpack("!i", header[1:])[0]
+    return header[:1], _recv_exact(sock, length - 4)
+
+
+def pg_in_recovery(socket_path, timeout=0.3):
+    """True (standby), False (writable primary) or None (no answer). A fresh connection each time, so only a
+    live postmaster can answer (an orphaned backend of a killed one cannot). Protocol 3.0, trust auth only."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(socket_path)
+        params = b"user\0postgres\0database\0postgres\0application_name\0ssm-failover-bench\0\0"
+        sock.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+        while True:
+            kind, body = _read_message(sock)
+            if kind == b"R" and struct.unpack("!i", body[:4])[0] != 0:
+                raise BenchError(f"{socket_path} asks for a password: the sampler needs trust on the local socket")
+            if kind == b"E":
+                return None          # starting up, shutting down, in recovery without hot standby...
+            if kind == b"Z":
+                break
+        query = b"select pg_is_in_recovery()\0"
+        sock.sendall(b"Q" + struct.pack("!i", 4 + len(query)) + query)
+        value = None
+        while True:
+            kind, body = _read_message(sock)
+            if kind == b"D":
+                length = struct.unpack("!i", body[2:6])[0]
+                value = body[6:6 + length] if length >= 0 else None
+            elif kind == b"E":
+                value = None
+            elif kind == b"Z":
+                break
+        try:
+            sock.sendall(b"X\0\0\0\4")
+        except OSError:
+            pass
+        return {b"t": True, b"f": False}.get(value)
+    except (OSError, ConnectionError, struct.error):
+        return None
+    finally:
+        sock.close()
+
+
+# ---------------------------------------------------------------- processes
+
+def descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        except (OSError, ValueError):
+            continue
+    result, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            result.append(child)
+            todo.append(child)
+    return result
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class Node:
+    def __init__(self, args, name, address):
+        self.args = args
+        self.name = name
+        self.address = address
+        self.url = f"http://{address}:{args.http_port}"
+        self.data = os.path.join(args.work, name)
+        self.log = os.path.join(args.work, f"{name}.log")
+        self.pid_file = os.path.join(args.work, "pids", f"{name}.pid")
+        self.pg_data = os.path.join(self.data, "pg")
+        self.pg_log = os.path.join(self.data, "pg-run", "postgresql.log")
+        self.socket = os.path.join(self.data, "pg-run", f".s.PGSQL.{args.pg_port}")
+        self.process = None
+        a = args
+        self.command = [a.app, "node", "--name", name, "--listen", self.url, "--data", self.data, "--manage-db",
+                        "--pg-port", str(a.pg_port), "--cluster-key-file", a.key,
+                        "--heartbeat-ms", str(a.heartbeat_ms), "--failover-timeout-ms", str(a.failover_timeout_ms)]
+
+    def start(self):
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        log.close()
+        with open(self.pid_file, "w") as f:
+            f.write(str(self.process.pid))
+
+    def wait_live(self, timeout=180):
+        deadline = now() + timeout
+        while now() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection(self.address, self.args.http_port, timeout=2)
+                conn.request("GET", "/health/live")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(f"{self.name} not live after {timeout} s:\n{self.log_tail()}")
+
+    def crash(self):
+        """kill -9 of the node process (and anything it is running), then of its PostgreSQL postmaster."""
+        pid = self.process.pid
+        for victim in [pid] + descendants(pid):
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        self.process = None
+        open(self.pid_file, "w").close()
+        postmaster = self.postmaster_pid()
+        if postmaster is not None:
+            try:
+                os.kill(postmaster, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return postmaster
+
+    def postmaster_pid(self):
+        try:
+            with open(os.path.join(self.pg_data, "postmaster.pid")) as f:
+                pid = int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+        # Only ours: its command line names this node's data folder.
+        return pid if self.pg_data in cmdline(pid) else None
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        open(self.pid_file, "w").close()
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def status(self, timeout=1.0):
+        """GET /admin/ha/status with the cluster key: the same answer as `ssm ha_status --json`, without starting
+        a .NET process for each poll. None if the node does not answer."""
+        try:
+            conn = http.client.HTTPConnection(self.address, self.args.http_port, timeout=timeout)
+            conn.request("GET", "/admin/ha/status", headers={KEY_HEADER: self.args.cluster_key, "Accept": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            return json.loads(body) if response.status == 200 else None
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def read_from(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+PG_TS = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})"
+
+
+def pg_log_promote_ms(text):
+    """Server side of a promotion in a PostgreSQL log: 'received promote request' to 'ready to accept connections'."""
+    received = re.search(PG_TS + r" \S+ \[\d+\] LOG:  received promote request", text)
+    if not received:
+        return None
+    ready = re.search(PG_TS + r" \S+ \[\d+\] LOG:  database system is ready to accept connections", text[received.end():])
+    if not ready:
+        return None
+    parse = lambda s: datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%S.%f")
+    return (parse(ready.group(1)) - parse(received.group(1))).total_seconds() * 1000
+
+
+# ---------------------------------------------------------------- the client writing through the VIP
+
+class Phase:
+    def __init__(self):
+        self.value = "setup"
+
+
+class Writer(threading.Thread):
+    def __init__(self, host, port, password, phase):
+        super().__init__(daemon=True)
+        self.host, self.port, self.password, self.phase = host, port, password, phase
+        self.lock = threading.Lock()
+        self.acks = []        # (name, t_send, t_ack, phase)
+        self.failures = []    # (t, kind, phase)
+        self.logins = 0
+        self.stopping = threading.Event()
+        self.counter = 0
+        self.cookies = {}
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.acks), list(self.failures)
+
+    def _fail(self, kind):
+        with self.lock:
+            self.failures.append((now(), kind, self.phase.value))
+
+    def _send(self, conn, method, path, body):
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        for header in response.msg.get_all("Set-Cookie") or []:
+            jar = http.cookies.SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                self.cookies[name] = morsel.value
+        return response.status, data
+
+    @staticmethod
+    def _kind(error):
+        if isinstance(error, ConnectionRefusedError):
+            return "refused"
+        if isinstance(error, (socket.timeout, TimeoutError)):
+            return "timeout"
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+            return "reset"
+        return type(error).__name__
+
+    def run(self):
+        conn = None
+        signed_in = False
+        while not self.stopping.is_set():
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=WRITE_TIMEOUT_S)
+            try:
+                if not signed_in:
+                    status, data = self._send(conn, "POST", "/api/session",
+                                              json.dumps({"userName": "admin", "password": self.password}).encode())
+                    if status == 200 and "ssm.auth" in self.cookies:
+                        signed_in = True
+                        self.logins += 1
+                        continue
+                    self._fail(f"login {status}")
+                    conn.close()
+                    conn = None
+                    time.sleep(0.05)
+                    continue
+                self.counter += 1
+                name = f"W{self.counter:06d}"
+                body = json.dumps({"name": name, "description": "", "contactEmail": "ops@example.com"}).encode()
+                sent = now()
+                status, data = self._send(conn, "POST", "/api/accounts", body)
+                if status == 201:
+                    with self.lock:
+                        self.acks.append((name, sent, now(), self.phase.value))
+                    continue
+                kind = f"http {status}"
+                title = re.search(rb"<title>(.*?)</title>", data)
+                if title:   # the role page of a node that does not take writes names the node and its role
+                    kind += f" ({title.group(1).decode(errors='replace')})"
+                self._fail(kind)
+                if status == 401:
+                    signed_in = False
+                    self.cookies.clear()
+            except (OSError, http.client.HTTPException) as error:
+                self._fail(self._kind(error))
+            # A fresh connection after any error; a short pause so that a refused connect does not spin.
+            conn.close()
+            conn = None
+            time.sleep(0.005)
+        if conn is not None:
+            conn.close()
+
+
+# ---------------------------------------------------------------- the "never two writers" sampler
+
+class Sampler(threading.Thread):
+    def __init__(self, nodes, phase):
+        super().__init__(daemon=True)
+        self.nodes, self.phase = nodes, phase
+        self.stopping = threading.Event()
+        self.counts = {}      # phase -> [samples, both answered, two writers]
+        self.two_writers = []  # (t, phase)
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                started = now()
+                answers = [pg_in_recovery(n.socket) for n in self.nodes]
+                phase = self.phase.value
+                c = self.counts.setdefault(phase, [0, 0, 0])
+                c[0] += 1
+                if all(a is not None for a in answers):
+                    c[1] += 1
+                if all(a is False for a in answers):
+                    c[2] += 1
+                    self.two_writers.append((started, phase))
+                    progress(f"TWO WRITERS: both PostgreSQL servers answered pg_is_in_recovery() = false ({phase})")
+                time.sleep(max(0.0, SAMPLE_INTERVAL_S - (now() - started)))
+        except BenchError as error:
+            self.error = str(error)
+            progress(f"sampler stopped: {error}")
+
+
+# ---------------------------------------------------------------- the cluster
+
+class Cluster:
+    def __init__(self, args):
+        self.args = args
+        self.nodes = {"primary": Node(args, "primary", args.primary), "secondary": Node(args, "secondary", args.secondary)}
+
+    def other(self, name):
+        return "secondary" if name == "primary" else "primary"
+
+    def cli(self, verb, node, *extra, timeout=300):
+        command = [self.args.app, verb, "--node", self.nodes[node].url, "--key", self.args.key, *extra]
+        started = now()
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        return result, (now() - started) * 1000
+
+    def find_active(self):
+        """The active node per `ssm ha_status --json`: self.role == Active, else the peer if it is."""
+        for name in ("primary", "secondary"):
+            result, _ = self.cli("ha_status", name, "--json", timeout=60)
+            if result.returncode != 0:
+                continue
+            try:
+                status = json.loads(result.stdout)
+            except ValueError:
+                continue
+            if status.get("self", {}).get("role") == "Active":
+                return name
+            if (status.get("peer") or {}).get("role") == "Active":
+                return self.other(name)
+        raise BenchError("ha_status --json shows no active node on either node")
+
+    @staticmethod
+    def steady(status):
+        return (status is not None and status["self"]["role"] == "Active" and status["mode"] == "Sync"
+                and status["heartbeatConnected"] and (status.get("peer") or {}).get("role") == "Standby")
+
+    def wait_steady(self, timeout=STEADY_TIMEOUT_S, on=None):
+        """Waits until one node (or `on`) is active, synchronous, with a connected standby; returns (name, time)."""
+        deadline = now() + timeout
+        last = {}
+        while now() < deadline:
+            for name in ([on] if on else ["primary", "secondary"]):
+                status = self.nodes[name].status()
+                last[name] = status
+                if self.steady(status):
+                    return name, now()
+            time.sleep(0.05)
+        summary = {n: (s and {k: s.get(k) for k in ("self", "peer", "mode", "heartbeatConnected", "epoch")}) for n, s in last.items()}
+        raise BenchError(f"the cluster did not become active+sync+heartbeat within {timeout} s; last status: "
+                         f"{json.dumps(summary)}\n--- primary log ---\n{self.nodes['primary'].log_tail()}"
+                         f"\n--- secondary log ---\n{self.nodes['secondary'].log_tail()}")
+
+
+# ---------------------------------------------------------------- analysis helpers
+
+def first_failure_after(failures, t):
+    return next((f for f in failures if f[0] >= t), None)
+
+
+def first_ack_sent_after(acks, t):
+    return next((a for a in acks if a[1] >= t), None)
+
+
+def last_ack_before(acks, t):
+    result = None
+    for a in acks:
+        if a[2] < t:
+            result = a
+        else:
+            break
+    return result
+
+
+def wait_recovery(writer, t0, after_failure, timeout=RTO_TIMEOUT_S):
+    """The first write acknowledged through the VIP after the event at t0. For a planned handover the old active
+    keeps answering until it lets go of the VIP, so only acks sent after the first failed attempt count."""
+    deadline = now() + timeout
+    while now() < deadline:
+        acks, failures = writer.snapshot()
+        start = t0
+        failure = None
+        if after_failure:
+            failure = first_failure_after(failures, t0)
+            if failure is None:
+                time.sleep(0.01)
+                continue
+            start = failure[0]
+        ack = first_ack_sent_after(acks, start)
+        if ack is not None:
+            outage_start = failure[0] if failure else t0
+            before = last_ack_before(acks, outage_start)
+            failed = [f[1] for f in failures if (before[2] if before else t0) <= f[0] <= ack[1]]
+            kinds = {}
+            for k in failed:
+                kinds[k] = kinds.get(k, 0) + 1
+            gap = (ack[2] - before[2]) * 1000 if before else None
+            return (ack[2] - t0) * 1000, gap, kinds
+        time.sleep(0.01)
+    raise BenchError(f"no write acknowledged through the VIP within {timeout} s of the event")
+
+
+def wait_rejoin(cluster, active, started, command=None, timeout=STEADY_TIMEOUT_S):
+    """Until `active` reports mode Sync, heartbeat connected and a standby peer (and the command, if any, ended)."""
+    deadline = started + timeout
+    reached = None
+    ended = None if command is not None else started
+    while now() < deadline:
+        if ended is None and command.poll() is not None:
+            ended = now()
+        if reached is None and Cluster.steady(cluster.nodes[active].status()):
+            reached = now()
+        if reached is not None and ended is not None:
+            return (max(reached, ended) - started) * 1000
+        time.sleep(0.05)
+    raise BenchError(f"{cluster.other(active)} did not rejoin within {timeout} s (command ended: {ended is not None}); "
+                     f"status of {active}: {json.dumps(cluster.nodes[active].status())}\n"
+                     f"--- {cluster.other(active)} log ---\n{cluster.nodes[cluster.other(active)].log_tail()}")
+
+
+def mmm(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
+
+
+def verdict(ok):
+    return "ok" if ok else "MISSED"
+
+
+# ---------------------------------------------------------------- scenarios
+
+def planned_cycle(cluster, writer, phase, i, cycles):
+    active = cluster.find_active()
+    standby = cluster.other(active)
+    phase.value = "planned"
+    pg_offset = file_size(cluster.nodes[standby].pg_log)
+    t0 = now()
+    result, stop_ms = cluster.cli("ha_cluster_stop", active)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        raise BenchError(f"ha_cluster_stop on {active} failed ({result.returncode}): {output}")
+    match = re.search(r"handover (\d+) ms, promote (\d+) ms", output)
+    if not match:
+        raise BenchError(f"ha_cluster_stop on {active} did not hand over: {output}")
+    handover_ms, promote_ms = float(match.group(1)), float(match.group(2))
+    rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
+
+    t1 = now()
+    command = subprocess.Popen([cluster.args.app, "ha_cluster_start", "--node", cluster.nodes[active].url, "--key", cluster.args.key],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        rejoin = wait_rejoin(cluster, standby, t1, command)
+    finally:
+        if command.poll() is None:
+            command.kill()
+        start_output = command.communicate()[0].strip()
+    if command.returncode != 0:
+        raise BenchError(f"ha_cluster_start on {active} failed ({command.returncode}): {start_output}")
+    server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
+    cycle = {"from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
+             "promote": promote_ms, "server_promote": server_promote, "handover": handover_ms, "stop_cli": stop_ms}
+    progress(f"planned {i}/{cycles}: {active} → {standby}: RTO {rto:.0f} ms (write gap {gap or 0:.0f} ms, failed {kinds}), "
+             f"handover {handover_ms:.0f} ms, promote {promote_ms:.0f} ms, rejoin {rejoin:.0f} ms")
+    return cycle
+
+
+def crash_cycle(cluster, writer, phase, i, cycles):
+    active = cluster.find_active()
+    standby = cluster.other(active)
+    victim = cluster.nodes[active]
+    phase.value = "crash"
+    pg_offset = file_size(cluster.nodes[standby].pg_log)
+    log_offset = file_size(cluster.nodes[standby].log)
+    t0 = now()
+    postmaster = victim.crash()
+    if postmaster is None:
+        progress(f"warning: no postmaster found for {active} to kill")
+    rto, gap, kinds = wait_recovery(writer, t0, after_failure=False)
+    status = cluster.nodes[standby].status()
+    failover = (status or {}).get("history") or [{}]
+    node_log = read_from(cluster.nodes[standby].log, log_offset)
+    detected = re.search(r"unreachable for (\d+) ms", node_log)
+
+    t1 = now()
+    victim.start()
+    rejoin = wait_rejoin(cluster, standby, t1)
+    server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
+    cycle = {"from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
+             "promote": server_promote, "server_promote": server_promote,
+             "detected": int(detected.group(1)) if detected else None, "takeover": failover[0].get("durationMs")}
+    progress(f"crash {i}/{cycles}: killed {active} (postmaster {postmaster}) → {standby}: RTO {rto:.0f} ms "
+             f"(failed {kinds}), peer silent {cycle['detected']} ms at takeover, takeover {cycle['takeover']} ms, "
+             f"pg promote {server_promote} ms, rejoin {rejoin:.0f} ms")
+    return cycle
+
+
+def read_all_names(host, port, password):
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    cookies = {}
+
+    def send(method, path, body=None):
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        for header in response.msg.get_all("Set-Cookie") or []:
+            jar = http.cookies.SimpleCookie()
+            jar.load(header)
+            cookies.update({k: m.value for k, m in jar.items()})
+        return response.status, data
+
+    status, data = send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
+    if status != 200:
+        raise BenchError(f"login through the VIP for the final read failed: {status} {data[:300]!r}")
+    names, page, total = set(), 1, None
+    while True:
+        status, data = send("GET", f"/api/accounts?pageSize=100&page={page}")
+        if status != 200:
+            raise BenchError(f"GET /api/accounts page {page} answered {status}: {data[:300]!r}")
+        body = json.loads(data)
+        names.update(item["name"] for item in body["items"])
+        total = body["total"]
+        if page >= body["pageCount"]:
+            break
+        page += 1
+    conn.close()
+    return names, total
+
+
+def log_findings(cluster):
+    """Warnings and errors in the node logs and PostgreSQL logs, grouped with numbers blanked out."""
+    lines = []
+    for name, node in cluster.nodes.items():
+        groups = {}
+        for path, pattern in ((node.log, r"^\d\d:\d\d:\d\d\.\d{3} (WRN|ERR|FTL) "), (node.pg_log, r"\b(WARNING|ERROR|FATAL|PANIC):")):
+            try:
+                with open(path, errors="replace") as f:
+                    for line in f:
+                        if re.search(pattern, line):
+                            key = re.sub(r"\d+", "N", re.sub(PG_TS + r" \S+ \[\d+\] ", "", line.strip()))[:220]
+                            groups[(os.path.basename(path), key)] = groups.get((os.path.basename(path), key), 0) + 1
+            except OSError:
+                pass
+        for (source, key), count in sorted(groups.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {name} {source}: {count} × {key}")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
+        parser.add_argument(name, required=True)
+    for name in ("--http-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
+        parser.add_argument(name, type=int, required=True)
+    args = parser.parse_args()
+    password = os.environ.get("SSM_ADMIN_PASSWORD", "")
+    if len(password) < 12:
+        raise SystemExit("SSM_ADMIN_PASSWORD must be set (at least 12 characters)")
+    for address in (args.primary, args.secondary, args.vip):
+        if not address.startswith("127."):
+            raise SystemExit(f"only 127.x addresses: {address}")
+    with open(args.key) as f:
+        args.cluster_key = f.read().strip()
+
+    cluster = Cluster(args)
+    phase = Phase()
+    writer = Writer(args.vip, args.http_port, password, phase)
+    sampler = Sampler(list(cluster.nodes.values()), phase)
+    results = {"planned": [], "crash": []}
+    error = None
+    try:
+        progress(f"Starting primary ({args.primary}) and secondary ({args.secondary}), http port {args.http_port}, "
+                 f"PostgreSQL port {args.pg_port}")
+        for node in cluster.nodes.values():
+            node.start()
+        for node in cluster.nodes.values():
+            node.wait_live()
+        progress(f"Deploying the cluster (VIP {args.vip})")
+        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].url, "--vip", args.vip,
+                                 "--witness", args.witness)
+        if result.returncode != 0:
+            raise BenchError(f"ha_deploy failed ({result.returncode}): {(result.stdout + result.stderr).strip()}\n"
+                             f"{cluster.nodes['primary'].log_tail()}")
+        progress(f"{result.stdout.strip()} ({ms:.0f} ms)")
+        cluster.wait_steady()
+        sampler.start()
+        writer.start()
+        time.sleep(2 * SETTLE_S)
+        if not writer.snapshot()[0]:
+            raise BenchError(f"no write acknowledged through the VIP after {2 * SETTLE_S:g} s; failures: {writer.snapshot()[1][-5:]}")
+
+        for scenario, run in (("planned", planned_cycle), ("crash", crash_cycle)):
+            for i in range(1, args.cycles + 1):
+                phase.value = "between"
+                cluster.wait_steady()
+                time.sleep(SETTLE_S)
+                results[scenario].append(run(cluster, writer, phase, i, args.cycles))
+        phase.value = "between"
+        cluster.wait_steady()
+        time.sleep(SETTLE_S)
+    except BenchError as e:
+        error = str(e)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        writer.stopping.set()
+        sampler.stopping.set()
+        if writer.is_alive():
+            writer.join(timeout=5)
+        if sampler.is_alive():
+            sampler.join(timeout=5)
+
+    report = []
+    try:
+        acks, failures = writer.snapshot()
+        names, total = (set(), None)
+        if error is None:
+            progress("Reading every account back through the VIP")
+            phase.value = "verify"
+            try:
+                names, total = read_all_names(args.vip, args.http_port, password)
+            except (BenchError, OSError, http.client.HTTPException, ValueError) as e:
+                error = f"final read failed: {e}"
+        lost_by_phase = {}
+        if error is None:
+            for name, _, _, p in acks:
+                if name not in names:
+                    lost_by_phase[p] = lost_by_phase.get(p, 0) + 1
+
+        report.append(f"cluster: primary {args.primary}, secondary {args.secondary}, VIP {args.vip}:{args.http_port}, "
+                      f"heartbeat {args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms, "
+                      f"{args.cycles} cycles per scenario")
+        header = (f"{'scenario':<17} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
+                  f"{'promote ms min/med/max':<23} {'RTO/promote':>11} {'acked':>7} {'lost':>8} {'two-writer':>14}")
+        report.append(header)
+        report.append("-" * len(header))
+        for scenario, title in (("planned", "planned handover"), ("crash", "crash failover")):
+            cycles = results[scenario]
+            rtos = [c["rto"] for c in cycles]
+            rejoins = [c["rejoin"] for c in cycles]
+            promotes = [c["promote"] for c in cycles if c["promote"] is not None]
+            acked = sum(1 for a in acks if a[3] == scenario)
+            lost = lost_by_phase.get(scenario, 0) if error is None else None
+            samples = sampler.counts.get(scenario, [0, 0, 0])
+            target = TARGETS[scenario]
+            rto_ok = bool(rtos) and statistics.median(rtos) <= target
+            rejoin_ok = bool(rejoins) and max(rejoins) <= REJOIN_TARGET_MS
+            ratio = (f"{statistics.median(rtos) / statistics.median(promotes):.1f}x" if rtos and promotes else "-")
+            lost_text = "?" if lost is None else f"{lost} {verdict(lost == 0)}"
+            report.append(f"{title:<17} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
+                          f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
+                          f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
+                          f"{str(samples[2]) + ' ' + verdict(samples[2] == 0):>14}")
+        report.append("targets: planned handover RTO median <= 500 ms, crash RTO median <= 1500 ms, "
+                      "every rejoin <= 3000 ms, lost = 0, two-writer samples = 0")
+        report.append("RTO: planned = from just before `ssm ha_cluster_stop` starts (includes the CLI's own start-up) to the "
+                      "first write acknowledged after the old active let go; crash = from the kill -9 to the first write "
+                      "acknowledged through the VIP.")
+        report.append("promote: planned = 'promote M ms' printed by ha_cluster_stop (pg_promote + wait, measured by the node); "
+                      "crash = the promoted PostgreSQL's own log, 'received promote request' to 'ready to accept connections'.")
+        for scenario in ("planned", "crash"):
+            cycles = results[scenario]
+            if not cycles:
+                continue
+            report.append(f"{scenario} per cycle:")
+            for n, c in enumerate(cycles, 1):
+                failed = ", ".join(f"{k} {v}" for k, v in sorted(c["failed"].items())) or "none"
+                extra = (f"handover {c['handover']:.0f} ms inside the node, CLI stop {c['stop_cli']:.0f} ms "
+                         f"(so ~{c['stop_cli'] - c['handover']:.0f} ms of CLI start-up), server-log promote "
+                         f"{c['server_promote'] if c['server_promote'] is None else round(c['server_promote'])} ms"
+                         if scenario == "planned" else
+                         f"peer silent {c['detected']} ms at takeover, node-reported takeover {c['takeover']} ms")
+                gap = "-" if c["gap"] is None else f"{c['gap']:.0f}"
+                report.append(f"  {n}. {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {c['rejoin']:.0f}, "
+                              f"promote {'-' if c['promote'] is None else round(c['promote'])} ms; {extra}; failed attempts: {failed}")
+            report.append(f"  write gap ms (last ack before → first ack after) min/med/max: {mmm([c['gap'] for c in cycles])}")
+        report.append(f"writes acknowledged in total: {len(acks)} (failed attempts {len(failures)}, logins {writer.logins}); "
+                      f"accounts read back: {'-' if total is None else total}; "
+                      f"lost in total: {'?' if error else sum(lost_by_phase.values())}")
+        report.append("two-writer sampler (samples / both answered / both writable): " + ", ".join(
+            f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else ""))
+        findings = log_findings(cluster)
+        report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
+        report.extend(findings[:60])
+        if error:
+            report.append(f"BENCHMARK FAILED: {error}")
+    finally:
+        for node in cluster.nodes.values():
+            node.stop()
+    print("\n".join(report), flush=True)
+    if error:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Failover benchmark of the two-node cluster, with a client writing through the VIP the whole time:
+#   - planned handover (ha_cluster_stop on the active, then ha_cluster_start to rejoin), CYCLES times
+#   - crash failover (kill -9 of the active node and of its PostgreSQL postmaster, then restart), CYCLES times
+# For each: RTO (event to first write acknowledged through the VIP), rejoin time (until the active is
+# synchronous with a connected peer again), the raw promote time of the same run as baseline, writes
+# acknowledged, acknowledged writes missing at the end (lost), and samples where both nodes' PostgreSQL
+# were writable at once (two writers).
+# Usage: bench/failover.sh    (env: CYCLES=5 HEARTBEAT_MS=200 FAILOVER_TIMEOUT_MS=1000
+#                              BENCH_NET=127.0.91  BENCH_SNAPSHOT=0  BENCH_KEEP_LOGS=DIR)
+#   BENCH_SNAPSHOT=1  publishes from a copy of the working tree in the temp folder, so that a build running
+#                     in the repository at the same time is not disturbed (slower: a full build).
+#   BENCH_KEEP_LOGS   copies the node and PostgreSQL logs there before the temp folder is removed.
+# Own loopback addresses (not run.sh's): primary NET.11, secondary NET.9, VIP NET.14, witness NET.13.
+# Everything lives in a temp folder that is removed at the end. Progress goes to stderr, the report to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+CYCLES=${CYCLES:-5}
+HEARTBEAT_MS=${HEARTBEAT_MS:-200}
+FAILOVER_TIMEOUT_MS=${FAILOVER_TIMEOUT_MS:-1000}
+NET=${BENCH_NET:-127.0.91}
+PRIMARY=$NET.11
+SECONDARY=$NET.9
+VIP=$NET.14
+WITNESS=$NET.13
+case "$NET." in 127.*) ;; *) die "BENCH_NET must be a 127.x.y loopback prefix, not $NET" ;; esac
+
+ensure_dotnet
+ensure_postgres
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-failover.XXXXXX")
+APP=$WORK/app
+WITNESS_STARTED=false
+
+# A port free on every given address: the default if it is, else one the kernel hands out.
+pick_port() {
+  python3 - "$@" <<'PY'
+import socket, sys
+default, addresses = int(sys.argv[1]), sys.argv[2:]
+def free(port):
+    for address in addresses:
+        s = socket.socket()
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+port = default
+while not free(port):
+    s = socket.socket(); s.bind((addresses[0], 0)); port = s.getsockname()[1]; s.close()
+print(port)
+PY
+}
+
+# Stops what this script started, each by its own pid: the nodes, then every PostgreSQL, then the folder.
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local file pid
+  for file in "$WORK"/pids/*.pid; do
+    [ -s "$file" ] || continue
+    pid=$(cat "$file")
+    # Only signal it if that pid still is our node (its command line names our temp folder).
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
+      log "Stopping $(basename "$file" .pid) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  # The nodes leave their PostgreSQL running when they exit (a crash must look like a crash): stop them here.
+  local dir
+  for dir in "$WORK/primary/pg" "$WORK/secondary/pg"; do
+    if [ -f "$dir/postmaster.pid" ]; then
+      log "Stopping PostgreSQL in $dir"
+      pg_stop "$dir"
+      pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
+      # Still there (pg_ctl refused or timed out): kill that postmaster, if it is the one of this folder.
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+  done
+  if $WITNESS_STARTED; then
+    log "Stopping the witness PostgreSQL"
+    pg_stop "$WORK/witness"
+  fi
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS"
+    for node in primary secondary; do
+      cp "$WORK/$node.log" "$BENCH_KEEP_LOGS/$node.log" 2>/dev/null || true
+      cp "$WORK/$node/pg-run/postgresql.log" "$BENCH_KEEP_LOGS/$node-postgresql.log" 2>/dev/null || true
+    done
+    cp "$WORK/witness/server.log" "$BENCH_KEEP_LOGS/witness-postgresql.log" 2>/dev/null || true
+    log "Logs copied to $BENCH_KEEP_LOGS"
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK/pids"
+
+HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
+PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
+WITNESS_PORT=$(pick_port 15432 "$WITNESS")
+
+if [ "${BENCH_SNAPSHOT:-0}" = 1 ]; then
+  log "Copying the working tree to $WORK/src"
+  mkdir -p "$WORK/src"
+  tar -c --exclude=./.git --exclude=./.data --exclude=./TestResults --exclude='bin' --exclude='obj' . | tar -x -C "$WORK/src"
+  PROJECT=$WORK/src/Ssm.Web/Ssm.Web.csproj
+else
+  PROJECT=Ssm.Web/Ssm.Web.csproj
+fi
+log "Publishing the node (Release) to $APP"
+if ! DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet publish "$PROJECT" -c Release -o "$APP" --nologo >"$WORK/publish.log" 2>&1; then
+  tail -30 "$WORK/publish.log" >&2
+  die "dotnet publish failed"
+fi
+rm -rf "$WORK/src"
+SSM=$APP/ssm
+KEY=$WORK/cluster.key
+"$SSM" ha_generate_keys --out "$KEY" >/dev/null
+
+WITNESS_PASSWORD=$(random_secret)
+log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT"
+pg_init "$WORK/witness" "$WITNESS_PASSWORD"
+WITNESS_STARTED=true
+pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
+WITNESS_DB="Host=$WITNESS;Port=$WITNESS_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
+
+ADMIN_PASSWORD=$(random_secret)
+while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
+
+printf 'ssm failover benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
+  "$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo '?')" \
+  "$(git --no-optional-locks diff --quiet HEAD 2>/dev/null || echo ' (dirty)')" \
+  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+
+SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/failover.py \
+  --app "$SSM" --key "$KEY" --work "$WORK" \
+  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --pg-port "$PG_PORT" \
+  --witness "$WITNESS_DB" --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS" \
+  --cycles "$CYCLES"
