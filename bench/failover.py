@@ -64,9 +64,16 @@ def _read_message(sock):
     return header[:1], _recv_exact(sock, length - 4)
 
 
-def pg_in_recovery(socket_path, timeout=0.3):
-    """True (standby), False (writable primary) or None (no answer). A fresh connection each time, so only a
-    live postmaster can answer (an orphaned backend of a killed one cannot). Protocol 3.0, trust auth only."""
+SAMPLE_SQL = (b"select pg_is_in_recovery(), (select string_agg(wait_event_type || ':' || wait_event, ',') "
+              b"from pg_stat_activity where backend_type = 'client backend' and state = 'active' "
+              b"and wait_event is not null and pid <> pg_backend_pid())")
+
+
+def pg_sample(socket_path, timeout=0.3):
+    """(in_recovery, waits): in_recovery is True (standby), False (writable primary) or None (no answer); waits
+    lists the wait events of client backends busy on that server right now (e.g. IPC:SyncRep, Lock:...).
+    A fresh connection each time, so only a live postmaster can answer (an orphaned backend of a killed one
+    cannot). Protocol 3.0, trust authentication only."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -81,25 +88,31 @@ def pg_in_recovery(socket_path, timeout=0.3):
                 return None          # starting up, shutting down, in recovery without hot standby...
             if kind == b"Z":
                 break
-        query = b"select pg_is_in_recovery()\0"
+        query = SAMPLE_SQL + b"\0"
         sock.sendall(b"Q" + struct.pack("!i", 4 + len(query)) + query)
-        value = None
+        values = [None, None]
         while True:
             kind, body = _read_message(sock)
             if kind == b"D":
-                length = struct.unpack("!i", body[2:6])[0]
-                value = body[6:6 + length] if length >= 0 else None
+                columns, offset = struct.unpack("!h", body[:2])[0], 2
+                values = []
+                for _ in range(columns):
+                    length = struct.unpack("!i", body[offset:offset + 4])[0]
+                    offset += 4
+                    values.append(body[offset:offset + length] if length >= 0 else None)
+                    offset += max(length, 0)
             elif kind == b"E":
-                value = None
+                values = [None, None]
             elif kind == b"Z":
                 break
         try:
             sock.sendall(b"X\0\0\0\4")
         except OSError:
             pass
-        return {b"t": True, b"f": False}.get(value)
+        waits = values[1].decode().split(",") if values[1] else []
+        return {b"t": True, b"f": False}.get(values[0]), waits
     except (OSError, ConnectionError, struct.error):
-        return None
+        return None, []
     finally:
         sock.close()
 
@@ -219,10 +232,11 @@ class Node:
         self.process = None
         open(self.pid_file, "w").close()
 
-    def log_tail(self, lines=40):
+    def log_tail(self, lines=30):
+        """The last lines of the node's log, without stack frames."""
         try:
             with open(self.log, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
+                return "".join([l for l in f.readlines() if not l.startswith("   at ")][-lines:])
         except OSError:
             return ""
 
@@ -377,14 +391,21 @@ class Sampler(threading.Thread):
         self.stopping = threading.Event()
         self.counts = {}      # phase -> [samples, both answered, two writers]
         self.two_writers = []  # (t, phase)
+        self.waits = {}       # phase -> {wait event of a client backend on a writable server: samples}
         self.error = None
 
     def run(self):
         try:
             while not self.stopping.is_set():
                 started = now()
-                answers = [pg_in_recovery(n.socket) for n in self.nodes]
+                results = [pg_sample(n.socket) for n in self.nodes]
+                answers = [r[0] for r in results]
                 phase = self.phase.value
+                waits = self.waits.setdefault(phase, {})
+                for in_recovery, events in results:
+                    if in_recovery is False:
+                        for event in events:
+                            waits[event] = waits.get(event, 0) + 1
                 c = self.counts.setdefault(phase, [0, 0, 0])
                 c[0] += 1
                 if all(a is not None for a in answers):
@@ -405,6 +426,13 @@ class Cluster:
     def __init__(self, args):
         self.args = args
         self.nodes = {"primary": Node(args, "primary", args.primary), "secondary": Node(args, "secondary", args.secondary)}
+
+    def check_alive(self):
+        for node in self.nodes.values():
+            if node.process is not None and node.process.poll() is not None:
+                code = node.process.returncode
+                node.process = None
+                raise BenchError(f"{node.name} (ssm node) exited with code {code}:\n{node.log_tail()}")
 
     def other(self, name):
         return "secondary" if name == "primary" else "primary"
@@ -441,6 +469,7 @@ class Cluster:
         deadline = now() + timeout
         last = {}
         while now() < deadline:
+            self.check_alive()
             for name in ([on] if on else ["primary", "secondary"]):
                 status = self.nodes[name].status()
                 last[name] = status
@@ -507,6 +536,7 @@ def wait_rejoin(cluster, active, started, command=None, timeout=STEADY_TIMEOUT_S
     reached = None
     ended = None if command is not None else started
     while now() < deadline:
+        cluster.check_alive()
         if ended is None and command.poll() is not None:
             ended = now()
         if reached is None and Cluster.steady(cluster.nodes[active].status()):
@@ -537,6 +567,7 @@ def planned_cycle(cluster, writer, phase, i, cycles):
     standby = cluster.other(active)
     phase.value = "planned"
     pg_offset = file_size(cluster.nodes[standby].pg_log)
+    at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
     t0 = now()
     result, stop_ms = cluster.cli("ha_cluster_stop", active)
     output = (result.stdout + result.stderr).strip()
@@ -560,7 +591,7 @@ def planned_cycle(cluster, writer, phase, i, cycles):
     if command.returncode != 0:
         raise BenchError(f"ha_cluster_start on {active} failed ({command.returncode}): {start_output}")
     server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
-    cycle = {"from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
+    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
              "promote": promote_ms, "server_promote": server_promote, "handover": handover_ms, "stop_cli": stop_ms}
     progress(f"planned {i}/{cycles}: {active} → {standby}: RTO {rto:.0f} ms (write gap {gap or 0:.0f} ms, failed {kinds}), "
              f"handover {handover_ms:.0f} ms, promote {promote_ms:.0f} ms, rejoin {rejoin:.0f} ms")
@@ -574,6 +605,7 @@ def crash_cycle(cluster, writer, phase, i, cycles):
     phase.value = "crash"
     pg_offset = file_size(cluster.nodes[standby].pg_log)
     log_offset = file_size(cluster.nodes[standby].log)
+    at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
     t0 = now()
     postmaster = victim.crash()
     if postmaster is None:
@@ -588,7 +620,7 @@ def crash_cycle(cluster, writer, phase, i, cycles):
     victim.start()
     rejoin = wait_rejoin(cluster, standby, t1)
     server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
-    cycle = {"from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
+    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
              "promote": server_promote, "server_promote": server_promote,
              "detected": int(detected.group(1)) if detected else None, "takeover": failover[0].get("durationMs")}
     progress(f"crash {i}/{cycles}: killed {active} (postmaster {postmaster}) → {standby}: RTO {rto:.0f} ms "
@@ -776,7 +808,7 @@ def main():
                          if scenario == "planned" else
                          f"peer silent {c['detected']} ms at takeover, node-reported takeover {c['takeover']} ms")
                 gap = "-" if c["gap"] is None else f"{c['gap']:.0f}"
-                report.append(f"  {n}. {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {c['rejoin']:.0f}, "
+                report.append(f"  {n}. {c['at']} {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {c['rejoin']:.0f}, "
                               f"promote {'-' if c['promote'] is None else round(c['promote'])} ms; {extra}; failed attempts: {failed}")
             report.append(f"  write gap ms (last ack before → first ack after) min/med/max: {mmm([c['gap'] for c in cycles])}")
         report.append(f"writes acknowledged in total: {len(acks)} (failed attempts {len(failures)}, logins {writer.logins}); "
@@ -784,6 +816,9 @@ def main():
                       f"lost in total: {'?' if error else sum(lost_by_phase.values())}")
         report.append("two-writer sampler (samples / both answered / both writable): " + ", ".join(
             f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else ""))
+        report.append("client backends seen waiting on the writable server (wait event: samples): " + ("; ".join(
+            f"{p} " + ", ".join(f"{e} {n}" for e, n in sorted(w.items(), key=lambda kv: -kv[1])[:6])
+            for p, w in sampler.waits.items() if w) or "none"))
         findings = log_findings(cluster)
         report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
         report.extend(findings[:60])

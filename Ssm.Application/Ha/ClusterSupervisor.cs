@@ -571,8 +571,23 @@ public sealed class ClusterSupervisor(
         return true;
     }
 
+    private async Task TryAcquireVipAsync(CancellationToken cancellationToken)
+    {
+        if (_state.Vip is not { } address || vip.Held)
+            return;
+        try
+        {
+            await vip.AcquireAsync(address, cancellationToken);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            logger.LogWarning("VIP {Address} not acquired yet ({Error}); retrying every heartbeat", address, ex.Message);
+        }
+    }
+
     private async Task ActiveTickAsync(CancellationToken cancellationToken)
     {
+        await TryAcquireVipAsync(cancellationToken);
         var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
         if (streaming && Mode != ReplicationMode.Sync)
         {
@@ -652,8 +667,7 @@ public sealed class ClusterSupervisor(
         // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease.
         if (witness.Configured)
             await RenewLeaseAsync(cancellationToken);
-        if (_state.Vip is { } address)
-            await vip.AcquireAsync(address, cancellationToken);
+        await TryAcquireVipAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");

@@ -27,7 +27,8 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         if (Held)
             return;
         var ip = IPAddress.Parse(address);
-        var deadline = DateTime.UtcNow.AddSeconds(5);
+        // Briefly: a holder that is frozen keeps the address; the heartbeat retries until it lets go.
+        var deadline = DateTime.UtcNow.AddMilliseconds(300);
         while (true)
         {
             try
