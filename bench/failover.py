@@ -85,7 +85,7 @@ def pg_sample(socket_path, timeout=0.3):
             if kind == b"R" and struct.unpack("!i", body[:4])[0] != 0:
                 raise BenchError(f"{socket_path} asks for a password: the sampler needs trust on the local socket")
             if kind == b"E":
-                return None          # starting up, shutting down, in recovery without hot standby...
+                return None, []      # starting up, shutting down, not yet accepting connections...
             if kind == b"Z":
                 break
         query = SAMPLE_SQL + b"\0"
@@ -393,12 +393,22 @@ class Sampler(threading.Thread):
         self.two_writers = []  # (t, phase)
         self.waits = {}       # phase -> {wait event of a client backend on a writable server: samples}
         self.error = None
+        self.failures = 0
+        self.last_failure = None
+        self.completed = False
 
     def run(self):
         try:
             while not self.stopping.is_set():
                 started = now()
-                results = [pg_sample(n.socket) for n in self.nodes]
+                try:
+                    results = [pg_sample(n.socket) for n in self.nodes]
+                except BenchError:
+                    raise
+                except Exception as error:  # a sampler bug must not silently end the check
+                    self.failures += 1
+                    self.last_failure = repr(error)
+                    results = [(None, [])] * len(self.nodes)
                 answers = [r[0] for r in results]
                 phase = self.phase.value
                 waits = self.waits.setdefault(phase, {})
@@ -415,6 +425,7 @@ class Sampler(threading.Thread):
                     self.two_writers.append((started, phase))
                     progress(f"TWO WRITERS: both PostgreSQL servers answered pg_is_in_recovery() = false ({phase})")
                 time.sleep(max(0.0, SAMPLE_INTERVAL_S - (now() - started)))
+            self.completed = True
         except BenchError as error:
             self.error = str(error)
             progress(f"sampler stopped: {error}")
@@ -605,20 +616,22 @@ def crash_cycle(cluster, writer, phase, i, cycles):
     phase.value = "crash"
     pg_offset = file_size(cluster.nodes[standby].pg_log)
     log_offset = file_size(cluster.nodes[standby].log)
+    epoch = (cluster.nodes[active].status() or {}).get("epoch", 0)
     at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
     t0 = now()
     postmaster = victim.crash()
     if postmaster is None:
         progress(f"warning: no postmaster found for {active} to kill")
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=False)
-    status = cluster.nodes[standby].status()
-    failover = (status or {}).get("history") or [{}]
     node_log = read_from(cluster.nodes[standby].log, log_offset)
     detected = re.search(r"unreachable for (\d+) ms", node_log)
 
     t1 = now()
     victim.start()
     rejoin = wait_rejoin(cluster, standby, t1)
+    # The takeover's own record (written after the VIP moved): the one with an epoch newer than before the kill.
+    history = (cluster.nodes[standby].status() or {}).get("history") or []
+    failover = sorted((h for h in history if h.get("epoch", 0) > epoch), key=lambda h: h["epoch"]) or [{}]
     server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
     cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
              "promote": server_promote, "server_promote": server_promote,
@@ -787,7 +800,7 @@ def main():
             report.append(f"{title:<17} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
                           f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
                           f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
-                          f"{str(samples[2]) + ' ' + verdict(samples[2] == 0):>14}")
+                          f"{str(samples[2]) + ' ' + (verdict(samples[2] == 0) if sampler.completed else 'INCOMPLETE'):>14}")
         report.append("targets: planned handover RTO median <= 500 ms, crash RTO median <= 1500 ms, "
                       "every rejoin <= 3000 ms, lost = 0, two-writer samples = 0")
         report.append("RTO: planned = from just before `ssm ha_cluster_stop` starts (includes the CLI's own start-up) to the "
@@ -815,7 +828,9 @@ def main():
                       f"accounts read back: {'-' if total is None else total}; "
                       f"lost in total: {'?' if error else sum(lost_by_phase.values())}")
         report.append("two-writer sampler (samples / both answered / both writable): " + ", ".join(
-            f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else ""))
+            f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else "")
+            + (f"; {sampler.failures} samples failed, last: {sampler.last_failure}" if sampler.failures else "")
+            + ("" if sampler.completed else "; THE SAMPLER STOPPED EARLY: the two-writer counts cover only part of the run"))
         report.append("client backends seen waiting on the writable server (wait event: samples): " + ("; ".join(
             f"{p} " + ", ".join(f"{e} {n}" for e, n in sorted(w.items(), key=lambda kv: -kv[1])[:6])
             for p, w in sampler.waits.items() if w) or "none"))
