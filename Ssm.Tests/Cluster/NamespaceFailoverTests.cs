@@ -240,20 +240,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         }
         foreach (var pidFile in new[] { Path.Combine(Data("primary"), "pg", "postmaster.pid"), Path.Combine(Data("secondary"), "pg", "postmaster.pid"),
                      Path.Combine(_root, "witness", "postmaster.pid") })
-        {
-            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
-            {
-                try
-                {
-                    using var postmaster = Process.GetProcessById(pid);
-                    postmaster.Kill();
-                    await postmaster.WaitForExitAsync();
-                }
-                catch (ArgumentException)
-                {
-                }
-            }
-        }
+            await Shell.KillPostmasterAsync(pidFile);
         if (_lab is not null)
             await _lab.DisposeAsync();
         if (Directory.Exists(_root))

@@ -24,6 +24,8 @@ public sealed class DashboardPageTests(CoreFixture fixture) : IAsyncLifetime
         cut.WaitForAssertion(() => cut.Find("[data-testid=account-count]").TextContent.ShouldBe("2"));
         cut.Find("[data-testid=events-today]").TextContent.ShouldBe("2");
         cut.Find("[data-testid=event-table]").TextContent.ShouldContain("Lab 2");
+        // A node without a cluster (never deployed, or torn down) shows no HA widget.
+        cut.FindAll("[data-testid=ha-widget]").ShouldBeEmpty();
     }
 
     [Fact]

@@ -135,6 +135,23 @@ public sealed class PostgresServerLifetime : IAsyncDisposable
 
 public static class Shell
 {
+    /// <summary>kill -9 of the postmaster named in a data folder's postmaster.pid, if it still runs.</summary>
+    public static async Task KillPostmasterAsync(string pidFile)
+    {
+        if (!File.Exists(pidFile) || !int.TryParse(File.ReadLines(pidFile).First(), out var pid))
+            return;
+        try
+        {
+            using var postmaster = Process.GetProcessById(pid);
+            postmaster.Kill();
+            await postmaster.WaitForExitAsync();
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+    }
+
     public static async Task<string> RunAsync(string file, IEnumerable<string> args)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -130,17 +130,7 @@ public sealed class TestCluster : IAsyncDisposable
         var process = _processes[node];
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
-        var pidFile = Path.Combine(DataOf(node), "pg", "postmaster.pid");
-        if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
-        {
-            try
-            {
-                Process.GetProcessById(pid).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-        }
+        await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
     }
 
     public HttpClient Admin(string node)
@@ -243,21 +233,7 @@ public sealed class TestCluster : IAsyncDisposable
         }
         // The nodes leave their PostgreSQL running when killed; stop each by its own pid file.
         foreach (var node in new[] { "primary", "secondary" })
-        {
-            var pidFile = Path.Combine(DataOf(node), "pg", "postmaster.pid");
-            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid))
-            {
-                try
-                {
-                    using var postmaster = Process.GetProcessById(pid);
-                    postmaster.Kill();
-                    await postmaster.WaitForExitAsync();
-                }
-                catch (ArgumentException)
-                {
-                }
-            }
-        }
+            await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
         try
         {
             Directory.Delete(_root, recursive: true);
