@@ -573,7 +573,15 @@ def verdict(ok):
 
 # ---------------------------------------------------------------- scenarios
 
-def planned_cycle(cluster, writer, phase, i, cycles):
+def later_gap(writer, start, end):
+    """The longest wait between acknowledged writes from the recovery to the end of the cycle: a second outage
+    (a new active stepping down again, say) shows here."""
+    acks, _ = writer.snapshot()
+    edges = [start] + [a[2] for a in acks if start <= a[2] <= end] + [end]
+    return max(b - a for a, b in zip(edges, edges[1:])) * 1000
+
+
+def planned_cycle(cluster, writer, phase, i, cycles, done):
     active = cluster.find_active()
     standby = cluster.other(active)
     phase.value = "planned"
@@ -589,6 +597,9 @@ def planned_cycle(cluster, writer, phase, i, cycles):
         raise BenchError(f"ha_cluster_stop on {active} did not hand over: {output}")
     handover_ms, promote_ms = float(match.group(1)), float(match.group(2))
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
+    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": None,
+             "promote": promote_ms, "server_promote": None, "handover": handover_ms, "stop_cli": stop_ms, "later_gap": None}
+    done.append(cycle)   # kept even if the rejoin fails
 
     t1 = now()
     command = subprocess.Popen([cluster.args.app, "ha_cluster_start", "--node", cluster.nodes[active].url, "--key", cluster.args.key],
@@ -601,15 +612,14 @@ def planned_cycle(cluster, writer, phase, i, cycles):
         start_output = command.communicate()[0].strip()
     if command.returncode != 0:
         raise BenchError(f"ha_cluster_start on {active} failed ({command.returncode}): {start_output}")
-    server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
-    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
-             "promote": promote_ms, "server_promote": server_promote, "handover": handover_ms, "stop_cli": stop_ms}
+    cycle["rejoin"] = rejoin
+    cycle["server_promote"] = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
+    cycle["later_gap"] = later_gap(writer, t0 + rto / 1000, now())
     progress(f"planned {i}/{cycles}: {active} → {standby}: RTO {rto:.0f} ms (write gap {gap or 0:.0f} ms, failed {kinds}), "
              f"handover {handover_ms:.0f} ms, promote {promote_ms:.0f} ms, rejoin {rejoin:.0f} ms")
-    return cycle
 
 
-def crash_cycle(cluster, writer, phase, i, cycles):
+def crash_cycle(cluster, writer, phase, i, cycles, done):
     active = cluster.find_active()
     standby = cluster.other(active)
     victim = cluster.nodes[active]
@@ -625,6 +635,13 @@ def crash_cycle(cluster, writer, phase, i, cycles):
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=False)
     node_log = read_from(cluster.nodes[standby].log, log_offset)
     detected = re.search(r"unreachable for (\d+) ms", node_log)
+    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": None,
+             "promote": pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset)),
+             "detected": int(detected.group(1)) if detected else None, "takeover": None, "later_gap": None}
+    cycle["server_promote"] = cycle["promote"]
+    done.append(cycle)   # kept even if the rejoin fails
+    progress(f"crash {i}/{cycles}: killed {active} (postmaster {postmaster}) → {standby}: RTO {rto:.0f} ms "
+             f"(failed {kinds}), peer silent {cycle['detected']} ms at takeover; restarting {active}")
 
     t1 = now()
     victim.start()
@@ -632,14 +649,11 @@ def crash_cycle(cluster, writer, phase, i, cycles):
     # The takeover's own record (written after the VIP moved): the one with an epoch newer than before the kill.
     history = (cluster.nodes[standby].status() or {}).get("history") or []
     failover = sorted((h for h in history if h.get("epoch", 0) > epoch), key=lambda h: h["epoch"]) or [{}]
-    server_promote = pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset))
-    cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": rejoin,
-             "promote": server_promote, "server_promote": server_promote,
-             "detected": int(detected.group(1)) if detected else None, "takeover": failover[0].get("durationMs")}
-    progress(f"crash {i}/{cycles}: killed {active} (postmaster {postmaster}) → {standby}: RTO {rto:.0f} ms "
-             f"(failed {kinds}), peer silent {cycle['detected']} ms at takeover, takeover {cycle['takeover']} ms, "
-             f"pg promote {server_promote} ms, rejoin {rejoin:.0f} ms")
-    return cycle
+    cycle["rejoin"] = rejoin
+    cycle["takeover"] = failover[0].get("durationMs")
+    cycle["later_gap"] = later_gap(writer, t0 + rto / 1000, now())
+    progress(f"crash {i}/{cycles}: node-reported takeover {cycle['takeover']} ms, pg promote {cycle['promote']} ms, "
+             f"rejoin {rejoin:.0f} ms, longest write gap after recovery {cycle['later_gap']:.0f} ms")
 
 
 def read_all_names(host, port, password):
@@ -744,7 +758,7 @@ def main():
                 phase.value = "between"
                 cluster.wait_steady()
                 time.sleep(SETTLE_S)
-                results[scenario].append(run(cluster, writer, phase, i, args.cycles))
+                run(cluster, writer, phase, i, args.cycles, results[scenario])
         phase.value = "between"
         cluster.wait_steady()
         time.sleep(SETTLE_S)
@@ -763,16 +777,18 @@ def main():
     report = []
     try:
         acks, failures = writer.snapshot()
-        names, total = (set(), None)
-        if error is None:
+        names, total, read_error = set(), None, None
+        if error != "interrupted":
+            # Also after a failure: whatever node holds the VIP now must still have every acknowledged write.
             progress("Reading every account back through the VIP")
             phase.value = "verify"
             try:
                 names, total = read_all_names(args.vip, args.http_port, password)
             except (BenchError, OSError, http.client.HTTPException, ValueError) as e:
-                error = f"final read failed: {e}"
+                read_error = f"final read through the VIP failed: {e}"
+                error = error or read_error
         lost_by_phase = {}
-        if error is None:
+        if total is not None:
             for name, _, _, p in acks:
                 if name not in names:
                     lost_by_phase[p] = lost_by_phase.get(p, 0) + 1
@@ -780,24 +796,24 @@ def main():
         report.append(f"cluster: primary {args.primary}, secondary {args.secondary}, VIP {args.vip}:{args.http_port}, "
                       f"heartbeat {args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms, "
                       f"{args.cycles} cycles per scenario")
-        header = (f"{'scenario':<17} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
+        header = (f"{'scenario (cycles)':<22} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
                   f"{'promote ms min/med/max':<23} {'RTO/promote':>11} {'acked':>7} {'lost':>8} {'two-writer':>14}")
         report.append(header)
         report.append("-" * len(header))
         for scenario, title in (("planned", "planned handover"), ("crash", "crash failover")):
             cycles = results[scenario]
             rtos = [c["rto"] for c in cycles]
-            rejoins = [c["rejoin"] for c in cycles]
+            rejoins = [c["rejoin"] for c in cycles if c["rejoin"] is not None]
             promotes = [c["promote"] for c in cycles if c["promote"] is not None]
             acked = sum(1 for a in acks if a[3] == scenario)
-            lost = lost_by_phase.get(scenario, 0) if error is None else None
+            lost = lost_by_phase.get(scenario, 0) if total is not None else None
             samples = sampler.counts.get(scenario, [0, 0, 0])
             target = TARGETS[scenario]
             rto_ok = bool(rtos) and statistics.median(rtos) <= target
-            rejoin_ok = bool(rejoins) and max(rejoins) <= REJOIN_TARGET_MS
+            rejoin_ok = bool(rejoins) and len(rejoins) == len(cycles) and max(rejoins) <= REJOIN_TARGET_MS
             ratio = (f"{statistics.median(rtos) / statistics.median(promotes):.1f}x" if rtos and promotes else "-")
             lost_text = "?" if lost is None else f"{lost} {verdict(lost == 0)}"
-            report.append(f"{title:<17} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
+            report.append(f"{title + ' (' + str(len(cycles)) + ')':<22} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
                           f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
                           f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
                           f"{str(samples[2]) + ' ' + (verdict(samples[2] == 0) if sampler.completed else 'INCOMPLETE'):>14}")
@@ -821,12 +837,17 @@ def main():
                          if scenario == "planned" else
                          f"peer silent {c['detected']} ms at takeover, node-reported takeover {c['takeover']} ms")
                 gap = "-" if c["gap"] is None else f"{c['gap']:.0f}"
-                report.append(f"  {n}. {c['at']} {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {c['rejoin']:.0f}, "
-                              f"promote {'-' if c['promote'] is None else round(c['promote'])} ms; {extra}; failed attempts: {failed}")
+                rejoin = "FAILED" if c["rejoin"] is None else f"{c['rejoin']:.0f}"
+                later = ("-" if c["later_gap"] is None else f"{c['later_gap']:.0f}"
+                         + (" (A SECOND OUTAGE)" if c["later_gap"] > args.failover_timeout_ms else ""))
+                report.append(f"  {n}. {c['at']} {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {rejoin}, "
+                              f"promote {'-' if c['promote'] is None else round(c['promote'])} ms; {extra}; "
+                              f"longest write gap after the recovery until rejoined {later}; failed attempts: {failed}")
             report.append(f"  write gap ms (last ack before → first ack after) min/med/max: {mmm([c['gap'] for c in cycles])}")
         report.append(f"writes acknowledged in total: {len(acks)} (failed attempts {len(failures)}, logins {writer.logins}); "
                       f"accounts read back: {'-' if total is None else total}; "
-                      f"lost in total: {'?' if error else sum(lost_by_phase.values())}")
+                      f"lost in total: {'?' if total is None else sum(lost_by_phase.values())}"
+                      + (f" ({read_error})" if read_error else ""))
         report.append("two-writer sampler (samples / both answered / both writable): " + ", ".join(
             f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else "")
             + (f"; {sampler.failures} samples failed, last: {sampler.last_failure}" if sampler.failures else "")

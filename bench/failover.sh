@@ -109,6 +109,12 @@ HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
 PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
 WITNESS_PORT=$(pick_port 15432 "$WITNESS")
 
+# What is built, read before publishing (read-only git calls that take no lock on the index).
+COMMIT=$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo '?')
+DIRTY_FLAG=$(git --no-optional-locks diff --quiet HEAD 2>/dev/null || echo ' (dirty)')
+# Which uncommitted files the published node is built with (the benchmark's own files aside).
+DIRTY=$(git --no-optional-locks status --porcelain 2>/dev/null | awk '{print $NF}' | grep -v '^bench/' | tr '\n' ' ' || true)
+
 if [ "${BENCH_SNAPSHOT:-0}" = 1 ]; then
   log "Copying the working tree to $WORK/src"
   mkdir -p "$WORK/src"
@@ -138,9 +144,8 @@ ADMIN_PASSWORD=$(random_secret)
 while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
 
 printf 'ssm failover benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
-  "$(git --no-optional-locks rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$(git --no-optional-locks diff --quiet HEAD 2>/dev/null || echo ' (dirty)')" \
-  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+  "$COMMIT" "$DIRTY_FLAG" "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+[ -z "$DIRTY" ] || printf 'uncommitted changes built in: %s\n' "$DIRTY"
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/failover.py \
   --app "$SSM" --key "$KEY" --work "$WORK" \

@@ -43,6 +43,8 @@ public sealed class ClusterSupervisor(
     private readonly HaOptions _ha = haOptions.Value;
     private LocalNodeState _state = new();
     private long _lastRenewal;
+    private long _lastDatabaseOk = Stopwatch.GetTimestamp();
+    private long _lastStreaming;
     private long _lastJoinAttempt;
     private string _lastSnapshot = "";
 
@@ -64,7 +66,10 @@ public sealed class ClusterSupervisor(
     private Uri? PeerUrl => _state.PeerUrl is { } url ? new Uri(url) : null;
 
     public PeerHello Hello() =>
-        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason);
+        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers);
+
+    /// <summary>The node's own PostgreSQL answered within the failover timeout (a frozen one does not).</summary>
+    private bool DatabaseAnswers => Role != NodeRole.Active || Stopwatch.GetElapsedTime(_lastDatabaseOk) <= _ha.FailoverTimeout;
 
     // ---------------------------------------------------------------- start-up
 
@@ -501,7 +506,7 @@ public sealed class ClusterSupervisor(
             return;
         try
         {
-            Database = Role == NodeRole.Stopped ? DatabaseState.Down : await database.ReadStateAsync(cancellationToken);
+            Database = Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken);
             // The lease first: a peer call may hang for its whole timeout on a dead network.
             if (Role == NodeRole.Active && witness.Configured && !await RenewLeaseAsync(cancellationToken))
                 return;
@@ -585,6 +590,26 @@ public sealed class ClusterSupervisor(
         }
     }
 
+    /// <summary>Reads the local database's state within half a failover timeout; a hung server counts as down.</summary>
+    private async Task<DatabaseState> ReadDatabaseAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_ha.FailoverTimeout / 2);
+        try
+        {
+            var state = await database.ReadStateAsync(timeout.Token);
+            if (state.Running)
+                _lastDatabaseOk = Stopwatch.GetTimestamp();
+            if (state.ReceiverStatus == "streaming")
+                _lastStreaming = Stopwatch.GetTimestamp();
+            return state;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return DatabaseState.Down;
+        }
+    }
+
     private async Task ActiveTickAsync(CancellationToken cancellationToken)
     {
         await TryAcquireVipAsync(cancellationToken);
@@ -627,10 +652,18 @@ public sealed class ClusterSupervisor(
             }
         }
         var age = Peer.Age;
-        var lost = age is null || age > _ha.FailoverTimeout;
+        var peerDown = Peer.Last is { Role: NodeRole.Stopped } or { Role: NodeRole.Active, DatabaseOk: false };
+        var lost = age is null || age > _ha.FailoverTimeout || peerDown;
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)
             return;
+        // Only a standby that was streaming has every acknowledged write (remote_apply); a stale one waits.
+        if (Stopwatch.GetElapsedTime(_lastStreaming) > 2 * _ha.FailoverTimeout)
+        {
+            logger.LogWarning("Active {Peer} lost, but this standby has not streamed for {Age:0} ms: not taking over", _state.PeerName,
+                Stopwatch.GetElapsedTime(_lastStreaming).TotalMilliseconds);
+            return;
+        }
         var detected = Stopwatch.GetTimestamp();
         _lastRenewal = detected;
         if (await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
@@ -688,12 +721,16 @@ public sealed class ClusterSupervisor(
             if (Role != NodeRole.Active || !witness.Configured || _fencing)
                 continue;
             var peerAge = Peer.Age ?? TimeSpan.MaxValue;
-            if (Stopwatch.GetElapsedTime(_lastRenewal) <= _ha.FenceAfter || peerAge <= _ha.FenceAfter)
+            var databaseSilent = Stopwatch.GetElapsedTime(_lastDatabaseOk);
+            var isolated = Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
+            if (!isolated && databaseSilent <= _ha.FenceAfter)
                 continue;
             _fencing = true;
             try
             {
-                var reason = $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)";
+                var reason = isolated
+                    ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
+                    : $"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms";
                 await vip.ReleaseAsync();
                 SetRole(NodeRole.Stopped, $"stepped down: {reason}");
                 await database.KillAsync(CancellationToken.None);
@@ -760,7 +797,12 @@ public sealed class ClusterSupervisor(
     {
         // A node that just became standby gives the active a full timeout before judging it lost.
         if (role == NodeRole.Standby && Role != NodeRole.Standby)
+        {
             Peer = Peer with { LastSeenTimestamp = Stopwatch.GetTimestamp() };
+            _lastStreaming = Stopwatch.GetTimestamp();
+        }
+        if (role == NodeRole.Active && Role != NodeRole.Active)
+            _lastDatabaseOk = Stopwatch.GetTimestamp();
         if (role != Role)
             logger.LogInformation("Role {From} → {To}: {Reason}", Role, role, reason);
         Role = role;

@@ -72,7 +72,9 @@ public interface IWitness
     void Configure(string? connectionString);
 }
 
-public sealed record PeerHello(string Node, NodeRole Role, long Epoch, string DatabaseHost, int DatabasePort, string? Lsn, string Reason);
+/// <summary>What a node tells its peer on every heartbeat. DatabaseOk is false when its own PostgreSQL stopped answering.</summary>
+public sealed record PeerHello(string Node, NodeRole Role, long Epoch, string DatabaseHost, int DatabasePort, string? Lsn, string Reason,
+    bool DatabaseOk = true);
 
 /// <summary>Calls the other node's peer API with the cluster key.</summary>
 public interface IPeerLink

@@ -168,12 +168,25 @@ public sealed class PostgresNode : IDatabaseNode
         ForgetConnections();
     }
 
+    /// <summary>
+    /// SIGKILL of the postmaster, in-process: no program to start on a loaded machine, and it works on a
+    /// frozen (stopped) server too. Its backends see the postmaster die and exit (HA-NOTES trap 8).
+    /// </summary>
     public async Task KillAsync(CancellationToken cancellationToken)
     {
-        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile) || !int.TryParse((await File.ReadAllLinesAsync(pidFile, cancellationToken)).FirstOrDefault(), out var pid))
             return;
-        await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "immediate", "-w", "-t", "10", "stop"], null, cancellationToken,
-            throwOnError: false);
+        try
+        {
+            using var postmaster = Process.GetProcessById(pid);
+            postmaster.Kill();
+            await postmaster.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or TimeoutException)
+        {
+            _logger.LogWarning("Postmaster {Pid} not killed cleanly: {Error}", pid, ex.Message);
+        }
         ForgetConnections();
     }
 

@@ -4,6 +4,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Browser;
 
 /// <summary>An operator watches the High Availability page through the VIP while the cluster hands over.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class HaBrowserTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;

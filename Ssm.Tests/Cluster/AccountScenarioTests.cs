@@ -14,6 +14,7 @@ namespace Ssm.Tests.Cluster;
 /// The account part of the acceptance scenario (DESIGN §6) on two real nodes with real streaming
 /// replication: planned handover, failback, crash failover, automatic rejoin, teardown.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class AccountScenarioTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;

@@ -15,6 +15,7 @@ namespace Ssm.Tests.Cluster;
 /// provider with gratuitous ARP. The active is cut off the network: nobody is refused, only timeouts
 /// reveal it. At no sampled moment may both databases accept writes, and every acknowledged write survives.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Port = 8443;

@@ -4,6 +4,7 @@ using Ssm.Tests.Support;
 
 namespace Ssm.Tests.Cluster;
 
+[Collection(ClusterCollection.Name)]
 public sealed class NoWitnessTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;

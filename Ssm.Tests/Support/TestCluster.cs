@@ -243,3 +243,10 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 }
+
+/// <summary>Cluster tests run one at a time: each starts several servers, and two cores are shared.</summary>
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection
+{
+    public const string Name = "cluster";
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Http.Json;
+using Ssm.Domain.Nodes;
+using Ssm.Tests.Support;
+
+namespace Ssm.Tests.Cluster;
+
+/// <summary>
+/// A silent failure the heartbeat alone would miss: the active node still answers, but its PostgreSQL is
+/// frozen (SIGSTOP). The active fences itself and the standby takes over.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class FrozenDatabaseTests : IAsyncLifetime
+{
+    private TestCluster _cluster = default!;
+    private int _frozen;
+
+    public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_frozen");
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_frozen != 0)
+            await Signal("CONT", _frozen);
+        await _cluster.DisposeAsync();
+    }
+
+    private static async Task Signal(string signal, int postmaster)
+    {
+        await Shell.RunAsync("sh", ["-c", $"kill -{signal} {postmaster}; pkill -{signal} -P {postmaster} || true"]);
+    }
+
+    [Fact]
+    public async Task A_frozen_database_under_a_live_active_hands_the_cluster_to_the_standby()
+    {
+        await _cluster.StartNodeAsync("primary");
+        await _cluster.StartNodeAsync("secondary");
+        (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync);
+        using (var client = await _cluster.SignedInThroughVipAsync())
+            (await client.PostAsJsonAsync("/api/accounts", new { name = "Before Freeze", description = "", contactEmail = "ops@example.com" }))
+                .StatusCode.ShouldBe(HttpStatusCode.Created);
+
+        _frozen = int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("primary"), "pg", "postmaster.pid")).First());
+        await Signal("STOP", _frozen);
+
+        var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+            && s.LastFailover is not null, TimeSpan.FromSeconds(20));
+        promoted.LastFailover!.From.ShouldBe("primary");
+        var primary = await _cluster.StatusAsync("primary");
+        primary.Self.Role.ShouldBe(NodeRole.Stopped);
+        primary.Self.Reason.ShouldContain("database has not answered");
+
+        using (var client = await _cluster.SignedInThroughVipAsync())
+        {
+            (await client.PostAsJsonAsync("/api/accounts", new { name = "After Freeze", description = "", contactEmail = "ops@example.com" }))
+                .StatusCode.ShouldBe(HttpStatusCode.Created);
+            (await client.GetStringAsync("/api/accounts?search=Freeze")).ShouldContain("Before Freeze");
+        }
+
+        // Thawed, the old active's server dies of the stop it was sent, and the node rejoins as standby.
+        await Signal("CONT", _frozen);
+        _frozen = 0;
+        await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+            TimeSpan.FromSeconds(40));
+    }
+}
