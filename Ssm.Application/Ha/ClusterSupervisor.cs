@@ -76,6 +76,7 @@ public sealed class ClusterSupervisor(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _ = Task.Run(WatchdogAsync, CancellationToken.None);
+        _ = Task.Run(LeaseLoopAsync, CancellationToken.None);
         _state = store.Load();
         witness.Configure(_state.Deployed ? _state.Witness : null);
         if (!database.IsManaged)
@@ -101,15 +102,9 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
                 return;
             default:
-                await _transition.WaitAsync(cancellationToken);
-                try
-                {
-                    await JoinLockedAsync(operatorAsked: false, cancellationToken);
-                }
-                finally
-                {
-                    _transition.Release();
-                }
+                // The first heartbeat rejoins (or resumes); the web host meanwhile answers health and peers.
+                _lastJoinAttempt = 0;
+                SetRole(NodeRole.Stopped, "rejoining the cluster");
                 return;
         }
     }
@@ -507,9 +502,6 @@ public sealed class ClusterSupervisor(
         try
         {
             Database = Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken);
-            // The lease first: a peer call may hang for its whole timeout on a dead network.
-            if (Role == NodeRole.Active && witness.Configured && !await RenewLeaseAsync(cancellationToken))
-                return;
             PeerHello? hello = null;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
@@ -530,7 +522,7 @@ public sealed class ClusterSupervisor(
                 case NodeRole.Standby:
                     await StandbyTickAsync(cancellationToken);
                     break;
-                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1):
+                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && (_lastJoinAttempt == 0 || Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
                     _lastJoinAttempt = Stopwatch.GetTimestamp();
                     await JoinLockedAsync(operatorAsked: false, cancellationToken);
                     break;
@@ -547,7 +539,34 @@ public sealed class ClusterSupervisor(
         }
     }
 
-    /// <summary>Renews this active's lease; false when the node had to step down because another holds a newer epoch.</summary>
+    /// <summary>
+    /// Keeps an active's proof of life apart from the heartbeat and from role transitions, which may hold
+    /// the transition lock for a while: every heartbeat interval it probes its own database and renews the
+    /// lease, both at once. The watchdog judges the results.
+    /// </summary>
+    private async Task LeaseLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_ha.HeartbeatInterval);
+        while (await timer.WaitForNextTickAsync())
+        {
+            if (Role != NodeRole.Active || _fencing)
+                continue;
+            try
+            {
+                var probe = ReadDatabaseAsync(CancellationToken.None);
+                var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
+                await Task.WhenAll(probe, renewal);
+                if (!await renewal)
+                    await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning("Lease renewal failed: {Error}", ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Renews this active's lease; false when the witness shows a newer epoch held by another node.</summary>
     private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken)
     {
         try
@@ -563,30 +582,12 @@ public sealed class ClusterSupervisor(
             }
             WitnessReachable = true;
             Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
-            if (Lease is not null && Lease.Epoch > Epoch)
-            {
-                await FenceLockedAsync($"the witness granted epoch {Lease.Epoch} to {Lease.Holder}", cancellationToken);
-                return false;
-            }
+            return Lease is null || Lease.Epoch <= Epoch;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             WitnessReachable = false;
-        }
-        return true;
-    }
-
-    private async Task TryAcquireVipAsync(CancellationToken cancellationToken)
-    {
-        if (_state.Vip is not { } address || vip.Held)
-            return;
-        try
-        {
-            await vip.AcquireAsync(address, cancellationToken);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
-        {
-            logger.LogWarning("VIP {Address} not acquired yet ({Error}); retrying every heartbeat", address, ex.Message);
+            return true;
         }
     }
 
@@ -607,6 +608,20 @@ public sealed class ClusterSupervisor(
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return DatabaseState.Down;
+        }
+    }
+
+    private async Task TryAcquireVipAsync(CancellationToken cancellationToken)
+    {
+        if (_state.Vip is not { } address || vip.Held)
+            return;
+        try
+        {
+            await vip.AcquireAsync(address, cancellationToken);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            logger.LogWarning("VIP {Address} not acquired yet ({Error}); retrying every heartbeat", address, ex.Message);
         }
     }
 
@@ -700,10 +715,11 @@ public sealed class ClusterSupervisor(
         // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease.
         if (witness.Configured)
             await RenewLeaseAsync(cancellationToken);
-        await TryAcquireVipAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
+        // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
+        await TryAcquireVipAsync(cancellationToken);
         // Only a new version changes the schema; clients already reach the node meanwhile.
         await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
     }
@@ -725,28 +741,38 @@ public sealed class ClusterSupervisor(
             var isolated = Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
             if (!isolated && databaseSilent <= _ha.FenceAfter)
                 continue;
-            _fencing = true;
-            try
-            {
-                var reason = isolated
-                    ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
-                    : $"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms";
-                await vip.ReleaseAsync();
-                SetRole(NodeRole.Stopped, $"stepped down: {reason}");
-                await database.KillAsync(CancellationToken.None);
-                // Still the last active as far as this node knows: it may resume only if the witness agrees.
-                SaveIntent(NodeIntent.Member, NodeRole.Active);
-                _lastJoinAttempt = Stopwatch.GetTimestamp();
-                logger.LogWarning("Fenced: {Reason}", reason);
-            }
-            catch (Exception ex)
-            {
-                logger.LogError(ex, "Fencing failed");
-            }
-            finally
-            {
-                _fencing = false;
-            }
+            await FenceNowAsync(isolated
+                ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
+                : $"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms",
+                NodeRole.Active);
+        }
+    }
+
+    /// <summary>
+    /// Stops writing at once, without waiting for the transition lock: the VIP goes first, then the
+    /// database is killed. lastRole says whether this node may still resume as the last active.
+    /// </summary>
+    private async Task FenceNowAsync(string reason, NodeRole lastRole)
+    {
+        if (_fencing || Role != NodeRole.Active)
+            return;
+        _fencing = true;
+        try
+        {
+            await vip.ReleaseAsync();
+            SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+            await database.KillAsync(CancellationToken.None);
+            SaveIntent(NodeIntent.Member, lastRole);
+            _lastJoinAttempt = Stopwatch.GetTimestamp();
+            logger.LogWarning("Fenced: {Reason}", reason);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Fencing failed");
+        }
+        finally
+        {
+            _fencing = false;
         }
     }
 

@@ -52,7 +52,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         deploy.Status.ShouldBe(HttpStatusCode.OK, deploy.Body);
 
         // 1. Healthy: primary active with the VIP, replication primary → secondary, synchronous.
-        var healthy = await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        var healthy = await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null);
         ShouldBeHealthy(healthy, "primary", "secondary");
         (await _cluster.ReplicationFromAsync("primary")).ShouldBe([("secondary", "streaming", "sync")]);
 
@@ -104,7 +104,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         // 4. ha_cluster_start on the primary: it now replicates from the secondary.
         var startPrimary = await _cluster.VerbAsync("primary", "cluster-start");
         startPrimary.Status.ShouldBe(HttpStatusCode.OK, startPrimary.Body);
-        var reversed = await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        var reversed = await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null);
         ShouldBeHealthy(reversed, "secondary", "primary");
         (await _cluster.ReplicationFromAsync("secondary")).ShouldBe([("primary", "streaming", "sync")]);
 
@@ -122,7 +122,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
 
         // 7. ha_cluster_start on the secondary: replication primary → secondary again.
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        ShouldBeHealthy(await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected), "primary", "secondary");
+        ShouldBeHealthy(await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null), "primary", "secondary");
         (await _cluster.ReplicationFromAsync("primary")).ShouldBe([("secondary", "streaming", "sync")]);
 
         // Crash: kill -9 of the active primary and its PostgreSQL; the witness lets the secondary take over.
@@ -134,7 +134,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
 
         // The crashed primary restarts and rejoins by itself, as standby of the new active.
         await _cluster.StartNodeAsync("primary");
-        ShouldBeHealthy(await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected, TimeSpan.FromSeconds(40)),
+        ShouldBeHealthy(await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null, TimeSpan.FromSeconds(40)),
             "secondary", "primary");
 
         await stop.CancelAsync();

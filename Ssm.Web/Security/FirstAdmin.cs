@@ -17,7 +17,7 @@ public sealed class FirstAdmin(IServiceScopeFactory scopes, IConfiguration confi
         {
             await CreateIfNoneAsync(cancellationToken);
         }
-        catch (Npgsql.NpgsqlException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // A standby or a stopped node cannot write; the active node's users replicate here.
             logger.LogInformation("First admin not checked on this node: {Error}", ex.Message);
