@@ -1,4 +1,5 @@
 using Mediator;
+using Ssm.Application.Ha;
 using Ssm.Application.Users;
 
 namespace Ssm.Web.Security;
@@ -7,12 +8,16 @@ namespace Ssm.Web.Security;
 /// There is no built-in password. On a node with no users yet, the first admin is created from
 /// SSM_ADMIN_PASSWORD if it is set; otherwise the log says how to create one.
 /// </summary>
-public sealed class FirstAdmin(IServiceScopeFactory scopes, IConfiguration configuration, ILogger<FirstAdmin> logger) : IHostedService
+public sealed class FirstAdmin(IServiceScopeFactory scopes, IConfiguration configuration, ClusterSupervisor supervisor, ILogger<FirstAdmin> logger)
+    : IHostedService
 {
     public const string PasswordVariable = "SSM_ADMIN_PASSWORD";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // A standby or a node rejoining has no writable database; the active's users replicate to it.
+        if (!supervisor.AcceptsWrites)
+            return;
         try
         {
             await CreateIfNoneAsync(cancellationToken);
