@@ -1,0 +1,39 @@
+using Ssm.Application.Ha;
+using Ssm.Domain.Nodes;
+using Ssm.Web.Console;
+
+namespace Ssm.Tests.Domain;
+
+/// <summary>What `ssm ha_status` prints, in the spirit of the appliance.</summary>
+public sealed class HaStatusRenderingTests
+{
+    private static readonly HaNodeView Primary = new("primary", "primary", "127.0.0.11", NodeRole.Active, "active, holding VIP 127.0.0.14");
+    private static readonly HaNodeView Secondary = new("secondary", "secondary", "127.0.0.9", NodeRole.Standby, "streaming from primary");
+
+    [Fact]
+    public void A_standalone_node_says_the_cluster_is_not_running_here()
+    {
+        var status = new HaStatus(false, Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = "cluster torn down" },
+            null, false, null, null, "loopback", null, null, null, ReplicationMode.None, null, null, 3, 9, false, null, null, false, []);
+        HaCommands.Render(status).ShouldStartWith("The HA cluster is not running on this node (primary is standalone");
+    }
+
+    [Fact]
+    public void A_running_cluster_shows_nodes_heartbeat_vip_replication_epoch_witness_and_last_failover()
+    {
+        var failover = new FailoverRecord(DateTimeOffset.UnixEpoch, "crash failover", "secondary", "primary", 9, 1211);
+        var status = new HaStatus(true, Primary, Secondary, true, 42, "127.0.0.14", "loopback", "primary", "primary", "secondary",
+            ReplicationMode.Sync, 0, 0.001, 3, 9, true, true, "primary", false, [failover]);
+
+        var text = HaCommands.Render(status);
+
+        text.ShouldContain("primary        primary    127.0.0.11       Active");
+        text.ShouldContain("secondary      secondary  127.0.0.9        Standby");
+        text.ShouldContain("connected (last seen 42 ms ago)");
+        text.ShouldContain("127.0.0.14 (loopback), held by primary");
+        text.ShouldContain("primary → secondary, sync, lag 0 bytes / 0.001 s, timeline 3");
+        text.ShouldContain("Epoch          9");
+        text.ShouldContain("reachable, lease held by primary");
+        text.ShouldContain("crash failover: secondary → primary in 1211 ms (epoch 9)");
+    }
+}
