@@ -25,6 +25,11 @@ mkdir -p "$DATA"
 PIDS=()
 cleanup() {
   trap - INT TERM EXIT
+  # Also a node restarted by hand with the printed command (it writes its pid file).
+  # Only if that pid is still one of our nodes: a stale file must not name someone else's process.
+  for f in "$DATA/primary.pid" "$DATA/secondary.pid"; do
+    [ -f "$f" ] && tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null | grep -q -- "--data $DATA/" && PIDS+=("$(cat "$f")")
+  done
   for pid in "${PIDS[@]}"; do
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
@@ -108,7 +113,9 @@ cat <<MSG
     $SSM ha_cluster_start --node http://$PRIMARY:$PORT     # the primary rejoins as standby
     $SSM ha_cluster_stop  --node http://$SECONDARY:$PORT   # failback: the primary is active again
     $SSM ha_cluster_start --node http://$SECONDARY:$PORT
-    kill -9 \$(cat $DATA/primary.pid)                       # crash: the secondary takes over within ~1.5 s
+    kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
+    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
+                                                            # restart the crashed primary: it rejoins as standby by itself
   Reset a password:  $SSM admin set-password --user admin   (run against the active node's database)
   Stop everything:   Ctrl-C
 

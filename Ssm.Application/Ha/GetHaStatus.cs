@@ -47,10 +47,13 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
         var observed = supervisor.Peer;
         var peerHello = observed.Last;
         var age = observed.Age;
-        var connected = age is not null && age < TimeSpan.FromSeconds(1) * 2 && peerHello?.Role is NodeRole.Active or NodeRole.Standby;
+        // Heard from within two seconds; connected means it answers as a running member.
+        var fresh = age is not null && age < TimeSpan.FromSeconds(2);
+        var connected = fresh && peerHello?.Role is NodeRole.Active or NodeRole.Standby;
         var peerIdentity = state.Identity == NodeIdentity.Primary ? "secondary" : "primary";
         var peerRole = connected || peerHello is null ? peerHello?.Role ?? NodeRole.Stopped : peerHello.Role == NodeRole.Active && !connected ? NodeRole.Stopped : peerHello.Role;
-        var peer = new HaNodeView(state.PeerName ?? "?", peerIdentity, state.PeerDatabaseHost ?? "", peerRole, peerHello?.Reason ?? "");
+        var peerReason = !fresh ? $"not answering{(age is { } a ? $" for {a.TotalSeconds:0.0} s" : "")}" : peerHello?.Reason ?? "";
+        var peer = new HaNodeView(state.PeerName ?? "?", peerIdentity, state.PeerDatabaseHost ?? "", peerRole, peerReason);
 
         var database = supervisor.Database;
         string? from = null, to = null;
