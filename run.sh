@@ -43,7 +43,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 log "Building the node (Release)"
-dotnet publish Ssm.Web/Ssm.Web.csproj -c Release -o "$APP" --nologo -v quiet >/dev/null
+publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
 SSM="$APP/ssm"
 
 [ -f "$KEY" ] || "$SSM" ha_generate_keys --out "$KEY" >/dev/null

@@ -124,7 +124,7 @@ else
   PROJECT=Ssm.Web/Ssm.Web.csproj
 fi
 log "Publishing the node (Release) to $APP"
-if ! DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet publish "$PROJECT" -c Release -o "$APP" --nologo >"$WORK/publish.log" 2>&1; then
+if ! publish_node "$APP" "$PROJECT" >"$WORK/publish.log" 2>&1; then
   tail -30 "$WORK/publish.log" >&2
   die "dotnet publish failed"
 fi

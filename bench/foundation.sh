@@ -57,7 +57,7 @@ PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "create data
 DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
 
 log "Publishing the node (Release) to $APP"
-if ! DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet publish Ssm.Web/Ssm.Web.csproj -c Release -o "$APP" --nologo >"$WORK/publish.log" 2>&1; then
+if ! publish_node "$APP" >"$WORK/publish.log" 2>&1; then
   tail -30 "$WORK/publish.log" >&2
   die "dotnet publish failed"
 fi
