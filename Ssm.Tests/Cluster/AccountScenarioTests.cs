@@ -88,7 +88,9 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         // 2–3. ha_cluster_stop on the active primary: the secondary takes over, the primary's GUI is down.
         var stopPrimary = await _cluster.VerbAsync("primary", "cluster-stop");
         stopPrimary.Status.ShouldBe(HttpStatusCode.OK, stopPrimary.Body);
-        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary" && s.LastFailover is not null);
+        // The secondary hears the stopped primary answer as Stopped within a heartbeat or two.
+        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+            && s.LastFailover is not null && s.Peer!.Role == NodeRole.Stopped && !s.HeartbeatConnected);
         afterHandover.HeartbeatConnected.ShouldBeFalse();
         afterHandover.Peer!.Role.ShouldBe(NodeRole.Stopped);
         afterHandover.LastFailover!.Cause.ShouldContain("planned handover");
