@@ -116,7 +116,8 @@ cat <<MSG
     kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
     $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
-  Reset a password:  $SSM admin set-password --user admin   (run against the active node's database)
+  Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/primary/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
+                     (against the active node's own database: use secondary/ when the secondary is active)
   Stop everything:   Ctrl-C
 
 MSG

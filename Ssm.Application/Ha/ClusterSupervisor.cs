@@ -155,7 +155,8 @@ public sealed class ClusterSupervisor(
         if (standbyReady && witness.Configured)
             await witness.TransferAsync(_state.ClusterName, Name, _state.PeerName!, Epoch, _ha.FailoverTimeout, cancellationToken);
 
-        SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
+        // Without a standby to take over, this node keeps the newest data and stays the one to resume.
+        SaveIntent(NodeIntent.Stopped, standbyReady ? NodeRole.Standby : NodeRole.Active);
         SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
         if (!standbyReady)
             return $"Cluster services stopped on {Name}. No streaming standby could take over: the service is down until ha_cluster_start.";
@@ -214,6 +215,12 @@ public sealed class ClusterSupervisor(
         }
 
         // Nobody is active. Only the node that was last active may write again, and only with proof.
+        if (hello is not null && hello.Epoch > Epoch)
+        {
+            await database.StopAsync(cancellationToken);
+            SetRole(NodeRole.Stopped, $"{hello.Node} ({hello.Role}) has the newer epoch {hello.Epoch} (this node: {Epoch}): start the cluster on it first");
+            return;
+        }
         if (_state.LastRole != NodeRole.Active)
         {
             await database.StopAsync(cancellationToken);
@@ -313,6 +320,9 @@ public sealed class ClusterSupervisor(
                 await session.SaveChangesAsync(cancellationToken);
             }
             await vip.ReleaseAsync();
+            // The discarded node may still stream; it must never find the lease free again.
+            if (witness.Configured)
+                await witness.InitializeAsync(_state.ClusterName, Name, Epoch + 1, TimeSpan.FromDays(36500), cancellationToken);
             witness.Configure(null);
             _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone };
             store.Save(_state);
@@ -483,7 +493,7 @@ public sealed class ClusterSupervisor(
     {
         Peer = new PeerObservation(from, Stopwatch.GetTimestamp());
         if (EpochRules.MustStepDown(Role, Epoch, from.Epoch))
-            await FenceAsync($"{from.Node} is at epoch {from.Epoch}, newer than this node's {Epoch}", cancellationToken);
+            await FenceNowAsync($"{from.Node} is at epoch {from.Epoch}, newer than this node's {Epoch}", NodeRole.Standby);
         return Hello();
     }
 
@@ -509,6 +519,8 @@ public sealed class ClusterSupervisor(
                 if (hello is not null)
                     Peer = new PeerObservation(hello, Stopwatch.GetTimestamp());
             }
+            if (Role != NodeRole.Active && vip.Held)
+                await vip.ReleaseAsync();
             if (hello is not null && EpochRules.MustStepDown(Role, Epoch, hello.Epoch))
             {
                 await FenceLockedAsync($"{hello.Node} is at epoch {hello.Epoch}, newer than this node's {Epoch}", cancellationToken);
@@ -522,7 +534,8 @@ public sealed class ClusterSupervisor(
                 case NodeRole.Standby:
                     await StandbyTickAsync(cancellationToken);
                     break;
-                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && (_lastJoinAttempt == 0 || Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
+                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && Volatile.Read(ref _fencing) == 0
+                                           && (_lastJoinAttempt == 0 || Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
                     _lastJoinAttempt = Stopwatch.GetTimestamp();
                     await JoinLockedAsync(operatorAsked: false, cancellationToken);
                     break;
@@ -549,7 +562,7 @@ public sealed class ClusterSupervisor(
         using var timer = new PeriodicTimer(_ha.HeartbeatInterval);
         while (await timer.WaitForNextTickAsync())
         {
-            if (Role != NodeRole.Active || _fencing)
+            if (Role != NodeRole.Active || Volatile.Read(ref _fencing) != 0)
                 continue;
             try
             {
@@ -681,7 +694,8 @@ public sealed class ClusterSupervisor(
         }
         var detected = Stopwatch.GetTimestamp();
         _lastRenewal = detected;
-        if (await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+        var handedOver = Lease is { Holder: var holder, Epoch: var leaseEpoch } && holder == Name && leaseEpoch == Epoch + 1;
+        if (handedOver || await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
         {
             logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
@@ -734,7 +748,7 @@ public sealed class ClusterSupervisor(
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
         while (await timer.WaitForNextTickAsync())
         {
-            if (Role != NodeRole.Active || !witness.Configured || _fencing)
+            if (Role != NodeRole.Active || !witness.Configured || Volatile.Read(ref _fencing) != 0)
                 continue;
             var peerAge = Peer.Age ?? TimeSpan.MaxValue;
             var databaseSilent = Stopwatch.GetElapsedTime(_lastDatabaseOk);
@@ -754,29 +768,29 @@ public sealed class ClusterSupervisor(
     /// </summary>
     private async Task FenceNowAsync(string reason, NodeRole lastRole)
     {
-        if (_fencing || Role != NodeRole.Active)
+        if (Role != NodeRole.Active || Interlocked.CompareExchange(ref _fencing, 1, 0) != 0)
             return;
-        _fencing = true;
+        _lastJoinAttempt = Stopwatch.GetTimestamp();
         try
         {
-            await vip.ReleaseAsync();
             SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+            await vip.ReleaseAsync();
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Releasing the VIP while fencing failed");
+        }
+        finally
+        {
             await database.KillAsync(CancellationToken.None);
             SaveIntent(NodeIntent.Member, lastRole);
             _lastJoinAttempt = Stopwatch.GetTimestamp();
             logger.LogWarning("Fenced: {Reason}", reason);
-        }
-        catch (Exception ex)
-        {
-            logger.LogError(ex, "Fencing failed");
-        }
-        finally
-        {
-            _fencing = false;
+            Interlocked.Exchange(ref _fencing, 0);
         }
     }
 
-    private volatile bool _fencing;
+    private int _fencing;
 
     private async Task FenceAsync(string reason, CancellationToken cancellationToken)
     {

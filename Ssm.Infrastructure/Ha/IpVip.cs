@@ -37,7 +37,10 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
     {
         if (Address is null || !Held)
             return;
-        await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(Address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
+        var output = await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(Address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
+        // "Cannot assign requested address": it is gone already. Anything else: we may still hold it.
+        if (output.Length > 0 && !output.Contains("Cannot assign requested address"))
+            throw new InvalidOperationException($"could not remove VIP {Address} from {_interface}: {output.Trim()}");
         Held = false;
         logger.LogInformation("VIP {Address} removed from {Interface}", Address, _interface);
     }

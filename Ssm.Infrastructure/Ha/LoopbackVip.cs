@@ -17,12 +17,27 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
     private TcpListener? _listener;
     private CancellationTokenSource? _stop;
     private readonly List<TcpClient> _connections = [];
+    // Acquire and release never interleave: a release during a bind retry must win.
+    private readonly SemaphoreSlim _gate = new(1, 1);
 
     public string Provider => "loopback";
     public string? Address { get; private set; }
     public bool Held => _listener is not null;
 
     public async Task AcquireAsync(string address, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await AcquireLockedAsync(address, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task AcquireLockedAsync(string address, CancellationToken cancellationToken)
     {
         if (Held)
             return;
@@ -31,9 +46,9 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         var deadline = DateTime.UtcNow.AddMilliseconds(300);
         while (true)
         {
+            var listener = new TcpListener(ip, _own.Port);
             try
             {
-                var listener = new TcpListener(ip, _own.Port);
                 listener.Start(512);
                 _listener = listener;
                 break;
@@ -41,7 +56,13 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             catch (SocketException) when (DateTime.UtcNow < deadline)
             {
                 // The previous holder may still be letting go.
+                listener.Dispose();
                 await Task.Delay(5, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                listener.Dispose();
+                throw;
             }
         }
         Address = address;
@@ -50,10 +71,23 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         logger.LogInformation("VIP {Address}:{Port} acquired", address, _own.Port);
     }
 
-    public Task ReleaseAsync()
+    public async Task ReleaseAsync()
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            ReleaseLocked();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void ReleaseLocked()
     {
         if (!Held)
-            return Task.CompletedTask;
+            return;
         _stop?.Cancel();
         _listener?.Stop();
         _listener = null;
@@ -64,7 +98,6 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             _connections.Clear();
         }
         logger.LogInformation("VIP {Address}:{Port} released", Address, _own.Port);
-        return Task.CompletedTask;
     }
 
     private async Task AcceptLoopAsync(TcpListener listener, CancellationToken cancellationToken)

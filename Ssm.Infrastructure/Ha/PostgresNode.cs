@@ -256,6 +256,9 @@ public sealed class PostgresNode : IDatabaseNode
         var started = Stopwatch.GetTimestamp();
         await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
         await connection.OpenAsync(cancellationToken);
+        // Promoted already (a retry after an interrupted handover): nothing to do.
+        if (!(bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!)
+            return Stopwatch.GetElapsedTime(started);
         // A promoted node that still names a sync standby hangs every commit (trap 3).
         await using (var clear = new NpgsqlCommand("alter system set synchronous_standby_names = ''", connection))
             await clear.ExecuteNonQueryAsync(cancellationToken);

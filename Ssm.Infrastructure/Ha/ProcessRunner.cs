@@ -26,7 +26,16 @@ internal static class ProcessRunner
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
         var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // An abandoned pg_basebackup or pg_rewind must not go on writing into the data folder.
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
         var output = await stdout + await stderr;
         if (throwOnError && process.ExitCode != 0)
             throw new InvalidOperationException($"{Path.GetFileName(start.ArgumentList.Count > 3 && IsRoot ? start.ArgumentList[3] : file)} failed ({process.ExitCode}): {output.Trim()}");

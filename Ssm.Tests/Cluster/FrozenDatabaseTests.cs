@@ -47,7 +47,7 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
             && s.LastFailover is not null, TimeSpan.FromSeconds(20));
         promoted.LastFailover!.From.ShouldBe("primary");
         (await _cluster.StatusAsync("primary")).Self.Role.ShouldNotBe(NodeRole.Active);
-        _cluster.Log("primary").ShouldContain("Fenced: its own database has not answered");
+        _cluster.Log("primary").ShouldContain("stepped down: its own database has not answered");
 
         using (var client = await _cluster.SignedInThroughVipAsync())
         {

@@ -37,7 +37,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
     [Fact]
     public async Task Cutting_the_active_off_the_network_moves_the_VIP_with_one_writer_and_no_lost_write()
     {
-        if (NetworkLab.WhyNot() is { } reason)
+        if (await NetworkLab.WhyNotAsync() is { } reason)
         {
             output.WriteLine($"skipped: {reason}");
             Assert.Skip(reason);

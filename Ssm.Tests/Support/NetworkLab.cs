@@ -21,13 +21,24 @@ public sealed class NetworkLab : IAsyncDisposable
         Subnet = subnet;
     }
 
-    public static string? WhyNot()
+    public static async Task<string?> WhyNotAsync()
     {
         if (Environment.UserName != "root")
             return "network namespace tests need root (CI runs as root)";
         if (!File.Exists("/usr/sbin/ip") && !File.Exists("/sbin/ip") && !File.Exists("/usr/bin/ip"))
             return "the ip command (iproute2) is missing";
-        return null;
+        // Root inside a container without CAP_SYS_ADMIN still cannot make namespaces: say so rather than fail.
+        var probe = $"ssmprobe{Environment.ProcessId}";
+        try
+        {
+            await Shell.RunAsync("ip", ["netns", "add", probe]);
+            await Shell.RunAsync("ip", ["netns", "del", probe]);
+            return null;
+        }
+        catch (InvalidOperationException ex)
+        {
+            return $"this machine does not allow network namespaces: {ex.Message}";
+        }
     }
 
     public string Namespace(string host) => $"{Prefix}{host}";
