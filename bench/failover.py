@@ -643,7 +643,7 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
     postmaster = victim.crash()
     if postmaster is None:
         progress(f"warning: no postmaster found for {active} to kill")
-    rto, gap, kinds = wait_recovery(writer, t0, after_failure=False)
+    rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
     node_log = read_from(cluster.nodes[standby].log, log_offset)
     detected = re.search(r"unreachable for (\d+) ms", node_log)
     cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": None,

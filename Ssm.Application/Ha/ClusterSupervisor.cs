@@ -66,7 +66,7 @@ public sealed class ClusterSupervisor(
     private Uri? PeerUrl => _state.PeerUrl is { } url ? new Uri(url) : null;
 
     public PeerHello Hello() =>
-        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers);
+        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode);
 
     /// <summary>The node's own PostgreSQL answered within the failover timeout (a frozen one does not).</summary>
     private bool DatabaseAnswers => Role != NodeRole.Active || Stopwatch.GetElapsedTime(_lastDatabaseOk) <= _ha.FailoverTimeout;
@@ -670,7 +670,9 @@ public sealed class ClusterSupervisor(
         {
             try
             {
-                await witness.ReportSeenAsync(_state.ClusterName, Name, cancellationToken);
+                // Seen only while streaming: a standby whose database died must let the active degrade.
+                if (Database.ReceiverStatus == "streaming")
+                    await witness.ReportSeenAsync(_state.ClusterName, Name, cancellationToken);
                 Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
                 WitnessReachable = true;
             }
@@ -685,11 +687,13 @@ public sealed class ClusterSupervisor(
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)
             return;
-        // Only a standby that was streaming has every acknowledged write (remote_apply); a stale one waits.
-        if (Stopwatch.GetElapsedTime(_lastStreaming) > 2 * _ha.FailoverTimeout)
+        // Only a standby that was streaming, in sync by the active's last word, has every acknowledged write
+        // (remote_apply). After the active degraded to async, or one catching up, it waits for the operator.
+        if (Stopwatch.GetElapsedTime(_lastStreaming) > 2 * _ha.FailoverTimeout || Peer.Last?.Mode != ReplicationMode.Sync)
         {
-            logger.LogWarning("Active {Peer} lost, but this standby has not streamed for {Age:0} ms: not taking over", _state.PeerName,
-                Stopwatch.GetElapsedTime(_lastStreaming).TotalMilliseconds);
+            TakeoverNeedsOperator = true;
+            logger.LogWarning("Active {Peer} lost, but this standby was not in sync with it (last mode {Mode}, streamed {Age:0} ms ago): not taking over",
+                _state.PeerName, Peer.Last?.Mode, Stopwatch.GetElapsedTime(_lastStreaming).TotalMilliseconds);
             return;
         }
         var detected = Stopwatch.GetTimestamp();

@@ -73,8 +73,12 @@ public interface IWitness
 }
 
 /// <summary>What a node tells its peer on every heartbeat. DatabaseOk is false when its own PostgreSQL stopped answering.</summary>
+/// <summary>
+/// What a node tells its peer on every heartbeat. DatabaseOk is false when its own PostgreSQL stopped
+/// answering; Mode is the active's replication mode (only a standby last told "sync" has every write).
+/// </summary>
 public sealed record PeerHello(string Node, NodeRole Role, long Epoch, string DatabaseHost, int DatabasePort, string? Lsn, string Reason,
-    bool DatabaseOk = true);
+    bool DatabaseOk = true, ReplicationMode Mode = ReplicationMode.None);
 
 /// <summary>Calls the other node's peer API with the cluster key.</summary>
 public interface IPeerLink

@@ -192,7 +192,7 @@ public static class HaCommands
         b.AppendLine($"  {"Epoch",-14} {s.Epoch}");
         b.AppendLine($"  {"Witness",-14} {(s.WitnessConfigured ? (s.WitnessReachable == true ? "reachable" : "UNREACHABLE") + (s.LeaseHolder is null ? "" : $", lease held by {s.LeaseHolder}") : "none (a crashed active is taken over only by ha_takeover)")}");
         if (s.TakeoverNeedsOperator)
-            b.AppendLine($"  {"Attention",-14} the active is unreachable and no witness is configured: run ha_takeover on this standby to take over");
+            b.AppendLine($"  {"Attention",-14} the active is unreachable and this standby will not take over on its own (no witness, or not in sync): check, then run ha_takeover");
         b.AppendLine($"  {"Last failover",-14} {(s.LastFailover is { } f ? $"{f.At:u} {f.Cause}: {f.From} → {f.To} in {f.DurationMs:0} ms (epoch {f.Epoch})" : "none")}");
         return b.ToString();
     }
