@@ -39,6 +39,7 @@ public sealed class ClusterSupervisor(
     IClock clock,
     ILogger<ClusterSupervisor> logger)
 {
+    private const string HandingOver = "handing over";
     private readonly SemaphoreSlim _transition = new(1, 1);
     private readonly HaOptions _ha = haOptions.Value;
     private LocalNodeState _state = new();
@@ -148,7 +149,7 @@ public sealed class ClusterSupervisor(
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
 
         await vip.ReleaseAsync();
-        SetRole(NodeRole.Stopped, "handing over");
+        SetRole(NodeRole.Stopped, HandingOver);
         // A fast shutdown sends all WAL to the connected standby before the server exits.
         await database.StopAsync(cancellationToken);
         var lsn = await database.LastCheckpointLsnAsync(cancellationToken);
@@ -421,6 +422,9 @@ public sealed class ClusterSupervisor(
         await _transition.WaitAsync(cancellationToken);
         try
         {
+            // Already promoted from this very handover (the peer lost, then retried): the same answer again.
+            if (Role == NodeRole.Active && Epoch == request.Epoch + 1)
+                return new HandoverReply(Name, Epoch, 0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             if (Role != NodeRole.Standby)
                 throw new WrongStateException($"{Name} is {Role}, not a standby: it cannot take over.");
             if (request.Epoch < Epoch)
@@ -682,7 +686,8 @@ public sealed class ClusterSupervisor(
             }
         }
         var age = Peer.Age;
-        var peerDown = Peer.Last is { Role: NodeRole.Stopped } or { Role: NodeRole.Active, DatabaseOk: false };
+        // A peer handing over is stopped on purpose and about to ask for the promotion itself.
+        var peerDown = Peer.Last is { Role: NodeRole.Stopped, Reason: not HandingOver } or { Role: NodeRole.Active, DatabaseOk: false };
         var lost = age is null || age > _ha.FailoverTimeout || peerDown;
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)

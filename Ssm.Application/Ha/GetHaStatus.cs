@@ -86,8 +86,10 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
                 history = [];
             }
         }
+        // A standby knows the mode only from the active's last heartbeat.
+        var mode = supervisor.Role == NodeRole.Standby ? peerHello?.Mode ?? ReplicationMode.None : supervisor.Mode;
         return new HaStatus(true, self, peer, connected, age?.TotalMilliseconds, state.Vip, supervisor.Vip.Provider, vipHolder, from, to,
-            supervisor.Mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, !string.IsNullOrEmpty(state.Witness),
+            mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, !string.IsNullOrEmpty(state.Witness),
             supervisor.WitnessReachable, supervisor.Lease?.Holder, supervisor.TakeoverNeedsOperator, history);
     }
 }

@@ -128,6 +128,8 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         (await _cluster.ReplicationFromAsync("primary")).ShouldBe([("secondary", "streaming", "sync")]);
 
         // Crash: kill -9 of the active primary and its PostgreSQL; the witness lets the secondary take over.
+        // (The standby takes over on its own only once it has heard that replication is synchronous.)
+        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
         await _cluster.CrashAsync("primary");
         var afterCrash = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
             && s.LastFailover?.Cause.Contains("crash") == true);

@@ -36,6 +36,7 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await client.PostAsJsonAsync("/api/accounts", new { name = "Before Freeze", description = "", contactEmail = "ops@example.com" }))
                 .StatusCode.ShouldBe(HttpStatusCode.Created);

@@ -56,6 +56,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
             JsonSerializer.Serialize(new DeployCluster($"{Url("b")}/", Vip, witness), TestCluster.Json), _key);
         deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
         await WaitStatusAsync("a", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.VipHolder == "primary");
+        await WaitStatusAsync("b", s => s.Mode == ReplicationMode.Sync);
 
         // The client on its own host writes through the VIP and notes each acknowledged write.
         var acknowledged = Path.Combine(_root, "acknowledged.txt");
