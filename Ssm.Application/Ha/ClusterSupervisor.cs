@@ -158,14 +158,24 @@ public sealed class ClusterSupervisor(
 
         // Without a standby to take over, this node keeps the newest data and stays the one to resume.
         SaveIntent(NodeIntent.Stopped, standbyReady ? NodeRole.Standby : NodeRole.Active);
-        SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+        const string stopped = "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start";
         if (!standbyReady)
+        {
+            SetRole(NodeRole.Stopped, stopped);
             return $"Cluster services stopped on {Name}. No streaming standby could take over: the service is down until ha_cluster_start.";
-
-        var reply = await peer.CallAsync<HandoverReply>(PeerUrl!, "/peer/promote",
-            new HandoverRequest(Name, Epoch, lsn, "planned handover (ha_cluster_stop)"), TimeSpan.FromSeconds(30), cancellationToken);
-        return $"Cluster services stopped on {Name}. {reply.Node} is active at epoch {reply.Epoch} " +
-               $"(handover {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
+        }
+        try
+        {
+            // Still "handing over" until the standby answers, so it waits for this call instead of taking over alone.
+            var reply = await peer.CallAsync<HandoverReply>(PeerUrl!, "/peer/promote",
+                new HandoverRequest(Name, Epoch, lsn, "planned handover (ha_cluster_stop)"), TimeSpan.FromSeconds(30), cancellationToken);
+            return $"Cluster services stopped on {Name}. {reply.Node} is active at epoch {reply.Epoch} " +
+                   $"(handover {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
+        }
+        finally
+        {
+            SetRole(NodeRole.Stopped, stopped);
+        }
     }
 
     public async Task<string> ClusterStartAsync(CancellationToken cancellationToken)
