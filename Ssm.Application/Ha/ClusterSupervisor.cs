@@ -811,19 +811,6 @@ public sealed class ClusterSupervisor(
 
     private int _fencing;
 
-    private async Task FenceAsync(string reason, CancellationToken cancellationToken)
-    {
-        await _transition.WaitAsync(cancellationToken);
-        try
-        {
-            await FenceLockedAsync(reason, cancellationToken);
-        }
-        finally
-        {
-            _transition.Release();
-        }
-    }
-
     /// <summary>Stops writing at once: the VIP goes first, then the database; the node rejoins when it can.</summary>
     private async Task FenceLockedAsync(string reason, CancellationToken cancellationToken)
     {

@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using Mediator;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Antiforgery;
@@ -64,6 +63,4 @@ public static class AuthEndpoints
     public static string RoleName(UserRole role) => role == UserRole.Admin ? CurrentUser.AdminRole : CurrentUser.ViewerRole;
 
     private static bool IsLocal(string? url) => RedirectHttpResult.IsLocalUrl(url);
-
-    public static bool IsSignedIn(this ClaimsPrincipal user) => user.Identity?.IsAuthenticated == true;
 }

@@ -43,14 +43,11 @@ public abstract class HaStatusView : ComponentBase, IDisposable
 
     private void OnChanged(ChangeTopic topic) => _ = RefreshAsync();
 
-    protected virtual Task OnRefreshAsync() => Task.CompletedTask;
-
     private Task RefreshAsync() => InvokeAsync(async () =>
     {
         if (_stop.IsCancellationRequested)
             return;
         Status = await Sender.Send(new GetHaStatus());
-        await OnRefreshAsync();
         StateHasChanged();
     });
 
