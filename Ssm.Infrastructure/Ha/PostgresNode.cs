@@ -177,6 +177,13 @@ public sealed class PostgresNode : IDatabaseNode
         var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
         if (!File.Exists(pidFile) || !int.TryParse((await File.ReadAllLinesAsync(pidFile, cancellationToken)).FirstOrDefault(), out var pid))
             return;
+        // A stale pid file may name a process that is not ours any more (pid reuse): kill only a postgres.
+        var commandLine = Path.Combine("/proc", pid.ToString(), "cmdline");
+        if (!File.Exists(commandLine) || !(await File.ReadAllTextAsync(commandLine, cancellationToken)).Contains("postgres"))
+        {
+            ForgetConnections();
+            return;
+        }
         try
         {
             using var postmaster = Process.GetProcessById(pid);
@@ -382,17 +389,29 @@ public sealed class PostgresNode : IDatabaseNode
             aside = $"{DataDirectory}.old-{DateTime.UtcNow:yyyyMMddHHmmss}";
             Directory.Move(DataDirectory, aside);
         }
-        Directory.CreateDirectory(DataDirectory);
-        if (ProcessRunner.IsRoot)
-            await ProcessRunner.RunAsync("chown", ["postgres", DataDirectory], null, cancellationToken);
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        await ProcessRunner.RunPostgresAsync(Tool("pg_basebackup"),
-            ["-D", DataDirectory, "-d", Libpq(source), "-X", "stream", "-c", "fast", "--no-sync"], null, cancellationToken);
-        await WriteStandbyConfigAsync(source, applicationName, cancellationToken);
-        await StartAsync(cancellationToken);
-        if (!await WaitStreamingAsync(TimeSpan.FromSeconds(30), cancellationToken))
-            throw new InvalidOperationException($"the new standby copy does not stream from {source.Host}:{source.Port}");
+        try
+        {
+            Directory.CreateDirectory(DataDirectory);
+            if (ProcessRunner.IsRoot)
+                await ProcessRunner.RunAsync("chown", ["postgres", DataDirectory], null, cancellationToken);
+            if (!OperatingSystem.IsWindows())
+                File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await ProcessRunner.RunPostgresAsync(Tool("pg_basebackup"),
+                ["-D", DataDirectory, "-d", Libpq(source), "-X", "stream", "-c", "fast", "--no-sync"], null, cancellationToken);
+            await WriteStandbyConfigAsync(source, applicationName, cancellationToken);
+            await StartAsync(cancellationToken);
+            if (!await WaitStreamingAsync(TimeSpan.FromSeconds(30), cancellationToken))
+                throw new InvalidOperationException($"the new standby copy does not stream from {source.Host}:{source.Port}");
+        }
+        catch when (aside is not null)
+        {
+            // Put the old folder back: a failed copy must not strand the data it replaced, nor pile up on retries.
+            await StopAsync(CancellationToken.None);
+            if (Directory.Exists(DataDirectory))
+                Directory.Delete(DataDirectory, recursive: true);
+            Directory.Move(aside, DataDirectory);
+            throw;
+        }
         if (aside is not null)
             Directory.Delete(aside, recursive: true);
     }
