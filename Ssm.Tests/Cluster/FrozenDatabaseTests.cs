@@ -13,20 +13,31 @@ namespace Ssm.Tests.Cluster;
 public sealed class FrozenDatabaseTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;
-    private int _frozen;
+    // The exact processes frozen: once the fence kills the postmaster its children belong to init,
+    // so they must be thawed by their own ids or they stay stopped for good.
+    private List<int> _frozen = [];
 
     public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_frozen");
 
     public async ValueTask DisposeAsync()
     {
-        if (_frozen != 0)
-            await Signal("CONT", _frozen);
+        await ThawAsync();
         await _cluster.DisposeAsync();
     }
 
-    private static async Task Signal(string signal, int postmaster)
+    private async Task FreezeAsync(int postmaster)
     {
-        await Shell.RunAsync("sh", ["-c", $"kill -{signal} {postmaster}; pkill -{signal} -P {postmaster} || true"]);
+        var children = await Shell.RunAsync("sh", ["-c", $"pgrep -P {postmaster} || true"]);
+        _frozen = [postmaster, .. children.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)];
+        await Shell.RunAsync("kill", ["-STOP", .. _frozen.Select(p => p.ToString())]);
+    }
+
+    private async Task ThawAsync()
+    {
+        if (_frozen.Count == 0)
+            return;
+        await Shell.RunAsync("sh", ["-c", $"kill -CONT {string.Join(' ', _frozen)} 2>/dev/null || true"]);
+        _frozen = [];
     }
 
     [Fact]
@@ -41,8 +52,7 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
             (await client.PostAsJsonAsync("/api/accounts", new { name = "Before Freeze", description = "", contactEmail = "ops@example.com" }))
                 .StatusCode.ShouldBe(HttpStatusCode.Created);
 
-        _frozen = int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("primary"), "pg", "postmaster.pid")).First());
-        await Signal("STOP", _frozen);
+        await FreezeAsync(int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("primary"), "pg", "postmaster.pid")).First()));
 
         var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
             && s.LastFailover is not null, TimeSpan.FromSeconds(20));
@@ -58,8 +68,7 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
         }
 
         // Thawed, the old active's server dies of the stop it was sent, and the node rejoins as standby.
-        await Signal("CONT", _frozen);
-        _frozen = 0;
+        await ThawAsync();
         await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(40));
     }
