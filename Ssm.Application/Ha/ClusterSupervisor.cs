@@ -525,7 +525,9 @@ public sealed class ClusterSupervisor(
             return;
         try
         {
-            Database = Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken);
+            // An active's state is read by the lease loop every heartbeat already; read it here only otherwise.
+            if (Role != NodeRole.Active)
+                Database = Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken);
             PeerHello? hello = null;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
@@ -583,6 +585,7 @@ public sealed class ClusterSupervisor(
                 var probe = ReadDatabaseAsync(CancellationToken.None);
                 var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
                 await Task.WhenAll(probe, renewal);
+                Database = await probe;
                 if (!await renewal)
                     await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
             }
@@ -858,7 +861,7 @@ public sealed class ClusterSupervisor(
 
     private void Publish()
     {
-        var snapshot = $"{Role}|{Reason}|{Epoch}|{Mode}|{Peer.Last?.Role}|{Peer.Age?.TotalSeconds > 1}|{WitnessReachable}|{Database.Lsn}|{vip.Held}";
+        var snapshot = $"{Role}|{Reason}|{Epoch}|{Mode}|{Peer.Last?.Role}|{Peer.Age?.TotalSeconds > 1}|{WitnessReachable}|{vip.Held}";
         if (snapshot == _lastSnapshot)
             return;
         _lastSnapshot = snapshot;
