@@ -103,9 +103,13 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
                 return;
             default:
-                // The first heartbeat rejoins (or resumes); the web host meanwhile answers health and peers.
+                // Rejoin (or resume) at once, while the web host is still starting: a restarted node is back
+                // sooner than if it waited for the first heartbeat after start-up. Later ticks retry.
                 _lastJoinAttempt = 0;
                 SetRole(NodeRole.Stopped, "rejoining the cluster");
+                if (_state.PeerDatabaseHost is { } peerHost)
+                    database.WarmUp(new DatabaseEndpoint(peerHost, _state.PeerDatabasePort));
+                _ = Task.Run(() => TickAsync(CancellationToken.None), CancellationToken.None);
                 return;
         }
     }
@@ -321,6 +325,7 @@ public sealed class ClusterSupervisor(
             }
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.None;
+            await DropDiscardedSlotAsync(cancellationToken);
             await using (var session = documents.LightweightSession())
             {
                 var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken) ?? new ClusterDocument();
@@ -347,6 +352,20 @@ public sealed class ClusterSupervisor(
         }
     }
 
+    /// <summary>The discarded node's database stops on discard; once its stream is gone, its slot goes too.</summary>
+    private async Task DropDiscardedSlotAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var streaming = (await database.ReadStateAsync(cancellationToken)).Standbys.Count;
+            await database.DropIdleSlotsAsync(cancellationToken);
+            if (streaming == 0)
+                return;
+            await Task.Delay(100, cancellationToken);
+        }
+        logger.LogWarning("{Peer} still streams after teardown; its replication slot stays until it stops", _state.PeerName);
+    }
+
     public async Task<string> DeployAsync(Uri peerUrl, string vipAddress, string? witnessConnection, CancellationToken cancellationToken)
     {
         await _transition.WaitAsync(cancellationToken);
@@ -364,6 +383,9 @@ public sealed class ClusterSupervisor(
                 await witness.InitializeAsync("ssm", Name, epoch, TimeSpan.FromMinutes(5), cancellationToken);
             }
             await database.EnsureReplicationUserAsync(cancellationToken);
+            var peerName = await peer.HeartbeatAsync(peerUrl, Hello(), cancellationToken) is { } peerHello ? peerHello.Node
+                : throw new WrongStateException($"the peer {peerUrl} does not answer (is it started, with the same cluster key?)");
+            await database.EnsureStandbySlotAsync(peerName, cancellationToken);
             var reply = await peer.CallAsync<JoinReply>(peerUrl, "/peer/join",
                 new JoinRequest(Name, nodeOptions.Value.Listen, database.Endpoint.Host, database.Endpoint.Port, epoch, vipAddress, witnessConnection),
                 TimeSpan.FromMinutes(5), cancellationToken);
@@ -753,6 +775,8 @@ public sealed class ClusterSupervisor(
             await RenewLeaseAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
+        if (_state.PeerName is { } standby)
+            await database.EnsureStandbySlotAsync(standby, cancellationToken);
         // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
         await TryAcquireVipAsync(cancellationToken);

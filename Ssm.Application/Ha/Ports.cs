@@ -39,7 +39,13 @@ public interface IDatabaseNode
     /// <summary>Replaces this node's data with a base backup of the source and starts it as its standby.</summary>
     Task CloneAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken);
     Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken);
+    /// <summary>Creates, if missing, the replication slot that keeps the WAL the named standby has yet to receive.</summary>
+    Task EnsureStandbySlotAsync(string standbyName, CancellationToken cancellationToken);
+    /// <summary>Drops the slots no standby streams from (teardown: the discarded node must not pin WAL forever).</summary>
+    Task DropIdleSlotsAsync(CancellationToken cancellationToken);
     Task EnsureReplicationUserAsync(CancellationToken cancellationToken);
+    /// <summary>Readies the process for talking to the peer's database (started in the background, not awaited).</summary>
+    void WarmUp(DatabaseEndpoint peer);
     /// <summary>The WAL position of the last checkpoint of a stopped server (its shutdown checkpoint).</summary>
     Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken);
     Task<bool> WaitReplayedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken);

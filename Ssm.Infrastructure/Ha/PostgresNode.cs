@@ -61,7 +61,7 @@ public sealed class PostgresNode : IDatabaseNode
         new NpgsqlConnectionStringBuilder
         {
             Host = source.Host, Port = source.Port, Username = ReplicationUser, Password = _replicationPassword,
-            Database = database, Timeout = 3,
+            Database = database, Timeout = 3, Pooling = false,
         }.ConnectionString;
 
     private string Libpq(DatabaseEndpoint source, string? applicationName = null) =>
@@ -103,7 +103,7 @@ public sealed class PostgresNode : IDatabaseNode
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await ProcessRunner.RunPostgresAsync(Tool("initdb"),
-            ["-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], null, cancellationToken);
+            ["-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--wal-segsize=1"], null, cancellationToken);
         await AppendAsync(Path.Combine(DataDirectory, "postgresql.conf"), """
 
             # Written by ssm: streaming replication with rewind support (HA-NOTES: wal_log_hints).
@@ -111,7 +111,13 @@ public sealed class PostgresNode : IDatabaseNode
             wal_log_hints = on
             max_wal_senders = 10
             max_replication_slots = 10
-            wal_keep_size = 512MB
+            # The active keeps the WAL its standby still needs in a replication slot (decisions/0006), not by
+            # wal_keep_size: pg_rewind (PostgreSQL 15) copies every file of the source's pg_wal whole, so a
+            # small pg_wal is a fast rejoin. A standby that stays away for more than 2 GB of changes is cloned.
+            # Segments of 1 MB (initdb --wal-segsize=1) keep that copy small too.
+            wal_keep_size = 0
+            min_wal_size = 8MB
+            max_slot_wal_keep_size = 2GB
             hot_standby = on
             hot_standby_feedback = on
             synchronous_commit = remote_apply
@@ -120,6 +126,9 @@ public sealed class PostgresNode : IDatabaseNode
             wal_receiver_timeout = 5s
             # A standby waiting for WAL rechecks (and notices a promote request) this often; the default is 5 s.
             wal_retrieve_retry_interval = 50ms
+            # After a crash (and after pg_rewind) start-up syncs the data folder before recovery: one syncfs()
+            # per file system instead of an fsync() per file takes it from ~0.45 s to a few ms here.
+            recovery_init_sync_method = syncfs
             """);
         await File.WriteAllTextAsync(Path.Combine(DataDirectory, "pg_hba.conf"), $"""
             # Written by ssm. The node uses the local socket; the peer uses TCP with the replication user.
@@ -147,9 +156,67 @@ public sealed class PostgresNode : IDatabaseNode
             return;
         // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (trap 6).
         var options = $"-p {Endpoint.Port} -k {SocketDirectory} -c listen_addresses={Endpoint.Host} -c cluster_name=ssm";
+        // pg_ctl -w looks every 100 ms whether the server is up; the node looks every 10 ms (rejoin time).
         await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"),
-            ["-D", DataDirectory, "-l", Path.Combine(SocketDirectory, "postgresql.log"), "-w", "-t", "60", "-o", options, "start"], null, cancellationToken);
+            ["-D", DataDirectory, "-l", LogFile, "-W", "-o", options, "start"], null, cancellationToken);
+        await WaitReadyAsync(TimeSpan.FromSeconds(60), cancellationToken);
         ForgetConnections();
+    }
+
+    private string LogFile => Path.Combine(SocketDirectory, "postgresql.log");
+
+    /// <summary>
+    /// Until the postmaster reports itself ready (or ready as a standby) in the status line of postmaster.pid,
+    /// as pg_ctl does; a postmaster that exits meanwhile is an error with the end of its log.
+    /// </summary>
+    private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            string[] lines;
+            try
+            {
+                lines = File.Exists(pidFile) ? await File.ReadAllLinesAsync(pidFile, cancellationToken) : [];
+            }
+            catch (IOException)
+            {
+                lines = [];
+            }
+            if (lines.Length >= 8 && lines[7].Trim() is "ready" or "standby")
+                return;
+            var alive = lines.Length > 0 && int.TryParse(lines[0], out var pid) && IsAlive(pid);
+            if (!alive && Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(2))
+                throw new InvalidOperationException($"PostgreSQL in {DataDirectory} did not start: {LogTail()}");
+            await Task.Delay(10, cancellationToken);
+        }
+        throw new TimeoutException($"PostgreSQL in {DataDirectory} not ready within {timeout.TotalSeconds:0} s: {LogTail()}");
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private string LogTail()
+    {
+        try
+        {
+            return string.Join(" | ", File.ReadLines(LogFile).TakeLast(5));
+        }
+        catch (IOException)
+        {
+            return "(no log)";
+        }
     }
 
     /// <summary>Pooled connections to a server that restarted are dead; drop them rather than fail the next command.</summary>
@@ -158,6 +225,23 @@ public sealed class PostgresNode : IDatabaseNode
         _application.Clear();
         NpgsqlConnection.ClearAllPools();
     }
+
+    /// <summary>
+    /// Opens (and closes) a connection to the peer's database in the background: the first one of a new
+    /// process pays for loading TLS and SCRAM code, which a rejoin after a crash should not wait for.
+    /// </summary>
+    public void WarmUp(DatabaseEndpoint peer) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(PeerConnection(peer));
+            await connection.OpenAsync();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            _logger.LogDebug("Warm-up connection to {Host}:{Port} failed: {Error}", peer.Host, peer.Port, ex.Message);
+        }
+    });
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -278,10 +362,55 @@ public sealed class PostgresNode : IDatabaseNode
         while (DateTime.UtcNow < deadline)
         {
             if (!(bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!)
-                return Stopwatch.GetElapsedTime(started);
+            {
+                var promoted = Stopwatch.GetElapsedTime(started);
+                // A slot left from an earlier time as active pins old WAL, which pg_rewind would then copy.
+                await DropIdleSlotsAsync(cancellationToken);
+                // The old active's rewind needs the new timeline in this server's control file (trap 1): take
+                // the checkpoint now, off the write path, rather than when that node comes back.
+                _ = Task.Run(CheckpointInBackgroundAsync, CancellationToken.None);
+                return promoted;
+            }
             await Task.Delay(2, cancellationToken);
         }
         throw new TimeoutException("PostgreSQL did not leave recovery within 30 s of pg_promote");
+    }
+
+    private async Task CheckpointInBackgroundAsync()
+    {
+        try
+        {
+            await ExecuteAsync("postgres", "checkpoint", CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            _logger.LogInformation("Checkpoint after promotion not taken ({Error}); a rejoining node asks for one", ex.Message);
+        }
+    }
+
+    /// <summary>The replication slot through which the active keeps the WAL the named standby still needs.</summary>
+    public static string SlotName(string standbyName) =>
+        "ssm_" + new string(standbyName.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
+
+    public async Task EnsureStandbySlotAsync(string standbyName, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(cancellationToken);
+        await using var create = new NpgsqlCommand("""
+            select pg_create_physical_replication_slot($1, true)
+            where not exists (select 1 from pg_replication_slots where slot_name = $1)
+            """, connection);
+        create.Parameters.AddWithValue(SlotName(standbyName));
+        await create.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task DropIdleSlotsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync(cancellationToken);
+        await using var drop = new NpgsqlCommand(
+            "select pg_drop_replication_slot(slot_name) from pg_replication_slots where not active and slot_name like 'ssm\\_%'", connection);
+        await drop.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken)
@@ -349,20 +478,37 @@ public sealed class PostgresNode : IDatabaseNode
         }
         try
         {
-            // Right after a promotion the source's control file is stale until a checkpoint (trap 1).
+            var started = Stopwatch.GetTimestamp();
+            var checkpointTaken = false;
+            // Right after a promotion the source's control file names the old timeline until a checkpoint
+            // (trap 1). The promotion's own checkpoint is usually done by the time a node rejoins.
             await using (var connection = new NpgsqlConnection(PeerConnection(source)))
             {
                 await connection.OpenAsync(cancellationToken);
-                await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
-                await checkpoint.ExecuteNonQueryAsync(cancellationToken);
+                var current = (bool)(await Scalar(connection, """
+                    select (select timeline_id from pg_control_checkpoint())
+                         = ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                    """, cancellationToken))!;
+                if (!current)
+                {
+                    checkpointTaken = true;
+                    await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
+                    await checkpoint.ExecuteNonQueryAsync(cancellationToken);
+                }
             }
+            var checkpointed = Stopwatch.GetTimestamp();
             var output = await ProcessRunner.RunPostgresAsync(Tool("pg_rewind"),
-                ["-D", DataDirectory, "--source-server", Libpq(source), "--no-sync"], null, cancellationToken);
-            _logger.LogInformation("pg_rewind: {Output}", output.Trim().Split('\n').LastOrDefault());
+                ["-D", DataDirectory, "--source-server", Libpq(source), "--no-sync", "--progress"], null, cancellationToken);
+            var rewound = Stopwatch.GetTimestamp();
             await WriteStandbyConfigAsync(source, applicationName, cancellationToken);
             await StartAsync(cancellationToken);
             if (!await WaitStreamingAsync(TimeSpan.FromSeconds(15), cancellationToken))
                 throw new InvalidOperationException("the rewound standby did not start streaming");
+            var copied = System.Text.RegularExpressions.Regex.Matches(output, @"(\d+)/\d+ kB \(100%\) copied").LastOrDefault()?.Groups[1].Value ?? "0";
+            _logger.LogInformation("Rejoined by {Output} (source ready {Checkpoint:F0} ms{Taken}, pg_rewind {Rewind:F0} ms copying {Copied} kB, start to streaming {Start:F0} ms)",
+                output.Trim().Split('\n').LastOrDefault(), Stopwatch.GetElapsedTime(started, checkpointed).TotalMilliseconds,
+                checkpointTaken ? " with a checkpoint" : "",
+                Stopwatch.GetElapsedTime(checkpointed, rewound).TotalMilliseconds, copied, Stopwatch.GetElapsedTime(rewound).TotalMilliseconds);
         }
         catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException)
         {
@@ -421,9 +567,10 @@ public sealed class PostgresNode : IDatabaseNode
         // pg_rewind and pg_basebackup copy the source's settings: rewrite what must be this node's own (trap 6).
         var auto = Path.Combine(DataDirectory, "postgresql.auto.conf");
         var lines = File.Exists(auto)
-            ? (await File.ReadAllLinesAsync(auto, cancellationToken)).Where(l => !l.StartsWith("primary_conninfo") && !l.StartsWith("synchronous_standby_names")).ToList()
+            ? (await File.ReadAllLinesAsync(auto, cancellationToken)).Where(l => !l.StartsWith("primary_conninfo") && !l.StartsWith("primary_slot_name") && !l.StartsWith("synchronous_standby_names")).ToList()
             : ["# Do not edit this file manually!"];
         lines.Add($"primary_conninfo = '{Libpq(source, applicationName).Replace("'", "''")}'");
+        lines.Add($"primary_slot_name = '{SlotName(applicationName)}'");
         lines.Add("synchronous_standby_names = ''");
         await File.WriteAllLinesAsync(auto, lines, cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(DataDirectory, "standby.signal"), "", cancellationToken);
