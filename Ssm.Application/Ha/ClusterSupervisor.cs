@@ -502,12 +502,20 @@ public sealed class ClusterSupervisor(
 
     public async Task AcceptStandbyLeavingAsync(string node, CancellationToken cancellationToken)
     {
-        if (Role != NodeRole.Active || node != _state.PeerName)
-            return;
-        // A standby leaving on purpose: commits must not wait for it.
-        await database.SetSynchronousStandbyAsync(null, cancellationToken);
-        Mode = ReplicationMode.Async;
-        Publish();
+        await _transition.WaitAsync(cancellationToken);
+        try
+        {
+            if (Role != NodeRole.Active || node != _state.PeerName)
+                return;
+            // A standby leaving on purpose: commits must not wait for it.
+            await database.SetSynchronousStandbyAsync(null, cancellationToken);
+            Mode = ReplicationMode.Async;
+        }
+        finally
+        {
+            _transition.Release();
+            Publish();
+        }
     }
 
     private async Task TellPeerStandbyLeavesAsync(CancellationToken cancellationToken)
@@ -705,6 +713,14 @@ public sealed class ClusterSupervisor(
 
     private async Task StandbyTickAsync(CancellationToken cancellationToken)
     {
+        // The standby's own PostgreSQL died (killed, out of memory): rejoin, which restarts and repairs it.
+        if (!Database.Running && Stopwatch.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout)
+        {
+            logger.LogWarning("This standby's database is down for {Age:0} ms; rejoining", Stopwatch.GetElapsedTime(_lastDatabaseOk).TotalMilliseconds);
+            _lastJoinAttempt = 0;
+            SetRole(NodeRole.Stopped, "database stopped unexpectedly; rejoining the cluster");
+            return;
+        }
         if (witness.Configured)
         {
             try
