@@ -7,6 +7,8 @@ using Npgsql;
 using Quartz;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
+using Ssm.Application.Sync;
+using Ssm.Infrastructure.Csc;
 using Ssm.Infrastructure.Ha;
 using Ssm.Infrastructure.Persistence;
 using Ssm.Infrastructure.Security;
@@ -47,6 +49,7 @@ public static class DependencyInjection
         services.AddSingleton<IWitness, WitnessLease>();
         services.AddSingleton<ILocalStateStore, LocalStateFile>();
         services.AddSingleton<IPeerLink, HttpPeerLink>();
+        AddCsc(services, configuration);
         services.AddHttpClient(HttpPeerLink.ClientName);
         switch (ha.VipProvider)
         {
@@ -66,17 +69,54 @@ public static class DependencyInjection
         services.AddSingleton<SchemaInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<SchemaInitializer>());
 
-        if (ha.ManageDatabase)
+        var csc = configuration.GetSection(CscOptions.Section).Get<CscOptions>() ?? new CscOptions();
+        services.AddQuartz(quartz =>
         {
-            services.AddQuartz(quartz =>
+            // The heartbeat only where there is a cluster to beat for.
+            if (ha.ManageDatabase)
             {
                 var heartbeat = new JobKey("heartbeat");
                 quartz.AddJob<HeartbeatJob>(job => job.WithIdentity(heartbeat));
                 quartz.AddTrigger(trigger => trigger.ForJob(heartbeat).StartNow()
                     .WithSimpleSchedule(schedule => schedule.WithInterval(ha.HeartbeatInterval).RepeatForever()));
-            });
-            services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
-        }
+            }
+            var sync = new JobKey("csc-sync");
+            quartz.AddJob<SyncSchedulerJob>(job => job.WithIdentity(sync));
+            quartz.AddTrigger(trigger => trigger.ForJob(sync).StartAt(DateTimeOffset.UtcNow.AddSeconds(2))
+                .WithSimpleSchedule(schedule => schedule.WithInterval(TimeSpan.FromSeconds(Math.Max(1, csc.ScheduleCheckSeconds))).RepeatForever()));
+        });
+        services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         return services;
     }
+
+    private static void AddCsc(IServiceCollection services, IConfiguration configuration)
+    {
+        var csc = configuration.GetSection(CscOptions.Section).Get<CscOptions>() ?? new CscOptions();
+        if (!string.IsNullOrWhiteSpace(csc.RootCertificate) && !File.Exists(csc.RootCertificate))
+            throw new InvalidOperationException($"Csc:RootCertificate names {csc.RootCertificate}, which does not exist.");
+        services.Configure<CscOptions>(configuration.GetSection(CscOptions.Section));
+        services.AddHttpClient<ICscClient, CscClient>()
+            .ConfigurePrimaryHttpMessageHandler(() => CscClient.CreateHandler(csc))
+            .AddStandardResilienceHandler(resilience =>
+            {
+                resilience.AttemptTimeout.Timeout = TimeSpan.FromSeconds(csc.AttemptTimeoutSeconds);
+                resilience.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(Math.Max(30, 2 * csc.AttemptTimeoutSeconds));
+                resilience.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(csc.AttemptTimeoutSeconds * (csc.Retries + 1) + 10);
+                resilience.Retry.MaxRetryAttempts = Math.Max(1, csc.Retries);
+                resilience.Retry.Delay = TimeSpan.FromMilliseconds(200);
+                resilience.Retry.BackoffType = Polly.DelayBackoffType.Exponential;
+                // Every CSC call is idempotent by the contract, so POSTs are retried too (the default).
+                resilience.Retry.ShouldHandle = args => ValueTask.FromResult(Transient(args.Outcome));
+            });
+        services.AddSingleton<SyncRunner>();
+    }
+
+    private static bool Transient(Polly.Outcome<HttpResponseMessage> outcome) => outcome switch
+    {
+        { Exception: HttpRequestException { HttpRequestError: not HttpRequestError.SecureConnectionError } } => true,
+        { Exception: Polly.Timeout.TimeoutRejectedException } => true,
+        { Result: { } response } => (int)response.StatusCode >= 500 || response.StatusCode is System.Net.HttpStatusCode.RequestTimeout
+            or System.Net.HttpStatusCode.TooManyRequests,
+        _ => false,
+    };
 }

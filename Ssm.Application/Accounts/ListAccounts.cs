@@ -18,7 +18,7 @@ public sealed class ListAccountsValidator : AbstractValidator<ListAccounts>
     }
 }
 
-public sealed class ListAccountsHandler(IQuerySession session) : IQueryHandler<ListAccounts, Page<AccountDto>>
+public sealed class ListAccountsHandler(IQuerySession session, IClock clock) : IQueryHandler<ListAccounts, Page<AccountDto>>
 {
     public async ValueTask<Page<AccountDto>> Handle(ListAccounts query, CancellationToken cancellationToken)
     {
@@ -29,6 +29,6 @@ public sealed class ListAccountsHandler(IQuerySession session) : IQueryHandler<L
             accounts = accounts.Where(a => a.NameKey.Contains(key));
         }
         var page = await accounts.OrderBy(a => a.NameKey).ToPagedListAsync(query.PageNumber, query.PageSize, cancellationToken);
-        return new Page<AccountDto>(page.Select(AccountDto.From).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
+        return new Page<AccountDto>(page.Select(a => AccountDto.From(a, clock.UtcNow)).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
     }
 }

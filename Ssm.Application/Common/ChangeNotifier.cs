@@ -5,6 +5,8 @@ public enum ChangeTopic
     Accounts,
     Events,
     Node,
+    Sync,
+    Licenses,
 }
 
 /// <summary>

@@ -3,6 +3,9 @@ using Marten;
 using Marten.Schema;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;
+using Ssm.Domain.Licenses;
+using Ssm.Domain.Products;
+using Ssm.Domain.Sync;
 using Ssm.Domain.Nodes;
 using Ssm.Domain.Users;
 
@@ -26,6 +29,14 @@ internal static class MartenSetup
         // Parallel wrong passwords must each count toward the lockout.
         options.Schema.For<UserAccount>().UseOptimisticConcurrency(true);
         options.Schema.For<ClusterDocument>();
+
+        options.Schema.For<Entitlement>().Index(x => x.AccountId);
+        options.Schema.For<SyncRun>().Index(x => x.StartedAt).Index(x => x.Result);
+        options.Schema.For<SyncSchedule>();
+        options.Schema.For<UploadBatch>().Index(x => x.AccountId);
+        // Synchronization claims unsent items by account; the claim's SQL names these JSON fields.
+        options.Schema.For<ProductInstance>().Index(x => x.AccountId).Index(x => x.UploadBatch);
+        options.Schema.For<UsageRecord>().Index(x => x.AccountId).Index(x => x.UploadBatch);
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
 }

@@ -19,6 +19,9 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
             ConflictException => (StatusCodes.Status409Conflict, "Conflict"),
             Application.Ha.WrongStateException => (StatusCodes.Status409Conflict, "Not in this state"),
             ForbiddenException => (StatusCodes.Status403Forbidden, "Forbidden"),
+            Application.Sync.CscUnreachableException => (StatusCodes.Status503ServiceUnavailable, "Cisco Software Central is unreachable"),
+            Application.Sync.CscTokenExpiredException => (StatusCodes.Status409Conflict, "The CSC access token has expired"),
+            Application.Sync.CscRefusedException => (StatusCodes.Status422UnprocessableEntity, "Refused by Cisco Software Central"),
             _ => (0, ""),
         };
         if (status == 0)

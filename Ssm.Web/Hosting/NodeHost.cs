@@ -83,6 +83,7 @@ public static class NodeHost
         app.MapAuthEndpoints();
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
+        app.MapSyncEndpoints();
         app.MapClusterEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

@@ -37,6 +37,67 @@ public partial class Accounts : IDisposable
     private AccountDto? _deleting;
     private string _confirmName = "";
 
+    private enum CredentialsPurpose
+    {
+        Activate,
+        Renew,
+    }
+
+    private AccountDto? _credentialsFor;
+    private CredentialsPurpose _purpose;
+    private string _cscUser = "";
+    private string _cscPassword = "";
+    private string? _tableInfo;
+
+    private static MudBlazor.Color StatusColor(AccountDto account) => account.Status switch
+    {
+        Domain.Accounts.AccountStatus.Active => account.TokenExpired ? MudBlazor.Color.Warning : MudBlazor.Color.Success,
+        Domain.Accounts.AccountStatus.Requested => MudBlazor.Color.Info,
+        Domain.Accounts.AccountStatus.Rejected => MudBlazor.Color.Error,
+        _ => MudBlazor.Color.Default,
+    };
+
+    private void StartCredentials(AccountDto account, CredentialsPurpose purpose)
+    {
+        _editing = null;
+        _deleting = null;
+        _credentialsFor = account;
+        _purpose = purpose;
+        _cscPassword = "";
+    }
+
+    private async Task SubmitCredentialsAsync()
+    {
+        if (_credentialsFor is not { } account)
+            return;
+        var credentials = new Application.Sync.CscCredentials(_cscUser ?? "", _cscPassword ?? "");
+        _busy = true;
+        try
+        {
+            await RunAsync(async () =>
+            {
+                var result = _purpose == CredentialsPurpose.Activate
+                    ? await Sender.Send(new Application.Sync.RequestActivation(account.Id, credentials))
+                    : await Sender.Send(new Application.Sync.RenewAccountToken(account.Id, credentials));
+                _credentialsFor = null;
+                _cscPassword = "";
+                _tableInfo = _purpose == CredentialsPurpose.Activate
+                    ? $"CSC answered for {result.Name}: {result.Status}{(result.RejectionReason is { } reason ? $" ({reason})" : "")}."
+                    : $"{result.Name}: CSC token renewed, valid until {result.TokenExpiresAt:u}.";
+            });
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private Task SyncAsync(AccountDto account) => RunAsync(async () =>
+    {
+        var run = await Sender.Send(new Application.Sync.SynchronizeNow(account.Id));
+        _tableInfo = $"Synchronization of {run.Scope} started: follow it on the Synchronization page.";
+    });
+
     protected override Task OnInitializedAsync() => LoadAsync();
 
     private async Task LoadAsync() => _page = await Sender.Send(new ListAccounts(_search, _pageNumber));
@@ -118,12 +179,15 @@ public partial class Accounts : IDisposable
     private async Task RunAsync(Func<Task> action)
     {
         _tableError = null;
+        _tableInfo = null;
         try
         {
             await action();
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or DomainException)
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or DomainException
+                                       or Application.Sync.CscUnreachableException or Application.Sync.CscRefusedException
+                                       or Application.Sync.CscTokenExpiredException)
         {
             _tableError = ErrorText.Describe(ex);
         }

@@ -1,0 +1,334 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using EventLogEntry = Ssm.Domain.Events.EventLogEntry;
+using Marten;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Ssm.Application.Common;
+using Ssm.Application.Ha;
+using Ssm.Domain.Accounts;
+using Ssm.Domain.Events;
+using Ssm.Domain.Licenses;
+using Ssm.Domain.Products;
+using Ssm.Domain.Sync;
+
+namespace Ssm.Application.Sync;
+
+/// <summary>
+/// Runs synchronizations with CSC in the background of the active node, one at a time, and writes their
+/// progress into the <see cref="SyncRun"/> document (the history and the live view are the same rows).
+/// Every step can be repeated: a run that dies (crash, failover) is marked Interrupted by the next active
+/// node, which runs again; claimed upload batches are resent under their id, which CSC counts once.
+/// </summary>
+public sealed class SyncRunner(
+    IDocumentStore documents,
+    ICscClient csc,
+    ClusterSupervisor cluster,
+    IOptions<NodeOptions> node,
+    IClock clock,
+    ChangeNotifier notifier,
+    ILogger<SyncRunner> logger)
+{
+    public const int BatchSize = 5000;
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromMilliseconds(250);
+    private readonly SemaphoreSlim _one = new(1, 1);
+    private readonly ConcurrentDictionary<Guid, Task> _live = new();
+
+    public bool IsLive(Guid runId) => _live.ContainsKey(runId);
+
+    /// <summary>Creates the run and starts it; throws <see cref="ConflictException"/> while another runs.</summary>
+    public async Task<SyncRun> StartAsync(SyncTrigger trigger, Guid? accountId, string startedBy, Action<IDocumentSession>? alsoStore,
+        CancellationToken cancellationToken)
+    {
+        if (!cluster.AcceptsWrites)
+            throw new ConflictException($"Synchronization runs on the active node; {cluster.Name} is {cluster.Role}.");
+        if (!csc.Configured)
+            throw new ConflictException("No CSC address is configured (Csc:Url): this node cannot synchronize.");
+        if (!await _one.WaitAsync(0, cancellationToken))
+            throw new ConflictException("A synchronization is already running on this node; wait for it to finish.");
+        try
+        {
+            await using var session = documents.LightweightSession();
+            var running = await session.Query<SyncRun>().Where(r => r.Result == SyncResult.Running).ToListAsync(cancellationToken);
+            foreach (var stale in running.Where(r => !IsLive(r.Id)))
+            {
+                stale.Finish(SyncResult.Interrupted, $"{stale.Node} stopped during the run (stage: {stale.Stage}); resumed by a later run", clock.UtcNow);
+                session.Store(stale);
+            }
+            if (running.FirstOrDefault(r => IsLive(r.Id)) is { } busy)
+                throw new ConflictException($"A synchronization ({busy.Scope}) started at {busy.StartedAt:u} is still running.");
+            string scope;
+            if (accountId is { } id)
+            {
+                var account = await session.LoadAsync<LocalAccount>(id, cancellationToken)
+                    ?? throw new NotFoundException($"Account {id} does not exist.");
+                if (account.Status is AccountStatus.New or AccountStatus.Rejected)
+                    throw new ConflictException($"Account '{account.Name}' is {account.Status}: request its activation first.");
+                scope = account.Name;
+            }
+            else
+                scope = "all accounts";
+            var run = SyncRun.Start(trigger, accountId, scope, node.Value.Name, startedBy, clock.UtcNow);
+            session.Store(run);
+            alsoStore?.Invoke(session);
+            await session.SaveChangesAsync(cancellationToken);
+            _live[run.Id] = Task.Run(() => ExecuteAsync(run));
+            notifier.Publish(ChangeTopic.Sync);
+            return run;
+        }
+        catch
+        {
+            _one.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Waits for a run started here to end (tests, shutdown).</summary>
+    public Task WaitAsync(Guid runId) => _live.TryGetValue(runId, out var task) ? task : Task.CompletedTask;
+
+    private async Task ExecuteAsync(SyncRun run)
+    {
+        var errors = new List<string>();
+        try
+        {
+            List<LocalAccount> accounts;
+            await using (var query = documents.QuerySession())
+            {
+                accounts = run.AccountId is { } id
+                    ? (await query.LoadAsync<LocalAccount>(id) is { } one ? [one] : [])
+                    : [.. await query.Query<LocalAccount>()
+                        .Where(a => a.Status == AccountStatus.Requested || a.Status == AccountStatus.Active)
+                        .OrderBy(a => a.Name).ToListAsync()];
+            }
+            for (var i = 0; i < accounts.Count; i++)
+            {
+                var progress = new Progress(this, run, accounts[i].Name, i, accounts.Count);
+                try
+                {
+                    await SyncAccountAsync(accounts[i].Id, run, progress);
+                }
+                catch (Exception ex) when (ex is CscUnreachableException or CscTokenExpiredException or CscRefusedException or ConflictException
+                                               or Domain.DomainException)
+                {
+                    logger.LogWarning("Sync of {Account} failed: {Error}", accounts[i].Name, ex.Message);
+                    errors.Add($"{accounts[i].Name}: {ex.Message}");
+                }
+                if (!cluster.AcceptsWrites)
+                    throw new NodeNotActiveException();
+            }
+            await FinishAsync(run, errors.Count == 0 ? SyncResult.Succeeded : SyncResult.Failed, errors.Count == 0 ? null : string.Join(" · ", errors));
+        }
+        catch (NodeNotActiveException)
+        {
+            logger.LogWarning("Sync run {Run} stopped: this node is no longer active; the new active resumes it", run.Id);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Sync run {Run} failed", run.Id);
+            await FinishAsync(run, SyncResult.Failed, $"{string.Join(" · ", errors.Append(ex.Message))}");
+        }
+        finally
+        {
+            _live.TryRemove(run.Id, out _);
+            _one.Release();
+            notifier.Publish(ChangeTopic.Sync);
+        }
+    }
+
+    private async Task FinishAsync(SyncRun run, SyncResult result, string? error)
+    {
+        try
+        {
+            run.Finish(result, error, clock.UtcNow);
+            await using var session = documents.LightweightSession();
+            session.Store(run);
+            session.Store(EventLogEntry.Record(clock.UtcNow, run.StartedBy, EventCategory.Sync, "Synchronize", run.Scope,
+                result == SyncResult.Succeeded ? EventOutcome.Success : EventOutcome.Failure,
+                $"{run.Trigger}: {run.ItemsDown} down, {run.ItemsUp} up{(error is null ? "" : $"; {error}")}"));
+            await session.SaveChangesAsync();
+            notifier.Publish(ChangeTopic.Events);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The node may have lost the database meanwhile; the next active marks the run interrupted.
+            logger.LogWarning("Could not record the end of sync run {Run}: {Error}", run.Id, ex.Message);
+        }
+    }
+
+    private async Task SyncAccountAsync(Guid accountId, SyncRun run, Progress progress)
+    {
+        await using var session = documents.LightweightSession();
+        var account = await session.LoadAsync<LocalAccount>(accountId) ?? throw new ConflictException("the account was deleted meanwhile");
+        if (account.Status == AccountStatus.Requested)
+        {
+            await progress.ReportAsync("checking activation", 0);
+            var reply = await csc.GetActivationAsync(account.ActivationRequestId!, CancellationToken.None);
+            switch (reply.Status)
+            {
+                case ActivationStatus.Approved:
+                    account.Activate(reply.AccountId!, reply.AccessToken!, reply.ExpiresAt!.Value, clock.UtcNow);
+                    break;
+                case ActivationStatus.Rejected:
+                    account.Reject(reply.Reason ?? "rejected by CSC", clock.UtcNow);
+                    session.Store(account);
+                    await session.SaveChangesAsync();
+                    notifier.Publish(ChangeTopic.Accounts);
+                    throw new CscRefusedException("account_rejected", $"CSC rejected the activation: {account.RejectionReason}");
+                default:
+                    await progress.ReportAsync("awaiting approval at CSC", 100);
+                    return;
+            }
+            session.Store(account);
+            await session.SaveChangesAsync();
+            notifier.Publish(ChangeTopic.Accounts);
+        }
+        if (account.TokenExpired(clock.UtcNow))
+            throw new CscTokenExpiredException(TokenExpiredText(account));
+        try
+        {
+            await DownloadEntitlementsAsync(account, run, progress);
+            await UploadAsync(account, run, progress);
+        }
+        catch (CscTokenExpiredException)
+        {
+            throw new CscTokenExpiredException(TokenExpiredText(account));
+        }
+        await using var done = documents.LightweightSession();
+        var fresh = await done.LoadAsync<LocalAccount>(accountId);
+        if (fresh is not null)
+        {
+            fresh.LastSyncAt = clock.UtcNow;
+            done.Store(fresh);
+            await done.SaveChangesAsync();
+            notifier.Publish(ChangeTopic.Accounts);
+        }
+        await progress.ReportAsync("done", 100);
+    }
+
+    public static string TokenExpiredText(LocalAccount account) =>
+        $"the CSC access token expired on {account.TokenExpiresAt:u}: re-authenticate the account with CSC credentials (Accounts → Re-authenticate)";
+
+    private async Task DownloadEntitlementsAsync(LocalAccount account, SyncRun run, Progress progress)
+    {
+        await progress.ReportAsync("downloading entitlements", 5);
+        var entitlements = await csc.GetEntitlementsAsync(account.CscAccountId!, account.AccessToken!, CancellationToken.None);
+        await using var session = documents.LightweightSession();
+        session.DeleteWhere<Entitlement>(e => e.AccountId == account.Id);
+        foreach (var e in entitlements)
+            session.Store(new Entitlement
+            {
+                Id = Entitlement.IdOf(account.Id, e.Tag), AccountId = account.Id, Tag = e.Tag, Name = e.Name, Quantity = e.Quantity,
+                StartDate = e.StartDate, EndDate = e.EndDate, SyncedAt = clock.UtcNow,
+            });
+        await session.SaveChangesAsync();
+        run.ItemsDown += entitlements.Count;
+        notifier.Publish(ChangeTopic.Licenses);
+    }
+
+    private async Task UploadAsync(LocalAccount account, SyncRun run, Progress progress)
+    {
+        long pending;
+        await using (var query = documents.QuerySession())
+        {
+            var open = await query.Query<UploadBatch>().Where(b => b.AccountId == account.Id && b.AcknowledgedAt == null).ToListAsync();
+            pending = open.Sum(b => (long)b.Items)
+                      + await query.Query<ProductInstance>().CountAsync(p => p.AccountId == account.Id && p.UploadBatch == null)
+                      + await query.Query<UsageRecord>().CountAsync(u => u.AccountId == account.Id && u.UploadBatch == null);
+        }
+        long sent = 0;
+        // First whatever an earlier run claimed but did not see acknowledged, then new batches.
+        while (true)
+        {
+            if (!cluster.AcceptsWrites)
+                throw new NodeNotActiveException();
+            var batch = await NextBatchAsync(account.Id);
+            if (batch is null)
+                break;
+            await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, ItemsOf(batch.Id), CancellationToken.None);
+            await using var session = documents.LightweightSession();
+            batch.AcknowledgedAt = clock.UtcNow;
+            batch.Accepted = reply.Accepted;
+            batch.Duplicates = reply.Duplicates;
+            session.Store(batch);
+            await session.SaveChangesAsync();
+            sent += batch.Items;
+            run.ItemsUp += batch.Items;
+        }
+        await progress.ReportAsync($"uploaded {sent:N0}", 100);
+    }
+
+    /// <summary>An unacknowledged batch of an earlier run, or a new one claimed now (null when nothing is left).</summary>
+    private async Task<UploadBatch?> NextBatchAsync(Guid accountId)
+    {
+        await using var session = documents.LightweightSession();
+        var open = await session.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null)
+            .OrderBy(b => b.ClaimedAt).FirstOrDefaultAsync();
+        if (open is not null)
+            return open;
+        var batch = new UploadBatch { Id = $"b-{Guid.CreateVersion7(clock.UtcNow):N}", AccountId = accountId, ClaimedAt = clock.UtcNow };
+        // The claim marks up to BatchSize unsent items with the batch id and commits with the batch document.
+        Claim(session, "productinstance", accountId, batch.Id);
+        Claim(session, "usagerecord", accountId, batch.Id);
+        session.Store(batch);
+        await session.SaveChangesAsync();
+        batch.Items = await session.Query<ProductInstance>().CountAsync(p => p.UploadBatch == batch.Id)
+                      + await session.Query<UsageRecord>().CountAsync(u => u.UploadBatch == batch.Id);
+        if (batch.Items == 0)
+            session.Delete(batch);
+        else
+            session.Store(batch);
+        await session.SaveChangesAsync();
+        return batch.Items == 0 ? null : batch;
+    }
+
+    private static void Claim(IDocumentSession session, string table, Guid accountId, string batchId) =>
+        session.QueueSqlCommand($"""
+            update ssm.mt_doc_{table} set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
+            where id in (select id from ssm.mt_doc_{table}
+                         where data ->> 'AccountId' = ? and data ->> 'UploadBatch' is null
+                         order by id limit {BatchSize / 2} for update skip locked)
+            """, batchId, accountId.ToString());
+
+    private async IAsyncEnumerable<UploadItem> ItemsOf(string batchId)
+    {
+        await using var query = documents.QuerySession();
+        await foreach (var p in query.Query<ProductInstance>().Where(p => p.UploadBatch == batchId).ToAsyncEnumerable())
+            yield return new UploadItem("instance", p.Id, 0, new Dictionary<string, object?>
+            {
+                ["pid"] = p.Pid, ["serial"] = p.SerialNumber, ["name"] = p.Name, ["registeredAt"] = p.RegisteredAt,
+            });
+        await foreach (var u in query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToAsyncEnumerable())
+            yield return new UploadItem("usage", u.Id, 0, new Dictionary<string, object?>
+            {
+                ["instanceId"] = u.InstanceId, ["reportId"] = u.ReportId, ["tag"] = u.Tag, ["count"] = u.Count, ["from"] = u.From, ["to"] = u.To,
+            });
+    }
+
+    /// <summary>Writes a run's stage and percent at most four times a second, so the page follows it live.</summary>
+    private sealed class Progress(SyncRunner runner, SyncRun run, string account, int index, int count)
+    {
+        private long _last;
+
+        public async Task ReportAsync(string stage, int percentOfAccount)
+        {
+            var overall = (int)((index * 100 + Math.Clamp(percentOfAccount, 0, 100)) / Math.Max(1, count));
+            var final = percentOfAccount >= 100;
+            if (!final && _last != 0 && Stopwatch.GetElapsedTime(_last) < ProgressEvery)
+                return;
+            _last = Stopwatch.GetTimestamp();
+            await runner.SaveProgressAsync(run, count > 1 ? $"{account}: {stage}" : stage, overall);
+        }
+    }
+
+    private async Task SaveProgressAsync(SyncRun run, string stage, int percent)
+    {
+        run.Progress(stage, percent, clock.UtcNow);
+        await using var session = documents.LightweightSession();
+        session.Store(run);
+        await session.SaveChangesAsync();
+        notifier.Publish(ChangeTopic.Sync);
+    }
+
+    private sealed class NodeNotActiveException : Exception;
+}

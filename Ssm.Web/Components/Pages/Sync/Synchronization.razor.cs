@@ -1,0 +1,109 @@
+using FluentValidation;
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using Ssm.Application.Common;
+using Ssm.Application.Sync;
+using Ssm.Domain.Sync;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Components.Pages.Sync;
+
+public partial class Synchronization : IDisposable
+{
+    [Inject] private UiSender Sender { get; set; } = default!;
+    [Inject] private ChangeNotifier Notifier { get; set; } = default!;
+
+    private IReadOnlyList<SyncAlert> _alerts = [];
+    private Page<SyncRunDto>? _runs;
+    private SyncRunDto? _running;
+    private SyncScheduleDto? _schedule;
+    private int _pageNumber = 1;
+    private string? _error;
+
+    private SyncFrequency _frequency = SyncFrequency.Daily;
+    private string _at = "02:00";
+    private DayOfWeek _dayOfWeek = DayOfWeek.Sunday;
+    private int _dayOfMonth = 1;
+    private int _interval = 60;
+
+    protected override async Task OnInitializedAsync()
+    {
+        await LoadAsync();
+        if (_schedule is { } s)
+        {
+            _frequency = s.Frequency;
+            _at = s.At.ToString("HH:mm");
+            _dayOfWeek = s.DayOfWeek;
+            _dayOfMonth = s.DayOfMonth;
+            _interval = s.IntervalMinutes;
+        }
+    }
+
+    private async Task LoadAsync()
+    {
+        _runs = await Sender.Send(new ListSyncRuns(_pageNumber));
+        var latest = _pageNumber == 1 ? _runs : await Sender.Send(new ListSyncRuns(1, 1));
+        _running = latest.Items.FirstOrDefault(r => r.Result == SyncResult.Running);
+        _schedule = await Sender.Send(new GetSyncSchedule());
+        _alerts = await Sender.Send(new ListSyncAlerts());
+    }
+
+    private static Color ResultColor(SyncResult result) => result switch
+    {
+        SyncResult.Succeeded => Color.Success,
+        SyncResult.Failed => Color.Error,
+        SyncResult.Interrupted => Color.Warning,
+        _ => Color.Info,
+    };
+
+    private async Task SaveScheduleAsync()
+    {
+        if (!TimeOnly.TryParseExact(_at ?? "", "HH:mm", out var at))
+        {
+            _error = $"'{_at}' is not a time of day like 02:30.";
+            return;
+        }
+        await RunAsync(() => Sender.Send(new SetSyncSchedule(_frequency, at, _dayOfWeek, _dayOfMonth, _interval)));
+    }
+
+    private Task SyncAllAsync() => RunAsync(() => Sender.Send(new SynchronizeNow()));
+
+    private async Task RunAsync(Func<Task> action)
+    {
+        _error = null;
+        try
+        {
+            await action();
+            await LoadAsync();
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or Domain.DomainException)
+        {
+            _error = ErrorText.Describe(ex);
+        }
+    }
+
+    private Task PageAsync(int page)
+    {
+        _pageNumber = page;
+        return LoadAsync();
+    }
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (firstRender)
+            Notifier.Changed += OnChanged;
+    }
+
+    private void OnChanged(ChangeTopic topic)
+    {
+        if (topic is not (ChangeTopic.Sync or ChangeTopic.Accounts))
+            return;
+        _ = InvokeAsync(async () =>
+        {
+            await LoadAsync();
+            StateHasChanged();
+        });
+    }
+
+    public void Dispose() => Notifier.Changed -= OnChanged;
+}
