@@ -50,6 +50,7 @@ public static class DependencyInjection
         services.AddSingleton<ILocalStateStore, LocalStateFile>();
         services.AddSingleton<IPeerLink, HttpPeerLink>();
         AddCsc(services, configuration);
+        services.AddSingleton<Application.Certificates.IHostAddresses, Certificates.HostAddresses>();
         services.AddHttpClient(HttpPeerLink.ClientName);
         switch (ha.VipProvider)
         {

@@ -7,6 +7,7 @@ public enum ChangeTopic
     Node,
     Sync,
     Licenses,
+    Certificates,
 }
 
 /// <summary>

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Ssm.Domain.Accounts;
+using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;
 using Ssm.Domain.Licenses;
 using Ssm.Domain.Products;
@@ -188,6 +191,7 @@ public sealed class SyncRunner(
         {
             await DownloadEntitlementsAsync(account, run, progress);
             await UploadAsync(account, run, progress);
+            await SignCertificateIfStaleAsync(account, progress);
         }
         catch (CscTokenExpiredException)
         {
@@ -256,6 +260,35 @@ public sealed class SyncRunner(
             run.ItemsUp += batch.Items;
         }
         await progress.ReportAsync($"uploaded {sent:N0}", 100);
+    }
+
+    /// <summary>After a new Host Common Name: CSC signs the waiting CSR; the certificate must carry our key and the name.</summary>
+    private async Task SignCertificateIfStaleAsync(LocalAccount account, Progress progress)
+    {
+        await using var session = documents.LightweightSession();
+        var certificate = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId);
+        if (certificate is null || !certificate.IsStale || certificate.CsrPem.Length == 0)
+            return;
+        await progress.ReportAsync($"signing the certificate for {certificate.HostCommonName}", 100);
+        var name = certificate.HostCommonName;
+        var signed = await csc.SignCertificateAsync(account.CscAccountId!, account.AccessToken!, certificate.CsrPem, CancellationToken.None);
+        using var issued = X509Certificate2.CreateFromPem(signed.CertificatePem);
+        using var key = ECDsa.Create();
+        key.ImportFromPem(certificate.PrivateKeyPem);
+        if (!issued.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+            throw new CscRefusedException("bad_certificate", "CSC returned a certificate for another key than the one this server asked for.");
+        if (!issued.MatchesHostname(name, allowWildcards: false) && issued.GetNameInfo(X509NameType.SimpleName, false) != name)
+            throw new CscRefusedException("bad_certificate", $"CSC returned a certificate that does not name {name}.");
+        // The name may have changed again while CSC signed: then this certificate is already stale.
+        var current = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId);
+        if (current is null || current.HostCommonName != name)
+            return;
+        current.Signed(signed.CertificatePem, signed.ChainPem, name, issued.NotAfter.ToUniversalTime(), clock.UtcNow);
+        session.Store(current);
+        session.Store(EventLogEntry.Record(clock.UtcNow, "sync", EventCategory.Security, "CertificateSigned", name, EventOutcome.Success,
+            $"signed by {issued.Issuer}, valid until {issued.NotAfter.ToUniversalTime():u}"));
+        await session.SaveChangesAsync();
+        notifier.Publish(ChangeTopic.Certificates);
     }
 
     /// <summary>An unacknowledged batch of an earlier run, or a new one claimed now (null when nothing is left).</summary>

@@ -84,6 +84,7 @@ public static class NodeHost
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
         app.MapSyncEndpoints();
+        app.MapCertificateEndpoints();
         app.MapClusterEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

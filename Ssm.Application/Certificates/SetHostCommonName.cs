@@ -1,0 +1,89 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Certificates;
+using Ssm.Domain.Events;
+
+namespace Ssm.Application.Certificates;
+
+/// <summary>What the node knows about its own addresses: with both IPv4 and IPv6 the Host Common Name must be an FQDN.</summary>
+public interface IHostAddresses
+{
+    bool DualStack { get; }
+}
+
+/// <summary>Security > Certificates: the name products address this server by.</summary>
+public sealed record SetHostCommonName(string Name) : ICommand<CertificateStatus>, IAudited, IAdminOnly
+{
+    public EventCategory Category => EventCategory.Security;
+    public string Subject => Name;
+}
+
+public sealed class SetHostCommonNameValidator : AbstractValidator<SetHostCommonName>
+{
+    public SetHostCommonNameValidator(IHostAddresses addresses) =>
+        RuleFor(x => x.Name).Must(name => HostNameRules.IsValid(name, addresses.DualStack))
+            .WithMessage(x => HostNameRules.Problem(x.Name, addresses.DualStack) ?? "");
+}
+
+public sealed class SetHostCommonNameHandler(IDocumentSession session, ICurrentUser user, IClock clock, ChangeNotifier notifier)
+    : ICommandHandler<SetHostCommonName, CertificateStatus>
+{
+    public async ValueTask<CertificateStatus> Handle(SetHostCommonName command, CancellationToken cancellationToken)
+    {
+        var certificate = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId, cancellationToken) ?? new ServerCertificate();
+        var name = HostNameRules.Normalize(command.Name);
+        if (name == certificate.HostCommonName)
+            return CertificateStatus.From(certificate);
+        var (key, csr) = CreateRequest(name);
+        certificate.ChangeName(name, key, csr, user.Name, clock.UtcNow);
+        session.Store(certificate);
+        session.RecordSuccess(command, user, clock, $"Host Common Name {name}; certificate stale until the next synchronization");
+        await session.SaveChangesAsync(cancellationToken);
+        notifier.Publish(ChangeTopic.Certificates);
+        return CertificateStatus.From(certificate);
+    }
+
+    /// <summary>A fresh P-256 key and a CSR for the name, as subject CN and subject alternative name.</summary>
+    public static (string KeyPem, string CsrPem) CreateRequest(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        if (IPAddress.TryParse(name, out var address))
+            san.AddIpAddress(address);
+        else
+            san.AddDnsName(name);
+        request.CertificateExtensions.Add(san.Build());
+        return (key.ExportPkcs8PrivateKeyPem(), request.CreateSigningRequestPem());
+    }
+}
+
+public sealed record CertificateStatus(string HostCommonName, bool Stale, string? SignedFor, DateTimeOffset? NotAfter, DateTimeOffset? SignedAt,
+    string? Issuer, string NameSetBy, DateTimeOffset NameSetAt)
+{
+    public static CertificateStatus From(ServerCertificate c)
+    {
+        string? issuer = null;
+        if (c.CertificatePem is { } pem)
+        {
+            using var certificate = X509Certificate2.CreateFromPem(pem);
+            issuer = certificate.Issuer;
+        }
+        return new(c.HostCommonName, c.IsStale, c.SignedFor, c.NotAfter, c.SignedAt, issuer, c.NameSetBy, c.NameSetAt);
+    }
+}
+
+public sealed record GetCertificateStatus : IQuery<CertificateStatus?>;
+
+public sealed class GetCertificateStatusHandler(IQuerySession session) : IQueryHandler<GetCertificateStatus, CertificateStatus?>
+{
+    public async ValueTask<CertificateStatus?> Handle(GetCertificateStatus query, CancellationToken cancellationToken) =>
+        await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId, cancellationToken) is { HostCommonName.Length: > 0 } c
+            ? CertificateStatus.From(c)
+            : null;
+}
