@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
 #   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), port 8443,
-#   each node with its own PostgreSQL, and a witness PostgreSQL on 127.0.0.13.
+#   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
+#   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,6 +18,8 @@ VIP=127.0.0.14
 WITNESS=127.0.0.13
 PG_PORT=15432
 KEY=$DATA/cluster.key
+CSC=127.0.0.15
+CSC_URL=https://$CSC:9443
 
 ensure_dotnet
 ensure_postgres
@@ -27,7 +30,7 @@ cleanup() {
   trap - INT TERM EXIT
   # Also a node restarted by hand with the printed command (it writes its pid file).
   # Only if that pid is still one of our nodes: a stale file must not name someone else's process.
-  for f in "$DATA/primary.pid" "$DATA/secondary.pid"; do
+  for f in "$DATA/primary.pid" "$DATA/secondary.pid" "$DATA/csc.pid"; do
     [ -f "$f" ] && tr '\0' ' ' < "/proc/$(cat "$f")/cmdline" 2>/dev/null | grep -q -- "--data $DATA/" && PIDS+=("$(cat "$f")")
   done
   for pid in "${PIDS[@]}"; do
@@ -54,6 +57,18 @@ pg_init "$DATA/witness" "$WITNESS_PASSWORD"
 pg_start "$DATA/witness" "$PG_PORT" "-c listen_addresses=$WITNESS"
 WITNESS_DB="Host=$WITNESS;Port=$PG_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
 
+if [ ! -f "$DATA/csc-operator-password" ]; then random_secret > "$DATA/csc-operator-password"; chmod 600 "$DATA/csc-operator-password"; fi
+CSC_PASSWORD=$(cat "$DATA/csc-operator-password")
+log "Starting the CSC emulator ($CSC_URL)"
+CSC_OPERATOR_PASSWORD=$CSC_PASSWORD "$SSM" csc-emulator --listen "$CSC_URL" --data "$DATA/csc" >>"$DATA/csc.log" 2>&1 &
+PIDS+=($!)
+echo $! > "$DATA/csc.pid"
+for _ in $(seq 1 120); do
+  [ -f "$DATA/csc/csc-root.pem" ] && curl -s -o /dev/null --cacert "$DATA/csc/csc-root.pem" "$CSC_URL/csc/v1/root" && break
+  sleep 0.25
+done
+[ -f "$DATA/csc/csc-root.pem" ] || die "the CSC emulator did not start; see $DATA/csc.log"
+
 first_run=false
 if [ ! -f "$DATA/primary/ha-state.json" ]; then
   first_run=true
@@ -64,7 +79,7 @@ fi
 start_node() {
   local name=$1 address=$2
   "$SSM" node --name "$name" --listen "http://$address:$PORT" --data "$DATA/$name" --manage-db --pg-port "$PG_PORT" \
-    --cluster-key-file "$KEY" >>"$DATA/$name.log" 2>&1 &
+    --cluster-key-file "$KEY" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$DATA/$name.pid"
 }
@@ -105,6 +120,8 @@ else
 fi
 cat <<MSG
   Node logs:                   $DATA/primary.log, $DATA/secondary.log
+  CSC emulator:                $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
+                               Accounts → Request activation asks for that login; Synchronization syncs.
 
   Try it (another terminal, from $(pwd)):
     export SSM_CLUSTER_KEY_FILE=$KEY
@@ -114,7 +131,7 @@ cat <<MSG
     $SSM ha_cluster_stop  --node http://$SECONDARY:$PORT   # failback: the primary is active again
     $SSM ha_cluster_start --node http://$SECONDARY:$PORT
     kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
-    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
+    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/primary/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
                      (against the active node's own database: use secondary/ when the secondary is active)
