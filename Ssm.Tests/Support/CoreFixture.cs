@@ -10,18 +10,25 @@ using Ssm.Web.Security;
 namespace Ssm.Tests.Support;
 
 /// <summary>The node's real services (mediator, Marten, validators) on a database of their own.</summary>
-public sealed class CoreFixture : IAsyncLifetime
+public sealed class CoreFixture() : ServiceFixture("ssm_features");
+
+/// <summary>The node's services in-process, on a database named for the fixture; subclasses add configuration.</summary>
+public abstract class ServiceFixture(string database) : IAsyncLifetime
 {
     public ServiceProvider Services { get; private set; } = default!;
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>Settings on top of the database and the node name (started services, such as an emulator, go here).</summary>
+    protected virtual Task<Dictionary<string, string?>> SettingsAsync() => Task.FromResult(new Dictionary<string, string?>());
+
     public async ValueTask InitializeAsync()
     {
         var server = await PostgresServer.GetAsync();
-        ConnectionString = await server.CreateDatabaseAsync("ssm_features");
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ssm"] = ConnectionString, ["Node:Name"] = "test-node" })
-            .Build();
+        ConnectionString = await server.CreateDatabaseAsync(database);
+        var settings = await SettingsAsync();
+        settings["ConnectionStrings:Ssm"] = ConnectionString;
+        settings["Node:Name"] = "test-node";
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddSingleton<IConfiguration>(configuration);
@@ -59,7 +66,7 @@ public sealed class CoreFixture : IAsyncLifetime
         return scope;
     }
 
-    public async ValueTask DisposeAsync() => await Services.DisposeAsync();
+    public virtual async ValueTask DisposeAsync() => await Services.DisposeAsync();
 }
 
 [CollectionDefinition(Name)]
