@@ -70,7 +70,7 @@ public sealed class CscCertificates
         CertificateRequest csr;
         try
         {
-            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default, RSASignaturePadding.Pkcs1);
+            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.UnsafeLoadCertificateExtensions, RSASignaturePadding.Pkcs1);
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
@@ -79,15 +79,21 @@ public sealed class CscCertificates
         if (string.IsNullOrWhiteSpace(csr.SubjectName.GetCommonName()))
             throw CscError.Invalid("csr: the subject has no common name (CN)");
 
+        // The CSR's extensions were loaded only to take its SANs; nothing else it asks for is copied.
         var names = csr.CertificateExtensions.FirstOrDefault(e => e.Oid?.Value == SubjectAlternativeName);
         csr.CertificateExtensions.Clear();
         if (names is not null)
             csr.CertificateExtensions.Add(names);
         AddLeafExtensions(csr, [ServerAuth, ClientAuth]);
         var (notBefore, notAfter) = Validity(TimeSpan.FromDays(365));
-        using var certificate = csr.Create(Root, notBefore, notAfter, NewSerial());
+        using var certificate = csr.Create(Root.SubjectName, RootSigner(), notBefore, notAfter, NewSerial());
         return certificate.ExportCertificatePem() + "\n";
     }
+
+    // Create(issuerCertificate, ...) wants the subject key of the issuer's algorithm; a CSR may bring RSA or ECDSA.
+    private X509SignatureGenerator RootSigner() =>
+        Root.GetECDsaPrivateKey() is { } ecdsa ? X509SignatureGenerator.CreateForECDsa(ecdsa)
+        : X509SignatureGenerator.CreateForRSA(Root.GetRSAPrivateKey()!, RSASignaturePadding.Pkcs1);
 
     private void AddLeafExtensions(CertificateRequest request, string[] usages)
     {

@@ -112,23 +112,29 @@ public static class CscEndpoints
         {
             var read = await reader.ReadAsync(http.RequestAborted);
             var buffer = read.Buffer;
-            while (buffer.PositionOf((byte)'\n') is { } end)
+            try
             {
-                Accept(buffer.Slice(0, end), ++lineNumber);
-                buffer = buffer.Slice(buffer.GetPosition(1, end));
+                while (buffer.PositionOf((byte)'\n') is { } end)
+                {
+                    Accept(buffer.Slice(0, end), ++lineNumber);
+                    buffer = buffer.Slice(buffer.GetPosition(1, end));
+                }
+                if (read.IsCompleted && !buffer.IsEmpty)
+                {
+                    Accept(buffer, ++lineNumber);
+                    buffer = buffer.Slice(buffer.End);
+                }
+                else if (buffer.Length > MaxLineBytes)
+                    throw CscError.Invalid($"line {lineNumber + 1}: longer than {MaxLineBytes / 1024} KB");
+            }
+            finally
+            {
+                // Also after a bad line: Kestrel drains the rest of the body through this reader.
+                reader.AdvanceTo(buffer.Start, read.Buffer.End);
             }
             if (read.IsCompleted)
-            {
-                if (!buffer.IsEmpty)
-                    Accept(buffer, ++lineNumber);
-                reader.AdvanceTo(buffer.End);
                 break;
-            }
-            if (buffer.Length > MaxLineBytes)
-                throw CscError.Invalid($"line {lineNumber + 1}: longer than {MaxLineBytes / 1024} KB");
-            reader.AdvanceTo(buffer.Start, buffer.End);
         }
-        await reader.CompleteAsync();
         return Results.Json(store.CommitBatch(accountId, batchId, items, duplicates), CscStore.Json);
 
         void Accept(ReadOnlySequence<byte> line, int number)
