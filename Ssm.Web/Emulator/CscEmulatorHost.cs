@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Serilog;
 using Serilog.Events;
 
@@ -11,7 +12,7 @@ public sealed record CscEmulatorOptions(Uri Listen, string DataDirectory, bool A
 /// `ssm csc-emulator`: the stand-in for Cisco Software Central. A plain minimal-API host, separate from the
 /// node (no Mediator, Marten or Blazor): it plays the external cloud service of docs/csc-api.md.
 /// </summary>
-public static class CscEmulatorHost
+public static partial class CscEmulatorHost
 {
     public const long BodyLimit = 1024 * 1024;
     public const long UploadLimit = 64L * 1024 * 1024;
@@ -49,8 +50,12 @@ public static class CscEmulatorHost
         var app = builder.Build();
         app.UseSerilogRequestLogging(logging =>
         {
-            logging.MessageTemplate = "{RequestMethod} {RequestPath} {StatusCode} {Code} in {Elapsed:0} ms";
-            logging.EnrichDiagnosticContext = (context, http) => context.Set("Code", http.Items["csc.code"] ?? "");
+            logging.MessageTemplate = "{RequestMethod} {Path} {StatusCode} {Code} in {Elapsed:0} ms";
+            logging.EnrichDiagnosticContext = (context, http) =>
+            {
+                context.Set("Path", CapabilityInPath().Replace(http.Request.Path.Value ?? "", "$1…"));
+                context.Set("Code", http.Items["csc.code"] ?? "");
+            };
         });
         app.Use(AnswerErrorsAsProblems);
         CscEndpoints.Map(app);
@@ -62,6 +67,10 @@ public static class CscEmulatorHost
             options.Listen, options.AutoApprove ? "auto" : "manual", options.TokenLifetime, Path.Combine(options.DataDirectory, "csc-root.pem")));
         return app;
     }
+
+    // A request id is a capability: the console shows only its first characters.
+    [GeneratedRegex("(/activations/r-[0-9a-f]{4})[0-9a-f]+")]
+    private static partial Regex CapabilityInPath();
 
     private static IEnumerable<IPAddress> ListenAddresses(string host)
     {
