@@ -22,7 +22,7 @@ public static partial class CscEmulatorHost
         Directory.CreateDirectory(options.DataDirectory);
         var certificates = CscCertificates.LoadOrCreate(options.DataDirectory);
         var catalogue = new CscCatalogue(options.DataDirectory);
-        var serverCertificate = certificates.CreateServerCertificate(options.Listen.Host);
+        var serverCertificate = certificates.CreateServerCertificate(options.Listen.DnsSafeHost);
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -33,7 +33,7 @@ public static partial class CscEmulatorHost
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = BodyLimit;
-            foreach (var address in ListenAddresses(options.Listen.Host))
+            foreach (var address in ListenAddresses(options.Listen.DnsSafeHost))
                 kestrel.Listen(address, options.Listen.Port, listen => listen.UseHttps(serverCertificate));
         });
         builder.Services.AddSerilog(log => log
@@ -60,7 +60,11 @@ public static partial class CscEmulatorHost
         app.Use(AnswerErrorsAsProblems);
         CscEndpoints.Map(app);
         CscPage.Map(app);
-        app.MapFallback(() => CscError.NotFound("no such call").ToResult());
+        app.MapFallback(http =>
+        {
+            http.Items["csc.code"] = "not_found";
+            return CscError.NotFound("no such call").ToResult().ExecuteAsync(http);
+        });
 
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogInformation(
             "CSC emulator on {Listen}: approval {Approval}, token lifetime {Lifetime}, root {Root}",
