@@ -6,6 +6,6 @@ var root = new RootCommand("SSM On-Prem HA: license server node, console verbs a
     NodeCommands.Node(),
     AdminCommands.Admin(),
 };
-foreach (var verb in HaCommands.All())
+foreach (var verb in HaCommands.All().Concat(CscCommands.All()))
     root.Subcommands.Add(verb);
 return await root.Parse(args).InvokeAsync();
