@@ -47,8 +47,11 @@ public sealed class CscUnreachableException(string message, Exception? inner = n
 /// <summary>The account's access token has expired: an operator must re-authenticate with CSC credentials.</summary>
 public sealed class CscTokenExpiredException(string message) : Exception(message);
 
-/// <summary>CSC answered and said no; <see cref="Exception.Message"/> is its reason.</summary>
-public sealed class CscRefusedException(string code, string message) : Exception(message)
+/// <summary>CSC answered and said no; <see cref="Reason"/> is its reason as CSC worded it.</summary>
+public sealed class CscRefusedException(string code, string reason) : Exception($"CSC refused: {reason}")
 {
+    public const string AccountRejected = "account_rejected";
+
     public string Code { get; } = code;
+    public string Reason { get; } = reason;
 }

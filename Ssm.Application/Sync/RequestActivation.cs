@@ -47,8 +47,17 @@ public sealed class RequestActivationHandler(IDocumentSession session, ICscClien
         if (!csc.Configured)
             throw new ConflictException("No CSC address is configured (Csc:Url): this node cannot reach Cisco Software Central.");
 
-        var reply = await csc.RequestActivationAsync(command.Credentials,
-            new ActivationRequest(account.Id, account.Name, account.ContactEmail, node.Value.Name), cancellationToken);
+        ActivationReply reply;
+        try
+        {
+            reply = await csc.RequestActivationAsync(command.Credentials,
+                new ActivationRequest(account.Id, account.Name, account.ContactEmail, node.Value.Name), cancellationToken);
+        }
+        catch (CscRefusedException refused) when (refused.Code == CscRefusedException.AccountRejected)
+        {
+            // CSC rejected this account before: it stays rejected, with CSC's reason.
+            reply = new ActivationReply(account.ActivationRequestId ?? "", ActivationStatus.Rejected, null, null, null, refused.Reason);
+        }
         var now = clock.UtcNow;
         account.MarkRequested(reply.RequestId, now);
         switch (reply.Status)

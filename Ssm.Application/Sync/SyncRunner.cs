@@ -165,7 +165,15 @@ public sealed class SyncRunner(
         if (account.Status == AccountStatus.Requested)
         {
             await progress.ReportAsync("checking activation", 0);
-            var reply = await csc.GetActivationAsync(account.ActivationRequestId!, CancellationToken.None);
+            ActivationReply reply;
+            try
+            {
+                reply = await csc.GetActivationAsync(account.ActivationRequestId!, CancellationToken.None);
+            }
+            catch (CscRefusedException refused) when (refused.Code == CscRefusedException.AccountRejected)
+            {
+                reply = new ActivationReply(account.ActivationRequestId!, ActivationStatus.Rejected, null, null, null, refused.Reason);
+            }
             switch (reply.Status)
             {
                 case ActivationStatus.Approved:
@@ -176,7 +184,7 @@ public sealed class SyncRunner(
                     session.Store(account);
                     await session.SaveChangesAsync();
                     notifier.Publish(ChangeTopic.Accounts);
-                    throw new CscRefusedException("account_rejected", $"CSC rejected the activation: {account.RejectionReason}");
+                    throw new CscRefusedException(CscRefusedException.AccountRejected, $"the activation was rejected: {account.RejectionReason}");
                 default:
                     await progress.ReportAsync("awaiting approval at CSC", 100);
                     return;
@@ -195,6 +203,16 @@ public sealed class SyncRunner(
         }
         catch (CscTokenExpiredException)
         {
+            // CSC's clock decides: the token is expired now, whatever this node thought, so the alert shows.
+            await using var expired = documents.LightweightSession();
+            if (await expired.LoadAsync<LocalAccount>(accountId) is { } stored && stored.TokenExpiresAt > clock.UtcNow)
+            {
+                stored.TokenExpiresAt = clock.UtcNow;
+                expired.Store(stored);
+                await expired.SaveChangesAsync();
+                account = stored;
+                notifier.Publish(ChangeTopic.Accounts);
+            }
             throw new CscTokenExpiredException(TokenExpiredText(account));
         }
         await using var done = documents.LightweightSession();

@@ -95,7 +95,7 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
                 throw new CscTokenExpiredException($"CSC: {reason}");
             if ((int)response.StatusCode >= 500)
                 throw new CscUnreachableException($"Cisco Software Central failed ({(int)response.StatusCode}): {reason}");
-            throw new CscRefusedException(problem?.Code ?? response.StatusCode.ToString(), $"CSC refused: {reason}");
+            throw new CscRefusedException(problem?.Code ?? response.StatusCode.ToString(), reason);
         }
     }
 

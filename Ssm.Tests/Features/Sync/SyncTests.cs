@@ -142,7 +142,6 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
             await session.SaveChangesAsync();
         }
         var csc = fixture.Services.GetRequiredService<ICscClient>();
-        var items = Enumerable.Range(0, 0).ToAsyncEnumerable();
         await using (var query = fixture.Query())
         {
             var records = await query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToListAsync();
@@ -172,8 +171,9 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         await WaitForAsync(async () => (await fixture.Send(new ListSyncRuns())).Items.Single(r => r.Id == started.Id) is { ItemsUp: > 0 } or { Result: not SyncResult.Running });
         await fixture.RestartCscAsync(whileDown: () => runner.WaitAsync(started.Id));
         var failed = (await fixture.Send(new ListSyncRuns())).Items.Single(r => r.Id == started.Id);
-        if (failed.Result == SyncResult.Failed)
-            failed.Error.ShouldNotBeNull().ShouldContain("unreachable");
+        failed.Result.ShouldBe(SyncResult.Failed);
+        failed.Error.ShouldNotBeNull().ShouldContain("unreachable");
+        failed.ItemsUp.ShouldBeLessThan(30_000);
 
         var resumed = await SyncAsync(account.Id);
         resumed.Result.ShouldBe(SyncResult.Succeeded, resumed.Error);
@@ -235,6 +235,18 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
 
         (await fixture.Send(new SetHostCommonName("ssm.example.com"))).Stale.ShouldBeTrue();
     }
+
+    [Fact]
+    public async Task A_dual_stack_node_refuses_an_address_as_Host_Common_Name()
+    {
+        var dualStack = new ServiceCollection().AddSingleton<IHostAddresses>(new FixedAddresses(true)).BuildServiceProvider();
+        var validator = new SetHostCommonNameValidator(dualStack.GetRequiredService<IHostAddresses>());
+        var result = await validator.ValidateAsync(new SetHostCommonName("127.0.0.14"));
+        result.IsValid.ShouldBeFalse();
+        result.Errors.Single().ErrorMessage.ShouldContain("fully qualified domain name");
+    }
+
+    private sealed record FixedAddresses(bool DualStack) : IHostAddresses;
 
     [Fact]
     public async Task A_viewer_cannot_synchronize_or_request_activation()
