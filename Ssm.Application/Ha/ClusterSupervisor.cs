@@ -383,8 +383,18 @@ public sealed class ClusterSupervisor(
                 await witness.InitializeAsync("ssm", Name, epoch, TimeSpan.FromMinutes(5), cancellationToken);
             }
             await database.EnsureReplicationUserAsync(cancellationToken);
-            var peerName = await peer.HeartbeatAsync(peerUrl, Hello(), cancellationToken) is { } peerHello ? peerHello.Node
-                : throw new WrongStateException($"the peer {peerUrl} does not answer (is it started, with the same cluster key?)");
+            // The peer's name names the replication slot, which must exist before it clones and streams. A
+            // freshly started peer may answer its first call slowly: this is not a heartbeat, so wait for it.
+            PeerHello peerHello;
+            try
+            {
+                peerHello = await peer.CallAsync<PeerHello>(peerUrl, "/peer/heartbeat", Hello(), TimeSpan.FromSeconds(30), cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or OperationCanceledException)
+            {
+                throw new WrongStateException($"the peer {peerUrl} does not answer (is it started, with the same cluster key?): {ex.Message}");
+            }
+            var peerName = peerHello.Node;
             await database.EnsureStandbySlotAsync(peerName, cancellationToken);
             var reply = await peer.CallAsync<JoinReply>(peerUrl, "/peer/join",
                 new JoinRequest(Name, nodeOptions.Value.Listen, database.Endpoint.Host, database.Endpoint.Port, epoch, vipAddress, witnessConnection),

@@ -85,6 +85,14 @@ public sealed class TestCluster : IAsyncDisposable
     public string DataOf(string node) => Path.Combine(_root, node);
     public string Log(string node) { lock (_logs) return _logs.TryGetValue(node, out var b) ? b.ToString() : ""; }
 
+    /// <summary>The CSC emulator the nodes synchronize with, when the test started one.</summary>
+    public CscEmulatorProcess? Csc { get; private set; }
+
+    public async Task StartCscAsync(string approval = "manual")
+    {
+        Csc = await CscEmulatorProcess.StartAsync(Path.Combine(_root, "csc"), approval, "1.00:00:00");
+    }
+
     public async Task StartNodeAsync(string node)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -95,6 +103,13 @@ public sealed class TestCluster : IAsyncDisposable
                      "--heartbeat-ms", HeartbeatMs.ToString(), "--failover-timeout-ms", FailoverTimeoutMs.ToString(),
                  })
             start.ArgumentList.Add(arg);
+        if (Csc is not null)
+        {
+            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath })
+                start.ArgumentList.Add(arg);
+            // Each node asks every second whether a sync is due or was left unfinished by the other.
+            start.Environment["Csc__ScheduleCheckSeconds"] = "1";
+        }
         start.Environment["SSM_ADMIN_PASSWORD"] = NodeProcess.AdminPassword;
         var process = Process.Start(start)!;
         lock (_logs)
@@ -222,6 +237,8 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Csc is not null)
+            await Csc.DisposeAsync();
         foreach (var (_, process) in _processes)
         {
             if (!process.HasExited)
