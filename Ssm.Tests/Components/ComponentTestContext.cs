@@ -14,7 +14,7 @@ namespace Ssm.Tests.Components;
 /// <summary>bUnit with MudBlazor and the node's real message handling on the test database.</summary>
 public static class ComponentTestContext
 {
-    public static BunitContext Create(CoreFixture fixture, string user, string role)
+    public static BunitContext Create(ServiceFixture fixture, string user, string role)
     {
         var context = new BunitContext();
         context.JSInterop.Mode = JSRuntimeMode.Loose;

@@ -67,3 +67,6 @@ public sealed class ManualCscFixture() : CscFixture("ssm_sync", "manual", "1.00:
 
 /// <summary>Automatic approval, tokens that expire after 3 seconds.</summary>
 public sealed class ShortTokenCscFixture() : CscFixture("ssm_sync_tokens", "auto", "00:00:03");
+
+/// <summary>Manual approval, for the page tests (a database of their own).</summary>
+public sealed class SyncPagesCscFixture() : CscFixture("ssm_sync_pages", "manual", "1.00:00:00");

@@ -1,0 +1,104 @@
+using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
+using Ssm.Application.Accounts;
+using Ssm.Application.Sync;
+using Ssm.Domain.Accounts;
+using Ssm.Tests.Features.Sync;
+using Ssm.Tests.Support;
+using Ssm.Web.Components.Pages.Accounts;
+using Ssm.Web.Components.Pages.Licenses;
+using Ssm.Web.Components.Pages.Sync;
+using Ssm.Web.Security;
+
+namespace Ssm.Tests.Components;
+
+/// <summary>The Accounts, Synchronization and Licenses pages against the real CSC emulator, updating live.</summary>
+public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<SyncPagesCscFixture>, IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    public async ValueTask InitializeAsync() => await fixture.ResetAsync();
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Fact]
+    public async Task An_operator_requests_activation_on_the_Accounts_page_with_the_CSC_login()
+    {
+        // CSC keeps its accounts across the tests of this class: a name of its own.
+        var account = await fixture.Send(new CreateAccount($"Lab-{Guid.NewGuid():N}"[..12], "", "ops@example.com"));
+        await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
+        var cut = context.Render<Accounts>();
+        IRenderedComponent<IComponent> page = cut;
+
+        cut.WaitForElement("[data-testid=request-activation]", Wait).Click();
+        page.Input("csc-user").Change("csc-operator");
+        page.Input("csc-password").Change("wrong");
+        cut.Find("[data-testid=csc-submit]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=table-error]").TextContent.ShouldContain("CSC refused"), Wait);
+        cut.Find("[data-testid=account-status]").TextContent.ShouldBe("New");
+
+        page.Input("csc-password").Change(CscEmulatorProcess.Password);
+        cut.Find("[data-testid=csc-submit]").Click();
+        cut.WaitForAssertion(() =>
+        {
+            cut.Find("[data-testid=account-status]").TextContent.ShouldBe("Requested", cut.FindAll("[data-testid=table-error]").FirstOrDefault()?.TextContent);
+            cut.FindAll("[data-testid=csc-credentials]").ShouldBeEmpty();
+        }, Wait);
+        await using var query = fixture.Query();
+        (await query.LoadAsync<LocalAccount>(account.Id))!.Status.ShouldBe(AccountStatus.Requested);
+    }
+
+    [Fact]
+    public async Task Synchronize_all_now_shows_the_run_in_the_history_and_the_licenses_appear_live()
+    {
+        var account = await fixture.Send(new CreateAccount($"Lab-{Guid.NewGuid():N}"[..12], "", "ops@example.com"));
+        await fixture.Send(new RequestActivation(account.Id, CscFixture.Operator));
+        await using (var query = fixture.Query())
+            await fixture.AdminAsync((await query.LoadAsync<LocalAccount>(account.Id))!.ActivationRequestId!, "approve");
+
+        await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
+        var sync = context.Render<Synchronization>();
+        var licenses = context.Render<Licenses>();
+        sync.WaitForAssertion(() => sync.Markup.ShouldContain("No synchronization yet."), Wait);
+        licenses.WaitForAssertion(() => licenses.Markup.ShouldContain("No licenses yet"), Wait);
+
+        sync.Find("[data-testid=sync-all]").Click();
+
+        sync.WaitForAssertion(() => sync.FindAll("[data-testid=sync-run]").ShouldHaveSingleItem().GetAttribute("data-result").ShouldBe("Succeeded"),
+            TimeSpan.FromSeconds(20));
+        sync.FindAll("[data-testid=sync-progress]").ShouldBeEmpty();
+        licenses.WaitForAssertion(() => licenses.FindAll("[data-testid=license-row]").Count.ShouldBe(4), Wait);
+        licenses.Find("[data-testid=license-row][data-name='DNA Advantage'] [data-testid=license-quantity]").TextContent.ShouldBe("100");
+    }
+
+    [Fact]
+    public async Task An_invalid_schedule_is_refused_on_the_page_and_a_valid_one_shows_the_next_run()
+    {
+        await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
+        var cut = context.Render<Synchronization>();
+        IRenderedComponent<IComponent> page = cut;
+
+        // Loaded first: the stored schedule fills the form when it arrives.
+        cut.WaitForElement("[data-testid=next-run]", Wait);
+        page.Input("at").Change("25:99");
+        cut.Find("[data-testid=save-schedule]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=sync-error]").TextContent.ShouldContain("not a time of day"), Wait);
+        (await fixture.Send(new GetSyncSchedule())).SetBy.ShouldBe("");
+
+        page.Input("at").Change("03:15");
+        cut.Find("[data-testid=save-schedule]").Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=next-run]").TextContent.ShouldContain("03:15 UTC"), Wait);
+        var stored = await fixture.Send(new GetSyncSchedule());
+        (stored.At, stored.SetBy).ShouldBe((new TimeOnly(3, 15), "alice"));
+    }
+
+    [Fact]
+    public async Task A_viewer_sees_the_history_but_no_schedule_form_or_sync_button()
+    {
+        await using var context = ComponentTestContext.Create(fixture, "victor", CurrentUser.ViewerRole);
+        var cut = context.Render<Synchronization>();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=sync-history]"), Wait);
+        cut.FindAll("[data-testid=schedule-form]").ShouldBeEmpty();
+        cut.FindAll("[data-testid=sync-all]").ShouldBeEmpty();
+    }
+}
