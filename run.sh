@@ -12,6 +12,7 @@ ROOT=$(pwd)
 DATA=${SSM_DATA:-$ROOT/.data}
 APP=$DATA/app
 PORT=8443
+HTTPS_PORT=8444
 PRIMARY=127.0.0.11
 SECONDARY=127.0.0.9
 VIP=127.0.0.14
@@ -79,7 +80,7 @@ fi
 start_node() {
   local name=$1 address=$2
   "$SSM" node --name "$name" --listen "http://$address:$PORT" --data "$DATA/$name" --manage-db --pg-port "$PG_PORT" \
-    --cluster-key-file "$KEY" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
+    --cluster-key-file "$KEY" --https-port "$HTTPS_PORT" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$DATA/$name.pid"
 }
@@ -120,6 +121,8 @@ else
 fi
 cat <<MSG
   Node logs:                   $DATA/primary.log, $DATA/secondary.log
+  HTTPS (products, API):       https://$VIP:$HTTPS_PORT/  (self-signed until Security → Certificates has a Host
+                               Common Name and a synchronization had CSC sign it; trust $DATA/csc/csc-root.pem)
   CSC emulator:                $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
                                Accounts → Request activation asks for that login; Synchronization syncs.
 
@@ -131,7 +134,7 @@ cat <<MSG
     $SSM ha_cluster_stop  --node http://$SECONDARY:$PORT   # failback: the primary is active again
     $SSM ha_cluster_start --node http://$SECONDARY:$PORT
     kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
-    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
+    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/primary/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
                      (against the active node's own database: use secondary/ when the secondary is active)

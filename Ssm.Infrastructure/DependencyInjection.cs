@@ -51,6 +51,8 @@ public static class DependencyInjection
         services.AddSingleton<IPeerLink, HttpPeerLink>();
         AddCsc(services, configuration);
         services.AddSingleton<Application.Certificates.IHostAddresses, Certificates.HostAddresses>();
+        services.AddSingleton<Certificates.ServerCertificateProvider>();
+        services.AddHostedService(sp => sp.GetRequiredService<Certificates.ServerCertificateProvider>());
         services.AddHttpClient(HttpPeerLink.ClientName);
         switch (ha.VipProvider)
         {

@@ -8,4 +8,6 @@ public sealed class NodeOptions
     public string Name { get; set; } = Environment.MachineName;
     public string Listen { get; set; } = "http://127.0.0.1:8443";
     public string DataDirectory { get; set; } = ".data";
+    /// <summary>Port of the HTTPS listener on the same address (0: none), presenting the certificate CSC signed.</summary>
+    public int HttpsPort { get; set; }
 }

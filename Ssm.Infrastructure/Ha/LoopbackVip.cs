@@ -13,8 +13,10 @@ namespace Ssm.Infrastructure.Ha;
 public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip> logger) : IVip, IAsyncDisposable
 {
     private readonly Uri _own = new(node.Value.Listen);
+    // The HTTP port, and the HTTPS port when the node has one: each relayed to the same port of the node.
+    private readonly int[] _ports = node.Value.HttpsPort > 0 ? [new Uri(node.Value.Listen).Port, node.Value.HttpsPort] : [new Uri(node.Value.Listen).Port];
     private readonly Lock _lock = new();
-    private TcpListener? _listener;
+    private readonly List<TcpListener> _listeners = [];
     private CancellationTokenSource? _stop;
     private readonly List<TcpClient> _connections = [];
     // Acquire and release never interleave: a release during a bind retry must win.
@@ -22,7 +24,7 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
 
     public string Provider => "loopback";
     public string? Address { get; private set; }
-    public bool Held => _listener is not null;
+    public bool Held => _listeners.Count > 0;
 
     public async Task AcquireAsync(string address, CancellationToken cancellationToken)
     {
@@ -42,33 +44,41 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         if (Held)
             return;
         var ip = IPAddress.Parse(address);
+        var bound = new List<TcpListener>();
         // Briefly: a holder that is frozen keeps the address; the heartbeat retries until it lets go.
         var deadline = DateTime.UtcNow.AddMilliseconds(300);
-        while (true)
+        foreach (var port in _ports)
         {
-            var listener = new TcpListener(ip, _own.Port);
-            try
+            while (true)
             {
-                listener.Start(512);
-                _listener = listener;
-                break;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
-                // The previous holder may still be letting go.
-                listener.Dispose();
-                await Task.Delay(5, cancellationToken);
-            }
-            catch (SocketException)
-            {
-                listener.Dispose();
-                throw;
+                var listener = new TcpListener(ip, port);
+                try
+                {
+                    listener.Start(512);
+                    bound.Add(listener);
+                    break;
+                }
+                catch (SocketException) when (DateTime.UtcNow < deadline)
+                {
+                    // The previous holder may still be letting go.
+                    listener.Dispose();
+                    await Task.Delay(5, cancellationToken);
+                }
+                catch (SocketException)
+                {
+                    listener.Dispose();
+                    foreach (var other in bound)
+                        other.Stop();
+                    throw;
+                }
             }
         }
+        _listeners.AddRange(bound);
         Address = address;
         _stop = new CancellationTokenSource();
-        _ = AcceptLoopAsync(_listener, _stop.Token);
-        logger.LogInformation("VIP {Address}:{Port} acquired", address, _own.Port);
+        foreach (var listener in bound)
+            _ = AcceptLoopAsync(listener, ((IPEndPoint)listener.LocalEndpoint).Port, _stop.Token);
+        logger.LogInformation("VIP {Address}:{Port} acquired", address, string.Join(",", _ports));
     }
 
     public async Task ReleaseAsync()
@@ -89,18 +99,19 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         if (!Held)
             return;
         _stop?.Cancel();
-        _listener?.Stop();
-        _listener = null;
+        foreach (var listener in _listeners)
+            listener.Stop();
+        _listeners.Clear();
         lock (_lock)
         {
             foreach (var connection in _connections)
                 connection.Dispose();
             _connections.Clear();
         }
-        logger.LogInformation("VIP {Address}:{Port} released", Address, _own.Port);
+        logger.LogInformation("VIP {Address}:{Port} released", Address, string.Join(",", _ports));
     }
 
-    private async Task AcceptLoopAsync(TcpListener listener, CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(TcpListener listener, int port, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -117,11 +128,11 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             {
                 return;
             }
-            _ = RelayAsync(client, cancellationToken);
+            _ = RelayAsync(client, port, cancellationToken);
         }
     }
 
-    private async Task RelayAsync(TcpClient client, CancellationToken cancellationToken)
+    private async Task RelayAsync(TcpClient client, int port, CancellationToken cancellationToken)
     {
         using var upstream = new TcpClient { NoDelay = true };
         client.NoDelay = true;
@@ -129,7 +140,7 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             _connections.Add(client);
         try
         {
-            await upstream.ConnectAsync(_own.Host, _own.Port, cancellationToken);
+            await upstream.ConnectAsync(_own.Host, port, cancellationToken);
             var a = client.GetStream();
             var b = upstream.GetStream();
             await Task.WhenAny(a.CopyToAsync(b, cancellationToken), b.CopyToAsync(a, cancellationToken));

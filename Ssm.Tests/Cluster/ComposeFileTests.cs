@@ -196,10 +196,13 @@ public sealed class ComposeFileTests
         foreach (var address in fixedAddresses.Append(vip))
             automatic.Contains(address).ShouldBeFalse($"{address} may be handed to another container");
 
-        var port = RunShVariable("PORT");
+        // The VIP's HTTP port and its HTTPS port (products, API), each relayed to the VIP on the cluster network.
+        var ports = new[] { RunShVariable("PORT"), RunShVariable("HTTPS_PORT") };
         var publisher = Services.Keys.Where(s => Service(s).ContainsKey("ports")).ShouldHaveSingleItem();
-        Strings(Service(publisher)["ports"], $"{publisher}.ports").ShouldBe([$"127.0.0.1:{port}:{port}"]);
-        Strings(Service(publisher)["entrypoint"], $"{publisher}.entrypoint").ShouldContain($"TCP:{vip}:{port}");
+        Strings(Service(publisher)["ports"], $"{publisher}.ports").ShouldBe(ports.Select(port => $"127.0.0.1:{port}:{port}").ToList());
+        var relay = string.Join(' ', Strings(Service(publisher)["entrypoint"], $"{publisher}.entrypoint"));
+        foreach (var port in ports)
+            relay.ShouldContain($"TCP:{vip}:{port}");
     }
 
     [Fact]

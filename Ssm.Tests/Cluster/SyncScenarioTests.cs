@@ -82,6 +82,49 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         throw new TimeoutException($"no sync run reached the expected state; runs: {string.Join("; ", last?.Items.Select(r => $"{r.Scope} {r.Node} {r.Result} {r.Stage} {r.ItemsUp} {r.Error}") ?? [])}");
     }
 
+    private sealed record HttpsView(bool Trusted, string Subject, string Thumbprint);
+
+    /// <summary>A TLS handshake with the VIP's HTTPS port, as a product would: trusting only the CSC root, the host name checked.</summary>
+    private async Task<HttpsView> HttpsThroughVipAsync()
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(_cluster.Vip, _cluster.HttpsPort);
+        var trusted = false;
+        using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, certificate, _, errors) =>
+        {
+            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            chain.ChainPolicy.CustomTrustStore.Add(_cluster.Csc!.Root);
+            trusted = certificate is not null && !errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch)
+                      && chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+            return true;
+        });
+        await tls.AuthenticateAsClientAsync(_cluster.Vip);
+        var presented = new System.Security.Cryptography.X509Certificates.X509Certificate2(tls.RemoteCertificate!);
+        return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
+    }
+
+    private async Task<HttpsView> WaitHttpsAsync(Func<HttpsView, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HttpsView? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await HttpsThroughVipAsync();
+                if (condition(last))
+                    return last;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"HTTPS through the VIP never presented the expected certificate; last: {last}");
+    }
+
     private IDocumentStore StoreOf(string node) => DocumentStore.For(options =>
     {
         options.Connection(new NpgsqlConnectionStringBuilder
@@ -101,18 +144,28 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
 
-        // 2. Sync succeeds from the active primary.
+        // Before CSC signed anything, HTTPS through the VIP presents a self-signed certificate products refuse.
+        (await HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
+
+        // 2. Host Common Name = the VIP; sync succeeds from the active primary and CSC signs the certificate.
+        string signed;
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
+            (await client.PutAsJsonAsync("/api/certificates/host-common-name", new { name = _cluster.Vip })).EnsureSuccessStatusCode();
             var lab = await CreateAsync(client, "LAB");
             await RequestAndApproveAsync(client, lab);
             var run = await SyncAsync(client, lab.Id);
             (run.Result, run.Node, run.ItemsDown).ShouldBe((SyncResult.Succeeded, "primary", 4L), run.Error);
+            var https = await WaitHttpsAsync(h => h.Trusted);
+            https.Subject.ShouldContain(_cluster.Vip);
+            signed = https.Thumbprint;
         }
 
-        // 3. ha_cluster_stop on the primary: the secondary is active, and sync succeeds from it.
+        // 3. ha_cluster_stop on the primary: the secondary is active, and sync succeeds from it; through the
+        // VIP it presents the very same certificate (read from the replicated database).
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        (await WaitHttpsAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await SyncAsync(client)).ShouldSatisfyAllConditions(r => r.Result.ShouldBe(SyncResult.Succeeded, r.Error), r => r.Node.ShouldBe("secondary"));
 

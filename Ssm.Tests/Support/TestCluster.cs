@@ -88,8 +88,12 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>The CSC emulator the nodes synchronize with, when the test started one.</summary>
     public CscEmulatorProcess? Csc { get; private set; }
 
+    /// <summary>The nodes' HTTPS port (only with a CSC emulator, which signs their certificate).</summary>
+    public int HttpsPort { get; private set; }
+
     public async Task StartCscAsync(string approval = "manual")
     {
+        HttpsPort = FreePort(Net);
         Csc = await CscEmulatorProcess.StartAsync(Path.Combine(_root, "csc"), approval, "1.00:00:00");
     }
 
@@ -105,7 +109,7 @@ public sealed class TestCluster : IAsyncDisposable
             start.ArgumentList.Add(arg);
         if (Csc is not null)
         {
-            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath })
+            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString() })
                 start.ArgumentList.Add(arg);
             // Each node asks every second whether a sync is due or was left unfinished by the other.
             start.Environment["Csc__ScheduleCheckSeconds"] = "1";

@@ -23,11 +23,12 @@ public static class NodeCommands
         var timeout = new Option<int?>("--failover-timeout-ms") { Description = "Silence after which the standby takes over (default 1000)" };
         var vipProvider = new Option<string?>("--vip-provider") { Description = "loopback, ip or external" };
         var vipInterface = new Option<string?>("--vip-interface") { Description = "Interface the ip provider adds the VIP to (default eth0)" };
+        var httpsPort = new Option<int?>("--https-port") { Description = "HTTPS port on the listen address, presenting the certificate CSC signed for the Host Common Name" };
         var csc = new Option<string?>("--csc") { Description = "Cisco Software Central base URL, e.g. https://127.0.0.15:9443 (the emulator)" };
         var cscRoot = new Option<string?>("--csc-root") { Description = "PEM file of the CSC root CA to trust (the emulator's DATA/csc-root.pem)" };
         var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics")
         {
-            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider, vipInterface, csc, cscRoot,
+            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider, vipInterface, httpsPort, csc, cscRoot,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -44,6 +45,7 @@ public static class NodeCommands
             AddIfSet(overrides, "Cluster:FailoverTimeoutMs", parse.GetValue(timeout)?.ToString());
             AddIfSet(overrides, "Cluster:VipProvider", parse.GetValue(vipProvider));
             AddIfSet(overrides, "Cluster:VipInterface", parse.GetValue(vipInterface));
+            AddIfSet(overrides, "Node:HttpsPort", parse.GetValue(httpsPort)?.ToString());
             AddIfSet(overrides, "Csc:Url", parse.GetValue(csc));
             AddIfSet(overrides, "Csc:RootCertificate", parse.GetValue(cscRoot));
             var app = NodeHost.Build(overrides);

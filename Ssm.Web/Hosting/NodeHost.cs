@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
@@ -10,6 +11,7 @@ using Serilog;
 using Serilog.Formatting.Compact;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
+using Ssm.Infrastructure.Certificates;
 using Ssm.Infrastructure.Persistence;
 using Ssm.Web.Components;
 using Ssm.Web.Endpoints;
@@ -35,11 +37,21 @@ public static class NodeHost
         builder.WebHost.UseStaticWebAssets();
         // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
         var ha = builder.Configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
-        builder.WebHost.UseUrls(ha.VipProvider == "ip" ? $"http://0.0.0.0:{new Uri(node.Listen).Port}" : node.Listen);
+        var listen = new Uri(node.Listen);
+        var address = ha.VipProvider == "ip" ? IPAddress.Any
+            : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+            kestrel.Listen(address, listen.Port);
+            // HTTPS with the certificate CSC signed for the Host Common Name (self-signed until then).
+            if (node.HttpsPort > 0)
+                kestrel.Listen(address, node.HttpsPort, https => https.UseHttps(options =>
+                {
+                    var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
+                    options.ServerCertificateSelector = (_, _) => certificates.Current;
+                }));
         });
 
         builder.Services.AddSerilog(log =>
