@@ -9,6 +9,7 @@ using Ssm.Application.Ha;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ssm.Domain.Accounts;
+using Ssm.Application.Certificates;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;
 using Ssm.Domain.Licenses;
@@ -162,6 +163,12 @@ public sealed class SyncRunner(
     {
         await using var session = documents.LightweightSession();
         var account = await session.LoadAsync<LocalAccount>(accountId) ?? throw new ConflictException("the account was deleted meanwhile");
+        if (account.Status == AccountStatus.Requested && account.ActivationRequestId!.StartsWith("offline:", StringComparison.Ordinal))
+        {
+            // Requested in an offline request file: CSC answers in the response file, not online.
+            await progress.ReportAsync("requested offline: awaiting the response file", 100);
+            return;
+        }
         if (account.Status == AccountStatus.Requested)
         {
             await progress.ReportAsync("checking activation", 0);
@@ -263,17 +270,12 @@ public sealed class SyncRunner(
         {
             if (!cluster.AcceptsWrites)
                 throw new NodeNotActiveException();
-            var batch = await NextBatchAsync(account.Id);
+            var batch = await UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow);
             if (batch is null)
                 break;
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, ItemsOf(batch.Id), CancellationToken.None);
-            await using var session = documents.LightweightSession();
-            batch.AcknowledgedAt = clock.UtcNow;
-            batch.Accepted = reply.Accepted;
-            batch.Duplicates = reply.Duplicates;
-            session.Store(batch);
-            await session.SaveChangesAsync();
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, UploadBatches.ItemsOf(documents, batch.Id), CancellationToken.None);
+            await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
             sent += batch.Items;
             run.ItemsUp += batch.Items;
         }
@@ -283,77 +285,17 @@ public sealed class SyncRunner(
     /// <summary>After a new Host Common Name: CSC signs the waiting CSR; the certificate must carry our key and the name.</summary>
     private async Task SignCertificateIfStaleAsync(LocalAccount account, Progress progress)
     {
-        await using var session = documents.LightweightSession();
-        var certificate = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId);
-        if (certificate is null || !certificate.IsStale || certificate.CsrPem.Length == 0)
-            return;
-        await progress.ReportAsync($"signing the certificate for {certificate.HostCommonName}", 100);
-        var name = certificate.HostCommonName;
-        var signed = await csc.SignCertificateAsync(account.CscAccountId!, account.AccessToken!, certificate.CsrPem, CancellationToken.None);
-        using var issued = X509Certificate2.CreateFromPem(signed.CertificatePem);
-        using var key = ECDsa.Create();
-        key.ImportFromPem(certificate.PrivateKeyPem);
-        if (!issued.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
-            throw new CscRefusedException("bad_certificate", "CSC returned a certificate for another key than the one this server asked for.");
-        if (!issued.MatchesHostname(name, allowWildcards: false) && issued.GetNameInfo(X509NameType.SimpleName, false) != name)
-            throw new CscRefusedException("bad_certificate", $"CSC returned a certificate that does not name {name}.");
-        // The name may have changed again while CSC signed: then this certificate is already stale.
-        var current = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId);
-        if (current is null || current.HostCommonName != name)
-            return;
-        current.Signed(signed.CertificatePem, signed.ChainPem, name, issued.NotAfter.ToUniversalTime(), clock.UtcNow);
-        session.Store(current);
-        session.Store(EventLogEntry.Record(clock.UtcNow, "sync", EventCategory.Security, "CertificateSigned", name, EventOutcome.Success,
-            $"signed by {issued.Issuer}, valid until {issued.NotAfter.ToUniversalTime():u}"));
-        await session.SaveChangesAsync();
-        notifier.Publish(ChangeTopic.Certificates);
-    }
-
-    /// <summary>An unacknowledged batch of an earlier run, or a new one claimed now (null when nothing is left).</summary>
-    private async Task<UploadBatch?> NextBatchAsync(Guid accountId)
-    {
-        await using var session = documents.LightweightSession();
-        var open = await session.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null)
-            .OrderBy(b => b.ClaimedAt).FirstOrDefaultAsync();
-        if (open is not null)
-            return open;
-        var batch = new UploadBatch { Id = $"b-{Guid.CreateVersion7(clock.UtcNow):N}", AccountId = accountId, ClaimedAt = clock.UtcNow };
-        // The claim marks up to BatchSize unsent items with the batch id and commits with the batch document.
-        Claim(session, "productinstance", accountId, batch.Id);
-        Claim(session, "usagerecord", accountId, batch.Id);
-        session.Store(batch);
-        await session.SaveChangesAsync();
-        batch.Items = await session.Query<ProductInstance>().CountAsync(p => p.UploadBatch == batch.Id)
-                      + await session.Query<UsageRecord>().CountAsync(u => u.UploadBatch == batch.Id);
-        if (batch.Items == 0)
-            session.Delete(batch);
-        else
-            session.Store(batch);
-        await session.SaveChangesAsync();
-        return batch.Items == 0 ? null : batch;
-    }
-
-    private static void Claim(IDocumentSession session, string table, Guid accountId, string batchId) =>
-        session.QueueSqlCommand($"""
-            update ssm.mt_doc_{table} set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
-            where id in (select id from ssm.mt_doc_{table}
-                         where data ->> 'AccountId' = ? and data ->> 'UploadBatch' is null
-                         order by id limit {BatchSize / 2} for update skip locked)
-            """, batchId, accountId.ToString());
-
-    private async IAsyncEnumerable<UploadItem> ItemsOf(string batchId)
-    {
-        await using var query = documents.QuerySession();
-        await foreach (var p in query.Query<ProductInstance>().Where(p => p.UploadBatch == batchId).ToAsyncEnumerable())
-            yield return new UploadItem("instance", p.Id, 0, new Dictionary<string, object?>
-            {
-                ["pid"] = p.Pid, ["serial"] = p.SerialNumber, ["name"] = p.Name, ["registeredAt"] = p.RegisteredAt,
-            });
-        await foreach (var u in query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToAsyncEnumerable())
-            yield return new UploadItem("usage", u.Id, 0, new Dictionary<string, object?>
-            {
-                ["instanceId"] = u.InstanceId, ["reportId"] = u.ReportId, ["tag"] = u.Tag, ["count"] = u.Count, ["from"] = u.From, ["to"] = u.To,
-            });
+        string csr, name;
+        await using (var query = documents.QuerySession())
+        {
+            var certificate = await query.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId);
+            if (certificate is null || !certificate.IsStale || certificate.CsrPem.Length == 0)
+                return;
+            (csr, name) = (certificate.CsrPem, certificate.HostCommonName);
+        }
+        await progress.ReportAsync($"signing the certificate for {name}", 100);
+        var signed = await csc.SignCertificateAsync(account.CscAccountId!, account.AccessToken!, csr, CancellationToken.None);
+        await SignedCertificates.ApplyAsync(documents, signed, name, clock, notifier);
     }
 
     /// <summary>Writes a run's stage and percent at most four times a second, so the page follows it live.</summary>

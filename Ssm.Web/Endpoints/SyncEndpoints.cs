@@ -52,3 +52,27 @@ public static class SyncEndpoints
 
     private static async Task<Ok<IReadOnlyList<SyncAlert>>> Alerts(ISender sender) => TypedResults.Ok(await sender.Send(new ListSyncAlerts()));
 }
+
+/// <summary>Offline synchronization by files: the request file to take to CSC, and CSC's response file.</summary>
+public static class OfflineSyncEndpoints
+{
+    public static IEndpointRouteBuilder MapOfflineSyncEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/sync/offline/request", Request);
+        app.MapPost("/api/sync/offline/response", Response);
+        return app;
+    }
+
+    private static async Task<FileContentHttpResult> Request(ISender sender)
+    {
+        var file = await sender.Send(new CreateOfflineRequest());
+        return TypedResults.File(System.Text.Encoding.UTF8.GetBytes(file.Json), "application/json", file.FileName);
+    }
+
+    private static async Task<Ok<OfflineApplied>> Response(ISender sender, HttpRequest request)
+    {
+        using var reader = new StreamReader(request.Body, System.Text.Encoding.UTF8);
+        var json = await reader.ReadToEndAsync();
+        return TypedResults.Ok(await sender.Send(new ApplyOfflineResponse(json)));
+    }
+}

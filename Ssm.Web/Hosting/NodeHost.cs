@@ -96,6 +96,7 @@ public static class NodeHost
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
         app.MapSyncEndpoints();
+        app.MapOfflineSyncEndpoints();
         app.MapCertificateEndpoints();
         app.MapClusterEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
