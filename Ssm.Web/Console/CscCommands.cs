@@ -12,7 +12,7 @@ using Ssm.Web.Emulator;
 namespace Ssm.Web.Console;
 
 /// <summary>
-/// `ssm csc-emulator` (the stand-in for Cisco Software Central) and `ssm csc approve|reject` (its operator's verbs).
+/// `ssm csc-emulator` (the stand-in for Cisco Software Central) and `ssm csc approve|reject|offline` (its operator's verbs).
 /// Exit codes: 0 done, 1 refused or not found, 2 invalid input, 3 emulator unreachable.
 /// </summary>
 public static class CscCommands
@@ -98,24 +98,107 @@ public static class CscCommands
         reject.SetAction((parse, ct) => CallAsync(parse, url, root,
             $"/csc/v1/admin/activations/{Uri.EscapeDataString(parse.GetValue(rejectId)!)}/reject", new RejectBody(parse.GetValue(reason)), ct));
 
-        return new Command("csc", "Operate the CSC emulator: approve or reject activation requests") { approve, reject };
+        var requestFile = new Option<string>("--request") { Description = "the offline request file the node wrote" };
+        var responseFile = new Option<string>("--out") { Description = "where to write the response file for the node" };
+        var offline = new Command("offline", "Answer an offline request file with a response file (POST /csc/v1/offline)")
+        {
+            requestFile, responseFile, url, root, User, Password,
+        };
+        // Checked in the action rather than by the parser, whose errors exit with 1: a missing file is invalid input (2).
+        offline.SetAction((parse, ct) => parse.GetValue(requestFile) is not { Length: > 0 } requestPath ? Task.FromResult(Invalid("--request FILE is required"))
+            : parse.GetValue(responseFile) is not { Length: > 0 } responsePath ? Task.FromResult(Invalid("--out FILE is required"))
+            : OfflineAsync(parse, url, root, requestPath, responsePath, ct));
+
+        return new Command("csc", "Operate the CSC emulator: approve or reject activation requests, answer offline request files")
+        {
+            approve, reject, offline,
+        };
     }
 
     private static async Task<int> CallAsync(ParseResult parse, Option<string> url, Option<string> root, string path, object? body, CancellationToken ct)
     {
+        var (exit, text) = await PostAsync(parse, url, root, path, JsonContent.Create(body ?? new { }, options: CscStore.Json), ct);
+        if (exit != 0)
+            return exit;
+        var result = JsonSerializer.Deserialize<AdminActivationView>(text!, CscStore.Json)!;
+        System.Console.WriteLine(result.Status switch
+        {
+            ActivationStatus.Approved => $"Request {result.RequestId} approved: account {result.Name} is {result.AccountId}.",
+            ActivationStatus.Rejected => $"Request {result.RequestId} rejected: {result.Reason}",
+            _ => $"Request {result.RequestId} is {result.Status}.",
+        });
+        return 0;
+    }
+
+    private static async Task<int> OfflineAsync(ParseResult parse, Option<string> url, Option<string> root, string requestPath, string responsePath,
+        CancellationToken ct)
+    {
+        byte[] request;
+        try
+        {
+            request = await File.ReadAllBytesAsync(requestPath, ct);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return Invalid($"--request {requestPath}: cannot read it ({ex.Message})");
+        }
+        var outDirectory = Path.GetDirectoryName(Path.GetFullPath(responsePath))!;
+        if (!Directory.Exists(outDirectory))
+            return Invalid($"--out {responsePath}: no folder {outDirectory}");
+
+        var content = new ByteArrayContent(request);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var (exit, text) = await PostAsync(parse, url, root, "/csc/v1/offline", content, ct);
+        if (exit != 0)
+            return exit;
+        try
+        {
+            CscCertificates.WriteAtomically(Path.GetFullPath(responsePath), text!, privateFile: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // CSC has processed the file: sending it again counts nothing twice and gives a response to write.
+            return Invalid($"--out {responsePath}: cannot write it ({ex.Message}); fix that and run the same request again");
+        }
+
+        var response = JsonSerializer.Deserialize<OfflineResponseFile>(text!, CscStore.Json)!;
+        var names = AccountNames(request);
+        var accounts = string.Join(", ", response.Accounts.Select(a =>
+            $"{names.GetValueOrDefault(a.LocalAccountId, a.LocalAccountId)} {a.Status}" + (a.Reason is null ? "" : $" ({a.Reason})")));
+        var accepted = response.Accounts.Sum(a => a.Batch?.Accepted ?? 0);
+        var duplicates = response.Accounts.Sum(a => a.Batch?.Duplicates ?? 0);
+        System.Console.WriteLine($"Offline request {response.RequestId}: {accounts}; items {accepted} accepted, {duplicates} duplicates; "
+            + $"certificate signed: {(response.Certificate is null ? "no" : "yes")}; response written to {responsePath}.");
+        return 0;
+    }
+
+    /// <summary>The account names of the request file by localAccountId, for the summary (the response carries only the ids).</summary>
+    private static Dictionary<string, string> AccountNames(byte[] request)
+    {
+        var file = JsonSerializer.Deserialize<OfflineRequestFile>(request, CscStore.Json);
+        return (file?.Accounts ?? []).OfType<OfflineRequestAccount>()
+            .Where(a => a.LocalAccountId is not null && !string.IsNullOrWhiteSpace(a.Name))
+            .DistinctBy(a => a.LocalAccountId)
+            .ToDictionary(a => a.LocalAccountId!, a => a.Name!);
+    }
+
+    /// <summary>Posts with operator credentials: (0, body) on success, else the exit code with the error printed.</summary>
+    private static async Task<(int Exit, string? Body)> PostAsync(ParseResult parse, Option<string> url, Option<string> root, string path,
+        HttpContent content, CancellationToken ct)
+    {
         if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var baseAddress) || baseAddress.Scheme != Uri.UriSchemeHttps)
-            return Invalid("--csc must be the https URL of the emulator");
+            return (Invalid("--csc must be the https URL of the emulator"), null);
         var rootPath = parse.GetValue(root)!;
         if (!File.Exists(rootPath))
-            return Invalid($"--csc-root {rootPath}: no such file (the emulator writes DATA/csc-root.pem)");
+            return (Invalid($"--csc-root {rootPath}: no such file (the emulator writes DATA/csc-root.pem)"), null);
         var password = parse.GetValue(Password);
         if (string.IsNullOrEmpty(password))
-            return Invalid($"no operator password: set {PasswordVariable} or pass --password");
+            return (Invalid($"no operator password: set {PasswordVariable} or pass --password"), null);
 
         using var trusted = X509CertificateLoader.LoadCertificateFromFile(rootPath);
         using var http = TrustingOnly(trusted, baseAddress);
         var credentials = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{parse.GetValue(User)}:{password}"));
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body ?? new { }, options: CscStore.Json) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credentials);
         HttpResponseMessage response;
         try
@@ -125,22 +208,15 @@ public static class CscCommands
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
             System.Console.Error.WriteLine($"error: the CSC emulator at {baseAddress} does not answer ({ex.Message})");
-            return 3;
+            return (3, null);
         }
         var text = await response.Content.ReadAsStringAsync(ct);
         if (!response.IsSuccessStatusCode)
         {
             System.Console.Error.WriteLine($"error: {(int)response.StatusCode} {Problem(text)}");
-            return 1;
+            return (1, null);
         }
-        var result = JsonSerializer.Deserialize<AdminActivationView>(text, CscStore.Json)!;
-        System.Console.WriteLine(result.Status switch
-        {
-            ActivationStatus.Approved => $"Request {result.RequestId} approved: account {result.Name} is {result.AccountId}.",
-            ActivationStatus.Rejected => $"Request {result.RequestId} rejected: {result.Reason}",
-            _ => $"Request {result.RequestId} is {result.Status}.",
-        });
-        return 0;
+        return (0, text);
     }
 
     /// <summary>An HTTPS client that trusts only the given root, host name checked.</summary>

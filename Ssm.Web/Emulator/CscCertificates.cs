@@ -64,8 +64,8 @@ public sealed class CscCertificates
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 
-    /// <summary>Signs a PEM CSR after checking its signature: its subject and SANs copied, one year, server and client authentication.</summary>
-    public string SignRequest(string csrPem)
+    /// <summary>Loads a PEM CSR, checking its signature and that its subject has a CN.</summary>
+    public static CertificateRequest LoadRequest(string csrPem)
     {
         CertificateRequest csr;
         try
@@ -78,7 +78,12 @@ public sealed class CscCertificates
         }
         if (string.IsNullOrWhiteSpace(csr.SubjectName.GetCommonName()))
             throw CscError.Invalid("csr: the subject has no common name (CN)");
+        return csr;
+    }
 
+    /// <summary>Signs a CSR of LoadRequest: its subject and SANs copied, one year, server and client authentication.</summary>
+    public string Sign(CertificateRequest csr)
+    {
         // The CSR's extensions were loaded only to take its SANs; nothing else it asks for is copied.
         var names = csr.CertificateExtensions.FirstOrDefault(e => e.Oid?.Value == SubjectAlternativeName);
         csr.CertificateExtensions.Clear();

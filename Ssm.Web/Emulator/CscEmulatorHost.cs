@@ -98,11 +98,14 @@ public static partial class CscEmulatorHost
         }
     }
 
+    private static bool TakesUploads(string path) =>
+        path.Contains("/uploads/", StringComparison.Ordinal) || path is "/csc/v1/offline" or "/page/offline";
+
     private static CscError? AsError(HttpContext http, Exception ex) => ex switch
     {
         CscError error => error,
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
-            CscError.TooLarge(http.Request.Path.Value?.Contains("/uploads/") == true ? UploadLimit : BodyLimit),
+            CscError.TooLarge(TakesUploads(http.Request.Path.Value ?? "") ? UploadLimit : BodyLimit),
         BadHttpRequestException bad => CscError.Invalid($"body: {bad.Message}"),
         JsonException json => CscError.Invalid($"body: malformed JSON ({json.Message})"),
         _ => null,

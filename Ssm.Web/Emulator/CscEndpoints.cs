@@ -47,6 +47,7 @@ public static class CscEndpoints
         csc.MapPost("/accounts/{accountId}/uploads/{batchId}", Upload);
         csc.MapGet("/accounts/{accountId}/usage", Usage);
         csc.MapPost("/accounts/{accountId}/certificates", SignCertificate);
+        csc.MapPost("/offline", CscOffline.Synchronize);
         csc.MapGet("/root", (CscCertificates certificates) => Results.Text(certificates.RootPem, "application/x-pem-file"));
         csc.MapGet("/admin/activations", ListActivations);
         csc.MapPost("/admin/activations/{requestId}/approve", Approve);
@@ -99,13 +100,9 @@ public static class CscEndpoints
         if (store.FindBatch(accountId, batchId) is { } earlier)
             return Results.Json(earlier, CscStore.Json);
 
-        var limit = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
-        if (limit is { IsReadOnly: false })
-            limit.MaxRequestBodySize = CscEmulatorHost.UploadLimit;
+        AllowUploadSize(http);
 
-        var items = new List<UploadItem>();
-        var inBody = new HashSet<string>(StringComparer.Ordinal);
-        var duplicates = 0;
+        var batch = new BatchItems(id => store.WasReceived(accountId, id));
         var lineNumber = 0;
         var reader = http.Request.BodyReader;
         while (true)
@@ -135,17 +132,21 @@ public static class CscEndpoints
             if (read.IsCompleted)
                 break;
         }
-        return Results.Json(store.CommitBatch(accountId, batchId, items, duplicates), CscStore.Json);
+        return Results.Json(store.CommitBatch(accountId, batchId, batch.Items, batch.Duplicates), CscStore.Json);
 
         void Accept(ReadOnlySequence<byte> line, int number)
         {
-            if (ParseLine(line, number) is not { } item)
-                return;
-            if (!inBody.Add(item.Id) || store.WasReceived(accountId, item.Id))
-                duplicates++;
-            else
-                items.Add(item);
+            if (ParseLine(line, number) is { } item)
+                batch.Add(item);
         }
+    }
+
+    /// <summary>Raises Kestrel's body limit to the 64 MB of uploads, for this request only.</summary>
+    internal static void AllowUploadSize(HttpContext http)
+    {
+        var limit = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (limit is { IsReadOnly: false })
+            limit.MaxRequestBodySize = CscEmulatorHost.UploadLimit;
     }
 
     private static UploadItem? ParseLine(ReadOnlySequence<byte> line, int number)
@@ -162,15 +163,21 @@ public static class CscEndpoints
         {
             throw CscError.Invalid($"line {number}: malformed JSON ({ex.Message})");
         }
+        return ToItem(parsed, $"line {number}");
+    }
+
+    /// <summary>The rules of an upload item, for a line of an upload and an item of an offline request file alike.</summary>
+    internal static UploadItem ToItem(UploadLine? parsed, string where)
+    {
         if (parsed?.Id is not { } id || !IsValidId(id))
-            throw CscError.Invalid($"line {number}: id missing or invalid");
+            throw CscError.Invalid($"{where}: id missing or invalid");
         return parsed.Kind switch
         {
             "instance" => new UploadItem(id, "instance", null, 0),
-            "usage" when string.IsNullOrWhiteSpace(parsed.Tag) => throw CscError.Invalid($"line {number}: tag missing"),
-            "usage" when parsed.Count is not >= 0 => throw CscError.Invalid($"line {number}: count missing or negative"),
+            "usage" when string.IsNullOrWhiteSpace(parsed.Tag) => throw CscError.Invalid($"{where}: tag missing"),
+            "usage" when parsed.Count is not >= 0 => throw CscError.Invalid($"{where}: count missing or negative"),
             "usage" => new UploadItem(id, "usage", parsed.Tag, parsed.Count.Value),
-            _ => throw CscError.Invalid($"line {number}: kind must be \"instance\" or \"usage\""),
+            _ => throw CscError.Invalid($"{where}: kind must be \"instance\" or \"usage\""),
         };
     }
 
@@ -189,7 +196,7 @@ public static class CscEndpoints
         var body = await ReadJsonAsync<CertificateBody>(http);
         if (string.IsNullOrWhiteSpace(body.Csr))
             throw CscError.Invalid("csr: missing");
-        return Results.Json(new CertificateView(certificates.SignRequest(body.Csr), [certificates.RootPem]), CscStore.Json);
+        return Results.Json(new CertificateView(certificates.Sign(CscCertificates.LoadRequest(body.Csr)), [certificates.RootPem]), CscStore.Json);
     }
 
     private static IResult ListActivations(HttpContext http, string? status, CscStore store, CscEmulatorOptions options)
@@ -253,7 +260,7 @@ public static class CscEndpoints
         return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
     }
 
-    private static async Task<T> ReadJsonAsync<T>(HttpContext http)
+    internal static async Task<T> ReadJsonAsync<T>(HttpContext http)
     {
         try
         {
@@ -266,7 +273,7 @@ public static class CscEndpoints
         }
     }
 
-    private static string Required(string? value, string field, int maxLength)
+    internal static string Required(string? value, string field, int maxLength)
     {
         if (string.IsNullOrWhiteSpace(value))
             throw CscError.Invalid($"{field}: missing");
@@ -275,7 +282,7 @@ public static class CscEndpoints
         return value.Trim();
     }
 
-    private static void CheckId(string id, string field)
+    internal static void CheckId(string id, string field)
     {
         if (!IsValidId(id))
             throw CscError.Invalid($"{field}: 1 to 200 visible characters");

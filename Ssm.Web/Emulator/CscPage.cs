@@ -1,11 +1,12 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
+using System.Text.Json;
 
 namespace Ssm.Web.Emulator;
 
 /// <summary>
-/// The operator's page at `/`: activation requests with Approve and Reject buttons. Basic auth; since a browser
+/// The operator's page at `/`: activation requests with Approve and Reject buttons, and the offline request file form. Basic auth; since a browser
 /// resends Basic credentials on any site's form post, each form also carries this process's secret form token.
 /// </summary>
 public sealed class CscPage
@@ -17,6 +18,7 @@ public sealed class CscPage
         app.MapGet("/", Render);
         app.MapPost("/page/approve", ApproveForm);
         app.MapPost("/page/reject", RejectForm);
+        app.MapPost("/page/offline", OfflineForm);
     }
 
     private static IResult Render(HttpContext http, CscStore store, CscEmulatorOptions options, CscPage page)
@@ -45,7 +47,11 @@ public sealed class CscPage
             }
             html.Append("</td></tr>\n");
         }
-        html.Append("</table></body></html>\n");
+        html.Append("</table>\n<h2>Offline synchronization</h2>\n");
+        html.Append("<form method=\"post\" action=\"/page/offline\" enctype=\"multipart/form-data\">");
+        html.Append($"<input type=\"hidden\" name=\"formToken\" value=\"{page._formToken}\">");
+        html.Append("Request file: <input type=\"file\" name=\"request\" accept=\".json,application/json\" required> <button>Download response file</button></form>\n");
+        html.Append("</body></html>\n");
         return Results.Content(html.ToString(), "text/html; charset=utf-8");
     }
 
@@ -64,6 +70,17 @@ public sealed class CscPage
             throw CscError.Invalid("reason: missing");
         store.Reject(form["requestId"].ToString(), reason);
         return Results.Redirect("/", preserveMethod: false);
+    }
+
+    private static async Task<IResult> OfflineForm(HttpContext http, CscStore store, CscCatalogue catalogue, CscCertificates certificates,
+        CscEmulatorOptions options, CscPage page)
+    {
+        CscEndpoints.AllowUploadSize(http);
+        var form = await page.ReadFormAsync(http, options);
+        var file = form.Files.GetFile("request") ?? throw CscError.Invalid("request: no file");
+        await using var stream = file.OpenReadStream();
+        var response = await CscOffline.ProcessAsync(stream, store, catalogue, certificates, options, http.RequestAborted);
+        return Results.File(JsonSerializer.SerializeToUtf8Bytes(response, CscStore.Json), "application/json", "ssm-offline-response.json");
     }
 
     private async Task<IFormCollection> ReadFormAsync(HttpContext http, CscEmulatorOptions options)

@@ -38,6 +38,31 @@ public sealed record UploadResult(string BatchId, int Accepted, int Duplicates);
 
 public sealed record UploadItem(string Id, string Kind, string? Tag, long Count);
 
+/// <summary>The items of one batch as read: a repeat inside the batch (or, if asked, an id counted before) is a duplicate and not kept.</summary>
+public sealed class BatchItems(Func<string, bool>? receivedBefore = null)
+{
+    private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
+
+    public List<UploadItem> Items { get; } = [];
+    public int Duplicates { get; private set; }
+
+    public void Add(UploadItem item)
+    {
+        if (!_ids.Add(item.Id) || receivedBefore?.Invoke(item.Id) == true)
+            Duplicates++;
+        else
+            Items.Add(item);
+    }
+}
+
+public sealed record OfflineBatch(string BatchId, IReadOnlyList<UploadItem> Items, int Duplicates);
+
+/// <summary>An account of an offline request file, checked: Name and ContactEmail are set when AccountId is null.</summary>
+public sealed record OfflineAccount(string LocalAccountId, string? Name, string? ContactEmail, string? AccountId, OfflineBatch? Batch);
+
+public sealed record OfflineAccountResult(string LocalAccountId, ActivationStatus Status, string? AccountId, string? AccessToken,
+    DateTime? ExpiresAt, string? Reason, UploadResult? Batch);
+
 public sealed class EmulatorState
 {
     public List<ActivationRequest> Requests { get; set; } = [];
@@ -99,26 +124,60 @@ public sealed class CscStore : IDisposable
             var existing = _state.Requests.FirstOrDefault(r => r.LocalAccountId == localAccountId);
             if (existing is not null)
                 return (existing, false);
-            var clash = _state.Requests.FirstOrDefault(r => r.Status != ActivationStatus.Rejected
-                && string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
-            if (clash is not null)
-                throw new CscError(409, "duplicate_account", $"another on-prem server ({clash.OnPremServer}) already activated an account named {clash.Name}");
-
-            var request = new ActivationRequest
-            {
-                RequestId = "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
-                LocalAccountId = localAccountId,
-                Name = name,
-                ContactEmail = contactEmail,
-                OnPremServer = onPremServer,
-                Status = ActivationStatus.Pending,
-                CreatedAt = DateTime.UtcNow,
-            };
-            _state.Requests.Add(request);
-            if (autoApprove)
-                ApproveLocked(request);
+            CheckNameFreeLocked(name);
+            var request = AddRequestLocked(localAccountId, name, contactEmail, onPremServer, autoApprove);
             Save();
             return (request, true);
+        }
+    }
+
+    /// <summary>
+    /// The offline synchronization of one request file, under one lock and committed by one rewrite of state.json:
+    /// everything is checked before anything changes, so a refused file leaves no trace.
+    /// </summary>
+    public IReadOnlyList<OfflineAccountResult> SynchronizeOffline(string onPremServer, IReadOnlyList<OfflineAccount> accounts, bool autoApprove)
+    {
+        lock (_lock)
+        {
+            var newNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            for (var i = 0; i < accounts.Count; i++)
+            {
+                var wanted = accounts[i];
+                if (wanted.AccountId is not null)
+                {
+                    var known = _state.Accounts.FirstOrDefault(a => a.AccountId == wanted.AccountId)
+                        ?? throw CscError.Invalid($"accounts[{i}].accountId: no account {wanted.AccountId}");
+                    if (known.LocalAccountId != wanted.LocalAccountId)
+                        throw CscError.Invalid($"accounts[{i}].accountId: account {wanted.AccountId} belongs to another localAccountId");
+                }
+                else if (!_state.Requests.Any(r => r.LocalAccountId == wanted.LocalAccountId))
+                {
+                    CheckNameFreeLocked(wanted.Name!);
+                    if (!newNames.Add(wanted.Name!))
+                        throw new CscError(409, "duplicate_account", $"accounts[{i}].name: {wanted.Name} is asked twice in this file");
+                }
+            }
+
+            var results = new List<OfflineAccountResult>();
+            foreach (var wanted in accounts)
+            {
+                var request = wanted.AccountId is null
+                    ? _state.Requests.FirstOrDefault(r => r.LocalAccountId == wanted.LocalAccountId)
+                      ?? AddRequestLocked(wanted.LocalAccountId, wanted.Name!, wanted.ContactEmail!, onPremServer, autoApprove)
+                    : null;
+                if (request is { Status: not ActivationStatus.Approved })
+                {
+                    results.Add(new(wanted.LocalAccountId, request.Status, null, null, null, request.Reason, null));
+                    continue;
+                }
+                var account = FindAccount(wanted.AccountId ?? request!.AccountId!);
+                IssueToken(account);
+                var batch = wanted.Batch is { } b ? CommitBatchLocked(account, b.BatchId, b.Items, b.Duplicates) : null;
+                results.Add(new(wanted.LocalAccountId, ActivationStatus.Approved, account.AccountId, account.AccessToken, account.ExpiresAt, null, batch));
+            }
+            _state.ReceivedLogBytes = _log.Length;
+            Save();
+            return results;
         }
     }
 
@@ -226,35 +285,44 @@ public sealed class CscStore : IDisposable
             var account = FindAccount(accountId);
             if (account.Batches.TryGetValue(batchId, out var earlier))
                 return earlier;
-
-            // Another batch may have committed some of these ids while this body was being read.
-            var fresh = items.Where(i => !_received.Contains(ReceivedKey(accountId, i.Id))).ToList();
-            var result = new UploadResult(batchId, fresh.Count, duplicatesInBody + items.Count - fresh.Count);
-            if (fresh.Count > 0)
-            {
-                var lines = new StringBuilder();
-                foreach (var item in fresh)
-                    lines.Append(ReceivedKey(accountId, item.Id)).Append('\n');
-                _log.Write(Encoding.UTF8.GetBytes(lines.ToString()));
-                _log.Flush(flushToDisk: true);
-            }
-
-            foreach (var item in fresh)
-            {
-                _received.Add(ReceivedKey(accountId, item.Id));
-                if (item.Kind == "instance")
-                    account.Instances++;
-                else
-                {
-                    account.UsageRecords++;
-                    account.UsageByTag[item.Tag!] = account.UsageByTag.GetValueOrDefault(item.Tag!) + item.Count;
-                }
-            }
-            account.Batches[batchId] = result;
+            var result = CommitBatchLocked(account, batchId, items, duplicatesInBody);
             _state.ReceivedLogBytes = _log.Length;
             Save();
             return result;
         }
+    }
+
+    /// <summary>Appends the batch's new ids to the log (flushed) and counts them; the caller's Save commits it (decision 0007).</summary>
+    private UploadResult CommitBatchLocked(CscAccount account, string batchId, IReadOnlyList<UploadItem> items, int duplicatesInBody)
+    {
+        if (account.Batches.TryGetValue(batchId, out var earlier))
+            return earlier;
+
+        // Another batch may have committed some of these ids while this body was being read.
+        var fresh = items.Where(i => !_received.Contains(ReceivedKey(account.AccountId, i.Id))).ToList();
+        var result = new UploadResult(batchId, fresh.Count, duplicatesInBody + items.Count - fresh.Count);
+        if (fresh.Count > 0)
+        {
+            var lines = new StringBuilder();
+            foreach (var item in fresh)
+                lines.Append(ReceivedKey(account.AccountId, item.Id)).Append('\n');
+            _log.Write(Encoding.UTF8.GetBytes(lines.ToString()));
+            _log.Flush(flushToDisk: true);
+        }
+
+        foreach (var item in fresh)
+        {
+            _received.Add(ReceivedKey(account.AccountId, item.Id));
+            if (item.Kind == "instance")
+                account.Instances++;
+            else
+            {
+                account.UsageRecords++;
+                account.UsageByTag[item.Tag!] = account.UsageByTag.GetValueOrDefault(item.Tag!) + item.Count;
+            }
+        }
+        account.Batches[batchId] = result;
+        return result;
     }
 
     public (long Instances, long UsageRecords, Dictionary<string, long> UsageByTag) Usage(string accountId)
@@ -264,6 +332,32 @@ public sealed class CscStore : IDisposable
             var account = FindAccount(accountId);
             return (account.Instances, account.UsageRecords, new Dictionary<string, long>(account.UsageByTag));
         }
+    }
+
+    private void CheckNameFreeLocked(string name)
+    {
+        var clash = _state.Requests.FirstOrDefault(r => r.Status != ActivationStatus.Rejected
+            && string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
+        if (clash is not null)
+            throw new CscError(409, "duplicate_account", $"another on-prem server ({clash.OnPremServer}) already activated an account named {clash.Name}");
+    }
+
+    private ActivationRequest AddRequestLocked(string localAccountId, string name, string contactEmail, string onPremServer, bool autoApprove)
+    {
+        var request = new ActivationRequest
+        {
+            RequestId = "r-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+            LocalAccountId = localAccountId,
+            Name = name,
+            ContactEmail = contactEmail,
+            OnPremServer = onPremServer,
+            Status = ActivationStatus.Pending,
+            CreatedAt = DateTime.UtcNow,
+        };
+        _state.Requests.Add(request);
+        if (autoApprove)
+            ApproveLocked(request);
+        return request;
     }
 
     private void ApproveLocked(ActivationRequest request)
