@@ -96,14 +96,18 @@ class Client:
         if self.cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         h.update(headers or {})
-        try:
-            self.conn.request(method, path, body=body, headers=h)
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = None
-            raise
+        for attempt in (1, 2):
+            reused = self.conn.sock is not None
+            try:
+                self.conn.request(method, path, body=body, headers=h)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                # A keep-alive connection the server closed while idle (Kestrel: after 130 s): once more, anew.
+                if attempt == 2 or not reused:
+                    raise
         for header in response.msg.get_all("Set-Cookie") or []:
             jar = http.cookies.SimpleCookie()
             jar.load(header)
@@ -158,10 +162,17 @@ def columns(psql, table):
     return rows.split("\n")
 
 
+def v7(kind, number):
+    """SQL of a deterministic uuid shaped like Guid.CreateVersion7 (what the application and its tests use): a
+    48-bit time prefix that grows with the number, so id order is insertion order, as in production."""
+    return (f"(lpad(to_hex(x'019a00000000'::bigint + {number}), 12, '0') || '7000' || '8' || "
+            f"substr(md5('{kind}' || {number}), 1, 15))::uuid")
+
+
 def seed_sql(psql, account, first, count, kind, instances_total):
     """INSERT ... SELECT generate_series for rows first..first+count-1 of `kind` (instance or usage).
 
-    Ids are deterministic uuids (md5 of kind and number), so a usage record names a seeded instance. Every column
+    Ids are deterministic version-7-shaped uuids (see v7), so a usage record names a seeded instance. Every column
     Marten has on the table is filled the way Marten writes it; unknown extra columns make the benchmark stop."""
     table = "mt_doc_productinstance" if kind == "instance" else "mt_doc_usagerecord"
     dotnet = "Ssm.Domain.Products.ProductInstance" if kind == "instance" else "Ssm.Domain.Products.UsageRecord"
@@ -171,18 +182,18 @@ def seed_sql(psql, account, first, count, kind, instances_total):
     if extra:
         raise SystemExit(f"ssm.{table} has columns this benchmark does not fill: {extra}")
     if kind == "instance":
-        doc = ("jsonb_build_object('Id', md5('i' || g)::uuid, 'AccountId', '{a}'::uuid, 'Pid', 'C9300-24T', "
+        doc = ("jsonb_build_object('Id', {ii}, 'AccountId', '{a}'::uuid, 'Pid', 'C9300-24T', "
                "'SerialNumber', 'FOC' || lpad(g::text, 8, '0'), 'Name', 'sw-' || g, "
                "'RegisteredAt', to_char((timestamptz '2026-01-01' + g * interval '1 second') at time zone 'UTC', "
-               "'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"'), 'UploadBatch', null)").format(a=account)
-        ident = "md5('i' || g)::uuid"
+               "'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"'), 'UploadBatch', null)").format(a=account, ii=v7("i", "g"))
+        ident = v7("i", "g")
     else:
-        doc = ("jsonb_build_object('Id', md5('u' || g)::uuid, 'AccountId', '{a}'::uuid, "
-               "'InstanceId', md5('i' || (1 + g % {n}))::uuid, 'ReportId', 'rum-' || (g / 10), "
+        doc = ("jsonb_build_object('Id', {ui}, 'AccountId', '{a}'::uuid, "
+               "'InstanceId', {ii}, 'ReportId', 'rum-' || (g / 10), "
                "'Tag', 'regid.2017-07.com.cisco.DNA_Advantage,1.0_' || (g % 4), 'Count', 1 + g % 5, "
                "'From', '2026-01-01T00:00:00+00:00', 'To', '2026-01-02T00:00:00+00:00', "
-               "'ReceivedAt', '2026-01-02T00:00:05+00:00', 'UploadBatch', null)").format(a=account, n=instances_total)
-        ident = "md5('u' || g)::uuid"
+               "'ReceivedAt', '2026-01-02T00:00:05+00:00', 'UploadBatch', null)").format(a=account, ui=v7("u", "g"), ii=v7("i", f"(1 + g % {instances_total})"))
+        ident = v7("u", "g")
     version = "gen_random_uuid()" if "mt_version" in cols and psql.run(
         f"select data_type from information_schema.columns where table_schema = 'ssm' and table_name = '{table}' "
         f"and column_name = 'mt_version'") == "uuid" else "1"
@@ -368,10 +379,11 @@ def main():
         usage = csc_usage()
         full_ok = (full["run"]["result"] == "Succeeded" and usage["instances"] == args.instances
                    and usage["usageRecords"] == args.usage)
-        report.append(f"full sync: run {full['run']['result']}, itemsUp {full['run']['itemsUp']:,}, "
+        report.append(f"full sync ({full['wall']:.2f} s): run {full['run']['result']}, itemsUp {full['run']['itemsUp']:,}, "
                       f"CSC counts instances {usage['instances']:,} usageRecords {usage['usageRecords']:,} "
                       f"(expected {args.instances:,} / {args.usage:,}): {'PASS' if full_ok else 'FAIL'}"
                       + (f"; error: {full['run']['error']}" if full["run"].get("error") else ""))
+        progress(report[-1])
 
         # 6. Incremental: 1% new.
         progress(f"Inserting {changes_i:,} instances and {changes_u:,} usage records (the change)")
@@ -383,10 +395,11 @@ def main():
         usage = csc_usage()
         incr_ok = (incr["run"]["result"] == "Succeeded" and usage["instances"] == total_i
                    and usage["usageRecords"] == total_u)
-        report.append(f"incremental sync: run {incr['run']['result']}, itemsUp {incr['run']['itemsUp']:,}, "
+        report.append(f"incremental sync ({incr['wall']:.2f} s): run {incr['run']['result']}, itemsUp {incr['run']['itemsUp']:,}, "
                       f"CSC counts instances {usage['instances']:,} usageRecords {usage['usageRecords']:,} "
                       f"(expected {total_i:,} / {total_u:,}): {'PASS' if incr_ok else 'FAIL'}"
                       + (f"; error: {incr['run']['error']}" if incr["run"].get("error") else ""))
+        progress(report[-1])
 
         # Baseline B: the emulator alone, one NDJSON body straight from here (a fresh account's ids never clash:
         # they are new uuids).
