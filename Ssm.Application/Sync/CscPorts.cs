@@ -21,9 +21,6 @@ public sealed record TokenReply(string AccessToken, DateTimeOffset ExpiresAt);
 
 public sealed record EntitlementInfo(string Tag, string Name, int Quantity, DateOnly StartDate, DateOnly EndDate);
 
-/// <summary>One line of an upload: a product instance or a usage record.</summary>
-public sealed record UploadItem(string Kind, Guid Id, long Seq, IReadOnlyDictionary<string, object?> Fields);
-
 public sealed record UploadReply(string BatchId, int Accepted, int Duplicates);
 
 public sealed record SignedCertificate(string CertificatePem, IReadOnlyList<string> ChainPem);
@@ -37,7 +34,8 @@ public interface ICscClient
     Task<ActivationReply> GetActivationAsync(string requestId, CancellationToken cancellationToken);
     Task<TokenReply> RenewTokenAsync(CscCredentials credentials, string accountId, CancellationToken cancellationToken);
     Task<IReadOnlyList<EntitlementInfo>> GetEntitlementsAsync(string accountId, string accessToken, CancellationToken cancellationToken);
-    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<UploadItem> items, CancellationToken cancellationToken);
+    /// <summary>Sends a batch: each line one JSON object, a product instance or a usage record (docs/csc-api.md).</summary>
+    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> lines, CancellationToken cancellationToken);
     Task<SignedCertificate> SignCertificateAsync(string accountId, string accessToken, string csrPem, CancellationToken cancellationToken);
 }
 

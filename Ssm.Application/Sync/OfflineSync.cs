@@ -17,7 +17,7 @@ namespace Ssm.Application.Sync;
 
 // The files of offline (manual) synchronization, docs/csc-api.md "POST /csc/v1/offline".
 
-public sealed record OfflineItemsBatch(string BatchId, IReadOnlyList<Dictionary<string, object?>> Items);
+public sealed record OfflineItemsBatch(string BatchId, IReadOnlyList<JsonElement> Items);
 
 public sealed record OfflineRequestAccount(Guid LocalAccountId, string Name, string ContactEmail, string? AccountId, OfflineItemsBatch? Batch);
 
@@ -86,9 +86,9 @@ public sealed class CreateOfflineRequestHandler(IDocumentStore documents, IDocum
                 var claimed = await UploadBatches.NextAsync(documents, account.Id, ItemsPerAccount, now);
                 if (claimed is not null)
                 {
-                    var lines = new List<Dictionary<string, object?>>();
-                    await foreach (var item in UploadBatches.ItemsOf(documents, claimed.Id).WithCancellation(cancellationToken))
-                        lines.Add(new Dictionary<string, object?>(item.Fields) { ["kind"] = item.Kind, ["id"] = item.Id, ["seq"] = item.Seq });
+                    var lines = new List<JsonElement>();
+                    await foreach (var line in UploadBatches.LinesOf(documents, claimed.Id).WithCancellation(cancellationToken))
+                        lines.Add(JsonDocument.Parse(line).RootElement.Clone());
                     batch = new OfflineItemsBatch(claimed.Id, lines);
                     items += lines.Count;
                 }

@@ -33,7 +33,7 @@ public sealed class SyncRunner(
     ChangeNotifier notifier,
     ILogger<SyncRunner> logger)
 {
-    public const int BatchSize = 5000;
+    public const int BatchSize = 20_000;
     private static readonly TimeSpan ProgressEvery = TimeSpan.FromMilliseconds(250);
     private readonly SemaphoreSlim _one = new(1, 1);
     private readonly ConcurrentDictionary<Guid, Task> _live = new();
@@ -274,7 +274,7 @@ public sealed class SyncRunner(
             if (batch is null)
                 break;
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, UploadBatches.ItemsOf(documents, batch.Id), CancellationToken.None);
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, UploadBatches.LinesOf(documents, batch.Id), CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
             sent += batch.Items;
             run.ItemsUp += batch.Items;

@@ -20,9 +20,20 @@ public static class UploadBatches
         if (open is not null)
             return open;
         var batch = new UploadBatch { Id = $"b-{Guid.CreateVersion7(now):N}", AccountId = accountId, ClaimedAt = now };
-        // The claim marks up to `size` unsent items with the batch id and commits with the batch document.
-        Claim(session, "productinstance", accountId, batch.Id, size / 2);
-        Claim(session, "usagerecord", accountId, batch.Id, size - size / 2);
+        // One statement claims up to `size` unsent items, instances first, and commits with the batch document.
+        // The predicates match the partial indexes of unsent items (MartenSetup): no scan of what is sent.
+        session.QueueSqlCommand($"""
+            with instances as (
+              update ssm.mt_doc_productinstance set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
+              where id in (select id from ssm.mt_doc_productinstance
+                           where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
+                           limit {size} for update skip locked)
+              returning 1)
+            update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
+            where id in (select id from ssm.mt_doc_usagerecord
+                         where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
+                         limit greatest(0, {size} - (select count(*) from instances)) for update skip locked)
+            """, batch.Id, accountId.ToString(), batch.Id, accountId.ToString());
         session.Store(batch);
         await session.SaveChangesAsync();
         batch.Items = await session.Query<ProductInstance>().CountAsync(p => p.UploadBatch == batch.Id)
@@ -35,27 +46,25 @@ public static class UploadBatches
         return batch.Items == 0 ? null : batch;
     }
 
-    private static void Claim(IDocumentSession session, string table, Guid accountId, string batchId, int limit) =>
-        session.QueueSqlCommand($"""
-            update ssm.mt_doc_{table} set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
-            where id in (select id from ssm.mt_doc_{table}
-                         where data ->> 'AccountId' = ? and data ->> 'UploadBatch' is null
-                         order by id limit {limit} for update skip locked)
-            """, batchId, accountId.ToString());
-
-    public static async IAsyncEnumerable<UploadItem> ItemsOf(IDocumentStore documents, string batchId)
+    /// <summary>
+    /// The batch's items as NDJSON lines (docs/csc-api.md), built by PostgreSQL from the stored JSON: no
+    /// document is materialized in the node, and the lines are streamed, not held.
+    /// </summary>
+    public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, string batchId)
     {
         await using var query = documents.QuerySession();
-        await foreach (var p in query.Query<ProductInstance>().Where(p => p.UploadBatch == batchId).ToAsyncEnumerable())
-            yield return new UploadItem("instance", p.Id, 0, new Dictionary<string, object?>
-            {
-                ["pid"] = p.Pid, ["serial"] = p.SerialNumber, ["name"] = p.Name, ["registeredAt"] = p.RegisteredAt,
-            });
-        await foreach (var u in query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToAsyncEnumerable())
-            yield return new UploadItem("usage", u.Id, 0, new Dictionary<string, object?>
-            {
-                ["instanceId"] = u.InstanceId, ["reportId"] = u.ReportId, ["tag"] = u.Tag, ["count"] = u.Count, ["from"] = u.From, ["to"] = u.To,
-            });
+        await foreach (var line in query.AdvancedSql.StreamAsync<string>("""
+            select jsonb_build_object('kind', 'instance', 'id', id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
+                                      'name', data -> 'Name', 'registeredAt', data -> 'RegisteredAt', 'seq', 0)::text
+            from ssm.mt_doc_productinstance where data ->> 'UploadBatch' = ?
+            """, CancellationToken.None, batchId))
+            yield return line;
+        await foreach (var line in query.AdvancedSql.StreamAsync<string>("""
+            select jsonb_build_object('kind', 'usage', 'id', id, 'instanceId', data -> 'InstanceId', 'reportId', data -> 'ReportId',
+                                      'tag', data -> 'Tag', 'count', data -> 'Count', 'from', data -> 'From', 'to', data -> 'To', 'seq', 0)::text
+            from ssm.mt_doc_usagerecord where data ->> 'UploadBatch' = ?
+            """, CancellationToken.None, batchId))
+            yield return line;
     }
 
     /// <summary>Records CSC's answer for a batch; a batch acknowledged before stays as it was.</summary>

@@ -41,7 +41,7 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
         (await SendAsync<EntitlementsReply>(HttpMethod.Get, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/entitlements",
             Bearer(accessToken), null, cancellationToken)).Entitlements;
 
-    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<UploadItem> items,
+    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> items,
         CancellationToken cancellationToken) =>
         SendAsync<UploadReply>(HttpMethod.Post, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/uploads/{Uri.EscapeDataString(batchId)}",
             Bearer(accessToken), new NdjsonContent(items), cancellationToken);
@@ -135,25 +135,24 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
         return handler;
     }
 
-    /// <summary>Streams the items as NDJSON without holding the batch in memory.</summary>
+    /// <summary>Streams the lines as NDJSON without holding the batch in memory.</summary>
     private sealed class NdjsonContent : HttpContent
     {
-        private readonly IAsyncEnumerable<UploadItem> _items;
+        private readonly IAsyncEnumerable<string> _lines;
 
-        public NdjsonContent(IAsyncEnumerable<UploadItem> items)
+        public NdjsonContent(IAsyncEnumerable<string> lines)
         {
-            _items = items;
+            _lines = lines;
             Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
         }
 
         protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
         {
-            var newline = new byte[] { (byte)'\n' };
-            await foreach (var item in _items)
+            await using var writer = new StreamWriter(stream, new UTF8Encoding(false), 64 * 1024, leaveOpen: true);
+            await foreach (var line in _lines)
             {
-                var line = new Dictionary<string, object?>(item.Fields) { ["kind"] = item.Kind, ["id"] = item.Id, ["seq"] = item.Seq };
-                await JsonSerializer.SerializeAsync(stream, line, Json);
-                await stream.WriteAsync(newline);
+                await writer.WriteAsync(line);
+                await writer.WriteAsync('\n');
             }
         }
 

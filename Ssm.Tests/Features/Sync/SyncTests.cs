@@ -146,8 +146,8 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         {
             var records = await query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToListAsync();
             var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batchId,
-                records.Select(u => new UploadItem("usage", u.Id, 0, new Dictionary<string, object?> { ["tag"] = u.Tag, ["count"] = u.Count }))
-                    .ToAsyncEnumerable(), CancellationToken.None);
+                records.Select(u => $$"""{"kind":"usage","id":"{{u.Id}}","tag":"{{u.Tag}}","count":{{u.Count}}}""").ToAsyncEnumerable(),
+                CancellationToken.None);
             sent.Accepted.ShouldBe(500);
         }
 
