@@ -70,3 +70,6 @@ public sealed class ShortTokenCscFixture() : CscFixture("ssm_sync_tokens", "auto
 
 /// <summary>Manual approval, for the page tests (a database of their own).</summary>
 public sealed class SyncPagesCscFixture() : CscFixture("ssm_sync_pages", "manual", "1.00:00:00");
+
+/// <summary>Automatic approval, for offline synchronization by files.</summary>
+public sealed class OfflineCscFixture() : CscFixture("ssm_sync_offline", "auto", "1.00:00:00");
