@@ -93,6 +93,45 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Offline_the_page_downloads_the_request_file_and_applies_the_uploaded_response()
+    {
+        var account = await fixture.Send(new CreateAccount($"Off-{Guid.NewGuid():N}"[..12], "", "ops@example.com"));
+        await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
+        var download = context.JSInterop.SetupVoid("ssmDownload", _ => true);
+        download.SetVoidResult();
+        var cut = context.Render<Synchronization>();
+
+        cut.WaitForElement("[data-testid=offline-request]", Wait).Click();
+        cut.WaitForAssertion(() => cut.Find("[data-testid=offline-result]").TextContent.ShouldContain("1 accounts"), Wait);
+        var request = download.Invocations.ShouldHaveSingleItem().Arguments[1].ShouldBeOfType<string>();
+        request.ShouldContain(account.Id.ToString());
+
+        // CSC (manual approval here) answers the file; an operator approved the account meanwhile.
+        using (var csc = fixture.Csc.Operator())
+        {
+            var pending = await csc.PostAsync("/csc/v1/offline", new StringContent(request, System.Text.Encoding.UTF8, "application/json"));
+            pending.EnsureSuccessStatusCode();
+            var list = System.Text.Json.JsonDocument.Parse(await csc.GetStringAsync("/csc/v1/admin/activations?status=Pending")).RootElement;
+            var requestId = list.GetProperty("activations").EnumerateArray()
+                .Single(a => a.GetProperty("localAccountId").GetString() == account.Id.ToString()).GetProperty("requestId").GetString();
+            await fixture.AdminAsync(requestId!, "approve");
+        }
+        string response;
+        using (var csc = fixture.Csc.Operator())
+        {
+            var answered = await csc.PostAsync("/csc/v1/offline", new StringContent(request, System.Text.Encoding.UTF8, "application/json"));
+            response = await answered.Content.ReadAsStringAsync();
+            answered.EnsureSuccessStatusCode();
+        }
+
+        cut.FindComponent<Microsoft.AspNetCore.Components.Forms.InputFile>()
+            .UploadFiles(InputFileContent.CreateFromText(response, "response.json"));
+        cut.WaitForAssertion(() => cut.Find("[data-testid=offline-result]").TextContent.ShouldContain("1 activated"), Wait);
+        await using var query = fixture.Query();
+        (await query.LoadAsync<LocalAccount>(account.Id))!.Status.ShouldBe(AccountStatus.Active);
+    }
+
+    [Fact]
     public async Task A_viewer_sees_the_history_but_no_schedule_form_or_sync_button()
     {
         await using var context = ComponentTestContext.Create(fixture, "victor", CurrentUser.ViewerRole);

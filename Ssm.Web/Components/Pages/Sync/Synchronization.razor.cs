@@ -1,5 +1,6 @@
 using FluentValidation;
 using Microsoft.AspNetCore.Components;
+using Microsoft.JSInterop;
 using MudBlazor;
 using Ssm.Application.Common;
 using Ssm.Application.Sync;
@@ -12,6 +13,9 @@ public partial class Synchronization : IDisposable
 {
     [Inject] private UiSender Sender { get; set; } = default!;
     [Inject] private ChangeNotifier Notifier { get; set; } = default!;
+    [Inject] private IJSRuntime Js { get; set; } = default!;
+
+    private string? _offlineResult;
 
     private IReadOnlyList<SyncAlert> _alerts = [];
     private Page<SyncRunDto>? _runs;
@@ -71,16 +75,39 @@ public partial class Synchronization : IDisposable
     private async Task RunAsync(Func<Task> action)
     {
         _error = null;
+        _offlineResult = null;
         try
         {
             await action();
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or Domain.DomainException)
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or Domain.DomainException
+                                       or CscRefusedException or IOException)
         {
             _error = ErrorText.Describe(ex);
         }
     }
+
+    private Task DownloadRequestAsync() => RunAsync(async () =>
+    {
+        var file = await Sender.Send(new CreateOfflineRequest());
+        await Js.InvokeVoidAsync("ssmDownload", file.FileName, file.Json);
+        _offlineResult = $"{file.FileName}: {file.Accounts} accounts, {file.Items:N0} items to upload.";
+    });
+
+    private Task UploadResponseAsync(Microsoft.AspNetCore.Components.Forms.IBrowserFile? file) => RunAsync(async () =>
+    {
+        if (file is null)
+            return;
+        if (file.Size > ApplyOfflineResponse.MaxLength)
+            throw new Domain.DomainException($"{file.Name} is larger than 1 MB: it is not a CSC response file.");
+        using var reader = new StreamReader(file.OpenReadStream(ApplyOfflineResponse.MaxLength));
+        var applied = await Sender.Send(new ApplyOfflineResponse(await reader.ReadToEndAsync()));
+        _offlineResult = $"{file.Name} applied: {applied.Activated} activated, {applied.Pending} pending, {applied.Rejected} rejected, "
+                         + $"{applied.Entitlements} licenses, {applied.BatchesAcknowledged} uploads acknowledged"
+                         + (applied.CertificateSigned ? ", certificate signed." : ".")
+                         + (applied.Skipped.Count > 0 ? $" Skipped: {string.Join("; ", applied.Skipped)}" : "");
+    });
 
     private Task PageAsync(int page)
     {
