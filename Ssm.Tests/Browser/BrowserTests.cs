@@ -55,7 +55,7 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
     }
 
     // Clicks on the prerendered page are lost: wait until the circuit has taken over.
-    private static Task WaitInteractiveAsync(IPage page) =>
+    internal static Task WaitInteractiveAsync(IPage page) =>
         page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 15_000 });
 
     // SSM_SCREENSHOTS=DIR keeps pictures of the pages for a human to look at.
@@ -65,7 +65,7 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
             await page.ScreenshotAsync(new() { Path = Path.Combine(dir, name + ".png"), FullPage = true });
     }
 
-    private static ILocator Field(IPage page, string testId) =>
+    internal static ILocator Field(IPage page, string testId) =>
         page.Locator($"input[data-testid={testId}], [data-testid={testId}] input").First;
 
     [Fact]

@@ -49,4 +49,59 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await Assertions.Expect(page.Locator("[data-testid=ha-last-failover]")).ToContainTextAsync("planned handover");
         await BrowserTests.ScreenshotAsync(page, "ha-after");
     }
+
+    [Fact]
+    public async Task An_operator_activates_an_account_sets_the_Host_Common_Name_and_syncs_before_and_after_a_handover()
+    {
+        await _cluster.StartCscAsync("auto");
+        await _cluster.StartNodeAsync("primary");
+        await _cluster.StartNodeAsync("secondary");
+        (await _cluster.DeployAsync()).Status.ShouldBe(System.Net.HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
+        var context = await _browser.NewContextAsync(new() { BaseURL = _cluster.VipUrl.ToString() });
+        var page = await context.NewPageAsync();
+
+        // Accounts: create WEB and request its activation with the CSC login (the emulator approves at once).
+        await BrowserTests.LogInAsync(page, "/accounts");
+        await BrowserTests.Field(page, "new-name").FillAsync("WEB");
+        await BrowserTests.Field(page, "new-email").FillAsync("ops@example.com");
+        await page.Locator("[data-testid=create-account]").ClickAsync();
+        var row = page.Locator("[data-testid=account-row][data-name=WEB]");
+        await row.Locator("[data-testid=request-activation]").ClickAsync();
+        await BrowserTests.Field(page, "csc-user").FillAsync("csc-operator");
+        await BrowserTests.Field(page, "csc-password").FillAsync(CscEmulatorProcess.Password);
+        await page.Locator("[data-testid=csc-submit]").ClickAsync();
+        await Assertions.Expect(row.Locator("[data-testid=account-status]")).ToHaveTextAsync("Active");
+
+        // Security › Certificates: the VIP as Host Common Name; stale until the next sync.
+        await page.GotoAsync("/security/certificates");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await BrowserTests.Field(page, "new-host-name").FillAsync(_cluster.Vip);
+        await page.Locator("[data-testid=save-host-name]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=certificate-stale]")).ToBeVisibleAsync();
+
+        // Synchronization: sync now; the history shows the run end, live.
+        await page.GotoAsync("/sync");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await page.Locator("[data-testid=sync-all]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        await BrowserTests.ScreenshotAsync(page, "sync-after");
+        await page.GotoAsync("/security/certificates");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("[data-testid=certificate-current]")).ToContainTextAsync(_cluster.Vip);
+        await page.GotoAsync("/licenses");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("[data-testid=license-row][data-account=WEB]")).ToHaveCountAsync(4);
+
+        // Handover: through the VIP the secondary now answers, with everything, and syncs too.
+        await page.GotoAsync("/sync");
+        await BrowserTests.WaitInteractiveAsync(page);
+        (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(System.Net.HttpStatusCode.OK);
+        await _cluster.WaitForAsync("secondary", s => s.VipHolder == "secondary");
+        await page.GotoAsync("/sync");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await page.Locator("[data-testid=sync-all]").ClickAsync(new() { Timeout = 20_000 });
+        await Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(2, new() { Timeout = 20_000 });
+        await Assertions.Expect(page.Locator("[data-testid=sync-run]").First).ToContainTextAsync("secondary");
+    }
 }
