@@ -51,8 +51,6 @@ public static class DependencyInjection
         services.AddSingleton<IPeerLink, HttpPeerLink>();
         AddCsc(services, configuration);
         services.AddSingleton<Application.Certificates.IHostAddresses, Certificates.HostAddresses>();
-        services.AddSingleton<Certificates.ServerCertificateProvider>();
-        services.AddHostedService(sp => sp.GetRequiredService<Certificates.ServerCertificateProvider>());
         services.AddHttpClient(HttpPeerLink.ClientName);
         switch (ha.VipProvider)
         {
@@ -71,6 +69,8 @@ public static class DependencyInjection
         services.AddHostedService<ClusterStartup>();
         services.AddSingleton<SchemaInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<SchemaInitializer>());
+        services.AddSingleton<Certificates.ServerCertificateProvider>();
+        services.AddHostedService(sp => sp.GetRequiredService<Certificates.ServerCertificateProvider>());
 
         var csc = configuration.GetSection(CscOptions.Section).Get<CscOptions>() ?? new CscOptions();
         services.AddQuartz(quartz =>

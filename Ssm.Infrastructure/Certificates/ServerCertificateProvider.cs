@@ -30,6 +30,9 @@ public sealed class ServerCertificateProvider(IDocumentStore documents, ChangeNo
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Not on the start-up path: the first Marten query of a process compiles its storage code, which
+        // would hold up the cluster's rejoin and the web host by a second.
+        await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
         using var changed = new SemaphoreSlim(0);
         void OnChanged(ChangeTopic topic)
         {
