@@ -265,17 +265,26 @@ public sealed class SyncRunner(
                       + await query.Query<UsageRecord>().CountAsync(u => u.AccountId == account.Id && u.UploadBatch == null);
         }
         long sent = 0;
-        // First whatever an earlier run claimed but did not see acknowledged, then new batches.
+        // First whatever an earlier run claimed but did not see acknowledged, then new batches. The next batch
+        // is claimed while the current one travels (database writes and the upload overlap); a claimed batch
+        // that is never sent is resent by a later run, like any unacknowledged one.
+        var next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow);
         while (true)
         {
             if (!cluster.AcceptsWrites)
                 throw new NodeNotActiveException();
-            var batch = await UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow);
+            var claiming = Stopwatch.GetTimestamp();
+            var batch = await next;
             if (batch is null)
                 break;
+            var claimWait = Stopwatch.GetElapsedTime(claiming);
+            next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string> { batch.Id });
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
+            var uploading = Stopwatch.GetTimestamp();
             var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, UploadBatches.LinesOf(documents, batch.Id), CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
+            logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",
+                batch.Id, account.Name, batch.Items, reply.Accepted, reply.Duplicates, claimWait.TotalMilliseconds, Stopwatch.GetElapsedTime(uploading).TotalMilliseconds);
             sent += batch.Items;
             run.ItemsUp += batch.Items;
         }
