@@ -83,13 +83,13 @@ public sealed class CreateOfflineRequestHandler(IDocumentStore documents, IDocum
             OfflineItemsBatch? batch = null;
             if (account.Status == AccountStatus.Active && account.CscAccountId is not null)
             {
-                var claimed = await UploadBatches.NextAsync(documents, account.Id, ItemsPerAccount, now);
-                if (claimed is not null)
+                if (await UploadBatches.NextAsync(documents, account.Id, ItemsPerAccount, now) is { } claimed)
                 {
                     var lines = new List<JsonElement>();
-                    await foreach (var line in UploadBatches.LinesOf(documents, claimed.Id).WithCancellation(cancellationToken))
+                    await foreach (var line in (claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, claimed.Batch.Id))
+                                       .WithCancellation(cancellationToken))
                         lines.Add(JsonDocument.Parse(line).RootElement.Clone());
-                    batch = new OfflineItemsBatch(claimed.Id, lines);
+                    batch = new OfflineItemsBatch(claimed.Batch.Id, lines);
                     items += lines.Count;
                 }
             }

@@ -274,14 +274,14 @@ public sealed class SyncRunner(
             if (!cluster.AcceptsWrites)
                 throw new NodeNotActiveException();
             var claiming = Stopwatch.GetTimestamp();
-            var batch = await next;
-            if (batch is null)
+            if (await next is not { Batch: var batch } claimed)
                 break;
             var claimWait = Stopwatch.GetElapsedTime(claiming);
             next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string> { batch.Id });
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
             var uploading = Stopwatch.GetTimestamp();
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, UploadBatches.LinesOf(documents, batch.Id), CancellationToken.None);
+            var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch.Id);
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
             logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",
                 batch.Id, account.Name, batch.Items, reply.Accepted, reply.Duplicates, claimWait.TotalMilliseconds, Stopwatch.GetElapsedTime(uploading).TotalMilliseconds);

@@ -10,40 +10,56 @@ namespace Ssm.Application.Sync;
 /// </summary>
 public static class UploadBatches
 {
+    /// <summary>A batch to send, and its NDJSON lines when they came with the claim (null: read them by batch id).</summary>
+    public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Lines);
+
+    private const string InstanceLine = """
+        jsonb_build_object('kind', 'instance', 'id', id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
+                           'name', data -> 'Name', 'registeredAt', data -> 'RegisteredAt', 'seq', 0)::text
+        """;
+
+    private const string UsageLine = """
+        jsonb_build_object('kind', 'usage', 'id', id, 'instanceId', data -> 'InstanceId', 'reportId', data -> 'ReportId',
+                           'tag', data -> 'Tag', 'count', data -> 'Count', 'from', data -> 'From', 'to', data -> 'To', 'seq', 0)::text
+        """;
+
     /// <summary>An unacknowledged batch of an earlier run, or a new one claimed now (null when nothing is left).</summary>
-    public static async Task<UploadBatch?> NextAsync(IDocumentStore documents, Guid accountId, int size, DateTimeOffset now,
+    public static async Task<Claimed?> NextAsync(IDocumentStore documents, Guid accountId, int size, DateTimeOffset now,
         ISet<string>? skip = null)
     {
         await using var session = documents.LightweightSession();
         var open = (await session.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null)
             .OrderBy(b => b.ClaimedAt).ToListAsync()).FirstOrDefault(b => skip is null || !skip.Contains(b.Id));
         if (open is not null)
-            return open;
+            return new Claimed(open, null);
+        // The batch document first: if the node dies right after the claim, the batch is found open and resent
+        // by its id. Then one statement claims up to `size` unsent items, instances first, and hands back their
+        // lines; its predicates match the partial indexes of unsent items (MartenSetup).
         var batch = new UploadBatch { Id = $"b-{Guid.CreateVersion7(now):N}", AccountId = accountId, ClaimedAt = now };
-        // One statement claims up to `size` unsent items, instances first, and commits with the batch document.
-        // The predicates match the partial indexes of unsent items (MartenSetup): no scan of what is sent.
-        session.QueueSqlCommand($"""
+        session.Store(batch);
+        await session.SaveChangesAsync();
+        var lines = await session.AdvancedSql.QueryAsync<string>($"""
             with instances as (
               update ssm.mt_doc_productinstance set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
               where id in (select id from ssm.mt_doc_productinstance
                            where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
                            limit {size} for update skip locked)
-              returning 1)
-            update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
-            where id in (select id from ssm.mt_doc_usagerecord
-                         where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
-                         limit greatest(0, {size} - (select count(*) from instances)) for update skip locked)
-            """, batch.Id, accountId.ToString(), batch.Id, accountId.ToString());
-        session.Store(batch);
-        await session.SaveChangesAsync();
-        batch.Items = await session.Query<ProductInstance>().CountAsync(p => p.UploadBatch == batch.Id)
-                      + await session.Query<UsageRecord>().CountAsync(u => u.UploadBatch == batch.Id);
+              returning {InstanceLine} as line),
+            usage as (
+              update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
+              where id in (select id from ssm.mt_doc_usagerecord
+                           where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
+                           limit greatest(0, {size} - (select count(*) from instances)) for update skip locked)
+              returning {UsageLine} as line)
+            select line from instances union all select line from usage
+            """, CancellationToken.None, batch.Id, accountId.ToString(), batch.Id, accountId.ToString());
+        batch.Items = lines.Count;
         if (batch.Items == 0)
             session.Delete(batch);
         else
             session.Store(batch);
         await session.SaveChangesAsync();
-        return batch.Items == 0 ? null : batch;
+        return batch.Items == 0 ? null : new Claimed(batch, lines);
     }
 
     /// <summary>
@@ -53,17 +69,11 @@ public static class UploadBatches
     public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, string batchId)
     {
         await using var query = documents.QuerySession();
-        await foreach (var line in query.AdvancedSql.StreamAsync<string>("""
-            select jsonb_build_object('kind', 'instance', 'id', id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
-                                      'name', data -> 'Name', 'registeredAt', data -> 'RegisteredAt', 'seq', 0)::text
-            from ssm.mt_doc_productinstance where data ->> 'UploadBatch' = ?
-            """, CancellationToken.None, batchId))
+        await foreach (var line in query.AdvancedSql.StreamAsync<string>(
+                           $"select {InstanceLine} from ssm.mt_doc_productinstance where data ->> 'UploadBatch' = ?", CancellationToken.None, batchId))
             yield return line;
-        await foreach (var line in query.AdvancedSql.StreamAsync<string>("""
-            select jsonb_build_object('kind', 'usage', 'id', id, 'instanceId', data -> 'InstanceId', 'reportId', data -> 'ReportId',
-                                      'tag', data -> 'Tag', 'count', data -> 'Count', 'from', data -> 'From', 'to', data -> 'To', 'seq', 0)::text
-            from ssm.mt_doc_usagerecord where data ->> 'UploadBatch' = ?
-            """, CancellationToken.None, batchId))
+        await foreach (var line in query.AdvancedSql.StreamAsync<string>(
+                           $"select {UsageLine} from ssm.mt_doc_usagerecord where data ->> 'UploadBatch' = ?", CancellationToken.None, batchId))
             yield return line;
     }
 
