@@ -116,7 +116,7 @@ public sealed class PostgresNode : IDatabaseNode
             # small pg_wal is a fast rejoin. A standby that stays away for more than 2 GB of changes is cloned.
             # Segments of 1 MB (initdb --wal-segsize=1) keep that copy small too.
             wal_keep_size = 0
-            min_wal_size = 8MB
+            min_wal_size = 2MB
             max_slot_wal_keep_size = 2GB
             hot_standby = on
             hot_standby_feedback = on
@@ -245,7 +245,11 @@ public sealed class PostgresNode : IDatabaseNode
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile))
+            return;
+        // Left by a killed postmaster (a crash): nothing runs to stop, and no program needs starting for that.
+        if (int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid) && !IsAlive(pid))
             return;
         await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], null, cancellationToken,
             throwOnError: false);
