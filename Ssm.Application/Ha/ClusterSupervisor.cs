@@ -74,17 +74,7 @@ public sealed class ClusterSupervisor(
 
     // ---------------------------------------------------------------- start-up
 
-    private readonly Lock _startLock = new();
-    private Task? _started;
-
-    /// <summary>Brings the node's cluster role up, once: the host may start it early and await it again later.</summary>
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        lock (_startLock)
-            return _started ??= StartOnceAsync(cancellationToken);
-    }
-
-    private async Task StartOnceAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         _ = Task.Run(WatchdogAsync, CancellationToken.None);
         _ = Task.Run(LeaseLoopAsync, CancellationToken.None);

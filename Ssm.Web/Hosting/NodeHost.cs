@@ -81,9 +81,6 @@ public static class NodeHost
         builder.Services.AddScoped<UiSender>();
 
         var app = builder.Build();
-        // A restarted cluster node starts rejoining now, while the endpoints are mapped and the host starts
-        // (ClusterStartup awaits the same start): every 100 ms here is rejoin time after a crash.
-        _ = app.Services.GetRequiredService<ClusterSupervisor>().StartAsync(CancellationToken.None);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRoleGate();
