@@ -514,7 +514,9 @@ public sealed class PostgresNode : IDatabaseNode
                 checkpointTaken ? " with a checkpoint" : "",
                 Stopwatch.GetElapsedTime(checkpointed, rewound).TotalMilliseconds, copied, Stopwatch.GetElapsedTime(rewound).TotalMilliseconds);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException)
+        // A rewound server that never becomes ready (it waits for WAL the source no longer has) is cloned too,
+        // rather than rewound again and again.
+        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or TimeoutException)
         {
             _logger.LogWarning("Rewind failed ({Error}); taking a fresh base backup instead", ex.Message);
             await StopAsync(cancellationToken);
