@@ -71,6 +71,9 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
             throw new CscUnreachableException("No CSC address is configured (Csc:Url).");
         using var request = new HttpRequestMessage(method, new Uri(new Uri(options.Value.Url.TrimEnd('/') + "/"), path)) { Content = content };
         request.Headers.Authorization = auth;
+        // A batch CSC has seen (or a token it refuses) is answered before the body is read: ask first, send then.
+        if (content is NdjsonContent)
+            request.Headers.ExpectContinue = true;
         HttpResponseMessage response;
         try
         {

@@ -105,6 +105,26 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
     }
 
+    /// <summary>An HTTP client for the VIP's HTTPS port that trusts only the CSC root and checks the host name.</summary>
+    private HttpClient HttpsClient()
+    {
+        var root = _cluster.Csc!.Root;
+        var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
+                    return false;
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                chain.ChainPolicy.CustomTrustStore.Add(root);
+                return chain.Build(certificate);
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}"), Timeout = TimeSpan.FromSeconds(10) };
+    }
+
     private async Task<HttpsView> WaitHttpsAsync(Func<HttpsView, bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -159,6 +179,10 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             var https = await WaitHttpsAsync(h => h.Trusted);
             https.Subject.ShouldContain(_cluster.Vip);
             signed = https.Thumbprint;
+            // The dashboard itself over TLS through the VIP, as a browser trusting the CSC root gets it.
+            using var tls = HttpsClient();
+            (await tls.GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+            (await tls.GetStringAsync("/login")).ShouldContain("<form");
         }
 
         // 3. ha_cluster_stop on the primary: the secondary is active, and sync succeeds from it; through the

@@ -97,10 +97,15 @@ public static class CscEndpoints
     {
         store.Authorize(accountId, Bearer(http));
         CheckId(batchId, "batchId");
-        if (store.FindBatch(accountId, batchId) is { } earlier)
-            return Results.Json(earlier, CscStore.Json);
-
         AllowUploadSize(http);
+        if (store.FindBatch(accountId, batchId) is { } earlier)
+        {
+            // Read the body anyway: answering while the client still sends breaks its connection (a client
+            // that resends a large batch would see "broken pipe", not the answer). With Expect: 100-continue
+            // nothing was sent yet and there is nothing to read.
+            await http.Request.Body.CopyToAsync(Stream.Null, http.RequestAborted);
+            return Results.Json(earlier, CscStore.Json);
+        }
 
         var batch = new BatchItems(id => store.WasReceived(accountId, id));
         var lineNumber = 0;

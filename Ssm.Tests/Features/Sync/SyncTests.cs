@@ -131,14 +131,15 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
     public async Task A_batch_CSC_received_but_the_node_never_saw_acknowledged_is_resent_and_not_counted_twice()
     {
         var account = await ActiveAccountAsync("Resend");
-        await SeedAsync(account.Id, instances: 3, usage: 500);
+        // Large enough that its body outlasts the socket buffers: CSC answers a known batch before reading it.
+        await SeedAsync(account.Id, instances: 3, usage: 30_000);
         // A first run claimed a batch and sent it, and the node died before recording CSC's answer.
         var batchId = $"b-{Guid.NewGuid():N}";
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
         {
             session.QueueSqlCommand("update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{UploadBatch}', to_jsonb(?::text)) where data ->> 'AccountId' = ?",
                 batchId, account.Id.ToString());
-            session.Store(new UploadBatch { Id = batchId, AccountId = account.Id, ClaimedAt = DateTimeOffset.UtcNow, Items = 500 });
+            session.Store(new UploadBatch { Id = batchId, AccountId = account.Id, ClaimedAt = DateTimeOffset.UtcNow, Items = 30_000 });
             await session.SaveChangesAsync();
         }
         var csc = fixture.Services.GetRequiredService<ICscClient>();
@@ -148,13 +149,13 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
             var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batchId,
                 records.Select(u => $$"""{"kind":"usage","id":"{{u.Id}}","tag":"{{u.Tag}}","count":{{u.Count}}}""").ToAsyncEnumerable(),
                 CancellationToken.None);
-            sent.Accepted.ShouldBe(500);
+            sent.Accepted.ShouldBe(30_000);
         }
 
         var run = await SyncAsync(account.Id);
         run.Result.ShouldBe(SyncResult.Succeeded, run.Error);
-        run.ItemsUp.ShouldBe(503);
-        (await fixture.CountedAsync(account.CscAccountId!, account.AccessToken!)).ShouldBe((3, 500));
+        run.ItemsUp.ShouldBe(30_003);
+        (await fixture.CountedAsync(account.CscAccountId!, account.AccessToken!)).ShouldBe((3, 30_000));
         await using var check = fixture.Query();
         (await check.Query<UploadBatch>().Where(b => b.AcknowledgedAt == null).CountAsync()).ShouldBe(0);
     }
