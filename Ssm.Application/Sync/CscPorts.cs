@@ -34,8 +34,12 @@ public interface ICscClient
     Task<ActivationReply> GetActivationAsync(string requestId, CancellationToken cancellationToken);
     Task<TokenReply> RenewTokenAsync(CscCredentials credentials, string accountId, CancellationToken cancellationToken);
     Task<IReadOnlyList<EntitlementInfo>> GetEntitlementsAsync(string accountId, string accessToken, CancellationToken cancellationToken);
-    /// <summary>Sends a batch: each line one JSON object, a product instance or a usage record (docs/csc-api.md).</summary>
-    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> lines, CancellationToken cancellationToken);
+    /// <summary>
+    /// Sends a batch: each line one JSON object, a product instance or a usage record (docs/csc-api.md). A resend
+    /// (a batch CSC may have counted already) asks before sending the body: CSC answers a known batch at once.
+    /// </summary>
+    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> lines, bool resend,
+        CancellationToken cancellationToken);
     Task<SignedCertificate> SignCertificateAsync(string accountId, string accessToken, string csrPem, CancellationToken cancellationToken);
 }
 

@@ -281,7 +281,8 @@ public sealed class SyncRunner(
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
             var uploading = Stopwatch.GetTimestamp();
             var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch.Id);
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, CancellationToken.None);
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, resend: claimed.Lines is null,
+                CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
             logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",
                 batch.Id, account.Name, batch.Items, reply.Accepted, reply.Duplicates, claimWait.TotalMilliseconds, Stopwatch.GetElapsedTime(uploading).TotalMilliseconds);

@@ -41,10 +41,10 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
         (await SendAsync<EntitlementsReply>(HttpMethod.Get, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/entitlements",
             Bearer(accessToken), null, cancellationToken)).Entitlements;
 
-    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> items,
+    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> items, bool resend,
         CancellationToken cancellationToken) =>
         SendAsync<UploadReply>(HttpMethod.Post, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/uploads/{Uri.EscapeDataString(batchId)}",
-            Bearer(accessToken), new NdjsonContent(items), cancellationToken);
+            Bearer(accessToken), new NdjsonContent(items), cancellationToken, expectContinue: resend);
 
     public async Task<SignedCertificate> SignCertificateAsync(string accountId, string accessToken, string csrPem, CancellationToken cancellationToken)
     {
@@ -65,14 +65,14 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
     private static AuthenticationHeaderValue Bearer(string token) => new("Bearer", token);
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, AuthenticationHeaderValue? auth, HttpContent? content,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool expectContinue = false)
     {
         if (!Configured)
             throw new CscUnreachableException("No CSC address is configured (Csc:Url).");
         using var request = new HttpRequestMessage(method, new Uri(new Uri(options.Value.Url.TrimEnd('/') + "/"), path)) { Content = content };
         request.Headers.Authorization = auth;
-        // A batch CSC has seen (or a token it refuses) is answered before the body is read: ask first, send then.
-        if (content is NdjsonContent)
+        // A batch CSC has seen is answered before the body is read: for a resend, ask first and send then.
+        if (expectContinue)
             request.Headers.ExpectContinue = true;
         HttpResponseMessage response;
         try

@@ -148,7 +148,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
             var records = await query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToListAsync();
             var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batchId,
                 records.Select(u => $$"""{"kind":"usage","id":"{{u.Id}}","tag":"{{u.Tag}}","count":{{u.Count}}}""").ToAsyncEnumerable(),
-                CancellationToken.None);
+                resend: false, CancellationToken.None);
             sent.Accepted.ShouldBe(30_000);
         }
 
