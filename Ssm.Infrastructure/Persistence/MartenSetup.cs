@@ -36,10 +36,12 @@ internal static class MartenSetup
         options.Schema.For<Domain.Certificates.ServerCertificate>();
         options.Schema.For<UploadBatch>().Index(x => x.AccountId);
         // Synchronization claims unsent items by account; the claim's SQL names these JSON fields.
-        // Partial indexes of the unsent items of an account: claiming a batch reads only what it claims.
-        options.Schema.For<ProductInstance>().Index(x => x.UploadBatch)
+        // Partial indexes of the unsent items of an account: claiming a batch reads only what it claims, and a
+        // claimed row leaves the index. No index on UploadBatch itself: every claim would write one entry more
+        // per item, and the batch's lines come back from the claim; only a rare resend reads a batch by its id.
+        options.Schema.For<ProductInstance>()
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
-        options.Schema.For<UsageRecord>().Index(x => x.UploadBatch)
+        options.Schema.For<UsageRecord>()
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
