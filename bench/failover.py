@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from benchlib import stop_process
+
 KEY_HEADER = "X-Ssm-Cluster-Key"
 SETTLE_S = 1.0           # steady writing before each event
 STEADY_TIMEOUT_S = 90    # a cluster not back to "active + sync + heartbeat" by then is a failure
@@ -222,15 +224,8 @@ class Node:
     def stop(self):
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, self.pid_file)
         self.process = None
-        open(self.pid_file, "w").close()
 
     def log_tail(self, lines=30):
         """The last lines of the node's log, without stack frames."""

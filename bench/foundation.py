@@ -9,11 +9,12 @@ import http.cookies
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
+
+from benchlib import stop_process
 
 HOST = "127.0.0.1"
 
@@ -59,15 +60,8 @@ class Node:
     def stop(self):
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, self.args.pid_file)
         self.process = None
-        open(self.args.pid_file, "w").close()
 
     def status_kib(self, field):
         with open(f"/proc/{self.process.pid}/status") as f:

@@ -13,13 +13,14 @@ import http.client
 import http.cookies
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
+
+from benchlib import stop_process
 
 HOST = "127.0.0.1"
 
@@ -57,14 +58,7 @@ class Process:
             raise SystemExit(f"{self.name} exited with code {self.process.returncode}:\n{log_tail(self.log)}")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        open(self.pid_file, "w").close()
+        stop_process(self.process, self.pid_file)
 
     def status_kib(self, field):
         with open(f"/proc/{self.pid}/status") as f:

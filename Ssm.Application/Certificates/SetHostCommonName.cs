@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using FluentValidation;
@@ -53,12 +52,7 @@ public sealed class SetHostCommonNameHandler(IDocumentSession session, ICurrentU
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        if (IPAddress.TryParse(name, out var address))
-            san.AddIpAddress(address);
-        else
-            san.AddDnsName(name);
-        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(SignedCertificates.SubjectAlternativeName(name));
         return (key.ExportPkcs8PrivateKeyPem(), request.CreateSigningRequestPem());
     }
 }

@@ -10,6 +10,17 @@ namespace Ssm.Application.Certificates;
 
 public static class SignedCertificates
 {
+    /// <summary>The subject alternative name a certificate for this host carries: its IP address, or its DNS name.</summary>
+    public static X509Extension SubjectAlternativeName(string host)
+    {
+        var san = new SubjectAlternativeNameBuilder();
+        if (System.Net.IPAddress.TryParse(host, out var address))
+            san.AddIpAddress(address);
+        else
+            san.AddDnsName(host);
+        return san.Build();
+    }
+
     /// <summary>
     /// Stores the certificate CSC signed for <paramref name="name"/>, after checking it carries this server's
     /// key and that name; returns false when the Host Common Name changed meanwhile (it is stale already).

@@ -47,7 +47,6 @@ public static class OfflineJson
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter() },
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 }
 
@@ -175,13 +174,7 @@ public sealed class ApplyOfflineResponseHandler(IDocumentStore documents, ICurre
                     account.LastSyncAt = now;
                     if (entry.Entitlements is { } list)
                     {
-                        session.DeleteWhere<Entitlement>(e => e.AccountId == account.Id);
-                        foreach (var e in list)
-                            session.Store(new Entitlement
-                            {
-                                Id = Entitlement.IdOf(account.Id, e.Tag), AccountId = account.Id, Tag = e.Tag, Name = e.Name, Quantity = e.Quantity,
-                                StartDate = e.StartDate, EndDate = e.EndDate, SyncedAt = now,
-                            });
+                        Licenses.Entitlements.Replace(session, account.Id, list, now);
                         entitlements += list.Count;
                     }
                     break;
@@ -199,11 +192,8 @@ public sealed class ApplyOfflineResponseHandler(IDocumentStore documents, ICurre
             if (entry.Batch is { } batch)
             {
                 var stored = await session.LoadAsync<UploadBatch>(batch.BatchId, cancellationToken);
-                if (stored is { AcknowledgedAt: null } && stored.AccountId == account.Id)
+                if (stored is not null && stored.AccountId == account.Id && stored.Acknowledge(batch.Accepted, batch.Duplicates, now))
                 {
-                    stored.AcknowledgedAt = now;
-                    stored.Accepted = batch.Accepted;
-                    stored.Duplicates = batch.Duplicates;
                     session.Store(stored);
                     acknowledged++;
                 }

@@ -242,13 +242,7 @@ public sealed class SyncRunner(
         await progress.ReportAsync("downloading entitlements", 5);
         var entitlements = await csc.GetEntitlementsAsync(account.CscAccountId!, account.AccessToken!, CancellationToken.None);
         await using var session = documents.LightweightSession();
-        session.DeleteWhere<Entitlement>(e => e.AccountId == account.Id);
-        foreach (var e in entitlements)
-            session.Store(new Entitlement
-            {
-                Id = Entitlement.IdOf(account.Id, e.Tag), AccountId = account.Id, Tag = e.Tag, Name = e.Name, Quantity = e.Quantity,
-                StartDate = e.StartDate, EndDate = e.EndDate, SyncedAt = clock.UtcNow,
-            });
+        Licenses.Entitlements.Replace(session, account.Id, entitlements, clock.UtcNow);
         await session.SaveChangesAsync();
         run.ItemsDown += entitlements.Count;
         notifier.Publish(ChangeTopic.Licenses);

@@ -81,12 +81,8 @@ public static class UploadBatches
     public static async Task AcknowledgeAsync(IDocumentStore documents, string batchId, int accepted, int duplicates, DateTimeOffset now)
     {
         await using var session = documents.LightweightSession();
-        var batch = await session.LoadAsync<UploadBatch>(batchId);
-        if (batch is null || batch.AcknowledgedAt is not null)
+        if (await session.LoadAsync<UploadBatch>(batchId) is not { } batch || !batch.Acknowledge(accepted, duplicates, now))
             return;
-        batch.AcknowledgedAt = now;
-        batch.Accepted = accepted;
-        batch.Duplicates = duplicates;
         session.Store(batch);
         await session.SaveChangesAsync();
     }

@@ -90,4 +90,15 @@ public sealed class UploadBatch
     public DateTimeOffset? AcknowledgedAt { get; set; }
     public int Accepted { get; set; }
     public int Duplicates { get; set; }
+
+    /// <summary>Records CSC's answer; false when an earlier answer was recorded already (which stays).</summary>
+    public bool Acknowledge(int accepted, int duplicates, DateTimeOffset now)
+    {
+        if (AcknowledgedAt is not null)
+            return false;
+        AcknowledgedAt = now;
+        Accepted = accepted;
+        Duplicates = duplicates;
+        return true;
+    }
 }

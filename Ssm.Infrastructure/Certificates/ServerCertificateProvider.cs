@@ -1,10 +1,10 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Marten;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Ssm.Application.Certificates;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Domain.Certificates;
@@ -89,12 +89,7 @@ public sealed class ServerCertificateProvider(IDocumentStore documents, ChangeNo
         var host = Uri.TryCreate(node.Value.Listen, UriKind.Absolute, out var listen) ? listen.Host : "localhost";
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={host}, O=SSM On-Prem (self-signed until CSC signs)", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        if (IPAddress.TryParse(host, out var address))
-            san.AddIpAddress(address);
-        else
-            san.AddDnsName(host);
-        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(SignedCertificates.SubjectAlternativeName(host));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
         _selfSigned = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);

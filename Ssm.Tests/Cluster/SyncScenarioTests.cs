@@ -92,12 +92,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         var trusted = false;
         using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, certificate, _, errors) =>
         {
-            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.Add(_cluster.Csc!.Root);
-            trusted = certificate is not null && !errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch)
-                      && chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+            trusted = CscEmulatorProcess.TrustedBy(_cluster.Csc!.Root, certificate, errors);
             return true;
         });
         await tls.AuthenticateAsClientAsync(_cluster.Vip);
@@ -111,16 +106,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         var root = _cluster.Csc!.Root;
         var handler = new HttpClientHandler
         {
-            ServerCertificateCustomValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
-                    return false;
-                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-                chain.ChainPolicy.CustomTrustStore.Add(root);
-                return chain.Build(certificate);
-            },
+            ServerCertificateCustomValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(root, certificate, errors),
         };
         return new HttpClient(handler) { BaseAddress = new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}"), Timeout = TimeSpan.FromSeconds(10) };
     }

@@ -240,8 +240,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
     [Fact]
     public async Task A_dual_stack_node_refuses_an_address_as_Host_Common_Name()
     {
-        var dualStack = new ServiceCollection().AddSingleton<IHostAddresses>(new FixedAddresses(true)).BuildServiceProvider();
-        var validator = new SetHostCommonNameValidator(dualStack.GetRequiredService<IHostAddresses>());
+        var validator = new SetHostCommonNameValidator(new FixedAddresses(DualStack: true));
         var result = await validator.ValidateAsync(new SetHostCommonName("127.0.0.14"));
         result.IsValid.ShouldBeFalse();
         result.Errors.Single().ErrorMessage.ShouldContain("fully qualified domain name");
