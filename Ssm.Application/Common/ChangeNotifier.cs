@@ -8,6 +8,8 @@ public enum ChangeTopic
     Sync,
     Licenses,
     Certificates,
+    Registration,
+    Products,
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Marten;
 using Mediator;
 using Ssm.Application.Common;
@@ -6,10 +7,17 @@ using Ssm.Domain.Licenses;
 
 namespace Ssm.Application.Licenses;
 
-public sealed record LicenseDto(Guid AccountId, string Account, string Tag, string Name, int Purchased, DateOnly StartDate, DateOnly EndDate,
-    bool Valid, DateTimeOffset SyncedAt);
+/// <summary>One license tag of an account: bought at CSC against used by its products.</summary>
+public sealed record LicenseDto(Guid AccountId, string Account, string Tag, string Name, int Purchased, int InUse, int Available,
+    ComplianceStatus Status, DateOnly? StartDate, DateOnly? EndDate, bool Valid, DateTimeOffset? SyncedAt)
+{
+    public string StatusText => LicenseBalance.Text(Status);
+}
 
-/// <summary>Licenses as purchased at CSC, per account (usage arrives with product registration).</summary>
+/// <summary>
+/// Licenses per account and tag: purchased as the last synchronization brought them down, in use as the
+/// products' latest usage reports say. A tag in use that was never bought shows with 0 purchased.
+/// </summary>
 public sealed record ListLicenses(Guid? AccountId = null) : IQuery<IReadOnlyList<LicenseDto>>;
 
 public sealed class ListLicensesHandler(IQuerySession session, IClock clock) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>
@@ -19,12 +27,38 @@ public sealed class ListLicensesHandler(IQuerySession session, IClock clock) : I
         IQueryable<Entitlement> entitlements = session.Query<Entitlement>();
         if (query.AccountId is { } id)
             entitlements = entitlements.Where(e => e.AccountId == id);
-        var rows = await entitlements.ToListAsync(cancellationToken);
+        var bought = (await entitlements.ToListAsync(cancellationToken)).ToDictionary(e => (e.AccountId, e.Tag));
+        var used = await LicenseUsage.InUseAsync(session, query.AccountId, cancellationToken);
         var names = (await session.Query<LocalAccount>().Select(a => new { a.Id, a.Name }).ToListAsync(cancellationToken))
             .ToDictionary(a => a.Id, a => a.Name);
         var today = DateOnly.FromDateTime(clock.UtcNow.UtcDateTime);
-        return rows.Select(e => new LicenseDto(e.AccountId, names.GetValueOrDefault(e.AccountId, "(deleted)"), e.Tag, e.Name, e.Quantity,
-                e.StartDate, e.EndDate, e.IsValidOn(today), e.SyncedAt))
+
+        return bought.Keys.Union(used.Keys).Select(key =>
+            {
+                var e = bought.GetValueOrDefault(key);
+                var valid = e?.IsValidOn(today) ?? false;
+                var balance = new LicenseBalance(key.Tag, valid ? e!.Quantity : 0, used.GetValueOrDefault(key));
+                return new LicenseDto(key.AccountId, names.GetValueOrDefault(key.AccountId, "(deleted)"), key.Tag, e?.Name ?? key.Tag,
+                    balance.Purchased, balance.InUse, balance.Available, balance.Status, e?.StartDate, e?.EndDate, valid, e?.SyncedAt);
+            })
             .OrderBy(l => l.Account).ThenBy(l => l.Name).ToList();
+    }
+}
+
+/// <summary>License counts in use, summed by PostgreSQL over the products' latest usage per tag.</summary>
+public static class LicenseUsage
+{
+    public static async Task<Dictionary<(Guid AccountId, string Tag), int>> InUseAsync(IQuerySession session, Guid? accountId,
+        CancellationToken cancellationToken)
+    {
+        var filter = accountId is null ? "" : "where data ->> 'AccountId' = ?";
+        object[] parameters = accountId is { } id ? [id.ToString()] : [];
+        var rows = await session.AdvancedSql.QueryAsync<string>($"""
+            select json_build_array(data ->> 'AccountId', u ->> 'Tag', sum((u ->> 'Count')::bigint))::text
+            from ssm.mt_doc_productinstance, jsonb_array_elements(data -> 'Usage') u {filter}
+            group by data ->> 'AccountId', u ->> 'Tag'
+            """, cancellationToken, parameters);
+        return rows.Select(r => JsonDocument.Parse(r).RootElement).ToDictionary(
+            r => (Guid.Parse(r[0].GetString()!), r[1].GetString()!), r => (int)Math.Min(int.MaxValue, r[2].GetInt64()));
     }
 }

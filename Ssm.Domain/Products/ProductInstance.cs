@@ -1,18 +1,68 @@
+using Ssm.Domain.Registration;
+
 namespace Ssm.Domain.Products;
 
+/// <summary>The licenses a product said it uses, from its latest usage report per tag.</summary>
+public sealed record LicenseUse(string Tag, int Count, DateTimeOffset Until);
+
 /// <summary>
-/// A registered network product (the Smart Transport endpoint creates them). Synchronization uploads
-/// each one to CSC once: <see cref="UploadBatch"/> is the batch it went up in, null until then.
+/// A registered network product. Its ID certificate, signed by the cluster's product CA, is what it proves
+/// itself with after registration. Synchronization uploads each one to CSC once: <see cref="UploadBatch"/> is
+/// the batch it went up in, null until then.
 /// </summary>
 public sealed class ProductInstance
 {
+    public const int NameMaxLength = 128;
+
     public Guid Id { get; set; }
     public Guid AccountId { get; set; }
+    public Guid TokenId { get; set; }
     public string Pid { get; set; } = "";
     public string SerialNumber { get; set; } = "";
+    /// <summary>"PID:SN" upper-cased: one registration per product, whatever account it is in.</summary>
+    public string Udi { get; set; } = "";
     public string Name { get; set; } = "";
+    public string ProductType { get; set; } = "";
+    public string HostName { get; set; } = "";
+    public bool ExportControlled { get; set; }
     public DateTimeOffset RegisteredAt { get; set; }
+    public DateTimeOffset LastContactAt { get; set; }
+    public string CertificatePem { get; set; } = "";
+    public string CertificateSerial { get; set; } = "";
+    public DateTimeOffset CertificateNotAfter { get; set; }
+    /// <summary>The key the ID certificate certifies (SubjectPublicKeyInfo, DER): request signatures verify against it.</summary>
+    public byte[] PublicKey { get; set; } = [];
+    public List<LicenseUse> Usage { get; set; } = [];
     public string? UploadBatch { get; set; }
+
+    public static string UdiOf(string pid, string serialNumber) => $"{pid.Trim()}:{serialNumber.Trim()}".ToUpperInvariant();
+
+    /// <summary>The ID certificate in force: expired means the product has to register again.</summary>
+    public void EnsureCertificateValid(DateTimeOffset now)
+    {
+        if (CertificateNotAfter <= now)
+            throw new RegistrationException(RegistrationErrorCode.CertificateExpired,
+                $"The ID certificate of {Udi} expired on {CertificateNotAfter:u}; register the product again.");
+    }
+
+    public void Renewed(string certificatePem, string serial, DateTimeOffset notAfter, byte[] publicKey, DateTimeOffset now)
+    {
+        CertificatePem = certificatePem;
+        CertificateSerial = serial;
+        CertificateNotAfter = notAfter;
+        PublicKey = publicKey;
+        LastContactAt = now;
+    }
+
+    /// <summary>Folds a report into the per-tag usage: a window that ends later replaces the one before.</summary>
+    public static List<LicenseUse> Merge(IEnumerable<LicenseUse> current, IEnumerable<LicenseUse> reported)
+    {
+        var byTag = current.ToDictionary(u => u.Tag);
+        foreach (var use in reported)
+            if (!byTag.TryGetValue(use.Tag, out var known) || known.Until <= use.Until)
+                byTag[use.Tag] = use;
+        return [.. byTag.Values.OrderBy(u => u.Tag, StringComparer.Ordinal)];
+    }
 }
 
 /// <summary>License usage a product reported for a time window (modelled on a RUM report).</summary>
@@ -28,4 +78,13 @@ public sealed class UsageRecord
     public DateTimeOffset To { get; set; }
     public DateTimeOffset ReceivedAt { get; set; }
     public string? UploadBatch { get; set; }
+
+    /// <summary>The same report of the same product always gets the same id, so a replay cannot be stored twice.</summary>
+    public static Guid IdOf(Guid instanceId, string reportId, string tag)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{instanceId:N}/{reportId}/{tag}"));
+        hash[6] = (byte)((hash[6] & 0x0F) | 0x80); // version 8: a name-based UUID of our own
+        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
+        return new Guid(hash.AsSpan(0, 16), bigEndian: true);
+    }
 }

@@ -40,9 +40,18 @@ internal static class MartenSetup
         // claimed row leaves the index. No index on UploadBatch itself: every claim would write one entry more
         // per item, and the batch's lines come back from the claim; only a rare resend reads a batch by its id.
         options.Schema.For<ProductInstance>()
-            .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
+            .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null")
+            .UniqueIndex(UniqueIndexType.Computed, "ux_product_udi", x => x.Udi)
+            .Index(x => x.TokenId)
+            .Index(x => x.AccountId, index => index.Name = "ix_product_account")
+            .Index(x => x.Name)
+            .Index(x => x.RegisteredAt);
         options.Schema.For<UsageRecord>()
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
+        options.Schema.For<Domain.Registration.RegistrationToken>()
+            .UniqueIndex(UniqueIndexType.Computed, "ux_registration_token_hash", x => x.SecretHash)
+            .Index(x => x.AccountId);
+        options.Schema.For<Domain.Registration.ProductAuthority>();
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
 }
