@@ -51,6 +51,7 @@ public static class DependencyInjection
         services.AddSingleton<IPeerLink, HttpPeerLink>();
         AddCsc(services, configuration);
         services.AddSingleton<Application.Certificates.IHostAddresses, Certificates.HostAddresses>();
+        services.AddSingleton<Application.Registration.IProductCertificateAuthority, Certificates.ProductCertificateAuthority>();
         services.AddHttpClient(HttpPeerLink.ClientName);
         switch (ha.VipProvider)
         {

@@ -19,6 +19,8 @@ public enum RegistrationErrorCode
     ReportReplayed,
     AccountNotActive,
     TooManyRequests,
+    RequestTooLarge,
+    HttpsRequired,
 }
 
 /// <summary>A product's request is refused; nothing was written. The message names what to fix.</summary>

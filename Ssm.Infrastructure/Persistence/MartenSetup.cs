@@ -50,6 +50,7 @@ internal static class MartenSetup
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
         options.Schema.For<Domain.Registration.RegistrationToken>()
             .UniqueIndex(UniqueIndexType.Computed, "ux_registration_token_hash", x => x.SecretHash)
+            .UseOptimisticConcurrency(true)
             .Index(x => x.AccountId);
         options.Schema.For<Domain.Registration.ProductAuthority>();
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());

@@ -69,6 +69,7 @@ public static class NodeHost
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.Services.AddExceptionHandler<ErrorResponses>();
+        builder.Services.AddProductRateLimits(builder.Configuration);
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddAspNetCoreInstrumentation()
@@ -84,6 +85,7 @@ public static class NodeHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRoleGate();
+        app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();
@@ -99,6 +101,7 @@ public static class NodeHost
         app.MapOfflineSyncEndpoints();
         app.MapCertificateEndpoints();
         app.MapClusterEndpoints();
+        app.MapSmartTransportEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

@@ -1,0 +1,55 @@
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Application.Licenses;
+
+namespace Ssm.Application.Registration;
+
+public sealed record EntitlementRequest(string Tag, int Count);
+
+public sealed record EntitlementAnswer(string Tag, int Requested, bool Authorized, int Purchased, int InUse, int Available);
+
+public sealed record ProductAuthorization(Guid InstanceId, IReadOnlyList<EntitlementAnswer> Entitlements);
+
+/// <summary>
+/// A product asks whether its account has the licenses it wants to use. The answer reads the account's
+/// balance; nothing is reserved (usage reports are what count).
+/// </summary>
+public sealed record AuthorizeProduct(string Host, SignedRequest Request, IReadOnlyList<EntitlementRequest> Entitlements) : ICommand<ProductAuthorization>;
+
+public sealed class AuthorizeProductValidator : AbstractValidator<AuthorizeProduct>
+{
+    public AuthorizeProductValidator()
+    {
+        RuleFor(x => x.Entitlements).NotNull().Must(e => e is { Count: >= 1 and <= 100 })
+            .WithMessage("entitlements must list 1 to 100 tags.");
+        RuleForEach(x => x.Entitlements).ChildRules(e =>
+        {
+            e.RuleFor(x => x.Tag).NotEmpty().MaximumLength(ReportUsageValidator.TagMaxLength);
+            e.RuleFor(x => x.Count).InclusiveBetween(0, ReportUsageValidator.MaxCount);
+        });
+    }
+}
+
+public sealed class AuthorizeProductHandler(IDocumentSession session, IClock clock) : ICommandHandler<AuthorizeProduct, ProductAuthorization>
+{
+    public async ValueTask<ProductAuthorization> Handle(AuthorizeProduct command, CancellationToken cancellationToken)
+    {
+        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        var now = clock.UtcNow;
+        var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
+        var licenses = (await new ListLicensesHandler(session, clock).Handle(new ListLicenses(instance.AccountId), cancellationToken))
+            .ToDictionary(l => l.Tag);
+        var answers = command.Entitlements.Select(e =>
+        {
+            var license = licenses.GetValueOrDefault(e.Tag);
+            var mine = instance.Usage.FirstOrDefault(u => u.Tag == e.Tag)?.Count ?? 0;
+            var available = (license?.Available ?? 0) + mine; // what this product already uses is its own to keep
+            return new EntitlementAnswer(e.Tag, e.Count, e.Count <= available, license?.Purchased ?? 0, license?.InUse ?? 0, license?.Available ?? 0);
+        }).ToList();
+        ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
+        await session.SaveChangesAsync(cancellationToken);
+        return new ProductAuthorization(instance.Id, answers);
+    }
+}

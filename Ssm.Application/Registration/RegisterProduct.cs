@@ -1,0 +1,162 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Accounts;
+using Ssm.Domain.Products;
+using Ssm.Domain.Registration;
+
+namespace Ssm.Application.Registration;
+
+/// <summary>What a product gets for registering: its instance id and an ID certificate, to sign every later request with.</summary>
+public sealed record ProductRegistered(Guid InstanceId, string Account, string IdCertificate, string CaCertificate, DateTimeOffset NotAfter,
+    DateTimeOffset RenewAfter);
+
+/// <summary>
+/// A product registers with a registration token. It brings a CSR (or a bare public key) of an ECDSA P-256 key;
+/// the token is never needed again. <see cref="Force"/> replaces an earlier registration of the same product,
+/// as `license smart register idtoken ... force` does.
+/// </summary>
+public sealed record RegisterProduct(string Host, string Token, string Pid, string SerialNumber, string ProductName, string ProductType,
+    string HostName, string? Csr, string? PublicKey, bool ExportControlled, bool Force) : ICommand<ProductRegistered>;
+
+public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct>
+{
+    public const int KeyTextMaxLength = 8 * 1024;
+
+    public RegisterProductValidator()
+    {
+        RuleFor(x => x.Token).NotEmpty().WithMessage("token is required.").MaximumLength(200);
+        RuleFor(x => x.Pid).NotEmpty().WithMessage("udi.pid is required.").MaximumLength(64)
+            .Matches("^[A-Za-z0-9][A-Za-z0-9._/+-]*$").WithMessage("udi.pid may hold letters, digits and . _ / + - only.");
+        RuleFor(x => x.SerialNumber).NotEmpty().WithMessage("udi.sn is required.").MaximumLength(64)
+            .Matches("^[A-Za-z0-9][A-Za-z0-9-]*$").WithMessage("udi.sn may hold letters, digits and - only.");
+        RuleFor(x => x.ProductName).NotNull().MaximumLength(ProductInstance.NameMaxLength);
+        RuleFor(x => x.ProductType).NotNull().MaximumLength(64);
+        RuleFor(x => x.HostName).NotNull().MaximumLength(253);
+        RuleFor(x => x).Must(x => x.Csr is null != x.PublicKey is null).WithName("csr")
+            .WithMessage("Send exactly one of csr (PKCS#10 PEM) and publicKey (SubjectPublicKeyInfo PEM).");
+        RuleFor(x => x.Csr).MaximumLength(KeyTextMaxLength);
+        RuleFor(x => x.PublicKey).MaximumLength(KeyTextMaxLength);
+    }
+}
+
+public sealed class RegisterProductHandler(IDocumentSession session, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
+    : ICommandHandler<RegisterProduct, ProductRegistered>
+{
+    public async ValueTask<ProductRegistered> Handle(RegisterProduct command, CancellationToken cancellationToken)
+    {
+        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        var now = clock.UtcNow;
+        var hash = RegistrationToken.HashOf(command.Token);
+        var token = await session.Query<RegistrationToken>().FirstOrDefaultAsync(t => t.SecretHash == hash, cancellationToken)
+            ?? throw new RegistrationException(RegistrationErrorCode.TokenUnknown, "The registration token is not known to this server.");
+        token.EnsureUsable(command.ExportControlled, now);
+        var account = await session.LoadAsync<LocalAccount>(token.AccountId, cancellationToken)
+            ?? throw new RegistrationException(RegistrationErrorCode.AccountNotActive, "The account of this registration token was deleted.");
+        var publicKey = PublicKeyOf(command);
+
+        var udi = ProductInstance.UdiOf(command.Pid, command.SerialNumber);
+        var earlier = await session.Query<ProductInstance>().Where(p => p.Udi == udi).Select(p => new { p.Id, p.AccountId, p.RegisteredAt })
+            .FirstOrDefaultAsync(cancellationToken);
+        if (earlier is not null && !command.Force)
+            throw Duplicate(udi, earlier.RegisteredAt);
+        if (earlier is not null)
+            session.Delete<ProductInstance>(earlier.Id);
+        if (token.MaxUses is not null)
+        {
+            // The one counter a registration touches, and only for a limited token: optimistic concurrency guards it.
+            token.Uses++;
+            session.Store(token);
+        }
+
+        var id = Guid.CreateVersion7(now);
+        var certificate = await authority.IssueAsync(publicKey, udi, id, now, cancellationToken);
+        session.Insert(new ProductInstance
+        {
+            Id = id,
+            AccountId = account.Id,
+            TokenId = token.Id,
+            Pid = command.Pid.Trim(),
+            SerialNumber = command.SerialNumber.Trim(),
+            Udi = udi,
+            Name = command.ProductName.Trim(),
+            ProductType = command.ProductType.Trim(),
+            HostName = command.HostName.Trim(),
+            ExportControlled = command.ExportControlled,
+            RegisteredAt = now,
+            LastContactAt = now,
+            CertificatePem = certificate.Pem,
+            CertificateSerial = certificate.Serial,
+            CertificateNotAfter = certificate.NotAfter,
+            PublicKey = publicKey,
+        });
+        try
+        {
+            await session.SaveChangesAsync(cancellationToken);
+        }
+        catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex))
+        {
+            throw Duplicate(udi, now);
+        }
+        catch (JasperFx.ConcurrencyException)
+        {
+            throw new ConflictException("The registration token was used by another product at the same moment: try again.");
+        }
+        notifier.Publish(ChangeTopic.Products);
+        return new ProductRegistered(id, account.Name, certificate.Pem, await authority.CertificatePemAsync(cancellationToken), certificate.NotAfter,
+            now + ProductAuthority.RenewAfter);
+    }
+
+    private static RegistrationException Duplicate(string udi, DateTimeOffset since) => new(RegistrationErrorCode.DuplicateProduct,
+        $"A product with UDI {udi} is already registered (since {since:u}): deregister it first, or register with force to replace it.");
+
+    /// <summary>The product's key as SubjectPublicKeyInfo: from a CSR whose signature proves the product holds the key, or as given.</summary>
+    public static byte[] PublicKeyOf(RegisterProduct command) => command.Csr is { } csr ? KeyOfCsr(csr) : KeyOfPem(command.PublicKey!);
+
+    public static byte[] KeyOfCsr(string csr)
+    {
+        CertificateRequest request;
+        try
+        {
+            request = CertificateRequest.LoadSigningRequestPem(csr, HashAlgorithmName.SHA256);
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+        {
+            throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "csr is not a PKCS#10 request in PEM whose signature verifies.");
+        }
+        return EnsureP256(request.PublicKey.ExportSubjectPublicKeyInfo());
+    }
+
+    private static byte[] KeyOfPem(string pem)
+    {
+        try
+        {
+            using var key = ECDsa.Create();
+            key.ImportFromPem(pem);
+            return EnsureP256(key.ExportSubjectPublicKeyInfo());
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+        {
+            throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "publicKey is not an ECDSA public key in PEM.");
+        }
+    }
+
+    private static byte[] EnsureP256(byte[] spki)
+    {
+        try
+        {
+            using var key = ECDsa.Create();
+            key.ImportSubjectPublicKeyInfo(spki, out _);
+            if (key.ExportParameters(false).Curve.Oid.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
+                throw new CryptographicException("not P-256");
+            return spki;
+        }
+        catch (CryptographicException)
+        {
+            throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "The product's key must be an ECDSA key on curve P-256.");
+        }
+    }
+}

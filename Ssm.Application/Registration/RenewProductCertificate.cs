@@ -1,0 +1,52 @@
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Registration;
+
+namespace Ssm.Application.Registration;
+
+public sealed record ProductCertificateRenewed(Guid InstanceId, string IdCertificate, DateTimeOffset NotAfter, DateTimeOffset RenewAfter);
+
+/// <summary>A registered product renews its ID certificate (every six months), for the same key or, with a CSR, a new one.</summary>
+public sealed record RenewProductCertificate(string Host, SignedRequest Request, string? Csr) : ICommand<ProductCertificateRenewed>;
+
+public sealed class RenewProductCertificateValidator : AbstractValidator<RenewProductCertificate>
+{
+    public RenewProductCertificateValidator() => RuleFor(x => x.Csr).MaximumLength(RegisterProductValidator.KeyTextMaxLength);
+}
+
+public sealed class RenewProductCertificateHandler(IDocumentSession session, IProductCertificateAuthority authority, IClock clock)
+    : ICommandHandler<RenewProductCertificate, ProductCertificateRenewed>
+{
+    public async ValueTask<ProductCertificateRenewed> Handle(RenewProductCertificate command, CancellationToken cancellationToken)
+    {
+        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        var now = clock.UtcNow;
+        var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
+        var publicKey = command.Csr is { } csr ? RegisterProductHandler.KeyOfCsr(csr) : instance.PublicKey;
+        var certificate = await authority.IssueAsync(publicKey, instance.Udi, instance.Id, now, cancellationToken);
+        instance.Renewed(certificate.Pem, certificate.Serial, certificate.NotAfter, publicKey, now);
+        ProductPatches.Queue(session, instance.Id, new
+        {
+            instance.CertificatePem,
+            instance.CertificateSerial,
+            instance.CertificateNotAfter,
+            instance.PublicKey,
+            instance.LastContactAt,
+        });
+        await session.SaveChangesAsync(cancellationToken);
+        return new ProductCertificateRenewed(instance.Id, certificate.Pem, certificate.NotAfter, now + ProductAuthority.RenewAfter);
+    }
+}
+
+/// <summary>
+/// Product requests change a few fields of an instance with one jsonb merge, never by storing the whole
+/// document: synchronization may be marking the same row as uploaded at that moment (UploadBatches).
+/// </summary>
+public static class ProductPatches
+{
+    public static void Queue(IDocumentSession session, Guid instanceId, object fields) =>
+        session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = data || ?::jsonb where id = ?",
+            session.DocumentStore.Options.Serializer().ToJson(fields), instanceId);
+}

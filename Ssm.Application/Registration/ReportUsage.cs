@@ -1,0 +1,90 @@
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Products;
+using Ssm.Domain.Registration;
+
+namespace Ssm.Application.Registration;
+
+public sealed record UsageReport(string ReportId, string Tag, int Count, DateTimeOffset From, DateTimeOffset To);
+
+public sealed record UsageAccepted(Guid InstanceId, IReadOnlyList<string> Accepted, IReadOnlyList<string> AlreadyReceived);
+
+/// <summary>
+/// A product reports how many of each license it used in a time window (a RUM report). Idempotent on the
+/// report id: a report received before is never stored twice, and a request holding only such reports is
+/// answered with ReportReplayed.
+/// </summary>
+public sealed record ReportUsage(string Host, SignedRequest Request, IReadOnlyList<UsageReport> Reports) : ICommand<UsageAccepted>;
+
+public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>
+{
+    public const int MaxReports = 100;
+    public const int TagMaxLength = 200;
+    public const int MaxCount = 1_000_000;
+
+    public ReportUsageValidator()
+    {
+        RuleFor(x => x.Reports).NotNull().Must(r => r is { Count: >= 1 and <= MaxReports })
+            .WithMessage($"reports must hold 1 to {MaxReports} reports.");
+        RuleForEach(x => x.Reports).ChildRules(r =>
+        {
+            r.RuleFor(x => x.ReportId).NotEmpty().WithMessage("Every report needs a reportId.").MaximumLength(100);
+            r.RuleFor(x => x.Tag).NotEmpty().WithMessage("Every report needs a tag.").MaximumLength(TagMaxLength);
+            r.RuleFor(x => x.Count).InclusiveBetween(0, MaxCount);
+            r.RuleFor(x => x).Must(x => x.From < x.To).WithName("window").WithMessage("A report's window must end after it starts.");
+        });
+        RuleFor(x => x.Reports).Must(r => r is null || r.Select(x => (x.ReportId, x.Tag)).Distinct().Count() == r.Count)
+            .WithMessage("A request may hold each report id and tag once.");
+    }
+}
+
+public sealed class ReportUsageHandler(IDocumentSession session, IClock clock, ChangeNotifier notifier) : ICommandHandler<ReportUsage, UsageAccepted>
+{
+    public async ValueTask<UsageAccepted> Handle(ReportUsage command, CancellationToken cancellationToken)
+    {
+        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        var now = clock.UtcNow;
+        var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
+        if (command.Reports.FirstOrDefault(r => r.To > now + RequestSignature.AllowedSkew) is { } future)
+            throw new RegistrationException(RegistrationErrorCode.MalformedRequest,
+                $"Report {future.ReportId} ends at {future.To:u}, in the future: set the product's clock (NTP).");
+
+        var ids = command.Reports.ToDictionary(r => UsageRecord.IdOf(instance.Id, r.ReportId, r.Tag));
+        var known = (await session.LoadManyAsync<UsageRecord>(cancellationToken, ids.Keys)).Select(u => u.Id).ToHashSet();
+        var fresh = ids.Where(kv => !known.Contains(kv.Key)).ToList();
+        var replayed = ids.Where(kv => known.Contains(kv.Key)).Select(kv => kv.Value.ReportId).Distinct().ToList();
+        if (fresh.Count == 0)
+            throw Replayed(replayed);
+
+        foreach (var (id, report) in fresh)
+            session.Insert(new UsageRecord
+            {
+                Id = id,
+                AccountId = instance.AccountId,
+                InstanceId = instance.Id,
+                ReportId = report.ReportId,
+                Tag = report.Tag,
+                Count = report.Count,
+                From = report.From,
+                To = report.To,
+                ReceivedAt = now,
+            });
+        var usage = ProductInstance.Merge(instance.Usage, fresh.Select(f => new LicenseUse(f.Value.Tag, f.Value.Count, f.Value.To)));
+        ProductPatches.Queue(session, instance.Id, new { Usage = usage, LastContactAt = now });
+        try
+        {
+            await session.SaveChangesAsync(cancellationToken);
+        }
+        catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex) || ex is JasperFx.DocumentAlreadyExistsException)
+        {
+            throw Replayed(command.Reports.Select(r => r.ReportId).Distinct().ToList());
+        }
+        notifier.Publish(ChangeTopic.Licenses);
+        return new UsageAccepted(instance.Id, fresh.Select(f => f.Value.ReportId).Distinct().ToList(), replayed);
+    }
+
+    private static RegistrationException Replayed(IReadOnlyList<string> reportIds) => new(RegistrationErrorCode.ReportReplayed,
+        $"Already received: report {string.Join(", ", reportIds.Take(10))}{(reportIds.Count > 10 ? ", …" : "")}. Nothing was stored again.");
+}
