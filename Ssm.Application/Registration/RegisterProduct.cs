@@ -43,10 +43,35 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     }
 }
 
-public sealed class RegisterProductHandler(IDocumentSession session, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
+public sealed class RegisterProductHandler(IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<RegisterProduct, ProductRegistered>
 {
+    private const int Attempts = 20;
+
     public async ValueTask<ProductRegistered> Handle(RegisterProduct command, CancellationToken cancellationToken)
+    {
+        // Only a limited token's counter can be raced for; the loser reads the token again and tries once more.
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var session = documents.LightweightSession();
+            try
+            {
+                var registered = await RegisterAsync(session, command, cancellationToken);
+                notifier.Publish(ChangeTopic.Products);
+                return registered;
+            }
+            catch (JasperFx.ConcurrencyException) when (attempt < Attempts)
+            {
+                await Task.Delay(Random.Shared.Next(1, 5 * attempt), cancellationToken);
+            }
+            catch (JasperFx.ConcurrencyException)
+            {
+                throw new ConflictException("The registration token is being used by many products at this moment: try again.");
+            }
+        }
+    }
+
+    private async Task<ProductRegistered> RegisterAsync(IDocumentSession session, RegisterProduct command, CancellationToken cancellationToken)
     {
         await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
         var now = clock.UtcNow;
@@ -101,11 +126,6 @@ public sealed class RegisterProductHandler(IDocumentSession session, IProductCer
         {
             throw Duplicate(udi, now);
         }
-        catch (JasperFx.ConcurrencyException)
-        {
-            throw new ConflictException("The registration token was used by another product at the same moment: try again.");
-        }
-        notifier.Publish(ChangeTopic.Products);
         return new ProductRegistered(id, account.Name, certificate.Pem, await authority.CertificatePemAsync(cancellationToken), certificate.NotAfter,
             now + ProductAuthority.RenewAfter);
     }

@@ -102,6 +102,7 @@ public static class NodeHost
         app.MapCertificateEndpoints();
         app.MapClusterEndpoints();
         app.MapSmartTransportEndpoints();
+        app.MapRegistrationEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

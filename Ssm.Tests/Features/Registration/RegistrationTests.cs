@@ -1,0 +1,303 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using FluentValidation;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Ssm.Application.Accounts;
+using Ssm.Application.Common;
+using Ssm.Application.Licenses;
+using Ssm.Application.Registration;
+using Ssm.Domain.Certificates;
+using Ssm.Domain.Licenses;
+using Ssm.Domain.Products;
+using Ssm.Domain.Registration;
+using Ssm.Tests.Support;
+
+namespace Ssm.Tests.Features.Registration;
+
+/// <summary>Registration tokens and the Smart Transport requests, through the mediator on real PostgreSQL.</summary>
+[Collection(CoreCollection.Name)]
+public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
+{
+    private const string Host = "ssm.example.test";
+    private const string Tag = "regid.2017-03.com.cisco.DNA_Advantage";
+
+    public async ValueTask InitializeAsync()
+    {
+        await fixture.ResetAsync();
+        await SetCertificateAsync(Host, signedFor: Host);
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private async Task SetCertificateAsync(string name, string? signedFor)
+    {
+        await using var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession();
+        session.Store(new ServerCertificate
+        {
+            HostCommonName = name,
+            SignedFor = signedFor,
+            CertificatePem = signedFor is null ? null : "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
+        });
+        await session.SaveChangesAsync();
+    }
+
+    private async Task<AccountDto> AccountAsync(string name = "Lab") =>
+        await fixture.Send(new CreateAccount(name, "", "ops@example.com"));
+
+    private async Task<CreatedRegistrationToken> TokenAsync(Guid accountId, int? maxUses = null, int days = 30, bool exportControlled = false) =>
+        await fixture.Send(new CreateRegistrationToken(accountId, "rollout", days, maxUses, exportControlled));
+
+    private sealed record Product(Guid InstanceId, ECDsa Key, ProductRegistered Registered);
+
+    private static RegisterProduct Registration(string token, string serial, ECDsa key, string host = Host, bool force = false) =>
+        new(host, token, "C9300-24T", serial, $"switch-{serial}", "switch", $"sw-{serial}",
+            new CertificateRequest($"CN={serial}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem(), null, false, force);
+
+    private async Task<Product> RegisterAsync(string token, string serial)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var registered = await fixture.Send(Registration(token, serial, key));
+        return new Product(registered.InstanceId, key, registered);
+    }
+
+    private static SignedRequest Sign(Product product, string body, DateTimeOffset? at = null, string host = Host)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var time = (at ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds();
+        return new SignedRequest(product.InstanceId, time, RequestSignature.Sign(product.Key, time, host, bytes), bytes);
+    }
+
+    private Task<UsageAccepted> ReportAsync(Product product, string reportId, int count, string tag = Tag)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return fixture.Send(new ReportUsage(Host, Sign(product, $"report {reportId}"), [new UsageReport(reportId, tag, count, now.AddHours(-1), now)]));
+    }
+
+    private async Task<(int Instances, int Usage)> CountsAsync()
+    {
+        await using var session = fixture.Query();
+        return (await session.Query<ProductInstance>().CountAsync(), await session.Query<UsageRecord>().CountAsync());
+    }
+
+    private static async Task<RegistrationErrorCode> RefusedAsync(Func<Task> action) =>
+        (await Should.ThrowAsync<RegistrationException>(action)).Code;
+
+    [Fact]
+    public async Task A_token_is_shown_once_and_stored_only_as_its_hash()
+    {
+        var account = await AccountAsync();
+        var created = await TokenAsync(account.Id, maxUses: 2);
+
+        created.Secret.Length.ShouldBeGreaterThan(40);
+        created.Token.UsesLeft.ShouldBe(2);
+        await using var session = fixture.Query();
+        var stored = await session.AdvancedSql.QueryAsync<string>("select data::text from ssm.mt_doc_registrationtoken", CancellationToken.None);
+        stored.ShouldHaveSingleItem().ShouldNotContain(created.Secret);
+        stored[0].ShouldContain(RegistrationToken.HashOf(created.Secret));
+        (await fixture.Send(new ListRegistrationTokens(account.Id))).ShouldHaveSingleItem().Status.ShouldBe(TokenStatus.Active);
+    }
+
+    [Fact]
+    public async Task A_product_registers_and_gets_an_ID_certificate_signed_by_the_product_CA()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var product = await RegisterAsync(token.Secret, "FOC0001");
+
+        using var certificate = X509Certificate2.CreateFromPem(product.Registered.IdCertificate);
+        using var ca = X509Certificate2.CreateFromPem(product.Registered.CaCertificate);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.Build(certificate).ShouldBeTrue(string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation)));
+        certificate.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().ShouldBe(product.Key.ExportSubjectPublicKeyInfo());
+        (certificate.NotAfter - DateTime.UtcNow).TotalDays.ShouldBeInRange(364, 366);
+        product.Registered.Account.ShouldBe("Lab");
+
+        await using var session = fixture.Query();
+        var instance = (await session.LoadAsync<ProductInstance>(product.InstanceId)).ShouldNotBeNull();
+        instance.Udi.ShouldBe("C9300-24T:FOC0001");
+        instance.AccountId.ShouldBe(account.Id);
+    }
+
+    [Fact]
+    public async Task Unknown_expired_revoked_and_used_up_tokens_are_refused_and_nothing_is_written()
+    {
+        var account = await AccountAsync();
+        (await RefusedAsync(() => RegisterAsync("no-such-token", "FOC0002"))).ShouldBe(RegistrationErrorCode.TokenUnknown);
+
+        var revoked = await TokenAsync(account.Id);
+        await fixture.Send(new RevokeRegistrationToken(revoked.Token.Id));
+        (await RefusedAsync(() => RegisterAsync(revoked.Secret, "FOC0002"))).ShouldBe(RegistrationErrorCode.TokenRevoked);
+
+        var once = await TokenAsync(account.Id, maxUses: 1);
+        await RegisterAsync(once.Secret, "FOC0003");
+        (await RefusedAsync(() => RegisterAsync(once.Secret, "FOC0004"))).ShouldBe(RegistrationErrorCode.TokenUsedUp);
+
+        var expired = await TokenAsync(account.Id);
+        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
+        {
+            var token = (await session.LoadAsync<RegistrationToken>(expired.Token.Id))!;
+            token.ExpiresAt = DateTimeOffset.UtcNow.AddSeconds(-1);
+            session.Store(token);
+            await session.SaveChangesAsync();
+        }
+        (await RefusedAsync(() => RegisterAsync(expired.Secret, "FOC0005"))).ShouldBe(RegistrationErrorCode.TokenExpired);
+
+        (await CountsAsync()).ShouldBe((1, 0));
+        var tokens = await fixture.Send(new ListRegistrationTokens(account.Id));
+        tokens.Single(t => t.Id == once.Token.Id).ShouldSatisfyAllConditions(t => t.Status.ShouldBe(TokenStatus.UsedUp), t => t.UsesLeft.ShouldBe(0));
+    }
+
+    [Fact]
+    public async Task A_limited_token_registers_exactly_its_number_of_products_under_concurrency()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id, maxUses: 5);
+
+        var attempts = await Task.WhenAll(Enumerable.Range(0, 12).Select(async i =>
+        {
+            try
+            {
+                await RegisterAsync(token.Secret, $"FOC1{i:000}");
+                return "ok";
+            }
+            catch (RegistrationException refused)
+            {
+                return refused.Code.ToString();
+            }
+        }));
+
+        attempts.Count(a => a == "ok").ShouldBe(5, string.Join(",", attempts));
+        attempts.Where(a => a != "ok").ShouldAllBe(a => a == nameof(RegistrationErrorCode.TokenUsedUp));
+        (await CountsAsync()).Instances.ShouldBe(5);
+    }
+
+    [Fact]
+    public async Task A_duplicate_UDI_is_refused_unless_forced_and_force_replaces_the_registration()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var first = await RegisterAsync(token.Secret, "FOC0006");
+
+        (await RefusedAsync(() => RegisterAsync(token.Secret, "foc0006"))).ShouldBe(RegistrationErrorCode.DuplicateProduct);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var replaced = await fixture.Send(Registration(token.Secret, "FOC0006", key, force: true));
+
+        replaced.InstanceId.ShouldNotBe(first.InstanceId);
+        await using var session = fixture.Query();
+        (await session.Query<ProductInstance>().Where(p => p.Udi == "C9300-24T:FOC0006").Select(p => p.Id).ToListAsync())
+            .ShouldHaveSingleItem().ShouldBe(replaced.InstanceId);
+        (await RefusedAsync(() => ReportAsync(first, "r-old", 1))).ShouldBe(RegistrationErrorCode.NotRegistered);
+    }
+
+    [Fact]
+    public async Task Products_addressing_another_name_or_arriving_before_the_certificate_is_signed_are_refused_naming_both_names()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        var wrongName = await Should.ThrowAsync<RegistrationException>(() => fixture.Send(Registration(token.Secret, "FOC0007", key, host: "10.0.0.1")));
+        wrongName.Code.ShouldBe(RegistrationErrorCode.HostNameMismatch);
+        wrongName.Message.ShouldContain("10.0.0.1");
+        wrongName.Message.ShouldContain(Host);
+
+        await SetCertificateAsync("new.example.test", signedFor: Host);
+        var stale = await Should.ThrowAsync<RegistrationException>(() =>
+            fixture.Send(Registration(token.Secret, "FOC0007", key, host: "new.example.test")));
+        stale.Code.ShouldBe(RegistrationErrorCode.CertificateNotReady);
+        stale.Message.ShouldContain("new.example.test");
+        stale.Message.ShouldContain(Host);
+        (await CountsAsync()).ShouldBe((0, 0));
+    }
+
+    [Fact]
+    public async Task Usage_reports_count_once_per_report_id_and_show_as_in_use()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var a = await RegisterAsync(token.Secret, "FOC0008");
+        var b = await RegisterAsync(token.Secret, "FOC0009");
+
+        (await ReportAsync(a, "r-1", 3)).Accepted.ShouldBe(["r-1"]);
+        await ReportAsync(b, "r-1", 4);
+        (await RefusedAsync(() => ReportAsync(a, "r-1", 3))).ShouldBe(RegistrationErrorCode.ReportReplayed);
+        (await RefusedAsync(() => ReportAsync(a, "r-1", 99))).ShouldBe(RegistrationErrorCode.ReportReplayed);
+
+        (await CountsAsync()).ShouldBe((2, 2));
+        var license = (await fixture.Send(new ListLicenses(account.Id))).ShouldHaveSingleItem();
+        license.ShouldSatisfyAllConditions(l => l.Tag.ShouldBe(Tag), l => l.InUse.ShouldBe(7), l => l.Purchased.ShouldBe(0),
+            l => l.Status.ShouldBe(ComplianceStatus.OutOfCompliance));
+
+        await ReportAsync(a, "r-2", 1);
+        (await fixture.Send(new ListLicenses(account.Id))).Single().InUse.ShouldBe(5);
+    }
+
+    [Fact]
+    public async Task Forged_stale_and_expired_credentials_are_refused()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var product = await RegisterAsync(token.Secret, "FOC0010");
+        var now = DateTimeOffset.UtcNow;
+        UsageReport[] report = [new("r-9", Tag, 1, now.AddHours(-1), now)];
+
+        var forger = product with { Key = ECDsa.Create(ECCurve.NamedCurves.nistP256) };
+        (await RefusedAsync(() => fixture.Send(new ReportUsage(Host, Sign(forger, "x"), report)))).ShouldBe(RegistrationErrorCode.SignatureInvalid);
+        (await RefusedAsync(() => fixture.Send(new ReportUsage(Host, Sign(product, "x", now.AddMinutes(-10)), report))))
+            .ShouldBe(RegistrationErrorCode.ClockSkew);
+        var signed = Sign(product, "x");
+        (await RefusedAsync(() => fixture.Send(new ReportUsage(Host, signed with { Body = Encoding.UTF8.GetBytes("y") }, report))))
+            .ShouldBe(RegistrationErrorCode.SignatureInvalid);
+
+        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
+        {
+            session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = jsonb_set(data, '{CertificateNotAfter}', to_jsonb(?::text))",
+                now.AddMinutes(-1).ToString("O"));
+            await session.SaveChangesAsync();
+        }
+        (await RefusedAsync(() => fixture.Send(new ReportUsage(Host, Sign(product, "x"), report)))).ShouldBe(RegistrationErrorCode.CertificateExpired);
+        (await CountsAsync()).ShouldBe((1, 0));
+    }
+
+    [Fact]
+    public async Task Renewal_issues_a_new_certificate_and_deregistration_frees_the_licenses()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var product = await RegisterAsync(token.Secret, "FOC0011");
+        await ReportAsync(product, "r-1", 2);
+
+        var renewed = await fixture.Send(new RenewProductCertificate(Host, Sign(product, "renew"), null));
+        renewed.IdCertificate.ShouldNotBe(product.Registered.IdCertificate);
+        await ReportAsync(product, "r-2", 2);
+
+        await fixture.Send(new DeregisterProduct(Host, Sign(product, "bye")));
+        (await CountsAsync()).ShouldBe((0, 2));
+        (await fixture.Send(new ListLicenses(account.Id))).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Invalid_registrations_are_refused_by_validation_and_nothing_is_written()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var valid = Registration(token.Secret, "FOC0012", key);
+
+        await Should.ThrowAsync<ValidationException>(() => fixture.Send(valid with { Pid = "" }));
+        await Should.ThrowAsync<ValidationException>(() => fixture.Send(valid with { SerialNumber = "FOC 12; drop" }));
+        await Should.ThrowAsync<ValidationException>(() => fixture.Send(valid with { Csr = null }));
+        (await RefusedAsync(() => fixture.Send(valid with { Csr = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----" })))
+            .ShouldBe(RegistrationErrorCode.MalformedRequest);
+        using var rsa = RSA.Create(2048);
+        (await RefusedAsync(() => fixture.Send(valid with { Csr = new CertificateRequest("CN=x", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1).CreateSigningRequestPem() })))
+            .ShouldBe(RegistrationErrorCode.MalformedRequest);
+        await Should.ThrowAsync<ValidationException>(() => fixture.Send(new CreateRegistrationToken(account.Id, "", 0, null, false)));
+        (await CountsAsync()).ShouldBe((0, 0));
+    }
+}
