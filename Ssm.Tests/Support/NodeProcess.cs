@@ -30,7 +30,8 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public string Output { get { lock (_output) return _output.ToString(); } }
 
-    public static async Task<NodeProcess> StartAsync(string database, string name = "test-node")
+    public static async Task<NodeProcess> StartAsync(string database, string name = "test-node", IEnumerable<string>? arguments = null,
+        IDictionary<string, string>? environment = null)
     {
         var server = await PostgresServer.GetAsync();
         var connectionString = await server.CreateDatabaseAsync(database);
@@ -41,8 +42,12 @@ public sealed class NodeProcess : IAsyncDisposable
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { WebAssemblyPath(), "node", "--name", name, "--listen", baseAddress.ToString().TrimEnd('/'), "--db", connectionString, "--data", data })
             start.ArgumentList.Add(arg);
+        foreach (var arg in arguments ?? [])
+            start.ArgumentList.Add(arg);
         start.Environment["SSM_ADMIN_PASSWORD"] = AdminPassword;
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[key] = value;
 
         var started = Stopwatch.StartNew();
         var node = new NodeProcess(Process.Start(start)!, baseAddress, connectionString, data);

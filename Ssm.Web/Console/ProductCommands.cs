@@ -57,7 +57,7 @@ public static class ProductCommands
             return (renewed, $"Renewed the ID certificate of {identity.InstanceId}: valid until {renewed.NotAfter:u}.");
         }));
 
-        var tag = new Option<string>("--tag") { Description = "license tag", DefaultValueFactory = _ => "regid.2017-03.com.cisco.DNA_Advantage" };
+        var tag = new Option<string>("--tag") { Description = "license tag", DefaultValueFactory = _ => "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40" };
         var count = new Option<int>("--count") { Description = "licenses in use", DefaultValueFactory = _ => 1 };
         var reportId = new Option<string?>("--report-id") { Description = "report id (default: a new one); sending the same again is a replay" };
         var minutes = new Option<int>("--window") { Description = "minutes the report covers, ending now", DefaultValueFactory = _ => 60 };

@@ -31,7 +31,8 @@ public sealed class ProductClient : IDisposable
     private readonly HttpClient _http;
     private readonly string _host;
 
-    public ProductClient(Uri server, X509Certificate2 trustedRoot, int maxConnections = 16)
+    /// <param name="source">The local address to connect from (a fleet of products on one test machine); null: the system's choice.</param>
+    public ProductClient(Uri server, X509Certificate2 trustedRoot, int maxConnections = 16, System.Net.IPAddress? source = null)
     {
         var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
         policy.CustomTrustStore.Add(trustedRoot);
@@ -42,6 +43,22 @@ public sealed class ProductClient : IDisposable
             ConnectTimeout = TimeSpan.FromSeconds(5),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         };
+        if (source is not null)
+            handler.ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new System.Net.IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
         _http = new HttpClient(handler) { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         Server = server;
         _host = HostNameRules.Normalize(server.IdnHost.Trim('[', ']'));

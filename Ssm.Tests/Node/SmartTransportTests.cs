@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Ssm.Application.Licenses;
+using Ssm.Application.Registration;
+using Ssm.Tests.Support;
+using Ssm.Web.Endpoints;
+using Ssm.Web.Products;
+
+namespace Ssm.Tests.Node;
+
+/// <summary>Smart Transport over real HTTPS on a real node: products as the simulator plays them, and every way to get it wrong.</summary>
+[Collection(ProductNodeCollection.Name)]
+public sealed class SmartTransportTests(ProductNodeFixture fixture)
+{
+    private const string Tag = "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40";
+    private static int _serial;
+
+    private static string NextSerial() => $"FOX{Interlocked.Increment(ref _serial):00000}{Random.Shared.Next(1000, 9999)}";
+
+    private static UsageReport Report(string id, int count) => new(id, Tag, count, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow);
+
+    private static async Task<(int Status, JsonElement Body)> PostAsync(HttpClient client, string body, string path = SmartTransportEndpoints.Path)
+    {
+        using var response = await client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    private HttpClient Raw(int source = 7)
+    {
+        var address = IPAddress.Parse($"127.0.99.{source}");
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(fixture.Csc.Root, certificate, errors) },
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(address, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = fixture.Server };
+    }
+
+    [Fact]
+    public async Task Products_register_report_renew_and_deregister_over_HTTPS_and_the_licenses_show_their_use()
+    {
+        using var product = fixture.Product(1);
+        var a = await product.RegisterAsync(fixture.Token.Secret, "C9300-24T", NextSerial(), "edge-1");
+        var b = await product.RegisterAsync(fixture.Token.Secret, "C9300-48P", NextSerial(), "edge-2");
+        await product.ReportAsync(a, [Report("r-1", 3)]);
+        await product.ReportAsync(b, [Report("r-1", 2)]);
+
+        var licenses = await fixture.Admin.GetFromJsonAsync<List<LicenseDto>>($"/api/licenses?accountId={fixture.Account.Id}", TestCluster.Json);
+        var dna = licenses!.Single(l => l.Tag == Tag);
+        dna.InUse.ShouldBeGreaterThanOrEqualTo(5);
+        dna.Purchased.ShouldBe(100);
+        dna.Available.ShouldBe(dna.Purchased - dna.InUse);
+
+        var authorized = await product.AuthorizeAsync(a, [new EntitlementRequest(Tag, 2), new EntitlementRequest(Tag + ".unknown", 1)]);
+        var answers = authorized.GetProperty("entitlements").EnumerateArray().ToList();
+        answers[0].GetProperty("authorized").GetBoolean().ShouldBeTrue();
+        answers[1].GetProperty("authorized").GetBoolean().ShouldBeFalse();
+
+        var renewed = await product.RenewAsync(a);
+        renewed.IdCertificate.ShouldNotBe(a.IdCertificate);
+        await product.ReportAsync(renewed, [Report("r-2", 1)]);
+
+        await product.DeregisterAsync(b);
+        var gone = await Should.ThrowAsync<ProductRefusedException>(() => product.ReportAsync(b, [Report("r-3", 1)]));
+        gone.Code.ShouldBe("NOT_REGISTERED");
+        gone.Status.ShouldBe(401);
+    }
+
+    [Fact]
+    public async Task The_Smart_Call_Home_alias_answers_like_Smart_Transport()
+    {
+        using var client = Raw();
+        var (status, body) = await PostAsync(client, """{"request":"register","token":"nope","udi":{"pid":"C9300-24T","sn":"FOC1"},"csr":"x"}""",
+            SmartTransportEndpoints.CallHomePath);
+        status.ShouldBe(401);
+        body.GetProperty("error").GetProperty("code").GetString().ShouldBe("TOKEN_UNKNOWN");
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_a_clear_JSON_error_each_and_nothing_is_written()
+    {
+        using var product = fixture.Product(2);
+        var registered = await product.RegisterAsync(fixture.Token.Secret, "C9300-24T", NextSerial(), "bad-input");
+        await product.ReportAsync(registered, [Report("r-once", 1)]);
+        var before = await fixture.FingerprintAsync();
+        using var client = Raw(8);
+
+        async Task Refused(string body, int status, string code)
+        {
+            var (actual, answer) = await PostAsync(client, body);
+            actual.ShouldBe(status, answer.ToString());
+            answer.GetProperty("status").GetString().ShouldBe("FAILURE");
+            answer.GetProperty("error").GetProperty("code").GetString().ShouldBe(code);
+            answer.GetProperty("error").GetProperty("message").GetString().ShouldNotBeNullOrWhiteSpace();
+        }
+
+        await Refused("{not json", 400, "MALFORMED_REQUEST");
+        await Refused("[]", 400, "MALFORMED_REQUEST");
+        await Refused("""{"request":"fly"}""", 400, "MALFORMED_REQUEST");
+        await Refused("""{"request":"register","token":"x","udi":{"pid":"C9300","sn":"FOC1"},"csr":"x","force":"yes"}""", 400, "MALFORMED_REQUEST");
+        await Refused("""{"request":"register","token":"","udi":{"pid":"","sn":""}}""", 400, "MALFORMED_REQUEST");
+        await Refused($$"""{"request":"register","token":"{{new string('x', 70_000)}}"}""", 413, "REQUEST_TOO_LARGE");
+        await Refused("""{"request":"register","token":"unknown-token","udi":{"pid":"C9300-24T","sn":"FOC1"},"publicKey":"x"}""", 401, "TOKEN_UNKNOWN");
+        await Refused("""{"request":"report","reports":[]}""", 401, "NOT_REGISTERED");
+
+        var revoked = await OperatorApi.CreateTokenAsync(fixture.Admin, fixture.Account.Id);
+        (await fixture.Admin.PostAsync($"/api/registration-tokens/{revoked.Token.Id}/revoke", null)).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        var afterRevoke = await fixture.FingerprintAsync();
+        var refusedToken = await Should.ThrowAsync<ProductRefusedException>(() =>
+            product.RegisterAsync(revoked.Secret, "C9300-24T", NextSerial(), "late"));
+        refusedToken.Code.ShouldBe("TOKEN_REVOKED");
+        var duplicate = await Should.ThrowAsync<ProductRefusedException>(() =>
+            product.RegisterAsync(fixture.Token.Secret, registered.Pid, registered.SerialNumber, "twin"));
+        duplicate.Code.ShouldBe("DUPLICATE_PRODUCT");
+        var replay = await Should.ThrowAsync<ProductRefusedException>(() => product.ReportAsync(registered, [Report("r-once", 1)]));
+        replay.Code.ShouldBe("REPORT_REPLAYED");
+        var forged = registered with { PrivateKeyPem = System.Security.Cryptography.ECDsa.Create().ExportPkcs8PrivateKeyPem() };
+        (await Should.ThrowAsync<ProductRefusedException>(() => product.ReportAsync(forged, [Report("r-forged", 1)]))).Code.ShouldBe("SIGNATURE_INVALID");
+
+        (await fixture.FingerprintAsync()).ShouldBe(afterRevoke);
+        before.ShouldNotBe(afterRevoke); // the revocation itself is a write: the fingerprint sees writes
+    }
+
+    [Fact]
+    public async Task Plain_HTTP_is_refused_and_a_product_checks_the_server_name()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Node.BaseAddress };
+        var (status, body) = await PostAsync(http, """{"request":"register"}""");
+        status.ShouldBe(403);
+        body.GetProperty("error").GetProperty("code").GetString().ShouldBe("HTTPS_REQUIRED");
+
+        // The certificate names 127.0.0.1: a product configured with another name for the same server does not trust it.
+        using var misnamed = new ProductClient(new Uri($"https://localhost:{fixture.HttpsPort}/"), fixture.Csc.Root);
+        var error = await Should.ThrowAsync<HttpRequestException>(() => misnamed.RegisterAsync(fixture.Token.Secret, "C9300-24T", NextSerial(), "x"));
+        error.InnerException.ShouldBeOfType<System.Security.Authentication.AuthenticationException>();
+    }
+
+    [Fact]
+    public async Task Too_many_requests_from_one_source_are_refused_with_429_and_others_still_get_through()
+    {
+        using var client = Raw(9);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 3 * ProductNodeFixture.RequestsPerSecond).Select(async _ =>
+            (await PostAsync(client, """{"request":"fly"}""")).Status));
+        statuses.ShouldContain(429);
+        statuses.ShouldContain(400);
+
+        using var other = Raw(10);
+        (await PostAsync(other, """{"request":"fly"}""")).Status.ShouldBe(400);
+    }
+
+    [Fact]
+    public async Task The_simulator_registers_and_reports_from_the_console_and_exits_with_meaningful_codes()
+    {
+        var state = Path.Combine(Path.GetTempPath(), $"ssm-product-{Guid.NewGuid():N}.json");
+        try
+        {
+            var serial = NextSerial();
+            var common = new[] { "--server", fixture.Server.ToString(), "--csc-root", fixture.Csc.RootPath };
+            var (code, output) = await RunAsync(["product", "register", .. common, "--token", fixture.Token.Secret, "--sn", serial, "--state", state]);
+            code.ShouldBe(0, output);
+            output.ShouldContain("Registered C9300-24T:" + serial);
+            (code, output) = await RunAsync(["product", "report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
+            code.ShouldBe(0, output);
+            (code, output) = await RunAsync(["product", "report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
+            code.ShouldBe(1, output);
+            output.ShouldContain("REPORT_REPLAYED");
+            (code, output) = await RunAsync(["product", "register", .. common, "--token", "wrong", "--sn", NextSerial(), "--state", state + ".x"]);
+            code.ShouldBe(1, output);
+            output.ShouldContain("TOKEN_UNKNOWN");
+            (code, output) = await RunAsync(["product", "register", "--server", $"https://localhost:{fixture.HttpsPort}/", "--csc-root", fixture.Csc.RootPath,
+                "--token", fixture.Token.Secret, "--sn", NextSerial(), "--state", state + ".y"]);
+            code.ShouldBe(3, output);
+            (code, output) = await RunAsync(["product", "renew", "--state", state, "--csc-root", fixture.Csc.RootPath]);
+            code.ShouldBe(0, output);
+            (code, output) = await RunAsync(["product", "deregister", "--state", state, "--csc-root", fixture.Csc.RootPath]);
+            code.ShouldBe(0, output);
+            File.Exists(state).ShouldBeFalse();
+        }
+        finally
+        {
+            File.Delete(state);
+        }
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(NodeProcess.WebAssemblyPath());
+        foreach (var argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
