@@ -71,7 +71,8 @@ public sealed class ApiTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions>
             ? (refused.Error, refused.Message)
             : (ApiAuthException.InvalidRequest, "Send Authorization: Bearer <access_token>; POST /backend/oauth/token issues one.");
         Response.StatusCode = StatusCodes.Status401Unauthorized;
-        Response.Headers.WWWAuthenticate = $"Bearer realm=\"ssm\", error=\"{error}\"";
+        // RFC 6750 §3.1: a request that sent no token gets the challenge without an error code.
+        Response.Headers.WWWAuthenticate = result.Failure is null ? "Bearer realm=\"ssm\"" : $"Bearer realm=\"ssm\", error=\"{error}\"";
         Response.Headers.CacheControl = "no-store";
         await Response.WriteAsJsonAsync(new OAuthError(error, description));
     }
