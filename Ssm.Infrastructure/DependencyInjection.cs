@@ -1,5 +1,7 @@
 using FluentValidation;
 using Marten;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -39,6 +41,11 @@ public static class DependencyInjection
         services.Configure<HaOptions>(configuration.GetSection(HaOptions.Section));
         services.AddSingleton<IClock, SystemClock>();
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
+        // The key ring is in the replicated database: login cookies and API tokens outlive a failover.
+        services.AddSingleton<DataProtectionKeys>();
+        services.AddDataProtection().SetApplicationName("ssm");
+        services.AddOptions<KeyManagementOptions>().Configure<DataProtectionKeys>((options, keys) => options.XmlRepository = keys);
+        services.AddSingleton<Application.Api.IApiTokenProtector, ApiTokenProtector>();
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         // Marten shares the node's data source, so a database restart can clear one pool of dead connections.
         services.AddMarten(MartenSetup.Configure).UseLightweightSessions().UseNpgsqlDataSource();

@@ -53,6 +53,9 @@ internal static class MartenSetup
             .UseOptimisticConcurrency(true)
             .Index(x => x.AccountId);
         options.Schema.For<Domain.Registration.ProductAuthority>();
+        options.Schema.For<ApiClient>()
+            .UniqueIndex(UniqueIndexType.Computed, "ux_api_client_id", x => x.ClientId)
+            .Index(x => x.AccountId);
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
 }

@@ -1,9 +1,6 @@
 using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.DataProtection.KeyManagement;
-using Ssm.Infrastructure.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using OpenTelemetry.Metrics;
@@ -66,6 +63,7 @@ public static class NodeHost
         builder.Services.AddSsmCore(builder.Configuration);
         builder.Services.AddHostedService<FirstAdmin>();
         AddSecurity(builder.Services);
+        builder.Services.AddApiTokenAuthentication();
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.Services.AddExceptionHandler<ErrorResponses>();
@@ -103,16 +101,13 @@ public static class NodeHost
         app.MapClusterEndpoints();
         app.MapSmartTransportEndpoints();
         app.MapRegistrationEndpoints();
+        app.MapApiToolkitEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }
 
     private static void AddSecurity(IServiceCollection services)
     {
-        services.AddSingleton<DataProtectionKeys>();
-        services.AddDataProtection().SetApplicationName("ssm");
-        services.AddOptions<KeyManagementOptions>().Configure<DataProtectionKeys>((options, keys) => options.XmlRepository = keys);
-
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
         {
             cookie.Cookie.Name = "ssm.auth";

@@ -36,6 +36,7 @@ public partial class Accounts : IDisposable
     private string _editDescription = "";
     private AccountDto? _deleting;
     private string _confirmName = "";
+    private Guid? _apiClientsFor;
 
     private enum CredentialsPurpose
     {

@@ -1,0 +1,36 @@
+using FluentValidation;
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Accounts;
+using Ssm.Domain.Events;
+
+namespace Ssm.Application.Api;
+
+/// <summary>Revoking refuses new tokens at once and the client's tokens already issued on their next call.</summary>
+public sealed record RevokeApiClient(Guid Id) : ICommand, IAudited, IAdminOnly
+{
+    public EventCategory Category => EventCategory.Security;
+    public string Subject => Id.ToString();
+}
+
+public sealed class RevokeApiClientValidator : AbstractValidator<RevokeApiClient>
+{
+    public RevokeApiClientValidator() => RuleFor(x => x.Id).NotEmpty();
+}
+
+public sealed class RevokeApiClientHandler(IDocumentSession session, ICurrentUser user, IClock clock, ChangeNotifier notifier)
+    : ICommandHandler<RevokeApiClient>
+{
+    public async ValueTask<Unit> Handle(RevokeApiClient command, CancellationToken cancellationToken)
+    {
+        var client = await session.LoadAsync<ApiClient>(command.Id, cancellationToken)
+            ?? throw new NotFoundException($"No API client with id {command.Id}.");
+        client.Revoke(user.Name, clock.UtcNow);
+        session.Store(client);
+        session.RecordSuccess(command, user, clock, $"API client '{client.Name}' ({client.ClientId}) revoked.");
+        await session.SaveChangesAsync(cancellationToken);
+        notifier.Publish(ChangeTopic.Accounts);
+        return Unit.Value;
+    }
+}

@@ -1,0 +1,35 @@
+using Marten;
+using Ssm.Domain.Licenses;
+using Ssm.Domain.Products;
+
+namespace Ssm.Tests.Features.Api;
+
+/// <summary>Licenses with known numbers: Advantage 10 bought, 4 used (in compliance); Essentials 2 bought, 5 used (out).</summary>
+public static class ApiSeed
+{
+    public const string AdvantageTag = "regid.2017-07.com.cisco.DNA_Advantage";
+    public const string EssentialsTag = "regid.2017-07.com.cisco.DNA_Essentials";
+
+    public static async Task LicensesAsync(IDocumentStore store, Guid accountId)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        await using var session = store.LightweightSession();
+        session.Store(Bought(accountId, AdvantageTag, "DNA Advantage", 10, today, now), Bought(accountId, EssentialsTag, "DNA Essentials", 2, today, now));
+        session.Store(Product(accountId, "FOC1", [new LicenseUse(AdvantageTag, 3, now.AddHours(1)), new LicenseUse(EssentialsTag, 2, now.AddHours(1))], now),
+            Product(accountId, "FOC2", [new LicenseUse(AdvantageTag, 1, now.AddHours(1)), new LicenseUse(EssentialsTag, 3, now.AddHours(1))], now));
+        await session.SaveChangesAsync();
+    }
+
+    private static Entitlement Bought(Guid accountId, string tag, string name, int quantity, DateOnly today, DateTimeOffset now) => new()
+    {
+        Id = Entitlement.IdOf(accountId, tag), AccountId = accountId, Tag = tag, Name = name, Quantity = quantity,
+        StartDate = today.AddDays(-1), EndDate = today.AddYears(1), SyncedAt = now,
+    };
+
+    private static ProductInstance Product(Guid accountId, string serial, List<LicenseUse> usage, DateTimeOffset now) => new()
+    {
+        Id = Guid.CreateVersion7(), AccountId = accountId, Pid = "C9300-24T", SerialNumber = serial,
+        Udi = ProductInstance.UdiOf("C9300-24T", $"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now, Usage = usage,
+    };
+}

@@ -1,0 +1,158 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Mediator;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Ssm.Application.Api;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Endpoints;
+
+/// <summary>An OAuth-style error (RFC 6749 §5.2): every refusal of the API toolkit reads like this.</summary>
+public sealed record OAuthError(
+    [property: JsonPropertyName("error")] string Error,
+    [property: JsonPropertyName("error_description")] string Description);
+
+/// <summary>
+/// The API toolkit for monitoring tools, modelled on SSM On-Prem's: a client credentials token endpoint and
+/// read-only account data behind bearer tokens (see docs/api-toolkit.md). The bodies are read here rather than
+/// bound, so any body (none, empty, malformed, too large, sent as a form by curl -d) gets a JSON answer.
+/// </summary>
+public static class ApiToolkitEndpoints
+{
+    public const int MaxBodyBytes = 16 * 1024;
+
+    public static IEndpointRouteBuilder MapApiToolkitEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/backend/oauth/token", Token).AllowAnonymous().RequireRateLimiting(SmartTransportEndpoints.RateLimitPolicy);
+        var account = app.MapGroup("/api/v1/accounts/{account}").RequireAuthorization(ApiTokenAuthentication.Policy)
+            .RequireRateLimiting(SmartTransportEndpoints.RateLimitPolicy);
+        string[] methods = [HttpMethods.Get, HttpMethods.Post];
+        account.MapMethods("/licenses", methods, Licenses);
+        account.MapMethods("/alerts", methods, Alerts);
+        account.MapMethods("/virtual-accounts", methods, VirtualAccounts);
+        return app;
+    }
+
+    private static async Task<Results<Ok<IssuedApiToken>, JsonHttpResult<OAuthError>>> Token(HttpContext http, ISender sender)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        var (body, refusal) = await ReadBodyAsync(http.Request);
+        if (refusal is not null)
+            return refusal;
+        var (fields, error) = TokenFieldsOf(body!);
+        if (error is not null)
+            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
+        try
+        {
+            return TypedResults.Ok(await sender.Send(new IssueApiToken(fields!["grant_type"], fields["client_id"], fields["client_secret"])));
+        }
+        catch (ApiAuthException ex)
+        {
+            var status = ex.Error == ApiAuthException.InvalidClient ? StatusCodes.Status401Unauthorized : StatusCodes.Status400BadRequest;
+            return Refuse(status, ex.Error, ex.Message);
+        }
+    }
+
+    private static Task<Results<Ok<ApiLicenses>, JsonHttpResult<OAuthError>>> Licenses(HttpContext http, ISender sender, string account) =>
+        AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiLicenses(id, limit)));
+
+    private static Task<Results<Ok<ApiAlerts>, JsonHttpResult<OAuthError>>> Alerts(HttpContext http, ISender sender, string account) =>
+        AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiAlerts(id, limit)));
+
+    private static Task<Results<Ok<ApiVirtualAccounts>, JsonHttpResult<OAuthError>>> VirtualAccounts(HttpContext http, ISender sender, string account) =>
+        AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiVirtualAccounts(id, limit)));
+
+    /// <summary>The token authenticated the caller; here its account must be the one in the URL.</summary>
+    private static async Task<Results<Ok<T>, JsonHttpResult<OAuthError>>> AnswerAsync<T>(HttpContext http, string account,
+        Func<Guid, int, ValueTask<T>> read)
+    {
+        var caller = ApiTokenAuthentication.CallerOf(http.User);
+        if (!caller.Owns(account))
+            return Refuse(StatusCodes.Status403Forbidden, ApiAuthException.InsufficientScope,
+                $"This access token reads account '{caller.AccountName}' only.");
+        var (body, refusal) = await ReadBodyAsync(http.Request);
+        if (refusal is not null)
+            return refusal;
+        var (limit, error) = LimitOf(body!);
+        if (error is not null)
+            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
+        return TypedResults.Ok(await read(caller.AccountId, limit));
+    }
+
+    private static JsonHttpResult<OAuthError> Refuse(int status, string error, string description) =>
+        TypedResults.Json(new OAuthError(error, description), statusCode: status);
+
+    private static async Task<(byte[]? Body, JsonHttpResult<OAuthError>? Refusal)> ReadBodyAsync(HttpRequest request)
+    {
+        var tooLarge = Refuse(StatusCodes.Status413PayloadTooLarge, ApiAuthException.InvalidRequest, $"The body is larger than {MaxBodyBytes / 1024} KB.");
+        if (request.ContentLength > MaxBodyBytes)
+            return (null, tooLarge);
+        using var body = new MemoryStream();
+        var chunk = new byte[4096];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (body.Length + read > MaxBodyBytes)
+                return (null, tooLarge);
+            body.Write(chunk, 0, read);
+        }
+        return (body.ToArray(), null);
+    }
+
+    /// <summary>{"limit": N}: -1 or no body means every item; other fields are ignored.</summary>
+    private static (int Limit, string? Error) LimitOf(byte[] body)
+    {
+        const string rule = "limit must be -1 for all items or a number N >= 0 for the first N.";
+        if (string.IsNullOrWhiteSpace(Encoding.UTF8.GetString(body)))
+            return (ApiLimit.All, null);
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.ValueKind != JsonValueKind.Object)
+                return (0, "The body must be a JSON object such as {\"limit\":-1}.");
+            foreach (var field in json.RootElement.EnumerateObject())
+                if (field.NameEquals("limit") || string.Equals(field.Name, "limit", StringComparison.OrdinalIgnoreCase))
+                    return field.Value.ValueKind == JsonValueKind.Null ? (ApiLimit.All, null)
+                        : field.Value.ValueKind == JsonValueKind.Number && field.Value.TryGetInt32(out var n) && n >= ApiLimit.All ? (n, null)
+                        : (0, rule);
+            return (ApiLimit.All, null);
+        }
+        catch (JsonException)
+        {
+            return (0, "The body is not valid JSON.");
+        }
+    }
+
+    /// <summary>The token request as JSON (as SSM's toolkit sends it) or as an OAuth form (RFC 6749 §4.4.2).</summary>
+    private static (Dictionary<string, string?>? Fields, string? Error) TokenFieldsOf(byte[] body)
+    {
+        string[] names = ["grant_type", "client_id", "client_secret"];
+        var text = Encoding.UTF8.GetString(body).Trim();
+        if (!text.StartsWith('{'))
+        {
+            var form = QueryHelpers.ParseQuery(text);
+            return (names.ToDictionary(n => n, n => form.TryGetValue(n, out var value) ? value.ToString() : null), null);
+        }
+        try
+        {
+            using var json = JsonDocument.Parse(text);
+            var fields = new Dictionary<string, string?>();
+            foreach (var name in names)
+            {
+                if (!json.RootElement.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+                    fields[name] = null;
+                else if (value.ValueKind == JsonValueKind.String)
+                    fields[name] = value.GetString();
+                else
+                    return (null, $"{name} must be a string.");
+            }
+            return (fields, null);
+        }
+        catch (JsonException)
+        {
+            return (null, "The body is not valid JSON.");
+        }
+    }
+}
