@@ -34,7 +34,9 @@ public sealed class IssueApiTokenHandler(IQuerySession session, IApiTokenProtect
         if (string.IsNullOrEmpty(command.ClientId) || string.IsNullOrEmpty(command.ClientSecret))
             throw new ApiAuthException(ApiAuthException.InvalidRequest, "client_id and client_secret are required.");
 
-        var client = await session.Query<ApiClient>().FirstOrDefaultAsync(c => c.ClientId == command.ClientId, cancellationToken);
+        // Ids are ours and printable; anything else (a NUL PostgreSQL would refuse) cannot name a client.
+        var client = command.ClientId.Length > 200 || command.ClientId.Any(char.IsControl) ? null
+            : await session.Query<ApiClient>().FirstOrDefaultAsync(c => c.ClientId == command.ClientId, cancellationToken);
         // An unknown id and a wrong secret read the same, so the answer does not tell which client ids exist.
         if (client is null || !client.HasSecret(command.ClientSecret))
             throw new ApiAuthException(ApiAuthException.InvalidClient, "Unknown client or wrong secret.");

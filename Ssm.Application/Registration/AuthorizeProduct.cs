@@ -24,9 +24,9 @@ public sealed class AuthorizeProductValidator : AbstractValidator<AuthorizeProdu
     {
         RuleFor(x => x.Entitlements).NotNull().Must(e => e is { Count: >= 1 and <= 100 })
             .WithMessage("entitlements must list 1 to 100 tags.");
-        RuleForEach(x => x.Entitlements).ChildRules(e =>
+        RuleForEach(x => x.Entitlements).NotNull().WithMessage("An entitlement must be an object, not null.").ChildRules(e =>
         {
-            e.RuleFor(x => x.Tag).NotEmpty().MaximumLength(ReportUsageValidator.TagMaxLength);
+            e.RuleFor(x => x.Tag).NotEmpty().MaximumLength(ReportUsageValidator.TagMaxLength).Printable();
             e.RuleFor(x => x.Count).InclusiveBetween(0, ReportUsageValidator.MaxCount);
         });
     }

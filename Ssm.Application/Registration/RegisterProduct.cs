@@ -33,9 +33,9 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
             .Matches("^[A-Za-z0-9][A-Za-z0-9._/+-]*$").WithMessage("udi.pid may hold letters, digits and . _ / + - only.");
         RuleFor(x => x.SerialNumber).NotEmpty().WithMessage("udi.sn is required.").MaximumLength(64)
             .Matches("^[A-Za-z0-9][A-Za-z0-9-]*$").WithMessage("udi.sn may hold letters, digits and - only.");
-        RuleFor(x => x.ProductName).NotNull().MaximumLength(ProductInstance.NameMaxLength);
-        RuleFor(x => x.ProductType).NotNull().MaximumLength(64);
-        RuleFor(x => x.HostName).NotNull().MaximumLength(253);
+        RuleFor(x => x.ProductName).NotNull().MaximumLength(ProductInstance.NameMaxLength).Printable();
+        RuleFor(x => x.ProductType).NotNull().MaximumLength(64).Printable();
+        RuleFor(x => x.HostName).NotNull().MaximumLength(253).Printable();
         RuleFor(x => x).Must(x => x.Csr is null != x.PublicKey is null).WithName("csr")
             .WithMessage("Send exactly one of csr (PKCS#10 PEM) and publicKey (SubjectPublicKeyInfo PEM).");
         RuleFor(x => x.Csr).MaximumLength(KeyTextMaxLength);

@@ -28,14 +28,14 @@ public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>
     {
         RuleFor(x => x.Reports).NotNull().Must(r => r is { Count: >= 1 and <= MaxReports })
             .WithMessage($"reports must hold 1 to {MaxReports} reports.");
-        RuleForEach(x => x.Reports).ChildRules(r =>
+        RuleForEach(x => x.Reports).NotNull().WithMessage("A report must be an object, not null.").ChildRules(r =>
         {
-            r.RuleFor(x => x.ReportId).NotEmpty().WithMessage("Every report needs a reportId.").MaximumLength(100);
-            r.RuleFor(x => x.Tag).NotEmpty().WithMessage("Every report needs a tag.").MaximumLength(TagMaxLength);
+            r.RuleFor(x => x.ReportId).NotEmpty().WithMessage("Every report needs a reportId.").MaximumLength(100).Printable();
+            r.RuleFor(x => x.Tag).NotEmpty().WithMessage("Every report needs a tag.").MaximumLength(TagMaxLength).Printable();
             r.RuleFor(x => x.Count).InclusiveBetween(0, MaxCount);
             r.RuleFor(x => x).Must(x => x.From < x.To).WithName("window").WithMessage("A report's window must end after it starts.");
         });
-        RuleFor(x => x.Reports).Must(r => r is null || r.Select(x => (x.ReportId, x.Tag)).Distinct().Count() == r.Count)
+        RuleFor(x => x.Reports).Must(r => r is null || r.Any(x => x is null) || r.Select(x => (x.ReportId, x.Tag)).Distinct().Count() == r.Count)
             .WithMessage("A request may hold each report id and tag once.");
     }
 }

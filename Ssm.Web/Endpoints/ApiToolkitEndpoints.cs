@@ -119,7 +119,7 @@ public static class ApiToolkitEndpoints
                         : (0, rule);
             return (ApiLimit.All, null);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or DecoderFallbackException)
         {
             return (0, "The body is not valid JSON.");
         }
