@@ -131,16 +131,6 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         throw new TimeoutException($"HTTPS through the VIP never presented the expected certificate; last: {last}");
     }
 
-    private IDocumentStore StoreOf(string node) => DocumentStore.For(options =>
-    {
-        options.Connection(new NpgsqlConnectionStringBuilder
-        {
-            Host = Path.Combine(_cluster.DataOf(node), "pg-run"), Port = _cluster.PgPort, Username = "postgres", Database = "ssm", Pooling = false,
-        }.ConnectionString);
-        options.DatabaseSchemaName = "ssm";
-        options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-    });
-
     [Fact]
     public async Task Sync_follows_the_active_node_through_handover_failback_and_a_crash_mid_upload()
     {
@@ -214,7 +204,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         // A crash of the active node in the middle of an upload: the new active resumes it; CSC counts each record once.
         const int records = 60_000;
         LocalAccount stored;
-        using (var store = StoreOf("primary"))
+        using (var store = _cluster.StoreOf("primary"))
         {
             await using (var query = store.QuerySession())
                 stored = (await query.LoadAsync<LocalAccount>(test.Id))!;

@@ -1,3 +1,4 @@
+using Marten;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -214,12 +215,23 @@ public sealed class TestCluster : IAsyncDisposable
         return rows;
     }
 
-    /// <summary>A browser-less operator signed in through the VIP.</summary>
-    public async Task<HttpClient> SignedInThroughVipAsync()
+    /// <summary>Marten straight on the node's own database, over its Unix socket (to seed or count what the API does not show).</summary>
+    public IDocumentStore StoreOf(string node) => DocumentStore.For(options =>
+    {
+        options.Connection(new NpgsqlConnectionStringBuilder
+        {
+            Host = Path.Combine(DataOf(node), "pg-run"), Port = PgPort, Username = "postgres", Database = "ssm", Pooling = false,
+        }.ConnectionString);
+        options.DatabaseSchemaName = "ssm";
+        options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+    });
+
+    /// <summary>A browser-less operator signed in through the VIP (or, after a teardown, at a node's own address).</summary>
+    public async Task<HttpClient> SignedInThroughVipAsync(Uri? at = null)
     {
         var client = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
         {
-            BaseAddress = VipUrl, Timeout = TimeSpan.FromSeconds(3),
+            BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3),
         };
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (true)

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Marten;
+using Ssm.Application.Ha;
+using Ssm.Application.Licenses;
+using Ssm.Application.Registration;
+using Ssm.Domain.Nodes;
+using Ssm.Domain.Products;
+using Ssm.Tests.Support;
+using Ssm.Web.Endpoints;
+using Ssm.Web.Products;
+
+namespace Ssm.Tests.Cluster;
+
+/// <summary>
+/// The product part of the acceptance scenario (DESIGN §6), through the VIP over HTTPS: products register
+/// before and during a failover, keep reporting across failover and failback without registering again,
+/// all are there afterwards with their license counts, and after a teardown they register with the
+/// standalone primary under its own name.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ProductScenarioTests : IAsyncLifetime
+{
+    private const string Dna = "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40";
+    private TestCluster _cluster = default!;
+
+    public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_products");
+
+    public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
+
+    private Uri HttpsVip => new($"https://{_cluster.Vip}:{_cluster.HttpsPort}/");
+
+    private static UsageReport Report(string id, int count) => new(id, Dna, count, DateTimeOffset.UtcNow.AddMinutes(-30), DateTimeOffset.UtcNow);
+
+    /// <summary>As a product does while the VIP moves: retry the same request until the cluster answers.</summary>
+    private static async Task<T> PersistAsync<T>(Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (DateTime.UtcNow < deadline
+                                       && (ex is HttpRequestException or TaskCanceledException || ex is ProductRefusedException { Status: 503 }))
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private async Task<(long Instances, int InUse)> CountsAsync(string node, Guid accountId)
+    {
+        using var store = _cluster.StoreOf(node);
+        await using var query = store.QuerySession();
+        var instances = await query.Query<ProductInstance>().CountAsync(p => p.AccountId == accountId);
+        using var client = await _cluster.SignedInThroughVipAsync(node == "primary" && (await _cluster.StatusAsync("primary")).Self.Role == NodeRole.Standalone
+            ? _cluster.UrlOf("primary") : null);
+        var licenses = await client.GetFromJsonAsync<List<LicenseDto>>($"/api/licenses?accountId={accountId}", TestCluster.Json);
+        return (instances, licenses!.SingleOrDefault(l => l.Tag == Dna)?.InUse ?? 0);
+    }
+
+    [Fact]
+    public async Task Products_registered_before_during_and_after_failover_and_failback_are_all_there_and_reregister_after_teardown()
+    {
+        await _cluster.StartCscAsync("auto");
+        await _cluster.StartNodeAsync("primary");
+        await _cluster.StartNodeAsync("secondary");
+        (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+
+        // 1. Host Common Name = the VIP. Before the sync that has CSC sign it, products are refused, naming both names.
+        using var admin = await _cluster.SignedInThroughVipAsync();
+        var lab = await OperatorApi.CreateAccountAsync(admin, "LAB");
+        await OperatorApi.RequestActivationAsync(admin, lab.Id);
+        await OperatorApi.SetHostCommonNameAsync(admin, _cluster.Vip);
+        var token = await OperatorApi.CreateTokenAsync(admin, lab.Id);
+        using (var early = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+               { BaseAddress = HttpsVip })
+        {
+            var response = await early.PostAsync(SmartTransportEndpoints.Path, new StringContent(
+                $$"""{"request":"register","token":"{{token.Secret}}","udi":{"pid":"C9300-24T","sn":"EARLY1"},"publicKey":"x"}""", Encoding.UTF8, "application/json"));
+            response.StatusCode.ShouldBe(HttpStatusCode.MisdirectedRequest);
+            var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
+            error.GetProperty("code").GetString().ShouldBe("CERTIFICATE_NOT_READY");
+            error.GetProperty("message").GetString()!.ShouldContain(_cluster.Vip);
+        }
+        await OperatorApi.SignForAsync(admin, _cluster.Vip, _cluster.Csc!.Root, _cluster.Vip, _cluster.HttpsPort);
+
+        // 2. Two products register through the VIP and report; the licenses show what they use.
+        using var products = new ProductClient(HttpsVip, _cluster.Csc.Root);
+        var a = await products.RegisterAsync(token.Secret, "C9300-24T", "FOC-A", "edge-a");
+        var b = await products.RegisterAsync(token.Secret, "C9300-48P", "FOC-B", "edge-b");
+        await products.ReportAsync(a, [Report("a-1", 3)]);
+        await products.ReportAsync(b, [Report("b-1", 2)]);
+        (await CountsAsync("primary", lab.Id)).ShouldBe((2, 5));
+
+        // 3. Failover: ha_cluster_stop on the primary. A and B keep reporting without registering again; C and D register.
+        (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        await PersistAsync(() => products.ReportAsync(a, [Report("a-2", 4)]));
+        var c = await PersistAsync(() => products.RegisterAsync(token.Secret, "C9300-24T", "FOC-C", "edge-c"));
+        var d = await PersistAsync(() => products.RegisterAsync(token.Secret, "C9300-24T", "FOC-D", "edge-d"));
+        await products.ReportAsync(c, [Report("c-1", 1)]);
+        await products.ReportAsync(d, [Report("d-1", 1)]);
+        (await CountsAsync("secondary", lab.Id)).ShouldBe((4, 4 + 2 + 1 + 1));
+
+        // 4. Failback: the primary rejoins, the secondary stops, the primary is active again; then the secondary rejoins.
+        (await _cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        (await _cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+
+        // All four, with their counts; every one of them still reports with the identity it registered with.
+        await PersistAsync(() => products.ReportAsync(b, [Report("b-2", 5)]));
+        await products.ReportAsync(c, [Report("c-2", 2)]);
+        (await CountsAsync("primary", lab.Id)).ShouldBe((4, 4 + 5 + 2 + 1));
+        var replayed = await Should.ThrowAsync<ProductRefusedException>(() => products.ReportAsync(a, [Report("a-2", 4)]));
+        replayed.Code.ShouldBe("REPORT_REPLAYED");
+        (await _cluster.ReplicationFromAsync("primary")).ShouldHaveSingleItem().Sync.ShouldBe("sync");
+
+        // Teardown on the active primary; the Host Common Name becomes its own address; after a sync, products register again there.
+        (await _cluster.VerbAsync("primary", "teardown")).Status.ShouldBe(HttpStatusCode.OK);
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Standalone);
+        using var standalone = await _cluster.SignedInThroughVipAsync(_cluster.UrlOf("primary"));
+        await OperatorApi.SetHostCommonNameAsync(standalone, _cluster.PrimaryAddress);
+        await OperatorApi.SignForAsync(standalone, _cluster.PrimaryAddress, _cluster.Csc.Root, _cluster.PrimaryAddress, _cluster.HttpsPort);
+        using var direct = new ProductClient(new Uri($"https://{_cluster.PrimaryAddress}:{_cluster.HttpsPort}/"), _cluster.Csc.Root);
+        foreach (var product in new[] { a, b, c, d })
+        {
+            var again = await direct.RegisterAsync(token.Secret, product.Pid, product.SerialNumber, "again", force: true);
+            await direct.ReportAsync(again, [Report($"{product.SerialNumber}-after", 1)]);
+        }
+        (await CountsAsync("primary", lab.Id)).ShouldBe((4, 4));
+    }
+}
