@@ -51,12 +51,15 @@ public static class LicenseUsage
     public static async Task<Dictionary<(Guid AccountId, string Tag), int>> InUseAsync(IQuerySession session, Guid? accountId,
         CancellationToken cancellationToken)
     {
-        var filter = accountId is null ? "" : "where data ->> 'AccountId' = ?";
+        // The filter is the account index's expression. jsonb_to_record reads each document once: every
+        // "data ->" decompresses the whole out-of-line document again (33 s instead of 6 s at a million products).
+        var filter = accountId is null ? "" : "where (d.data ->> 'AccountId')::uuid = ?::uuid";
         object[] parameters = accountId is { } id ? [id.ToString()] : [];
         var rows = await session.AdvancedSql.QueryAsync<string>($"""
-            select json_build_array(data ->> 'AccountId', u ->> 'Tag', sum((u ->> 'Count')::bigint))::text
-            from ssm.mt_doc_productinstance, jsonb_array_elements(data -> 'Usage') u {filter}
-            group by data ->> 'AccountId', u ->> 'Tag'
+            select json_build_array(r."AccountId", u ->> 'Tag', sum((u ->> 'Count')::bigint))::text
+            from ssm.mt_doc_productinstance d, jsonb_to_record(d.data) as r("AccountId" text, "Usage" jsonb),
+                 jsonb_array_elements(r."Usage") u {filter}
+            group by r."AccountId", u ->> 'Tag'
             """, cancellationToken, parameters);
         return rows.Select(r => JsonDocument.Parse(r).RootElement).ToDictionary(
             r => (Guid.Parse(r[0].GetString()!), r[1].GetString()!), r => (int)Math.Min(int.MaxValue, r[2].GetInt64()));

@@ -1,6 +1,8 @@
 using JasperFx;
 using Marten;
 using Marten.Schema;
+using Weasel.Postgresql;
+using Weasel.Postgresql.Tables;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;
 using Ssm.Domain.Licenses;
@@ -45,7 +47,16 @@ internal static class MartenSetup
             .Index(x => x.TokenId)
             .Index(x => x.AccountId, index => index.Name = "ix_product_account")
             .Index(x => x.Name)
-            .Index(x => x.RegisteredAt);
+            .Index(x => x.RegisteredAt)
+            // The Product Instances page sorts by each of these and searches all three by substring: without an index
+            // every row's JSON is de-TOASTed (about 5 s at a million products). A PID is shared by thousands of
+            // products, so its sort goes on by serial number, from the same index.
+            .Index([x => x.Pid, x => x.SerialNumber], index => index.Name = "ix_product_pid_serial")
+            .Index(x => x.SerialNumber)
+            .Index(x => x.LastContactAt)
+            .Index(x => x.Name, Trigrams("ix_product_name_trgm"))
+            .Index(x => x.Pid, Trigrams("ix_product_pid_trgm"))
+            .Index(x => x.SerialNumber, Trigrams("ix_product_serial_trgm"));
         options.Schema.For<UsageRecord>()
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
         options.Schema.For<Domain.Registration.RegistrationToken>()
@@ -56,6 +67,15 @@ internal static class MartenSetup
         options.Schema.For<ApiClient>()
             .UniqueIndex(UniqueIndexType.Computed, "ux_api_client_id", x => x.ClientId)
             .Index(x => x.AccountId);
+        options.Storage.ExtendedSchemaObjects.Add(new Extension("pg_trgm"));
         options.Storage.ExtendedSchemaObjects.Add(Security.DataProtectionKeys.Table());
     }
+
+    /// <summary>A trigram index: ILIKE '%text%' reads it instead of every row.</summary>
+    private static Action<ComputedIndex> Trigrams(string name) => index =>
+    {
+        index.Name = name;
+        index.Method = IndexMethod.gin;
+        index.Mask = "? gin_trgm_ops";
+    };
 }

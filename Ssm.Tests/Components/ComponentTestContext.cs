@@ -22,6 +22,7 @@ public static class ComponentTestContext
         context.AddAuthorization().SetAuthorized(user).SetRoles(role);
         context.Services.AddSingleton(fixture.Notifier);
         context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<CreateAccount>>());
+        context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());
         context.Services.AddScoped(sp => new UiSender(
             fixture.Services.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<AuthenticationStateProvider>()));
         return context;

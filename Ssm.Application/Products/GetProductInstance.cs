@@ -1,0 +1,26 @@
+using Marten;
+using Mediator;
+using Ssm.Application.Common;
+using Ssm.Domain.Accounts;
+using Ssm.Domain.Products;
+
+namespace Ssm.Application.Products;
+
+public sealed record ProductInstanceDetails(Guid Id, Guid AccountId, string Account, string Name, string Pid, string SerialNumber, string Udi,
+    string ProductType, string HostName, bool ExportControlled, DateTimeOffset RegisteredAt, DateTimeOffset LastContactAt,
+    string CertificateSerial, DateTimeOffset CertificateNotAfter, IReadOnlyList<LicenseUse> Usage);
+
+/// <summary>What the details of one product instance show: its registration, its ID certificate and the licenses it uses.</summary>
+public sealed record GetProductInstance(Guid Id) : IQuery<ProductInstanceDetails>;
+
+public sealed class GetProductInstanceHandler(IQuerySession session) : IQueryHandler<GetProductInstance, ProductInstanceDetails>
+{
+    public async ValueTask<ProductInstanceDetails> Handle(GetProductInstance query, CancellationToken cancellationToken)
+    {
+        var p = await session.LoadAsync<ProductInstance>(query.Id, cancellationToken)
+            ?? throw new NotFoundException($"No product instance with id {query.Id}.");
+        var account = await session.LoadAsync<LocalAccount>(p.AccountId, cancellationToken);
+        return new ProductInstanceDetails(p.Id, p.AccountId, account?.Name ?? "(deleted)", p.Name, p.Pid, p.SerialNumber, p.Udi, p.ProductType,
+            p.HostName, p.ExportControlled, p.RegisteredAt, p.LastContactAt, p.CertificateSerial, p.CertificateNotAfter, p.Usage);
+    }
+}

@@ -1,0 +1,64 @@
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Ssm.Domain.Licenses;
+using Ssm.Domain.Products;
+using Ssm.Tests.Support;
+
+namespace Ssm.Tests.Features.Products;
+
+/// <summary>Product instances, usage and entitlements written straight to the store, as registrations and synchronizations leave them.</summary>
+public static class ProductData
+{
+    public static readonly DateTimeOffset Epoch = new(2025, 3, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public static ProductInstance Instance(Guid accountId, string name, string pid, string serial, int minutes = 0, params LicenseUse[] usage) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        AccountId = accountId,
+        TokenId = Guid.Empty,
+        Pid = pid,
+        SerialNumber = serial,
+        Udi = ProductInstance.UdiOf(pid, serial),
+        Name = name,
+        ProductType = "Router",
+        HostName = $"{name.ToLowerInvariant()}.lab.example",
+        RegisteredAt = Epoch.AddMinutes(minutes),
+        LastContactAt = Epoch.AddDays(1).AddMinutes(-minutes),
+        CertificateSerial = $"{minutes:X8}",
+        CertificateNotAfter = Epoch.AddYears(1),
+        Usage = [.. usage],
+    };
+
+    public static UsageRecord Usage(Guid accountId, Guid instanceId, string tag, int count, DateTimeOffset from, DateTimeOffset to) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        AccountId = accountId,
+        InstanceId = instanceId,
+        ReportId = Guid.NewGuid().ToString("N"),
+        Tag = tag,
+        Count = count,
+        From = from,
+        To = to,
+        ReceivedAt = to,
+    };
+
+    public static Entitlement Bought(Guid accountId, string tag, string name, int quantity) => new()
+    {
+        Id = Entitlement.IdOf(accountId, tag),
+        AccountId = accountId,
+        Tag = tag,
+        Name = name,
+        Quantity = quantity,
+        StartDate = DateOnly.FromDateTime(DateTime.UtcNow.AddYears(-1)),
+        EndDate = DateOnly.FromDateTime(DateTime.UtcNow.AddYears(1)),
+        SyncedAt = DateTimeOffset.UtcNow,
+    };
+
+    public static async Task StoreAsync(this ServiceFixture fixture, params object[] documents)
+    {
+        await using var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession();
+        foreach (var document in documents)
+            session.Store(document);
+        await session.SaveChangesAsync();
+    }
+}

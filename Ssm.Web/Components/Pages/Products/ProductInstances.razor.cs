@@ -1,0 +1,144 @@
+using FluentValidation;
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using Ssm.Application.Accounts;
+using Ssm.Application.Common;
+using Ssm.Application.Products;
+using Ssm.Web.Components.Shared;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Components.Pages.Products;
+
+public partial class ProductInstances : IDisposable
+{
+    [Inject] private UiSender Sender { get; set; } = default!;
+    [Inject] private ChangeNotifier Notifier { get; set; } = default!;
+
+    private MudTable<ProductInstanceRow>? _table;
+    private IReadOnlyList<AccountDto> _accounts = [];
+    private Guid? _accountId;
+    private string? _search;
+    private ProductInstancePage? _page;
+    private Guid? _expanded;
+    private ProductInstanceDetails? _details;
+    private ProductInstanceRow? _removing;
+    private string? _error;
+    private RefreshGate? _refresh;
+
+    private string TotalText => _page switch
+    {
+        null => "",
+        { TotalKind: TotalKind.Estimate } => $"about {_page.Total:N0} product instances",
+        { TotalKind: TotalKind.AtLeast } => $"more than {_page.Total:N0} product instances: narrow the search to see them all",
+        _ => $"{_page.Total:N0} product instance{(_page.Total == 1 ? "" : "s")}",
+    };
+
+    private static string Utc(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm");
+
+    protected override async Task OnInitializedAsync() =>
+        _accounts = (await Sender.Send(new ListAccounts(PageSize: PagingRules.MaxPageSize))).Items;
+
+    private async Task<TableData<ProductInstanceRow>> LoadAsync(TableState state, CancellationToken cancellationToken)
+    {
+        var sort = Enum.TryParse<ProductSort>(state.SortLabel, out var label) ? label : ProductSort.Name;
+        try
+        {
+            _error = null;
+            _page = await Sender.Send(new ListProductInstances(_accountId, _search, sort, state.SortDirection == SortDirection.Descending,
+                state.Page + 1, state.PageSize), cancellationToken);
+            return new TableData<ProductInstanceRow> { Items = _page.Items, TotalItems = (int)Math.Min(int.MaxValue, _page.Total) };
+        }
+        catch (ValidationException ex)
+        {
+            _error = ErrorText.Describe(ex);
+            return new TableData<ProductInstanceRow> { Items = [], TotalItems = 0 };
+        }
+    }
+
+    private Task ReloadAsync() => _table?.ReloadServerData() ?? Task.CompletedTask;
+
+    private Task SearchAsync(string? search)
+    {
+        _search = search;
+        return ReloadAsync();
+    }
+
+    private Task AccountChangedAsync(Guid? accountId)
+    {
+        _accountId = accountId;
+        return ReloadAsync();
+    }
+
+    private async Task ToggleDetailsAsync(ProductInstanceRow row)
+    {
+        _removing = null;
+        if (_expanded == row.Id)
+        {
+            _expanded = null;
+            return;
+        }
+        _expanded = row.Id;
+        _details = await LoadDetailsAsync(row.Id);
+    }
+
+    private async Task<ProductInstanceDetails?> LoadDetailsAsync(Guid id)
+    {
+        try
+        {
+            return await Sender.Send(new GetProductInstance(id));
+        }
+        catch (NotFoundException ex)
+        {
+            _error = ex.Message;
+            return null;
+        }
+    }
+
+    private void StartRemove(ProductInstanceRow row)
+    {
+        _expanded = null;
+        _removing = row;
+    }
+
+    private async Task RemoveAsync()
+    {
+        if (_removing is not { } row)
+            return;
+        try
+        {
+            await Sender.Send(new RemoveProductInstance(row.Id));
+            _removing = null;
+            await ReloadAsync();
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException)
+        {
+            _error = ErrorText.Describe(ex);
+        }
+    }
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (!firstRender)
+            return;
+        _refresh = new RefreshGate(() => InvokeAsync(async () =>
+        {
+            await ReloadAsync();
+            if (_expanded is { } id)
+                _details = await LoadDetailsAsync(id);
+            StateHasChanged();
+        }));
+        Notifier.Changed += OnChanged;
+    }
+
+    private void OnChanged(ChangeTopic topic)
+    {
+        if (topic is ChangeTopic.Products or ChangeTopic.Accounts)
+            _refresh?.Request();
+    }
+
+    public void Dispose()
+    {
+        Notifier.Changed -= OnChanged;
+        _refresh?.Dispose();
+    }
+}

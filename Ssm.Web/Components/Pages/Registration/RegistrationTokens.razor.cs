@@ -1,0 +1,174 @@
+using FluentValidation;
+using Microsoft.AspNetCore.Components;
+using Microsoft.JSInterop;
+using MudBlazor;
+using Ssm.Application.Accounts;
+using Ssm.Application.Common;
+using Ssm.Application.Registration;
+using Ssm.Domain;
+using Ssm.Domain.Registration;
+using Ssm.Web.Components.Shared;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Components.Pages.Registration;
+
+public partial class RegistrationTokens : IDisposable
+{
+    private sealed class CreateForm
+    {
+        public string Description { get; set; } = "";
+        public int ExpiresInDays { get; set; } = 30;
+        public int? MaxUses { get; set; }
+        public bool AllowExportControlled { get; set; }
+
+        public CreateRegistrationToken ToCommand(Guid accountId) => new(accountId, Description ?? "", ExpiresInDays, MaxUses, AllowExportControlled);
+    }
+
+    [Inject] private UiSender Sender { get; set; } = default!;
+    [Inject] private ChangeNotifier Notifier { get; set; } = default!;
+    [Inject] private IValidator<CreateRegistrationToken> CreateValidator { get; set; } = default!;
+    [Inject] private IJSRuntime Js { get; set; } = default!;
+
+    private readonly DialogOptions _dialogOptions = new() { MaxWidth = MaxWidth.Medium, BackdropClick = false, CloseOnEscapeKey = true };
+
+    private IReadOnlyList<AccountDto> _accounts = [];
+    private bool _loaded;
+    private Guid? _accountId;
+    private IReadOnlyList<RegistrationTokenDto>? _tokens;
+    private RegistrationTokenDto? _revoking;
+    private string? _error;
+
+    private bool _dialogOpen;
+    private CreateForm _form = new();
+    private Dictionary<string, string> _fieldErrors = [];
+    private string? _formError;
+    private bool _busy;
+    /// <summary>The one time the token's text exists outside the product: cleared when the dialog closes.</summary>
+    private CreatedRegistrationToken? _created;
+    private bool _copied;
+    private RefreshGate? _refresh;
+
+    private static string Utc(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm");
+
+    private static string StatusText(TokenStatus status) => status == TokenStatus.UsedUp ? "Used up" : status.ToString();
+
+    private static Color StatusColor(TokenStatus status) => status switch
+    {
+        TokenStatus.Active => Color.Success,
+        TokenStatus.Revoked => Color.Error,
+        _ => Color.Default,
+    };
+
+    private string? ErrorOf(string field) => _fieldErrors.GetValueOrDefault(field);
+
+    protected override async Task OnInitializedAsync()
+    {
+        _accounts = (await Sender.Send(new ListAccounts(PageSize: PagingRules.MaxPageSize))).Items;
+        _accountId = _accounts.FirstOrDefault()?.Id;
+        _loaded = true;
+        await LoadAsync();
+    }
+
+    private async Task LoadAsync() =>
+        _tokens = _accountId is { } id ? await Sender.Send(new ListRegistrationTokens(id)) : null;
+
+    private async Task AccountChangedAsync(Guid? accountId)
+    {
+        _accountId = accountId;
+        _revoking = null;
+        await LoadAsync();
+    }
+
+    private void OpenNewToken()
+    {
+        _form = new CreateForm();
+        _fieldErrors = [];
+        _formError = null;
+        _created = null;
+        _copied = false;
+        _dialogOpen = true;
+    }
+
+    private void CloseDialog()
+    {
+        _dialogOpen = false;
+        _created = null;
+    }
+
+    private async Task CreateAsync()
+    {
+        _formError = null;
+        var command = _form.ToCommand(_accountId ?? Guid.Empty);
+        // The command's own validator gives the field messages before anything is sent.
+        var result = await CreateValidator.ValidateAsync(command);
+        _fieldErrors = result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.First().ErrorMessage);
+        if (!result.IsValid)
+            return;
+
+        _busy = true;
+        try
+        {
+            _created = await Sender.Send(command);
+            await LoadAsync();
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        {
+            _formError = ErrorText.Describe(ex);
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private async Task CopyAsync()
+    {
+        if (_created is null)
+            return;
+        await Js.InvokeVoidAsync("navigator.clipboard.writeText", _created.Secret);
+        _copied = true;
+    }
+
+    private async Task RevokeAsync()
+    {
+        if (_revoking is not { } token)
+            return;
+        _error = null;
+        try
+        {
+            await Sender.Send(new RevokeRegistrationToken(token.Id));
+            _revoking = null;
+            await LoadAsync();
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        {
+            _error = ErrorText.Describe(ex);
+        }
+    }
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        if (!firstRender)
+            return;
+        _refresh = new RefreshGate(() => InvokeAsync(async () =>
+        {
+            _accounts = (await Sender.Send(new ListAccounts(PageSize: PagingRules.MaxPageSize))).Items;
+            await LoadAsync();
+            StateHasChanged();
+        }));
+        Notifier.Changed += OnChanged;
+    }
+
+    private void OnChanged(ChangeTopic topic)
+    {
+        // Products registering use up tokens.
+        if (topic is ChangeTopic.Registration or ChangeTopic.Accounts or ChangeTopic.Products)
+            _refresh?.Request();
+    }
+
+    public void Dispose()
+    {
+        Notifier.Changed -= OnChanged;
+        _refresh?.Dispose();
+    }
+}
