@@ -1,6 +1,7 @@
 using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Ssm.Application.Api;
+using Ssm.Application.Products;
 using Ssm.Application.Registration;
 
 namespace Ssm.Web.Endpoints;
@@ -16,10 +17,26 @@ public static class RegistrationEndpoints
         app.MapGet("/api/accounts/{id:guid}/registration-tokens", List);
         app.MapPost("/api/accounts/{id:guid}/registration-tokens", Create);
         app.MapPost("/api/registration-tokens/{id:guid}/revoke", Revoke);
+        app.MapGet("/api/product-instances", Products);
+        app.MapGet("/api/product-instances/{id:guid}", Product);
+        app.MapDelete("/api/product-instances/{id:guid}", RemoveProduct);
         app.MapGet("/api/accounts/{id:guid}/api-clients", ListClients);
         app.MapPost("/api/accounts/{id:guid}/api-clients", CreateClient);
         app.MapPost("/api/api-clients/{id:guid}/revoke", RevokeClient);
         return app;
+    }
+
+    private static async Task<Ok<ProductInstancePage>> Products(ISender sender, Guid? accountId, string? search, ProductSort? sortBy,
+        bool? descending, int? pageNumber, int? pageSize) =>
+        TypedResults.Ok(await sender.Send(new ListProductInstances(accountId, search, sortBy ?? ProductSort.Name, descending ?? false,
+            pageNumber ?? 1, pageSize ?? 25)));
+
+    private static async Task<Ok<ProductInstanceDetails>> Product(ISender sender, Guid id) => TypedResults.Ok(await sender.Send(new GetProductInstance(id)));
+
+    private static async Task<NoContent> RemoveProduct(ISender sender, Guid id)
+    {
+        await sender.Send(new RemoveProductInstance(id));
+        return TypedResults.NoContent();
     }
 
     public sealed record ClientBody(string? Name);

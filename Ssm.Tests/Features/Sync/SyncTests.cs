@@ -265,6 +265,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         await store.BulkInsertDocumentsAsync(Enumerable.Range(0, instances).Select(i => new ProductInstance
         {
             Id = instanceIds[i], AccountId = accountId, Pid = "C9300-24T", SerialNumber = $"FOC{i:D8}", Name = $"sw-{i}", RegisteredAt = now,
+            Udi = ProductInstance.UdiOf("C9300-24T", $"{accountId:N}{i:D8}"),
         }).ToList());
         await store.BulkInsertDocumentsAsync(Enumerable.Range(0, usage).Select(i => new UsageRecord
         {
