@@ -103,10 +103,9 @@ def main():
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness", "--csc"):
         parser.add_argument(name, required=True)
     for name in ("--http-port", "--https-port", "--pg-port", "--csc-port", "--count", "--concurrency", "--report-requests",
-                 "--reports-per-request", "--instances", "--rate-limit"):
+                 "--reports-per-request", "--instances", "--rate-limit", "--heartbeat-ms", "--failover-timeout-ms"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
-    args.heartbeat_ms, args.failover_timeout_ms = 200, 1000
     admin_password = os.environ.get("SSM_ADMIN_PASSWORD", "")
     operator_password = os.environ.get("CSC_OPERATOR_PASSWORD", "")
     if len(admin_password) < 12 or not operator_password:
@@ -203,7 +202,9 @@ def main():
                    "--watch", f"active node={a.process.pid}", f"active postgres={a.postmaster_pid()}",
                    f"standby node={s.process.pid}", f"standby postgres={s.postmaster_pid()}"]
         report.append(f"cluster: active {active} ({a.address}), standby {standby} ({s.address}), VIP {args.vip} http {args.http_port} "
-                      f"https {args.https_port} (loopback relay), synchronous replication, witness; Smart Transport limit "
+                      f"https {args.https_port} (loopback relay), synchronous replication, witness, heartbeat "
+                      f"{args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms (the active fences itself when its own "
+                      f"database does not answer for {args.failover_timeout_ms - 2 * args.heartbeat_ms} ms); Smart Transport limit "
                       f"{args.rate_limit}/s per source (0 = off)")
         report.append(f"sizes: {args.count:,} registrations and raw inserts at concurrency {args.concurrency}, {args.report_requests:,} usage "
                       f"requests x {args.reports_per_request} reports, page over {args.instances:,} instances")

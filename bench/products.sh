@@ -16,7 +16,11 @@
 # node VmRSS <= 500 MB with 1,000,000 instances.
 # Usage: bench/products.sh   (env: BENCH_COUNT=20000 BENCH_CONCURRENCY=64 BENCH_REPORT_REQUESTS=20000
 #                             BENCH_REPORTS_PER_REQUEST=10 BENCH_INSTANCES=1000000 BENCH_RATE_LIMIT=0
+#                             BENCH_HEARTBEAT_MS=200 BENCH_FAILOVER_TIMEOUT_MS=5000
 #                             BENCH_NET=127.0.92 BENCH_KEEP_LOGS=DIR BENCH_APP=DIR)
+#   BENCH_FAILOVER_TIMEOUT_MS  the nodes' --failover-timeout-ms. Not the product's 1000 ms: at that value the active
+#                      fences itself within seconds of this load on 2 busy cores (its own database probe, 5 round trips
+#                      on the saturated thread pool, misses the 600 ms FenceAfter), and the benchmark measures a failover.
 #   BENCH_RATE_LIMIT   SmartTransport:RequestsPerSecond of the nodes; 0 = off (through the loopback VIP relay every
 #                      product is one source address, so the default of 200/s would measure the limiter).
 #   BENCH_APP=DIR      uses an `ssm` already published in DIR instead of publishing a copy of HEAD (uncommitted
@@ -34,6 +38,8 @@ REPORT_REQUESTS=${BENCH_REPORT_REQUESTS:-20000}
 REPORTS_PER_REQUEST=${BENCH_REPORTS_PER_REQUEST:-10}
 INSTANCES=${BENCH_INSTANCES:-1000000}
 RATE_LIMIT=${BENCH_RATE_LIMIT:-0}
+HEARTBEAT_MS=${BENCH_HEARTBEAT_MS:-200}
+FAILOVER_TIMEOUT_MS=${BENCH_FAILOVER_TIMEOUT_MS:-5000}
 NET=${BENCH_NET:-127.0.92}
 PRIMARY=$NET.11
 SECONDARY=$NET.9
@@ -162,4 +168,5 @@ SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD pyth
   --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --witness "$WITNESS_DB" --csc "$CSC" \
   --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --pg-port "$PG_PORT" --csc-port "$CSC_PORT" \
   --count "$COUNT" --concurrency "$CONCURRENCY" --report-requests "$REPORT_REQUESTS" \
-  --reports-per-request "$REPORTS_PER_REQUEST" --instances "$INSTANCES" --rate-limit "$RATE_LIMIT"
+  --reports-per-request "$REPORTS_PER_REQUEST" --instances "$INSTANCES" --rate-limit "$RATE_LIMIT" \
+  --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS"
