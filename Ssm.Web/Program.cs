@@ -6,6 +6,7 @@ var root = new RootCommand("SSM On-Prem HA: license server node, console verbs a
     NodeCommands.Node(),
     AdminCommands.Admin(),
     ProductCommands.Product(),
+    BenchCommands.Bench(),
 };
 foreach (var verb in HaCommands.All().Concat(CscCommands.All()))
     root.Subcommands.Add(verb);

@@ -1,0 +1,247 @@
+"""Measurements for bench/products.sh (Python 3 standard library only; the load itself is `ssm bench products`).
+
+Starts the CSC emulator and both `ssm node --manage-db` processes (with HTTPS, pointed at the emulator, the Smart
+Transport rate limit as given), deploys the two-node cluster with synchronous replication and a witness, activates an
+account, sets the Host Common Name to the VIP and synchronizes once so that CSC signs the server certificate, makes a
+registration token without a use limit, then runs `ssm bench products` against the VIP and the active node's own
+PostgreSQL while it watches that the cluster stays active + synchronous. Passwords come from SSM_ADMIN_PASSWORD and
+CSC_OPERATOR_PASSWORD (the nodes and the emulator read them too). Report on stdout, progress on stderr.
+"""
+import argparse
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+from benchlib import stop_process
+from failover import BenchError, Cluster, log_findings
+
+
+def progress(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+class Api:
+    """One keep-alive HTTP(S) connection that keeps the session cookie."""
+
+    def __init__(self, host, port, context=None, timeout=120):
+        self.host, self.port, self.context, self.timeout = host, port, context, timeout
+        self.conn, self.cookies = None, {}
+
+    def send(self, method, path, body=None, headers=None):
+        if self.conn is None:
+            self.conn = (http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
+                         if self.context else http.client.HTTPConnection(self.host, self.port, timeout=self.timeout))
+        h = {"Accept": "application/json", **(headers or {})}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            self.conn.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=h)
+            response = self.conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = None
+            raise
+        for header in response.msg.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def json(self, method, path, body=None, expect=(200,)):
+        status, data = self.send(method, path, body)
+        if status not in expect:
+            raise BenchError(f"{method} {path} answered {status}, expected {expect}: {data[:500]!r}")
+        return json.loads(data) if data else None
+
+
+def wait_until(what, probe, timeout, check=lambda: None):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        check()
+        try:
+            if probe():
+                return
+        except (OSError, http.client.HTTPException, ssl.SSLError, ValueError) as error:
+            last = error
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} not within {timeout} s" + (f" (last error: {last})" if last else ""))
+        time.sleep(0.1)
+
+
+class Watch(threading.Thread):
+    """The cluster's state every second during the load: a takeover or a fall back to asynchronous replication would
+    make the numbers something other than what they claim to be."""
+
+    def __init__(self, cluster):
+        super().__init__(daemon=True)
+        self.cluster, self.stopping = cluster, threading.Event()
+        self.samples, self.changes, self.last = 0, [], None
+
+    def run(self):
+        while not self.stopping.wait(1.0):
+            state = []
+            for name, node in self.cluster.nodes.items():
+                s = node.status(timeout=3)
+                state.append(f"{name}:{s['self']['role']}/{s['mode']}" if s else f"{name}:no answer")
+            state = " ".join(state)
+            self.samples += 1
+            if state != self.last:
+                self.changes.append(f"{time.strftime('%H:%M:%S')} {state}")
+                self.last = state
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness", "--csc"):
+        parser.add_argument(name, required=True)
+    for name in ("--http-port", "--https-port", "--pg-port", "--csc-port", "--count", "--concurrency", "--report-requests",
+                 "--reports-per-request", "--instances", "--rate-limit", "--heartbeat-ms", "--failover-timeout-ms"):
+        parser.add_argument(name, type=int, required=True)
+    args = parser.parse_args()
+    admin_password = os.environ.get("SSM_ADMIN_PASSWORD", "")
+    operator_password = os.environ.get("CSC_OPERATOR_PASSWORD", "")
+    if len(admin_password) < 12 or not operator_password:
+        raise SystemExit("SSM_ADMIN_PASSWORD (12+ characters) and CSC_OPERATOR_PASSWORD must be set")
+    for address in (args.primary, args.secondary, args.vip, args.csc):
+        if not address.startswith("127."):
+            raise SystemExit(f"only 127.x addresses: {address}")
+    with open(args.key) as f:
+        args.cluster_key = f.read().strip()
+
+    csc_dir = os.path.join(args.work, "csc")
+    root_pem = os.path.join(csc_dir, "csc-root.pem")
+    csc_url = f"https://{args.csc}:{args.csc_port}"
+    # The limiter keys on the source address, and through the loopback VIP relay every product is the relay.
+    os.environ["SmartTransport__RequestsPerSecond"] = str(args.rate_limit)
+    cluster = Cluster(args)
+    for node in cluster.nodes.values():
+        node.command += ["--https-port", str(args.https_port), "--csc", csc_url, "--csc-root", root_pem]
+    emulator = bench = None
+    watch = Watch(cluster)
+    report, error = [], None
+    try:
+        progress(f"Starting the CSC emulator on {csc_url}")
+        pid_file = os.path.join(args.work, "pids", "csc.pid")
+        with open(os.path.join(args.work, "csc.log"), "ab") as log:
+            emulator = subprocess.Popen([args.app, "csc-emulator", "--listen", csc_url, "--data", csc_dir, "--approval", "auto"],
+                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(pid_file, "w") as f:
+            f.write(str(emulator.pid))
+
+        def emulator_alive():
+            if emulator.poll() is not None:
+                raise BenchError(f"the CSC emulator exited with code {emulator.returncode}")
+
+        wait_until("the emulator's root file", lambda: os.path.exists(root_pem) and os.path.getsize(root_pem) > 0, 60, emulator_alive)
+        csc = Api(args.csc, args.csc_port, ssl.create_default_context(cafile=root_pem))
+        wait_until("GET /csc/v1/root", lambda: csc.send("GET", "/csc/v1/root")[0] == 200, 60, emulator_alive)
+
+        progress(f"Starting primary ({args.primary}) and secondary ({args.secondary}): http {args.http_port}, https {args.https_port}, "
+                 f"PostgreSQL {args.pg_port}, Smart Transport limit {args.rate_limit}/s per source (0 = off)")
+        for node in cluster.nodes.values():
+            node.start()
+        for node in cluster.nodes.values():
+            node.wait_live()
+        progress(f"Deploying the cluster (VIP {args.vip}, synchronous replication, witness)")
+        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].url, "--vip", args.vip, "--witness", args.witness)
+        if result.returncode != 0:
+            raise BenchError(f"ha_deploy failed ({result.returncode}): {(result.stdout + result.stderr).strip()}")
+        active, _ = cluster.wait_steady()
+        progress(f"{result.stdout.strip()} ({ms:.0f} ms); active: {active}")
+
+        api = Api(args.vip, args.http_port)
+        wait_until("login through the VIP", lambda: api.send("POST", "/api/session", {"userName": "admin", "password": admin_password})[0] == 200,
+                   60, cluster.check_alive)
+        account = api.json("POST", "/api/accounts", {"name": "BENCH", "description": "products benchmark", "contactEmail": "ops@example.com"},
+                           expect=(201,))
+        activated = api.json("POST", f"/api/accounts/{account['id']}/activation", {"user": "csc-operator", "password": operator_password})
+        if activated.get("status") != "Active":
+            raise BenchError(f"activation did not make the account Active: {activated}")
+        progress(f"Host Common Name {args.vip}; synchronizing so that CSC signs the server certificate")
+        api.json("PUT", "/api/certificates/host-common-name", {"name": args.vip})
+        api.json("POST", "/api/sync", {"accountId": account["id"]}, expect=(202,))
+
+        def signed():
+            status, data = api.send("GET", "/api/certificates")
+            body = json.loads(data) if status == 200 else {}
+            return body.get("stale") is False and body.get("signedFor") == args.vip
+
+        wait_until("a server certificate signed by CSC for the VIP", signed, 120, cluster.check_alive)
+
+        def presented():
+            # The HTTPS port presents it (checked as products check it: chain to the CSC root, name = VIP).
+            conn = http.client.HTTPSConnection(args.vip, args.https_port, timeout=5, context=ssl.create_default_context(cafile=root_pem))
+            try:
+                conn.request("GET", "/health/live")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+
+        wait_until("the VIP's HTTPS port presenting the signed certificate", presented, 60, cluster.check_alive)
+        token = api.json("POST", f"/api/accounts/{account['id']}/registration-tokens",
+                         {"description": "products benchmark", "expiresInDays": 30, "maxUses": None})
+        secret = token["secret"]
+
+        active = cluster.find_active()
+        standby = cluster.other(active)
+        a, s = cluster.nodes[active], cluster.nodes[standby]
+        command = [args.app, "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
+                   "--direct", f"https://{a.address}:{args.https_port}/", "--csc-root", root_pem, "--token", secret,
+                   "--db", f"Host={os.path.join(a.data, 'pg-run')};Port={args.pg_port};Username=postgres;Database=ssm;Timeout=15",
+                   "--api", f"http://{args.vip}:{args.http_port}/", "--count", str(args.count), "--concurrency", str(args.concurrency),
+                   "--report-requests", str(args.report_requests), "--reports-per-request", str(args.reports_per_request),
+                   "--instances", str(args.instances), "--node-pid", str(a.process.pid),
+                   "--watch", f"active node={a.process.pid}", f"active postgres={a.postmaster_pid()}",
+                   f"standby node={s.process.pid}", f"standby postgres={s.postmaster_pid()}"]
+        report.append(f"cluster: active {active} ({a.address}), standby {standby} ({s.address}), VIP {args.vip} http {args.http_port} "
+                      f"https {args.https_port} (loopback relay), synchronous replication, witness, heartbeat "
+                      f"{args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms (the active fences itself when its own "
+                      f"database does not answer for {args.failover_timeout_ms - 2 * args.heartbeat_ms} ms); Smart Transport limit "
+                      f"{args.rate_limit}/s per source (0 = off)")
+        report.append(f"sizes: {args.count:,} registrations and raw inserts at concurrency {args.concurrency}, {args.report_requests:,} usage "
+                      f"requests x {args.reports_per_request} reports, page over {args.instances:,} instances")
+        report.append("")
+        progress(f"Running ssm bench products against {active}")
+        watch.start()
+        bench = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        with open(os.path.join(args.work, "pids", "bench.pid"), "w") as f:
+            f.write(str(bench.pid))
+        output, _ = bench.communicate()
+        report.extend(output.rstrip("\n").split("\n"))
+        if bench.returncode != 0:
+            error = f"ssm bench products exited with code {bench.returncode}"
+    except BenchError as e:
+        error = str(e)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        watch.stopping.set()
+        if watch.is_alive():
+            watch.join(timeout=10)
+        if bench is not None:
+            stop_process(bench, os.path.join(args.work, "pids", "bench.pid"))
+        report.append(f"cluster during the load (checked every second, {watch.samples} samples): " + "; ".join(watch.changes or ["no samples"]))
+        findings = log_findings(cluster)
+        report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
+        report.extend(findings[:30])
+        if error:
+            report.append(f"BENCHMARK FAILED: {error}")
+        for node in cluster.nodes.values():
+            node.stop()
+        if emulator is not None:
+            stop_process(emulator, os.path.join(args.work, "pids", "csc.pid"))
+    print("\n".join(report), flush=True)
+    if error:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

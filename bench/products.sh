@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Product registration benchmark (issue 5, item 9) on the two-node cluster with synchronous replication, witness,
+# loopback VIP and the CSC emulator (Host Common Name = the VIP, server certificate signed by CSC):
+#   - registrations through the VIP's HTTPS port at concurrency BENCH_CONCURRENCY (one shared ProductClient,
+#     keep-alive): registrations/s, p50/p99/max latency, errors by code
+#   - baseline of the same run: raw Marten single-document inserts of ProductInstance documents (one
+#     LightweightSession + Insert + SaveChangesAsync each) straight against the active node's PostgreSQL; ratio
+#   - usage report ingestion from the registered products: usage records/s
+#   - transport baselines: GET /health/live over HTTPS through the VIP relay and straight to the active node
+#   - the Product Instances page with BENCH_INSTANCES instances (seeded with generate_series from the JSON of a real
+#     registration): GET /api/product-instances if this build has it, else the equivalent Marten LINQ queries
+#   - the active node's VmRSS/VmHWM after seeding and loading the pages
+#   For each load phase: CPU seconds per process (bench client, both nodes, both PostgreSQL servers) and the wait
+#   events of PostgreSQL's client backends, which is what tells where the time goes.
+# Targets: >= 1,000 registrations/s and >= 0.5 of the raw insert rate; >= 5,000 usage records/s; page <= 300 ms and
+# node VmRSS <= 500 MB with 1,000,000 instances.
+# Usage: bench/products.sh   (env: BENCH_COUNT=20000 BENCH_CONCURRENCY=64 BENCH_REPORT_REQUESTS=20000
+#                             BENCH_REPORTS_PER_REQUEST=10 BENCH_INSTANCES=1000000 BENCH_RATE_LIMIT=0
+#                             BENCH_HEARTBEAT_MS=200 BENCH_FAILOVER_TIMEOUT_MS=5000
+#                             BENCH_NET=127.0.92 BENCH_KEEP_LOGS=DIR BENCH_APP=DIR)
+#   BENCH_FAILOVER_TIMEOUT_MS  the nodes' --failover-timeout-ms. Not the product's 1000 ms: at that value the active
+#                      fences itself within seconds of this load on 2 busy cores (its own database probe, 5 round trips
+#                      on the saturated thread pool, misses the 600 ms FenceAfter), and the benchmark measures a failover.
+#   BENCH_RATE_LIMIT   SmartTransport:RequestsPerSecond of the nodes; 0 = off (through the loopback VIP relay every
+#                      product is one source address, so the default of 200/s would measure the limiter).
+#   BENCH_APP=DIR      uses an `ssm` already published in DIR instead of publishing a copy of HEAD (uncommitted
+#                      changes are not in a published HEAD).
+#   BENCH_KEEP_LOGS    copies the node, emulator and PostgreSQL logs there before the temp folder is removed.
+# Own loopback addresses (not run.sh's): primary NET.11, secondary NET.9, VIP NET.14, witness NET.13, CSC NET.15.
+# Everything lives in a temp folder that is removed at the end. Progress goes to stderr, the report to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+COUNT=${BENCH_COUNT:-20000}
+CONCURRENCY=${BENCH_CONCURRENCY:-64}
+REPORT_REQUESTS=${BENCH_REPORT_REQUESTS:-20000}
+REPORTS_PER_REQUEST=${BENCH_REPORTS_PER_REQUEST:-10}
+INSTANCES=${BENCH_INSTANCES:-1000000}
+RATE_LIMIT=${BENCH_RATE_LIMIT:-0}
+HEARTBEAT_MS=${BENCH_HEARTBEAT_MS:-200}
+FAILOVER_TIMEOUT_MS=${BENCH_FAILOVER_TIMEOUT_MS:-5000}
+NET=${BENCH_NET:-127.0.92}
+PRIMARY=$NET.11
+SECONDARY=$NET.9
+VIP=$NET.14
+WITNESS=$NET.13
+CSC=$NET.15
+case "$NET." in 127.*) ;; *) die "BENCH_NET must be a 127.x.y loopback prefix, not $NET" ;; esac
+
+ensure_dotnet
+ensure_postgres
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-products.XXXXXX")
+APP=${BENCH_APP:-$WORK/app}
+WITNESS_STARTED=false
+
+# A port free on every given address: the default if it is, else one the kernel hands out.
+pick_port() {
+  python3 - "$@" <<'PY'
+import socket, sys
+default, addresses = int(sys.argv[1]), sys.argv[2:]
+def free(port):
+    for address in addresses:
+        s = socket.socket()
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+port = default
+while not free(port):
+    s = socket.socket(); s.bind((addresses[0], 0)); port = s.getsockname()[1]; s.close()
+print(port)
+PY
+}
+
+# Stops what this script started, each by its own pid: the load driver, the nodes, the emulator, then every
+# PostgreSQL, then the folder.
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local file pid
+  for file in "$WORK"/pids/bench.pid "$WORK"/pids/primary.pid "$WORK"/pids/secondary.pid "$WORK"/pids/csc.pid; do
+    [ -s "$file" ] || continue
+    pid=$(cat "$file")
+    # Only signal it if that pid still is ours (its command line names our ssm).
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
+      log "Stopping $(basename "$file" .pid) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  # The nodes leave their PostgreSQL running when they exit (a crash must look like a crash): stop them here.
+  local dir
+  for dir in "$WORK/primary/pg" "$WORK/secondary/pg"; do
+    if [ -f "$dir/postmaster.pid" ]; then
+      log "Stopping PostgreSQL in $dir"
+      pg_stop "$dir"
+      pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+  done
+  if $WITNESS_STARTED; then
+    log "Stopping the witness PostgreSQL"
+    pg_stop "$WORK/witness"
+  fi
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS"
+    for node in primary secondary; do
+      cp "$WORK/$node.log" "$BENCH_KEEP_LOGS/$node.log" 2>/dev/null || true
+      cp "$WORK/$node/pg-run/postgresql.log" "$BENCH_KEEP_LOGS/$node-postgresql.log" 2>/dev/null || true
+    done
+    cp "$WORK/csc.log" "$BENCH_KEEP_LOGS/csc.log" 2>/dev/null || true
+    log "Logs copied to $BENCH_KEEP_LOGS"
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$WORK/pids"
+
+HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
+HTTPS_PORT=$(pick_port 8444 "$PRIMARY" "$SECONDARY" "$VIP")
+while [ "$HTTPS_PORT" = "$HTTP_PORT" ]; do HTTPS_PORT=$(pick_port $((HTTP_PORT + 2)) "$PRIMARY" "$SECONDARY" "$VIP"); done
+PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
+WITNESS_PORT=$(pick_port 15432 "$WITNESS")
+CSC_PORT=$(pick_port 9443 "$CSC")
+
+if [ -z "${BENCH_APP:-}" ]; then
+  log "Publishing the node (Release) from a copy of HEAD to $APP"
+  mkdir -p "$WORK/src"
+  git archive HEAD | tar -x -C "$WORK/src"
+  if ! (cd "$WORK/src" && publish_node "$APP") >"$WORK/publish.log" 2>&1; then
+    tail -30 "$WORK/publish.log" >&2
+    die "dotnet publish failed"
+  fi
+  rm -rf "$WORK/src"
+fi
+[ -x "$APP/ssm" ] || die "no ssm executable in $APP"
+SSM=$APP/ssm
+KEY=$WORK/cluster.key
+"$SSM" ha_generate_keys --out "$KEY" >/dev/null
+
+WITNESS_PASSWORD=$(random_secret)
+log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT"
+pg_init "$WORK/witness" "$WITNESS_PASSWORD"
+WITNESS_STARTED=true
+pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
+WITNESS_DB="Host=$WITNESS;Port=$WITNESS_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
+
+ADMIN_PASSWORD=$(random_secret)
+while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
+OPERATOR_PASSWORD=$(random_secret)
+
+printf 'ssm products benchmark  commit %s%s  %s cores  dotnet %s  %s  load average %s\n' \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$( [ -n "${BENCH_APP:-}" ] && echo " (app from $BENCH_APP)" )" \
+  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD python3 bench/products.py \
+  --app "$SSM" --key "$KEY" --work "$WORK" \
+  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --witness "$WITNESS_DB" --csc "$CSC" \
+  --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --pg-port "$PG_PORT" --csc-port "$CSC_PORT" \
+  --count "$COUNT" --concurrency "$CONCURRENCY" --report-requests "$REPORT_REQUESTS" \
+  --reports-per-request "$REPORTS_PER_REQUEST" --instances "$INSTANCES" --rate-limit "$RATE_LIMIT" \
+  --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS"
