@@ -70,7 +70,7 @@ public sealed class ClusterSupervisor(
         new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode);
 
     /// <summary>The node's own PostgreSQL answered within the failover timeout (a frozen one does not).</summary>
-    private bool DatabaseAnswers => Role != NodeRole.Active || Stopwatch.GetElapsedTime(_lastDatabaseOk) <= _ha.FailoverTimeout;
+    private bool DatabaseAnswers => Role != NodeRole.Active || Stopwatch.GetElapsedTime(_lastDatabaseOk) <= _ha.DatabaseTimeout;
 
     // ---------------------------------------------------------------- start-up
 
@@ -616,16 +616,22 @@ public sealed class ClusterSupervisor(
     private async Task LeaseLoopAsync()
     {
         using var timer = new PeriodicTimer(_ha.HeartbeatInterval);
+        Task<DatabaseState>? probe = null;
         while (await timer.WaitForNextTickAsync())
         {
             if (Role != NodeRole.Active || Volatile.Read(ref _fencing) != 0)
                 continue;
             try
             {
-                var probe = ReadDatabaseAsync(CancellationToken.None);
+                // A slow probe (a database busy with clients) must not space out the renewals: the next probe starts
+                // when the last one has answered, and the renewal goes on every heartbeat regardless.
+                if (probe is null || probe.IsCompleted)
+                {
+                    if (probe is { IsCompletedSuccessfully: true })
+                        Database = probe.Result;
+                    probe = ReadDatabaseAsync(CancellationToken.None);
+                }
                 var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
-                await Task.WhenAll(probe, renewal);
-                Database = await probe;
                 if (!await renewal)
                     await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
             }
@@ -665,7 +671,7 @@ public sealed class ClusterSupervisor(
     private async Task<DatabaseState> ReadDatabaseAsync(CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_ha.FailoverTimeout / 2);
+        timeout.CancelAfter((Role == NodeRole.Active ? _ha.DatabaseTimeout : _ha.FailoverTimeout) / 2);
         try
         {
             var state = await database.ReadStateAsync(timeout.Token);
@@ -825,7 +831,7 @@ public sealed class ClusterSupervisor(
             var peerAge = Peer.Age ?? TimeSpan.MaxValue;
             var databaseSilent = Stopwatch.GetElapsedTime(_lastDatabaseOk);
             var isolated = Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
-            if (!isolated && databaseSilent <= _ha.FenceAfter)
+            if (!isolated && databaseSilent <= _ha.DatabaseFenceAfter)
                 continue;
             await FenceNowAsync(isolated
                 ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"

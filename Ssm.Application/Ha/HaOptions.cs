@@ -15,6 +15,8 @@ public sealed class HaOptions
     public string? KeyFile { get; set; }
     public int HeartbeatIntervalMs { get; set; } = 200;
     public int FailoverTimeoutMs { get; set; } = 1000;
+    /// <summary>How long the active's own database may not answer before it steps down (at least the failover timeout).</summary>
+    public int DatabaseTimeoutMs { get; set; } = 3000;
     public string VipProvider { get; set; } = "loopback";
     public string? VipInterface { get; set; }
 
@@ -26,6 +28,16 @@ public sealed class HaOptions
     /// Two heartbeats before the lease can expire at the witness, so it is down before anyone may promote.
     /// </summary>
     public TimeSpan FenceAfter => FailoverTimeout - 2 * HeartbeatInterval;
+
+    /// <summary>
+    /// An active whose own database has not answered for this long says so to its peer, which may then take over.
+    /// Longer than the failover timeout: a database slowed by load (2 busy cores, 64 clients) answers late, but
+    /// answers, and stepping down for that would turn load into an outage. A frozen one is taken over after this.
+    /// </summary>
+    public TimeSpan DatabaseTimeout => TimeSpan.FromMilliseconds(Math.Max(DatabaseTimeoutMs, FailoverTimeoutMs));
+
+    /// <summary>The active fences itself two heartbeats before it would tell its peer that its database is gone.</summary>
+    public TimeSpan DatabaseFenceAfter => DatabaseTimeout - 2 * HeartbeatInterval;
 }
 
 public sealed class HaOptionsValidator : AbstractValidator<HaOptions>
@@ -34,6 +46,7 @@ public sealed class HaOptionsValidator : AbstractValidator<HaOptions>
     {
         RuleFor(x => x.HeartbeatIntervalMs).InclusiveBetween(50, 10_000);
         RuleFor(x => x.FailoverTimeoutMs).InclusiveBetween(300, 120_000);
+        RuleFor(x => x.DatabaseTimeoutMs).InclusiveBetween(300, 300_000);
         // As Patroni's loop_wait + 2*retry_timeout <= ttl: the active must be able to notice it is cut
         // off and fence itself before the witness lets the standby take its lease.
         RuleFor(x => x.FailoverTimeoutMs).GreaterThanOrEqualTo(x => 3 * x.HeartbeatIntervalMs)

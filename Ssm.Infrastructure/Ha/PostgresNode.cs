@@ -55,6 +55,9 @@ public sealed class PostgresNode : IDatabaseNode
         {
             Host = socketDirectory, Port = port, Username = "postgres", Database = database,
             Timeout = 3, CommandTimeout = 30, Pooling = true,
+            // Two pools (the documents, and the node's own state reads) must stay below max_connections with room
+            // for replication, the peer and an operator's psql.
+            MaxPoolSize = 60,
         }.ConnectionString;
 
     private string PeerConnection(DatabaseEndpoint source, string database = "postgres") =>
@@ -109,6 +112,7 @@ public sealed class PostgresNode : IDatabaseNode
             # Written by ssm: streaming replication with rewind support (HA-NOTES: wal_log_hints).
             wal_level = replica
             wal_log_hints = on
+            max_connections = 200
             max_wal_senders = 10
             max_replication_slots = 10
             # The active keeps the WAL its standby still needs in a replication slot (decisions/0006), not by
@@ -297,33 +301,37 @@ public sealed class PostgresNode : IDatabaseNode
     {
         try
         {
+            // One round trip: the active reads this every heartbeat, also when it is busiest, and a slow answer
+            // counts against it (ClusterSupervisor's database watchdog).
             await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
             await connection.OpenAsync(cancellationToken);
-            var inRecovery = (bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!;
-            var syncNames = (string?)await Scalar(connection, "select current_setting('synchronous_standby_names')", cancellationToken);
+            await using var command = new NpgsqlCommand("""
+                select pg_is_in_recovery(), current_setting('synchronous_standby_names'),
+                       case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end,
+                       case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end,
+                       (select coalesce(json_agg(json_build_array(application_name, state, sync_state,
+                                 coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
+                                 coalesce(extract(epoch from replay_lag), 0)::float8)), '[]')::text
+                        from pg_stat_replication where not pg_is_in_recovery()),
+                       coalesce((select received_tli from pg_stat_wal_receiver), 0),
+                       (select status from pg_stat_wal_receiver),
+                       pg_last_wal_replay_lsn()::text
+                """, connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            var inRecovery = reader.GetBoolean(0);
+            var syncNames = reader.IsDBNull(1) ? null : reader.GetString(1);
+            // On a standby the timeline is the one being received (HA-NOTES trap 5).
             if (inRecovery)
-            {
-                // On a standby the timeline is the one being received (HA-NOTES trap 5).
-                await using var receiver = new NpgsqlCommand(
-                    "select coalesce((select received_tli from pg_stat_wal_receiver), 0), (select status from pg_stat_wal_receiver), pg_last_wal_replay_lsn()::text",
-                    connection);
-                await using var reader = await receiver.ExecuteReaderAsync(cancellationToken);
-                await reader.ReadAsync(cancellationToken);
-                return new DatabaseState(true, true, Convert.ToInt64(reader.GetValue(0)), reader.IsDBNull(2) ? null : reader.GetString(2),
-                    reader.IsDBNull(1) ? "stopped" : reader.GetString(1), syncNames, []);
-            }
-            var lsn = (string)(await Scalar(connection, "select pg_current_wal_lsn()::text", cancellationToken))!;
-            var walFile = (string)(await Scalar(connection, "select pg_walfile_name(pg_current_wal_lsn())", cancellationToken))!;
+                return new DatabaseState(true, true, Convert.ToInt64(reader.GetValue(5)), reader.IsDBNull(7) ? null : reader.GetString(7),
+                    reader.IsDBNull(6) ? "stopped" : reader.GetString(6), syncNames, []);
+            var lsn = reader.GetString(2);
+            var walFile = reader.GetString(3);
             var standbys = new List<StandbyInfo>();
-            await using (var command = new NpgsqlCommand("""
-                select application_name, state, sync_state,
-                       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint,
-                       coalesce(extract(epoch from replay_lag), 0)::float8
-                from pg_stat_replication
-                """, connection))
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-                while (await reader.ReadAsync(cancellationToken))
-                    standbys.Add(new StandbyInfo(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetDouble(4)));
+            using (var json = System.Text.Json.JsonDocument.Parse(reader.GetString(4)))
+                foreach (var row in json.RootElement.EnumerateArray())
+                    standbys.Add(new StandbyInfo(row[0].GetString() ?? "", row[1].GetString() ?? "", row[2].GetString() ?? "", row[3].GetInt64(),
+                        row[4].GetDouble()));
             return new DatabaseState(true, false, Convert.ToInt64(walFile[..8], 16), lsn, null, syncNames, standbys);
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
