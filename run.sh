@@ -136,6 +136,12 @@ cat <<MSG
     kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
     $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
+  Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
+  synchronize, create a token under Registration Tokens, then act as products:
+    $SSM product register --server https://$VIP:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001
+    $SSM product report   --sn FOC0001 --csc-root $DATA/csc/csc-root.pem --count 3
+                          # Product Instances and Licenses show them live; they keep reporting across a failover
+  API toolkit for monitoring tools (docs/api-toolkit.md): Accounts → API clients, then POST /backend/oauth/token.
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/primary/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
                      (against the active node's own database: use secondary/ when the secondary is active)
   Stop everything:   Ctrl-C
