@@ -51,13 +51,13 @@ public static class LicenseUsage
     public static async Task<Dictionary<(Guid AccountId, string Tag), int>> InUseAsync(IQuerySession session, Guid? accountId,
         CancellationToken cancellationToken)
     {
-        // The filter is the account index's expression. jsonb_to_record reads each document once: every
-        // "data ->" decompresses the whole out-of-line document again (33 s instead of 6 s at a million products).
+        // From the narrow usage documents, not the instances (whose certificates make each one a TOASTed 2 KB):
+        // summing over the instances took 6 s at a million products. The filter is the account index's expression.
         var filter = accountId is null ? "" : "where (d.data ->> 'AccountId')::uuid = ?::uuid";
         object[] parameters = accountId is { } id ? [id.ToString()] : [];
         var rows = await session.AdvancedSql.QueryAsync<string>($"""
             select json_build_array(r."AccountId", u ->> 'Tag', sum((u ->> 'Count')::bigint))::text
-            from ssm.mt_doc_productinstance d, jsonb_to_record(d.data) as r("AccountId" text, "Usage" jsonb),
+            from ssm.mt_doc_productusage d, jsonb_to_record(d.data) as r("AccountId" text, "Usage" jsonb),
                  jsonb_array_elements(r."Usage") u {filter}
             group by r."AccountId", u ->> 'Tag'
             """, cancellationToken, parameters);

@@ -20,7 +20,8 @@ public sealed class GetProductInstanceHandler(IQuerySession session) : IQueryHan
         var p = await session.LoadAsync<ProductInstance>(query.Id, cancellationToken)
             ?? throw new NotFoundException($"No product instance with id {query.Id}.");
         var account = await session.LoadAsync<LocalAccount>(p.AccountId, cancellationToken);
+        var usage = (await session.LoadAsync<ProductUsage>(p.Id, cancellationToken))?.Usage ?? [];
         return new ProductInstanceDetails(p.Id, p.AccountId, account?.Name ?? "(deleted)", p.Name, p.Pid, p.SerialNumber, p.Udi, p.ProductType,
-            p.HostName, p.ExportControlled, p.RegisteredAt, p.LastContactAt, p.CertificateSerial, p.CertificateNotAfter, p.Usage);
+            p.HostName, p.ExportControlled, p.RegisteredAt, p.LastContactAt, p.CertificateSerial, p.CertificateNotAfter, usage);
     }
 }

@@ -30,6 +30,7 @@ public sealed class RemoveProductInstanceHandler(IDocumentSession session, ICurr
         var instance = await session.LoadAsync<ProductInstance>(command.Id, cancellationToken)
             ?? throw new NotFoundException($"No product instance with id {command.Id}.");
         session.Delete(instance);
+        session.Delete<ProductUsage>(instance.Id);
         session.RecordSuccess(command, user, clock, $"Product {instance.Udi} ({instance.Name}) removed.");
         await session.SaveChangesAsync(cancellationToken);
         notifier.Publish(ChangeTopic.Products);

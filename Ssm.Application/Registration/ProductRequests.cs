@@ -1,4 +1,5 @@
 using Marten;
+using Ssm.Application.Common;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Products;
 using Ssm.Domain.Registration;
@@ -15,20 +16,22 @@ public static class ProductRequests
     /// The Host Common Name rule: products must address the server by the name its certificate was signed for,
     /// and only once CSC has signed it for the current name.
     /// </summary>
-    public static async Task EnsureAddressedAsync(IQuerySession session, string host, CancellationToken cancellationToken)
+    public static async Task EnsureAddressedAsync(IQuerySession session, HostCommonNames names, string host, CancellationToken cancellationToken) =>
+        Ensure(await names.ReadAsync(session, cancellationToken), host);
+
+    private static void Ensure(HostCommonNames.Names? names, string host)
     {
-        var certificate = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId, cancellationToken);
         var addressed = HostNameRules.Normalize(host.Trim('[', ']'));
-        if (certificate is null || string.IsNullOrEmpty(certificate.HostCommonName))
+        if (names is null || string.IsNullOrEmpty(names.HostCommonName))
             throw new RegistrationException(RegistrationErrorCode.HostNameMismatch,
                 $"The product addressed '{addressed}', but this server has no Host Common Name yet: set it under Security > Certificates and synchronize.");
-        if (!string.Equals(addressed, certificate.HostCommonName, StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(addressed, names.HostCommonName, StringComparison.OrdinalIgnoreCase))
             throw new RegistrationException(RegistrationErrorCode.HostNameMismatch,
-                $"The product addressed '{addressed}', but this server's Host Common Name is '{certificate.HostCommonName}': configure the product with '{certificate.HostCommonName}'.");
-        if (certificate.IsStale)
+                $"The product addressed '{addressed}', but this server's Host Common Name is '{names.HostCommonName}': configure the product with '{names.HostCommonName}'.");
+        if (names.Stale)
             throw new RegistrationException(RegistrationErrorCode.CertificateNotReady,
-                $"The Host Common Name is '{certificate.HostCommonName}', but the server certificate is "
-                + (certificate.SignedFor is { } old ? $"still signed for '{old}'" : "not signed by CSC yet")
+                $"The Host Common Name is '{names.HostCommonName}', but the server certificate is "
+                + (names.SignedFor is { } old ? $"still signed for '{old}'" : "not signed by CSC yet")
                 + ": synchronize with Cisco Software Central first.");
     }
 
@@ -44,4 +47,40 @@ public static class ProductRequests
         instance.EnsureCertificateValid(now);
         return instance;
     }
+}
+
+/// <summary>
+/// The Host Common Name and the name the certificate is signed for, as every product request checks them: read
+/// from the database at most once a second (a registration storm would otherwise load the certificate document,
+/// key and chain, for each request). A name set or signed on this node is seen at once (<see cref="Forget"/>).
+/// </summary>
+public sealed class HostCommonNames
+{
+    private static readonly TimeSpan Freshness = TimeSpan.FromSeconds(1);
+    private (Names? Value, long ReadAt)? _cached;
+
+    public HostCommonNames(ChangeNotifier notifier) => notifier.Changed += topic =>
+    {
+        if (topic == ChangeTopic.Certificates)
+            Forget();
+    };
+
+    public sealed record Names(string HostCommonName, string? SignedFor, bool Stale);
+
+    public async Task<Names?> ReadAsync(IQuerySession session, CancellationToken cancellationToken)
+    {
+        if (_cached is { } cached && System.Diagnostics.Stopwatch.GetElapsedTime(cached.ReadAt) < Freshness)
+            return cached.Value;
+        var readAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var names = (await session.AdvancedSql.QueryAsync<string>(
+                "select jsonb_build_array(data ->> 'HostCommonName', data ->> 'SignedFor', data ->> 'CertificatePem' is null)::text "
+                + "from ssm.mt_doc_servercertificate where id = ?", cancellationToken, ServerCertificate.SingletonId))
+            .Select(row => System.Text.Json.JsonDocument.Parse(row).RootElement)
+            .Select(r => new Names(r[0].GetString() ?? "", r[1].GetString(), r[2].GetBoolean() || r[1].GetString() != r[0].GetString()))
+            .FirstOrDefault();
+        _cached = (names, readAt);
+        return names;
+    }
+
+    public void Forget() => _cached = null;
 }

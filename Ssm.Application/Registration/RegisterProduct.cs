@@ -43,7 +43,7 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     }
 }
 
-public sealed class RegisterProductHandler(IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
+public sealed class RegisterProductHandler(HostCommonNames names, IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<RegisterProduct, ProductRegistered>
 {
     private const int Attempts = 20;
@@ -73,7 +73,7 @@ public sealed class RegisterProductHandler(IDocumentStore documents, IProductCer
 
     private async Task<ProductRegistered> RegisterAsync(IDocumentSession session, RegisterProduct command, CancellationToken cancellationToken)
     {
-        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var hash = RegistrationToken.HashOf(command.Token);
         // SQL rather than LINQ on the hot path: a registration storm should not parse the same expression each time.
@@ -88,7 +88,10 @@ public sealed class RegisterProductHandler(IDocumentStore documents, IProductCer
         // Without force the unique index on the UDI is the check (one query less per registration).
         if (command.Force && await session.Query<ProductInstance>().Where(p => p.Udi == udi).Select(p => p.Id).FirstOrDefaultAsync(cancellationToken)
                 is var earlier && earlier != Guid.Empty)
+        {
             session.Delete<ProductInstance>(earlier);
+            session.Delete<ProductUsage>(earlier);
+        }
         if (token.MaxUses is not null)
         {
             // The one counter a registration touches, and only for a limited token: optimistic concurrency guards it.

@@ -16,12 +16,12 @@ public sealed class RenewProductCertificateValidator : AbstractValidator<RenewPr
     public RenewProductCertificateValidator() => RuleFor(x => x.Csr).MaximumLength(RegisterProductValidator.KeyTextMaxLength);
 }
 
-public sealed class RenewProductCertificateHandler(IDocumentSession session, IProductCertificateAuthority authority, IClock clock)
+public sealed class RenewProductCertificateHandler(HostCommonNames names, IDocumentSession session, IProductCertificateAuthority authority, IClock clock)
     : ICommandHandler<RenewProductCertificate, ProductCertificateRenewed>
 {
     public async ValueTask<ProductCertificateRenewed> Handle(RenewProductCertificate command, CancellationToken cancellationToken)
     {
-        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
         var publicKey = command.Csr is { } csr ? RegisterProductHandler.KeyOfCsr(csr) : instance.PublicKey;

@@ -40,11 +40,11 @@ public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>
     }
 }
 
-public sealed class ReportUsageHandler(IDocumentSession session, IClock clock, ChangeNotifier notifier) : ICommandHandler<ReportUsage, UsageAccepted>
+public sealed class ReportUsageHandler(HostCommonNames names, IDocumentSession session, IClock clock, ChangeNotifier notifier) : ICommandHandler<ReportUsage, UsageAccepted>
 {
     public async ValueTask<UsageAccepted> Handle(ReportUsage command, CancellationToken cancellationToken)
     {
-        await ProductRequests.EnsureAddressedAsync(session, command.Host, cancellationToken);
+        await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
         if (command.Reports.FirstOrDefault(r => r.To > now + RequestSignature.AllowedSkew) is { } future)
@@ -71,8 +71,12 @@ public sealed class ReportUsageHandler(IDocumentSession session, IClock clock, C
                 To = report.To,
                 ReceivedAt = now,
             });
-        var usage = ProductInstance.Merge(instance.Usage, fresh.Select(f => new LicenseUse(f.Value.Tag, f.Value.Count, f.Value.To)));
-        ProductPatches.Queue(session, instance.Id, new { Usage = usage, LastContactAt = now });
+        var usage = await session.LoadAsync<ProductUsage>(instance.Id, cancellationToken)
+                    ?? new ProductUsage { Id = instance.Id, AccountId = instance.AccountId };
+        usage.Merge(fresh.Select(f => new LicenseUse(f.Value.Tag, f.Value.Count, f.Value.To)), now);
+        session.Store(usage);
+        if (now - instance.LastContactAt >= ProductInstance.ContactResolution)
+            ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
         try
         {
             await session.SaveChangesAsync(cancellationToken);

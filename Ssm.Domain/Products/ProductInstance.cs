@@ -32,8 +32,10 @@ public sealed class ProductInstance
     public DateTimeOffset CertificateNotAfter { get; set; }
     /// <summary>The key the ID certificate certifies (SubjectPublicKeyInfo, DER): request signatures verify against it.</summary>
     public byte[] PublicKey { get; set; } = [];
-    public List<LicenseUse> Usage { get; set; } = [];
     public string? UploadBatch { get; set; }
+
+    /// <summary>Usage reports move <see cref="LastContactAt"/> only this coarsely: each move rewrites the whole, much-indexed document.</summary>
+    public static readonly TimeSpan ContactResolution = TimeSpan.FromMinutes(5);
 
     public static string UdiOf(string pid, string serialNumber) => $"{pid.Trim()}:{serialNumber.Trim()}".ToUpperInvariant();
 
@@ -54,14 +56,29 @@ public sealed class ProductInstance
         LastContactAt = now;
     }
 
+}
+
+/// <summary>
+/// The licenses one product uses now, by its latest report per tag: a narrow document apart from the instance, so
+/// that a report rewrites a few hundred bytes instead of the instance (its certificate and a dozen indexes), and the
+/// sum over an account's products reads no certificate. Same id as its instance; gone with it.
+/// </summary>
+public sealed class ProductUsage
+{
+    public Guid Id { get; set; }
+    public Guid AccountId { get; set; }
+    public List<LicenseUse> Usage { get; set; } = [];
+    public DateTimeOffset LastReportAt { get; set; }
+
     /// <summary>Folds a report into the per-tag usage: a window that ends later replaces the one before.</summary>
-    public static List<LicenseUse> Merge(IEnumerable<LicenseUse> current, IEnumerable<LicenseUse> reported)
+    public void Merge(IEnumerable<LicenseUse> reported, DateTimeOffset now)
     {
-        var byTag = current.ToDictionary(u => u.Tag);
+        var byTag = Usage.ToDictionary(u => u.Tag);
         foreach (var use in reported)
             if (!byTag.TryGetValue(use.Tag, out var known) || known.Until <= use.Until)
                 byTag[use.Tag] = use;
-        return [.. byTag.Values.OrderBy(u => u.Tag, StringComparer.Ordinal)];
+        Usage = [.. byTag.Values.OrderBy(u => u.Tag, StringComparer.Ordinal)];
+        LastReportAt = now;
     }
 }
 

@@ -38,9 +38,10 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
     {
         var lab = await AccountAsync("Lab");
         var until = DateTimeOffset.UtcNow.AddHours(1);
+        var core = ProductData.Instance(lab, "core-router", "ISR4331", "FDO42", 99);
         await fixture.StoreAsync([
             .. Enumerable.Range(0, 24).Select(i => ProductData.Instance(lab, $"edge-{i:D2}", "C9300-24T", $"FOC{i:D4}", i)),
-            ProductData.Instance(lab, "core-router", "ISR4331", "FDO42", 99, new LicenseUse(Dna, 2, until)),
+            core, ProductData.Using(core, new LicenseUse(Dna, 2, until)),
         ]);
         await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.ViewerRole);
 
@@ -97,11 +98,12 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
     {
         var lab = await AccountAsync("Lab");
         var until = DateTimeOffset.UtcNow.AddHours(1);
-        var instance = ProductData.Instance(lab, "a", "C9300", "A1", 0, new LicenseUse(Dna, 4, until), new LicenseUse(Nx, 3, until));
+        var instance = ProductData.Instance(lab, "a", "C9300", "A1");
+        var usage = ProductData.Using(instance, new LicenseUse(Dna, 4, until), new LicenseUse(Nx, 3, until));
         await fixture.StoreAsync(
             ProductData.Bought(lab, Dna, "DNA Advantage", 10),
             ProductData.Bought(lab, Nx, "NX Essentials", 2),
-            instance,
+            instance, usage,
             ProductData.Usage(lab, instance.Id, Dna, 4, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow));
         await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.ViewerRole);
 
@@ -126,8 +128,8 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         // A report raises the usage: the page follows without a reload.
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
         {
-            instance.Usage = [new LicenseUse(Dna, 12, until), new LicenseUse(Nx, 1, until)];
-            session.Store(instance);
+            usage.Usage = [new LicenseUse(Dna, 12, until), new LicenseUse(Nx, 1, until)];
+            session.Store(usage);
             await session.SaveChangesAsync();
         }
         fixture.Notifier.Publish(ChangeTopic.Licenses);
@@ -210,8 +212,8 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
     {
         var lab = await AccountAsync("Lab");
         var until = DateTimeOffset.UtcNow.AddHours(1);
-        await fixture.StoreAsync(ProductData.Bought(lab, Dna, "DNA Advantage", 5),
-            ProductData.Instance(lab, "a", "C9300", "A1", 0, new LicenseUse(Dna, 4, until)));
+        var a = ProductData.Instance(lab, "a", "C9300", "A1");
+        await fixture.StoreAsync(ProductData.Bought(lab, Dna, "DNA Advantage", 5), a, ProductData.Using(a, new LicenseUse(Dna, 4, until)));
         await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.ViewerRole);
         var cut = context.Render<Dashboard>();
         cut.WaitForAssertion(() =>
@@ -221,7 +223,8 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
             cut.Find("[data-testid=licenses-out-of-compliance]").TextContent.ShouldBe("0");
         }, Wait);
 
-        await fixture.StoreAsync(ProductData.Instance(lab, "b", "C9300", "B1", 0, new LicenseUse(Dna, 2, until)));
+        var b = ProductData.Instance(lab, "b", "C9300", "B1");
+        await fixture.StoreAsync(b, ProductData.Using(b, new LicenseUse(Dna, 2, until)));
         fixture.Notifier.Publish(ChangeTopic.Products);
         fixture.Notifier.Publish(ChangeTopic.Licenses);
 

@@ -16,8 +16,8 @@ public static class ApiSeed
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         await using var session = store.LightweightSession();
         session.Store(Bought(accountId, AdvantageTag, "DNA Advantage", 10, today, now), Bought(accountId, EssentialsTag, "DNA Essentials", 2, today, now));
-        session.Store(Product(accountId, "FOC1", [new LicenseUse(AdvantageTag, 3, now.AddHours(1)), new LicenseUse(EssentialsTag, 2, now.AddHours(1))], now),
-            Product(accountId, "FOC2", [new LicenseUse(AdvantageTag, 1, now.AddHours(1)), new LicenseUse(EssentialsTag, 3, now.AddHours(1))], now));
+        Product(session, accountId, "FOC1", [new LicenseUse(AdvantageTag, 3, now.AddHours(1)), new LicenseUse(EssentialsTag, 2, now.AddHours(1))], now);
+        Product(session, accountId, "FOC2", [new LicenseUse(AdvantageTag, 1, now.AddHours(1)), new LicenseUse(EssentialsTag, 3, now.AddHours(1))], now);
         await session.SaveChangesAsync();
     }
 
@@ -27,9 +27,14 @@ public static class ApiSeed
         StartDate = today.AddDays(-1), EndDate = today.AddYears(1), SyncedAt = now,
     };
 
-    private static ProductInstance Product(Guid accountId, string serial, List<LicenseUse> usage, DateTimeOffset now) => new()
+    private static void Product(IDocumentSession session, Guid accountId, string serial, List<LicenseUse> usage, DateTimeOffset now)
     {
-        Id = Guid.CreateVersion7(), AccountId = accountId, Pid = "C9300-24T", SerialNumber = serial,
-        Udi = ProductInstance.UdiOf("C9300-24T", $"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now, Usage = usage,
-    };
+        var id = Guid.CreateVersion7();
+        session.Store(new ProductInstance
+        {
+            Id = id, AccountId = accountId, Pid = "C9300-24T", SerialNumber = serial,
+            Udi = ProductInstance.UdiOf("C9300-24T", $"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now,
+        });
+        session.Store(new ProductUsage { Id = id, AccountId = accountId, Usage = usage, LastReportAt = now });
+    }
 }

@@ -59,11 +59,13 @@ public sealed class LicenseUsageTests(CoreFixture fixture) : IAsyncLifetime
     {
         var lab = await AccountAsync("Lab");
         var until = DateTimeOffset.UtcNow.AddHours(1);
+        var a = ProductData.Instance(lab, "a", "C9300", "A1");
+        var b = ProductData.Instance(lab, "b", "C9300", "B1");
         await fixture.StoreAsync(
             ProductData.Bought(lab, Dna, "DNA Advantage", 10),
             ProductData.Bought(lab, Nx, "NX Essentials", 2),
-            ProductData.Instance(lab, "a", "C9300", "A1", 0, new LicenseUse(Dna, 4, until), new LicenseUse(Nx, 2, until)),
-            ProductData.Instance(lab, "b", "C9300", "B1", 0, new LicenseUse(Dna, 3, until), new LicenseUse(Nx, 1, until)));
+            a, ProductData.Using(a, new LicenseUse(Dna, 4, until), new LicenseUse(Nx, 2, until)),
+            b, ProductData.Using(b, new LicenseUse(Dna, 3, until), new LicenseUse(Nx, 1, until)));
 
         var licenses = await fixture.Send(new ListLicenses(lab));
 
@@ -79,11 +81,13 @@ public sealed class LicenseUsageTests(CoreFixture fixture) : IAsyncLifetime
         var lab = await AccountAsync("Lab");
         var prod = await AccountAsync("Prod");
         var until = DateTimeOffset.UtcNow.AddHours(1);
+        var a = ProductData.Instance(lab, "a", "C9300", "A1");
+        var b = ProductData.Instance(prod, "b", "C9300", "B1");
         await fixture.StoreAsync(
             ProductData.Bought(lab, Dna, "DNA Advantage", 10),
             ProductData.Bought(prod, Dna, "DNA Advantage", 1),
-            ProductData.Instance(lab, "a", "C9300", "A1", 0, new LicenseUse(Dna, 4, until)),
-            ProductData.Instance(prod, "b", "C9300", "B1", 0, new LicenseUse(Dna, 3, until), new LicenseUse(Nx, 1, until)),
+            a, ProductData.Using(a, new LicenseUse(Dna, 4, until)),
+            b, ProductData.Using(b, new LicenseUse(Dna, 3, until), new LicenseUse(Nx, 1, until)),
             ProductData.Instance(prod, "c", "C9300", "C1"));
 
         var summary = await fixture.Send(new GetDashboardSummary());

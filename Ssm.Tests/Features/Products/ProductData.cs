@@ -11,7 +11,7 @@ public static class ProductData
 {
     public static readonly DateTimeOffset Epoch = new(2025, 3, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public static ProductInstance Instance(Guid accountId, string name, string pid, string serial, int minutes = 0, params LicenseUse[] usage) => new()
+    public static ProductInstance Instance(Guid accountId, string name, string pid, string serial, int minutes = 0) => new()
     {
         Id = Guid.CreateVersion7(),
         AccountId = accountId,
@@ -26,7 +26,15 @@ public static class ProductData
         LastContactAt = Epoch.AddDays(1).AddMinutes(-minutes),
         CertificateSerial = $"{minutes:X8}",
         CertificateNotAfter = Epoch.AddYears(1),
+    };
+
+    /// <summary>The licenses the instance uses now, as its usage reports leave them.</summary>
+    public static ProductUsage Using(ProductInstance instance, params LicenseUse[] usage) => new()
+    {
+        Id = instance.Id,
+        AccountId = instance.AccountId,
         Usage = [.. usage],
+        LastReportAt = instance.LastContactAt,
     };
 
     public static UsageRecord Usage(Guid accountId, Guid instanceId, string tag, int count, DateTimeOffset from, DateTimeOffset to) => new()

@@ -142,8 +142,8 @@ public sealed class ProductInstanceTests(CoreFixture fixture) : IAsyncLifetime
     public async Task The_details_of_an_instance_show_its_certificate_and_the_licenses_it_uses()
     {
         var lab = await AccountAsync("Lab");
-        var instance = ProductData.Instance(lab, "edge", "C9300", "FOC1", 0, new LicenseUse("tag.dna", 3, ProductData.Epoch.AddDays(1)));
-        await fixture.StoreAsync(instance);
+        var instance = ProductData.Instance(lab, "edge", "C9300", "FOC1");
+        await fixture.StoreAsync(instance, ProductData.Using(instance, new LicenseUse("tag.dna", 3, ProductData.Epoch.AddDays(1))));
 
         var details = await fixture.Send(new GetProductInstance(instance.Id));
 

@@ -41,6 +41,7 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
             CertificatePem = signedFor is null ? null : "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
         });
         await session.SaveChangesAsync();
+        fixture.Notifier.Publish(ChangeTopic.Certificates); // as the commands that change it do
     }
 
     private async Task<AccountDto> AccountAsync(string name = "Lab") =>
@@ -235,6 +236,12 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
 
         await ReportAsync(a, "r-2", 1);
         (await fixture.Send(new ListLicenses(account.Id))).Single().InUse.ShouldBe(5);
+
+        // The instance is not rewritten for every report: its last contact moves in steps of ContactResolution.
+        await using var session = fixture.Query();
+        var instance = (await session.LoadAsync<ProductInstance>(a.InstanceId))!;
+        instance.LastContactAt.ShouldBe(instance.RegisteredAt);
+        (await session.LoadAsync<ProductUsage>(a.InstanceId))!.LastReportAt.ShouldBeGreaterThan(instance.RegisteredAt);
     }
 
     [Fact]
@@ -278,6 +285,8 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
 
         await fixture.Send(new DeregisterProduct(Host, Sign(product, "bye")));
         (await CountsAsync()).ShouldBe((0, 2));
+        await using (var session = fixture.Query())
+            (await session.Query<ProductUsage>().CountAsync()).ShouldBe(0);
         (await fixture.Send(new ListLicenses(account.Id))).ShouldBeEmpty();
     }
 
