@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
-#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), port 8443,
+#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), HTTPS port 8443 (dashboard, API,
+#   Smart Transport, as SSM On-Prem) and HTTP port 8080 (the nodes' peer and console calls, and the dashboard),
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
 #   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
@@ -11,8 +12,8 @@ source scripts/lib.sh
 ROOT=$(pwd)
 DATA=${SSM_DATA:-$ROOT/.data}
 APP=$DATA/app
-PORT=8443
-HTTPS_PORT=8444
+PORT=8080
+HTTPS_PORT=8443
 PRIMARY=127.0.0.11
 SECONDARY=127.0.0.9
 VIP=127.0.0.14
@@ -110,7 +111,7 @@ fi
 
 cat <<MSG
 
-  SSM On-Prem HA is running.   Dashboard (through the VIP):  http://$VIP:$PORT/
+  SSM On-Prem HA is running.   Dashboard (through the VIP):  https://$VIP:$HTTPS_PORT/   (or http://$VIP:$PORT/)
 MSG
 if $first_run; then
   cat <<MSG
@@ -121,8 +122,8 @@ else
 fi
 cat <<MSG
   Node logs:                   $DATA/primary.log, $DATA/secondary.log
-  HTTPS (products, API):       https://$VIP:$HTTPS_PORT/  (self-signed until Security → Certificates has a Host
-                               Common Name and a synchronization had CSC sign it; trust $DATA/csc/csc-root.pem)
+  HTTPS (dashboard, products, API): self-signed until Security → Certificates has a Host Common Name and
+                               a synchronization had CSC sign it; then trust $DATA/csc/csc-root.pem
   CSC emulator:                $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
                                Accounts → Request activation asks for that login; Synchronization syncs.
 

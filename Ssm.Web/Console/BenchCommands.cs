@@ -10,7 +10,7 @@ public static class BenchCommands
 {
     public static Command Bench()
     {
-        var server = new Option<string>("--server") { Description = "Smart Transport address through the VIP, e.g. https://127.0.92.14:8444/", Required = true };
+        var server = new Option<string>("--server") { Description = "Smart Transport address through the VIP, e.g. https://127.0.92.14:8443/", Required = true };
         var direct = new Option<string?>("--direct") { Description = "the active node's own HTTPS address (baseline without the VIP relay)" };
         var root = new Option<string>("--csc-root") { Description = "PEM of the CSC root the products trust", Required = true };
         var token = new Option<string>("--token") { Description = "registration token (no use limit)", Required = true };

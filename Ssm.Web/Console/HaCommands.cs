@@ -25,7 +25,7 @@ public static class HaCommands
     private static readonly Option<string> NodeUrl = new("--node")
     {
         Description = "URL of this node (env SSM_NODE)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_NODE") ?? "http://127.0.0.1:8443",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_NODE") ?? "http://127.0.0.1:8080",
     };
 
     private static readonly Option<string?> KeyFile = new("--key")
@@ -76,7 +76,7 @@ public static class HaCommands
 
     private static Command Deploy()
     {
-        var peer = new Option<string>("--peer") { Description = "URL of the secondary node, e.g. http://127.0.0.9:8443", Required = true };
+        var peer = new Option<string>("--peer") { Description = "URL of the secondary node, e.g. http://127.0.0.9:8080", Required = true };
         var vip = new Option<string>("--vip") { Description = "virtual IP address, e.g. 127.0.0.14", Required = true };
         var witness = new Option<string?>("--witness") { Description = "connection string of the witness PostgreSQL (strongly advised)" };
         var command = new Command("ha_deploy", "On the primary: copy its database to the secondary and start the cluster")

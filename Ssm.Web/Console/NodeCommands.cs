@@ -14,7 +14,7 @@ public static class NodeCommands
     public static Command Node()
     {
         var name = new Option<string?>("--name") { Description = "Node name shown on the dashboard" };
-        var listen = new Option<string?>("--listen") { Description = "Listen URL, e.g. http://127.0.0.1:8443" };
+        var listen = new Option<string?>("--listen") { Description = "Listen URL (HTTP: peers, console verbs, dashboard), e.g. http://127.0.0.1:8080" };
         var data = new Option<string?>("--data") { Description = "Folder for this node's local files" };
         var manage = new Option<bool>("--manage-db") { Description = "Run and control this node's own PostgreSQL in DATA/pg (needed for a cluster)" };
         var pgPort = new Option<int?>("--pg-port") { Description = "Port of this node's own PostgreSQL (default 5432)" };

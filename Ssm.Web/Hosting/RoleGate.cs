@@ -20,7 +20,7 @@ public static class RoleGate
             await next(context);
             return;
         }
-        var vip = supervisor.State.Vip is { } address ? $"http://{address}:{context.Connection.LocalPort}/" : null;
+        var vip = supervisor.State.Vip is { } address ? $"{context.Request.Scheme}://{address}:{context.Connection.LocalPort}/" : null;
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = "1";
         context.Response.ContentType = "text/html; charset=utf-8";
