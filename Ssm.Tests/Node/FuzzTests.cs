@@ -230,22 +230,7 @@ public sealed class FuzzTests(ProductNodeFixture fixture)
         }
     }
 
-    private HttpClient Raw(int source)
-    {
-        var address = IPAddress.Parse($"127.0.98.{source + 1}");
-        var handler = new SocketsHttpHandler
-        {
-            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(fixture.Csc.Root, certificate, errors) },
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                socket.Bind(new IPEndPoint(address, 0));
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = fixture.Server };
-    }
+    private HttpClient Raw(int source) => fixture.Raw(IPAddress.Parse($"127.0.98.{source + 1}"));
 
     private async Task<string> TokenAsync(string clientId, string secret)
     {

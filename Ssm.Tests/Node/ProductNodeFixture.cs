@@ -48,6 +48,31 @@ public sealed class ProductNodeFixture : IAsyncLifetime
     /// <summary>A product client that trusts the CSC root, connecting from its own loopback address (its own rate-limit bucket).</summary>
     public ProductClient Product(int source = 1) => new(Server, Csc.Root, source: IPAddress.Parse($"127.0.{100 + source / 250}.{1 + source % 250}"));
 
+    /// <summary>A plain HTTPS client trusting the CSC root, connecting from the given loopback address (its own rate-limit bucket).</summary>
+    public HttpClient Raw(IPAddress source)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(Csc.Root, certificate, errors) },
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = Server };
+    }
+
     /// <summary>Every row of the node's documents, as one fingerprint: equal fingerprints, nothing written.</summary>
     public async Task<string> FingerprintAsync()
     {

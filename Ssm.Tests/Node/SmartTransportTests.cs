@@ -29,22 +29,7 @@ public sealed class SmartTransportTests(ProductNodeFixture fixture)
         return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 
-    private HttpClient Raw(int source = 7)
-    {
-        var address = IPAddress.Parse($"127.0.99.{source}");
-        var handler = new SocketsHttpHandler
-        {
-            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(fixture.Csc.Root, certificate, errors) },
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                socket.Bind(new IPEndPoint(address, 0));
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = fixture.Server };
-    }
+    private HttpClient Raw(int source = 7) => fixture.Raw(IPAddress.Parse($"127.0.99.{source}"));
 
     [Fact]
     public async Task Products_register_report_renew_and_deregister_over_HTTPS_and_the_licenses_show_their_use()
