@@ -1,5 +1,7 @@
 using Microsoft.Playwright;
+using Ssm.Application.Registration;
 using Ssm.Tests.Support;
+using Ssm.Web.Products;
 
 namespace Ssm.Tests.Browser;
 
@@ -7,6 +9,7 @@ namespace Ssm.Tests.Browser;
 [Collection(ClusterCollection.Name)]
 public sealed class HaBrowserTests : IAsyncLifetime
 {
+    private const string Dna = "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40";
     private TestCluster _cluster = default!;
     private IPlaywright _playwright = default!;
     private IBrowser _browser = default!;
@@ -93,6 +96,41 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await BrowserTests.WaitInteractiveAsync(page);
         await Assertions.Expect(page.Locator("[data-testid=license-row][data-account=WEB]")).ToHaveCountAsync(4);
 
+        // Registration Tokens: a new token, shown once. Two products register with it through the VIP over HTTPS
+        // (trusting only the CSC root), and Product Instances and Licenses show them without a reload.
+        await page.GotoAsync("/registration-tokens");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await page.Locator("[data-testid=new-token]").ClickAsync();
+        await BrowserTests.Field(page, "token-description").FillAsync("rollout");
+        await page.Locator("[data-testid=create-token]").ClickAsync();
+        var secret = await BrowserTests.Field(page, "token-secret").InputValueAsync();
+        secret.Length.ShouldBeGreaterThan(40);
+        await page.GotoAsync("/product-instances");
+        await BrowserTests.WaitInteractiveAsync(page);
+        using var products = new ProductClient(new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}/"), _cluster.Csc!.Root);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        ProductIdentity first;
+        while (true)
+        {
+            try
+            {
+                first = await products.RegisterAsync(secret, "C9300-24T", "FOCWEB1", "web-1");
+                break;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(300); // the node picks up the certificate CSC just signed within a few seconds
+            }
+        }
+        await products.RegisterAsync(secret, "C9300-48P", "FOCWEB2", "web-2");
+        await products.ReportAsync(first, [new UsageReport("w-1", Dna, 3, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow)]);
+        await Assertions.Expect(page.Locator("[data-testid=product-row]")).ToHaveCountAsync(2, new() { Timeout = 10_000 });
+        await BrowserTests.ScreenshotAsync(page, "product-instances");
+        await page.GotoAsync("/licenses");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("[data-testid=license-row][data-account=WEB][data-name='DNA Advantage'] [data-testid=license-in-use]"))
+            .ToHaveTextAsync("3");
+
         // Handover: through the VIP the secondary now answers, with everything, and syncs too.
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
@@ -103,5 +141,8 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.Locator("[data-testid=sync-all]").ClickAsync(new() { Timeout = 20_000 });
         await Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(2, new() { Timeout = 20_000 });
         await Assertions.Expect(page.Locator("[data-testid=sync-run]").First).ToContainTextAsync("secondary");
+        await page.GotoAsync("/product-instances");
+        await BrowserTests.WaitInteractiveAsync(page);
+        await Assertions.Expect(page.Locator("[data-testid=product-row]")).ToHaveCountAsync(2);
     }
 }
