@@ -323,6 +323,20 @@ public sealed class ProductBench(ProductBench.Settings settings)
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
             cross join (select data, mt_dotnet_type from ssm.mt_doc_productinstance where id = @template) t
             """;
+        // Each seeded product reports 1-5 licenses of the tag a real report used (its ProductUsage, decision 0013), so the
+        // Licenses page and the dashboard sum a million rows.
+        var usageSql = """
+            insert into ssm.mt_doc_productusage (id, data, mt_last_modified, mt_version, mt_dotnet_type)
+            select v.id, t.data || jsonb_build_object('Id', v.id, 'Usage',
+                     jsonb_build_array((t.data -> 'Usage' -> 0) || jsonb_build_object('Count', 1 + g % 5))),
+                   transaction_timestamp(), VERSION, t.mt_dotnet_type
+            from generate_series(@first, @last) g
+            cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
+            cross join (select data, mt_dotnet_type from ssm.mt_doc_productusage order by id limit 1) t
+            """.Replace("VERSION", version);
+        await using (var any = new NpgsqlCommand("select exists (select 1 from ssm.mt_doc_productusage)", connection))
+            if (!(bool)(await any.ExecuteScalarAsync(cancellationToken))!)
+                usageSql = "";
         const int Batch = 100_000;
         Progress($"Seeding {count:N0} product instances (copies of a registered one) in batches of {Batch:N0}");
         var wall = Stopwatch.StartNew();
@@ -333,10 +347,19 @@ public sealed class ProductBench(ProductBench.Settings settings)
             insert.Parameters.AddWithValue("last", Math.Min(count, first + Batch - 1));
             insert.Parameters.AddWithValue("template", templateId);
             await insert.ExecuteNonQueryAsync(cancellationToken);
+            if (usageSql.Length > 0)
+            {
+                await using var usage = new NpgsqlCommand(usageSql, connection) { CommandTimeout = 0 };
+                usage.Parameters.AddWithValue("first", first);
+                usage.Parameters.AddWithValue("last", Math.Min(count, first + Batch - 1));
+                await usage.ExecuteNonQueryAsync(cancellationToken);
+            }
             Progress($"  seeded {Math.Min(count, first + Batch - 1):N0}/{count:N0} in {wall.Elapsed.TotalSeconds:F0} s");
         }
         var seeded = wall.Elapsed.TotalSeconds;
         await using (var vacuum = new NpgsqlCommand("vacuum analyze ssm.mt_doc_productinstance", connection) { CommandTimeout = 0 })
+            await vacuum.ExecuteNonQueryAsync(cancellationToken);
+        await using (var vacuum = new NpgsqlCommand("vacuum analyze ssm.mt_doc_productusage", connection) { CommandTimeout = 0 })
             await vacuum.ExecuteNonQueryAsync(cancellationToken);
         var size = await Scalar(connection, "select pg_size_pretty(pg_table_size('ssm.mt_doc_productinstance')) || ' table + ' "
                                             + "|| pg_size_pretty(pg_indexes_size('ssm.mt_doc_productinstance')) || ' indexes, ' "
@@ -374,13 +397,17 @@ public sealed class ProductBench(ProductBench.Settings settings)
                      ("sort by registeredAt, newest first", "pageNumber=1&pageSize=25&sortBy=RegisteredAt&descending=true"),
                      ("page 2,000 of 25, default sort", "pageNumber=2000&pageSize=25"),
                  })
-            await TimeAsync($"GET /api/product-instances: {label}", async () =>
-            {
-                using var response = await http.GetAsync("/api/product-instances?" + query, cancellationToken);
-                if (!response.IsSuccessStatusCode)
-                    throw new InvalidOperationException($"GET /api/product-instances?{query} answered {(int)response.StatusCode}");
-                await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            });
+            await TimeAsync($"GET /api/product-instances: {label}", () => GetAsync(http, "/api/product-instances?" + query, cancellationToken));
+        // The Licenses page (and the dashboard's counters) sum every product's current usage.
+        await TimeAsync("GET /api/licenses: purchased and in use, all accounts", () => GetAsync(http, "/api/licenses", cancellationToken));
+    }
+
+    private static async Task GetAsync(HttpClient http, string path, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(path, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"GET {path} answered {(int)response.StatusCode}");
+        await response.Content.ReadAsByteArrayAsync(cancellationToken);
     }
 
     private async Task TimeQueriesAsync(IDocumentStore store, CancellationToken cancellationToken)
