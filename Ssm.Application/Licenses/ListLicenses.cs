@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Marten;
 using Mediator;
@@ -20,7 +21,7 @@ public sealed record LicenseDto(Guid AccountId, string Account, string Tag, stri
 /// </summary>
 public sealed record ListLicenses(Guid? AccountId = null) : IQuery<IReadOnlyList<LicenseDto>>;
 
-public sealed class ListLicensesHandler(IQuerySession session, IClock clock) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>
+public sealed class ListLicensesHandler(IQuerySession session, IClock clock, LicenseUsage usage) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>
 {
     public async ValueTask<IReadOnlyList<LicenseDto>> Handle(ListLicenses query, CancellationToken cancellationToken)
     {
@@ -28,7 +29,7 @@ public sealed class ListLicensesHandler(IQuerySession session, IClock clock) : I
         if (query.AccountId is { } id)
             entitlements = entitlements.Where(e => e.AccountId == id);
         var bought = (await entitlements.ToListAsync(cancellationToken)).ToDictionary(e => (e.AccountId, e.Tag));
-        var used = await LicenseUsage.InUseAsync(session, query.AccountId, cancellationToken);
+        var used = await usage.InUseAsync(session, query.AccountId, cancellationToken);
         var names = (await session.Query<LocalAccount>().Select(a => new { a.Id, a.Name }).ToListAsync(cancellationToken))
             .ToDictionary(a => a.Id, a => a.Name);
         var today = DateOnly.FromDateTime(clock.UtcNow.UtcDateTime);
@@ -45,10 +46,33 @@ public sealed class ListLicensesHandler(IQuerySession session, IClock clock) : I
     }
 }
 
-/// <summary>License counts in use, summed by PostgreSQL over the products' latest usage per tag.</summary>
-public static class LicenseUsage
+/// <summary>
+/// License counts in use, summed by PostgreSQL over the products' latest usage per tag. The sum over every account
+/// (the dashboard and the Licenses page, refreshed live while products report) is reused for four times as long as
+/// it took when it took 100 ms or more: always fresh on a small installation, about 6 s old at most at a million
+/// products (1.4 s a sum), instead of one core summing without pause while dashboards are open.
+/// </summary>
+public sealed class LicenseUsage
 {
-    public static async Task<Dictionary<(Guid AccountId, string Tag), int>> InUseAsync(IQuerySession session, Guid? accountId,
+    private static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
+    /// <summary>A sum quicker than this is not reused at all.</summary>
+    private static readonly TimeSpan Cheap = TimeSpan.FromMilliseconds(100);
+    private (Dictionary<(Guid AccountId, string Tag), int> Totals, long At, TimeSpan Took)? _all;
+
+    public async Task<Dictionary<(Guid AccountId, string Tag), int>> InUseAsync(IQuerySession session, Guid? accountId,
+        CancellationToken cancellationToken)
+    {
+        if (accountId is null && _all is { } cached && cached.Took >= Cheap
+            && Stopwatch.GetElapsedTime(cached.At) < TimeSpan.FromTicks(Math.Min(MaxAge.Ticks, 4 * cached.Took.Ticks)))
+            return cached.Totals;
+        var started = Stopwatch.GetTimestamp();
+        var totals = await SumAsync(session, accountId, cancellationToken);
+        if (accountId is null)
+            _all = (totals, started, Stopwatch.GetElapsedTime(started));
+        return totals;
+    }
+
+    private static async Task<Dictionary<(Guid AccountId, string Tag), int>> SumAsync(IQuerySession session, Guid? accountId,
         CancellationToken cancellationToken)
     {
         // From the narrow usage documents, not the instances (whose certificates make each one a TOASTed 2 KB):

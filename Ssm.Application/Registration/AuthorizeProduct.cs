@@ -32,20 +32,20 @@ public sealed class AuthorizeProductValidator : AbstractValidator<AuthorizeProdu
     }
 }
 
-public sealed class AuthorizeProductHandler(HostCommonNames names, IDocumentSession session, IClock clock) : ICommandHandler<AuthorizeProduct, ProductAuthorization>
+public sealed class AuthorizeProductHandler(HostCommonNames names, IDocumentSession session, IClock clock, LicenseUsage usage) : ICommandHandler<AuthorizeProduct, ProductAuthorization>
 {
     public async ValueTask<ProductAuthorization> Handle(AuthorizeProduct command, CancellationToken cancellationToken)
     {
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
-        var licenses = (await new ListLicensesHandler(session, clock).Handle(new ListLicenses(instance.AccountId), cancellationToken))
+        var licenses = (await new ListLicensesHandler(session, clock, usage).Handle(new ListLicenses(instance.AccountId), cancellationToken))
             .ToDictionary(l => l.Tag);
-        var usage = (await session.LoadAsync<Domain.Products.ProductUsage>(instance.Id, cancellationToken))?.Usage ?? [];
+        var mineByTag = (await session.LoadAsync<Domain.Products.ProductUsage>(instance.Id, cancellationToken))?.Usage ?? [];
         var answers = command.Entitlements.Select(e =>
         {
             var license = licenses.GetValueOrDefault(e.Tag);
-            var mine = usage.FirstOrDefault(u => u.Tag == e.Tag)?.Count ?? 0;
+            var mine = mineByTag.FirstOrDefault(u => u.Tag == e.Tag)?.Count ?? 0;
             var available = (license?.Available ?? 0) + mine; // what this product already uses is its own to keep
             return new EntitlementAnswer(e.Tag, e.Count, e.Count <= available, license?.Purchased ?? 0, license?.InUse ?? 0, license?.Available ?? 0);
         }).ToList();

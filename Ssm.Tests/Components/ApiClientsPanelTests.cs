@@ -29,14 +29,19 @@ public sealed class ApiClientsPanelTests(CoreFixture fixture) : IAsyncLifetime
         await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
         var cut = context.Render<Accounts>();
         IRenderedComponent<IComponent> page = cut;
-        cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").Count.ShouldBe(1));
+        cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").Count.ShouldBe(1), TimeSpan.FromSeconds(10));
 
         cut.Find("[data-testid=api-clients]").Click();
-        cut.WaitForAssertion(() => cut.Find("[data-testid=no-api-clients]"));
+        cut.WaitForAssertion(() => cut.Find("[data-testid=no-api-clients]"), TimeSpan.FromSeconds(10));
         page.Input("api-client-name").Change("nagios");
         cut.Find("[data-testid=create-api-client]").Click();
 
-        cut.WaitForAssertion(() => cut.FindAll("[data-testid=api-client-row]").Count.ShouldBe(1));
+        // The list refreshes on its own notification, the secret comes with the command's answer: wait for both.
+        cut.WaitForAssertion(() =>
+        {
+            cut.FindAll("[data-testid=api-client-row]").Count.ShouldBe(1);
+            cut.Find("[data-testid=api-client-secret]");
+        }, TimeSpan.FromSeconds(10));
         var stored = await StoredClientAsync();
         var secret = cut.Find("[data-testid=api-client-secret]").TextContent;
         ApiClient.HashOf(secret).ShouldBe(stored.SecretHash);

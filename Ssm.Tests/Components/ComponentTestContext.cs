@@ -16,6 +16,8 @@ public static class ComponentTestContext
 {
     public static BunitContext Create(ServiceFixture fixture, string user, string role)
     {
+        // The pages send real commands to PostgreSQL: on a busy 2-core runner bUnit's 1 s default wait is too short.
+        BunitContext.DefaultWaitTimeout = TimeSpan.FromSeconds(10);
         var context = new BunitContext();
         context.JSInterop.Mode = JSRuntimeMode.Loose;
         context.Services.AddMudServices();
