@@ -87,7 +87,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         await page.Locator("[data-testid=sync-all]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(1, new() { Timeout = 20_000 });
+        await ExplainedAsync(() => Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(1, new() { Timeout = 60_000 }));
         await BrowserTests.ScreenshotAsync(page, "sync-after");
         await page.GotoAsync("/security/certificates");
         await BrowserTests.WaitInteractiveAsync(page);
@@ -144,5 +144,19 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.GotoAsync("/product-instances");
         await BrowserTests.WaitInteractiveAsync(page);
         await Assertions.Expect(page.Locator("[data-testid=product-row]")).ToHaveCountAsync(2);
+    }
+
+    /// <summary>A step that failed says what the nodes were doing: the end of both logs.</summary>
+    private async Task ExplainedAsync(Func<Task> step)
+    {
+        try
+        {
+            await step();
+        }
+        catch (PlaywrightException ex)
+        {
+            static string Tail(string log) => log.Length > 4000 ? log[^4000..] : log;
+            throw new InvalidOperationException($"{ex.Message}\n--- primary ---\n{Tail(_cluster.Log("primary"))}\n--- secondary ---\n{Tail(_cluster.Log("secondary"))}", ex);
+        }
     }
 }

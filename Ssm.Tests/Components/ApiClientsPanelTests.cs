@@ -49,7 +49,7 @@ public sealed class ApiClientsPanelTests(CoreFixture fixture) : IAsyncLifetime
         cut.Find("[data-testid=api-client-created]").TextContent.ShouldContain("shown only this once");
 
         cut.Find("[data-testid=api-client-done]").Click();
-        cut.FindAll("[data-testid=api-client-secret]").ShouldBeEmpty();
+        cut.WaitForAssertion(() => cut.FindAll("[data-testid=api-client-secret]").ShouldBeEmpty());
         cut.Markup.ShouldNotContain(secret);
 
         cut.Find("[data-testid=revoke-api-client]").Click();
