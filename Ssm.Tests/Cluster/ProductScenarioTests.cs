@@ -101,6 +101,16 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
         await PersistAsync(() => products.ReportAsync(a, [Report("a-2", 4)]));
+        // The stopped primary's own address tells a product, in JSON, to use the VIP.
+        using (var stopped = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+               { BaseAddress = new Uri($"https://{_cluster.PrimaryAddress}:{_cluster.HttpsPort}/") })
+        {
+            var response = await stopped.PostAsync(SmartTransportEndpoints.Path, new StringContent("{}", Encoding.UTF8, "application/json"));
+            response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
+            error.GetProperty("code").GetString().ShouldBe("NODE_NOT_ACTIVE");
+            error.GetProperty("message").GetString()!.ShouldContain(_cluster.Vip);
+        }
         var c = await PersistAsync(() => products.RegisterAsync(token.Secret, "C9300-24T", "FOC-C", "edge-c"));
         var d = await PersistAsync(() => products.RegisterAsync(token.Secret, "C9300-24T", "FOC-D", "edge-d"));
         await products.ReportAsync(c, [Report("c-1", 1)]);

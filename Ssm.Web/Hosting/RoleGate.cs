@@ -10,6 +10,7 @@ namespace Ssm.Web.Hosting;
 public static class RoleGate
 {
     private static readonly string[] AlwaysOpen = ["/health", "/peer", "/admin", "/metrics"];
+    private static readonly string[] MachinePaths = ["/SmartTransport", "/Transportgateway", "/backend", "/api"];
 
     public static IApplicationBuilder UseRoleGate(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
@@ -23,6 +24,16 @@ public static class RoleGate
         var vip = supervisor.State.Vip is { } address ? $"{context.Request.Scheme}://{address}:{context.Connection.LocalPort}/" : null;
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = "1";
+        // Products and monitoring tools read JSON: they are told the same, in their own format, and retry.
+        if (MachinePaths.Any(p => path.StartsWithSegments(p)))
+        {
+            await context.Response.WriteAsJsonAsync(new
+            {
+                status = "FAILURE",
+                error = new { code = "NODE_NOT_ACTIVE", message = $"{supervisor.Name} is {supervisor.Role.ToString().ToLowerInvariant()} ({supervisor.Reason}): use the cluster's address{(vip is null ? "" : " " + vip)} and retry." },
+            });
+            return;
+        }
         context.Response.ContentType = "text/html; charset=utf-8";
         var name = WebUtility.HtmlEncode(supervisor.Name);
         var reason = WebUtility.HtmlEncode(supervisor.Reason);
