@@ -82,30 +82,9 @@ PY
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local file pid
-  for file in "$WORK"/pids/bench.pid "$WORK"/pids/primary.pid "$WORK"/pids/secondary.pid "$WORK"/pids/csc.pid; do
-    [ -s "$file" ] || continue
-    pid=$(cat "$file")
-    # Only signal it if that pid still is ours (its command line names our ssm).
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
-      log "Stopping $(basename "$file" .pid) (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
   # The nodes leave their PostgreSQL running when they exit (a crash must look like a crash): stop them here.
-  local dir
-  for dir in "$WORK/primary/pg" "$WORK/secondary/pg"; do
-    if [ -f "$dir/postmaster.pid" ]; then
-      log "Stopping PostgreSQL in $dir"
-      pg_stop "$dir"
-      pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
-      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
-  done
+  stop_own_pids "$WORK/pids" "$APP/ssm"
+  stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
   if $WITNESS_STARTED; then
     log "Stopping the witness PostgreSQL"
     pg_stop "$WORK/witness"

@@ -103,3 +103,34 @@ pg_psql() {
 random_secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Stops every process named by a pid file in DIR whose command line still contains MARKER (so a recycled pid
+# of someone else's process is never signalled): TERM, up to 10 s, then KILL.
+stop_own_pids() {
+  local dir=$1 marker=$2 file pid
+  for file in "$dir"/*.pid; do
+    [ -s "$file" ] || continue
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$marker"; then
+      log "Stopping $(basename "$file" .pid) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+# Stops the PostgreSQL of each data folder that a node left running (a crashed node must look like a crash,
+# so nodes do not stop their database on exit); kills the postmaster of that folder if pg_ctl could not.
+stop_node_postgres() {
+  local dir pid
+  for dir in "$@"; do
+    [ -f "$dir/postmaster.pid" ] || continue
+    log "Stopping PostgreSQL in $dir"
+    pg_stop "$dir"
+    pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}
