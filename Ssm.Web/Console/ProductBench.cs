@@ -624,7 +624,7 @@ public sealed class WaitSampler : IAsyncDisposable
     private async Task LoopAsync()
     {
         await using var command = new NpgsqlCommand("""
-            select coalesce(wait_event_type || ':' || wait_event, 'running (CPU)'), state = 'active' from pg_stat_activity
+            select coalesce(wait_event_type || ':' || wait_event, 'running (CPU)'), coalesce(state = 'active', false) from pg_stat_activity
             where backend_type = 'client backend' and datname = current_database() and pid <> pg_backend_pid()
             """, _connection);
         try
