@@ -34,27 +34,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-failover.XXXXXX")
 APP=$WORK/app
 WITNESS_STARTED=false
 
-# A port free on every given address: the default if it is, else one the kernel hands out.
-pick_port() {
-  python3 - "$@" <<'PY'
-import socket, sys
-default, addresses = int(sys.argv[1]), sys.argv[2:]
-def free(port):
-    for address in addresses:
-        s = socket.socket()
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-port = default
-while not free(port):
-    s = socket.socket(); s.bind((addresses[0], 0)); port = s.getsockname()[1]; s.close()
-print(port)
-PY
-}
 
 # Stops what this script started, each by its own pid: the nodes, then every PostgreSQL, then the folder.
 cleanup() {

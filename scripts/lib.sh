@@ -102,6 +102,28 @@ pg_psql() {
 
 random_secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=' ; }
 
+# A port free on every given address: the default if it is, else one the kernel hands out.
+pick_port() {
+  python3 - "$@" <<'PY'
+import socket, sys
+default, addresses = int(sys.argv[1]), sys.argv[2:]
+def free(port):
+    for address in addresses:
+        s = socket.socket()
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+port = default
+while not free(port):
+    s = socket.socket(); s.bind((addresses[0], 0)); port = s.getsockname()[1]; s.close()
+print(port)
+PY
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Stops every process named by a pid file in DIR whose command line still contains MARKER (so a recycled pid

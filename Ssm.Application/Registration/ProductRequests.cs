@@ -52,7 +52,7 @@ public static class ProductRequests
 /// <summary>
 /// The Host Common Name and the name the certificate is signed for, as every product request checks them: read
 /// from the database at most once a second (a registration storm would otherwise load the certificate document,
-/// key and chain, for each request). A name set or signed on this node is seen at once (<see cref="Forget"/>).
+/// key and chain, for every request). A name set or signed on this node is seen at once (<see cref="Forget"/>).
 /// </summary>
 public sealed class HostCommonNames
 {
@@ -72,12 +72,8 @@ public sealed class HostCommonNames
         if (_cached is { } cached && System.Diagnostics.Stopwatch.GetElapsedTime(cached.ReadAt) < Freshness)
             return cached.Value;
         var readAt = System.Diagnostics.Stopwatch.GetTimestamp();
-        var names = (await session.AdvancedSql.QueryAsync<string>(
-                "select jsonb_build_array(data ->> 'HostCommonName', data ->> 'SignedFor', data ->> 'CertificatePem' is null)::text "
-                + "from ssm.mt_doc_servercertificate where id = ?", cancellationToken, ServerCertificate.SingletonId))
-            .Select(row => System.Text.Json.JsonDocument.Parse(row).RootElement)
-            .Select(r => new Names(r[0].GetString() ?? "", r[1].GetString(), r[2].GetBoolean() || r[1].GetString() != r[0].GetString()))
-            .FirstOrDefault();
+        var certificate = await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId, cancellationToken);
+        var names = certificate is null ? null : new Names(certificate.HostCommonName, certificate.SignedFor, certificate.IsStale);
         _cached = (names, readAt);
         return names;
     }

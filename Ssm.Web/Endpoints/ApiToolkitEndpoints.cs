@@ -87,18 +87,7 @@ public static class ApiToolkitEndpoints
     private static async Task<(byte[]? Body, JsonHttpResult<OAuthError>? Refusal)> ReadBodyAsync(HttpRequest request)
     {
         var tooLarge = Refuse(StatusCodes.Status413PayloadTooLarge, ApiAuthException.InvalidRequest, $"The body is larger than {MaxBodyBytes / 1024} KB.");
-        if (request.ContentLength > MaxBodyBytes)
-            return (null, tooLarge);
-        using var body = new MemoryStream();
-        var chunk = new byte[4096];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
-        {
-            if (body.Length + read > MaxBodyBytes)
-                return (null, tooLarge);
-            body.Write(chunk, 0, read);
-        }
-        return (body.ToArray(), null);
+        return await RequestBodies.ReadAtMostAsync(request, MaxBodyBytes) is { } body ? (body, null) : (null, tooLarge);
     }
 
     /// <summary>{"limit": N}: -1 or no body means every item; other fields are ignored.</summary>

@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
@@ -74,7 +72,7 @@ public static class SmartTransportEndpoints
             if (!http.Request.IsHttps)
                 throw new RegistrationException(RegistrationErrorCode.HttpsRequired,
                     "Smart Transport is served over HTTPS only: use https:// and the server's HTTPS port.");
-            var body = await ReadBodyAsync(http.Request, cancellationToken);
+            var body = await ReadBodyAsync(http.Request);
             var host = http.Request.Host.Host;
             object response = await DispatchAsync(sender, host, http.Request.Headers, body, cancellationToken);
             http.Response.StatusCode = StatusCodes.Status200OK;
@@ -134,25 +132,8 @@ public static class SmartTransportEndpoints
 
     public sealed record ErrorDetail(string Code, string Message);
 
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > MaxBodyBytes)
-            throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
-        var reader = request.BodyReader;
-        while (true)
-        {
-            var read = await reader.ReadAsync(cancellationToken);
-            if (read.Buffer.Length > MaxBodyBytes)
-                throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
-            if (read.IsCompleted)
-            {
-                var body = read.Buffer.ToArray();
-                reader.AdvanceTo(read.Buffer.End);
-                return body;
-            }
-            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-        }
-    }
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request) =>
+        await RequestBodies.ReadAtMostAsync(request, MaxBodyBytes) ?? throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
 
     // The envelope and the bodies of each request, as products send them.
     private sealed record Envelope(string? Request);
