@@ -131,7 +131,12 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         (await CountsAsync("primary", lab.Id)).ShouldBe((4, 4 + 5 + 2 + 1));
         var replayed = await Should.ThrowAsync<ProductRefusedException>(() => products.ReportAsync(a, [Report("a-2", 4)]));
         replayed.Code.ShouldBe("REPORT_REPLAYED");
-        (await _cluster.ReplicationFromAsync("primary")).ShouldHaveSingleItem().Sync.ShouldBe("sync");
+        // The node says sync once it has set synchronous_standby_names; pg_stat_replication follows when the standby caught up.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        List<(string Name, string State, string Sync)> replication;
+        while ((replication = await _cluster.ReplicationFromAsync("primary")) is not [(_, "streaming", "sync")] && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        replication.ShouldHaveSingleItem().Sync.ShouldBe("sync");
 
         // Teardown on the active primary; the Host Common Name becomes its own address; after a sync, products register again there.
         (await _cluster.VerbAsync("primary", "teardown")).Status.ShouldBe(HttpStatusCode.OK);
