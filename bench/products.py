@@ -98,6 +98,39 @@ class Watch(threading.Thread):
                 self.last = state
 
 
+class Tracer:
+    """With BENCH_TRACE=FILE.nettrace: a thread-time sample trace (dotnet-trace) of the active node during the first
+    BENCH_TRACE_SECONDS (default 15) of each phase named in BENCH_TRACE_PHASES (default "Registrations"), one file per
+    phase. Forwards the load driver's progress lines and starts the trace when a phase begins."""
+
+    def __init__(self, pid, work):
+        self.pid, self.work = pid, work
+        self.target = os.environ.get("BENCH_TRACE")
+        self.seconds = int(os.environ.get("BENCH_TRACE_SECONDS", "15"))
+        self.phases = os.environ.get("BENCH_TRACE_PHASES", "Registrations").split(",")
+        self.running = []
+
+    def forward(self, stream):
+        for line in stream:
+            print(line, end="", file=sys.stderr, flush=True)
+            phase = next((p for p in self.phases if line.startswith(f"==> {p}")), None)
+            if self.target and phase:
+                out = self.target.replace(".nettrace", f"-{phase.lower().replace(' ', '-')}.nettrace")
+                tool = os.path.expanduser("~/.dotnet/tools/dotnet-trace")
+                progress(f"Tracing the active node (pid {self.pid}) for {self.seconds} s into {out}")
+                self.running.append(subprocess.Popen([tool, "collect", "-p", str(self.pid), "--profile", "dotnet-sampled-thread-time",
+                                                      "--duration", f"00:00:00:{self.seconds:02d}", "-o", out],
+                                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def stop(self):
+        for process in self.running:
+            try:
+                process.wait(timeout=self.seconds + 30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness", "--csc"):
@@ -211,10 +244,16 @@ def main():
         report.append("")
         progress(f"Running ssm bench products against {active}")
         watch.start()
-        bench = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        bench = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with open(os.path.join(args.work, "pids", "bench.pid"), "w") as f:
             f.write(str(bench.pid))
-        output, _ = bench.communicate()
+        tracer = Tracer(a.process.pid, args.work)
+        forward = threading.Thread(target=tracer.forward, args=(bench.stderr,), daemon=True)
+        forward.start()
+        output = bench.stdout.read()
+        bench.wait()
+        forward.join(timeout=10)
+        tracer.stop()
         report.extend(output.rstrip("\n").split("\n"))
         if bench.returncode != 0:
             error = f"ssm bench products exited with code {bench.returncode}"

@@ -21,22 +21,27 @@ public sealed class ProductCertificateAuthority(IDocumentStore documents, IClock
     public async Task<IssuedCertificate> IssueAsync(byte[] publicKey, string udi, Guid instanceId, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var ca = await LoadAsync(cancellationToken);
-        var key = PublicKey.CreateFromSubjectPublicKeyInfo(publicKey, out _);
         var subject = new X500DistinguishedNameBuilder();
         subject.AddOrganizationName("SSM On-Prem product");
         subject.AddCommonName(udi);
         subject.Add("2.5.4.5", instanceId.ToString()); // serialNumber: the instance, for support staff reading the certificate
-        var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7F;
-        var notAfter = now + ProductAuthority.IdCertificateLifetime;
-        using var issued = request.Create(ca.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(ca.Key),
-            now.AddMinutes(-5), notAfter, serial);
-        return new IssuedCertificate(issued.ExportCertificatePem(), Convert.ToHexString(serial), notAfter);
+        serial[0] = (byte)Math.Max(1, serial[0] & 0x7F); // positive, and no leading zero that DER would have to drop
+        // Whole seconds, as the certificate holds them, so that the stored expiry is the certificate's.
+        var issuedAt = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds());
+        var notAfter = issuedAt + ProductAuthority.IdCertificateLifetime;
+        var der = CertificateEncoder.Sign(ca.Certificate.SubjectName, ca.Key, subject.Build(), publicKey, serial, issuedAt.AddMinutes(-5), notAfter,
+            IdCertificateExtensions);
+        return new IssuedCertificate(PemEncoding.WriteString("CERTIFICATE", der), Convert.ToHexString(serial), notAfter);
     }
+
+    // An end entity's certificate for signing requests (client authentication), never a CA.
+    private static readonly X509Extension[] IdCertificateExtensions =
+    [
+        new X509BasicConstraintsExtension(false, false, 0, true),
+        new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true),
+        new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false),
+    ];
 
     public async Task<string> CertificatePemAsync(CancellationToken cancellationToken) => (await LoadAsync(cancellationToken)).Pem;
 

@@ -116,12 +116,26 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
         chain.Build(certificate).ShouldBeTrue(string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation)));
         certificate.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().ShouldBe(product.Key.ExportSubjectPublicKeyInfo());
         (certificate.NotAfter - DateTime.UtcNow).TotalDays.ShouldBeInRange(364, 366);
+        new DateTimeOffset(certificate.NotAfter.ToUniversalTime()).ShouldBe(product.Registered.NotAfter);
+        certificate.Version.ShouldBe(3);
+        certificate.SignatureAlgorithm.Value.ShouldBe("1.2.840.10045.4.3.2");
+        certificate.Issuer.ShouldBe(ca.Subject);
+        certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false).ShouldBe("C9300-24T:FOC0001");
+        certificate.SubjectName.EnumerateRelativeDistinguishedNames().Select(n => n.GetSingleElementValue())
+            .ShouldBe(["SSM On-Prem product", "C9300-24T:FOC0001", product.InstanceId.ToString()]);
+        certificate.Extensions.OfType<X509BasicConstraintsExtension>().ShouldHaveSingleItem().CertificateAuthority.ShouldBeFalse();
+        var usage = certificate.Extensions.OfType<X509KeyUsageExtension>().ShouldHaveSingleItem();
+        (usage.Critical, usage.KeyUsages).ShouldBe((true, X509KeyUsageFlags.DigitalSignature));
+        certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().ShouldHaveSingleItem().EnhancedKeyUsages.Cast<Oid>().Select(o => o.Value)
+            .ShouldBe(["1.3.6.1.5.5.7.3.2"]);
         product.Registered.Account.ShouldBe("Lab");
 
         await using var session = fixture.Query();
         var instance = (await session.LoadAsync<ProductInstance>(product.InstanceId)).ShouldNotBeNull();
         instance.Udi.ShouldBe("C9300-24T:FOC0001");
         instance.AccountId.ShouldBe(account.Id);
+        instance.CertificateSerial.ShouldBe(certificate.SerialNumber);
+        instance.CertificateNotAfter.ShouldBe(product.Registered.NotAfter);
     }
 
     [Fact]
