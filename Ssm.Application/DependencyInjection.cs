@@ -11,6 +11,7 @@ public static class DependencyInjection
         services.AddValidatorsFromAssembly(typeof(DependencyInjection).Assembly, ServiceLifetime.Singleton);
         services.AddSingleton<ChangeNotifier>();
         services.AddSingleton<Registration.HostCommonNames>();
+        services.AddSingleton<Registration.RegistrationTokenCache>();
         services.AddSingleton<Licenses.LicenseUsage>();
         services.AddSingleton<Ha.ClusterSupervisor>();
         return services;

@@ -43,7 +43,7 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     }
 }
 
-public sealed class RegisterProductHandler(HostCommonNames names, IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
+public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTokenCache tokens, IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<RegisterProduct, ProductRegistered>
 {
     private const int Attempts = 20;
@@ -75,13 +75,8 @@ public sealed class RegisterProductHandler(HostCommonNames names, IDocumentStore
     {
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
-        var hash = RegistrationToken.HashOf(command.Token);
-        // SQL rather than LINQ on the hot path: a registration storm should not parse the same expression each time.
-        var token = (await session.QueryAsync<RegistrationToken>("where data ->> 'SecretHash' = ?", cancellationToken, hash)).FirstOrDefault()
-            ?? throw new RegistrationException(RegistrationErrorCode.TokenUnknown, "The registration token is not known to this server.");
+        var (token, accountId, accountName) = await UsableTokenAsync(session, RegistrationToken.HashOf(command.Token), cancellationToken);
         token.EnsureUsable(command.ExportControlled, now);
-        var account = await session.LoadAsync<LocalAccount>(token.AccountId, cancellationToken)
-            ?? throw new RegistrationException(RegistrationErrorCode.AccountNotActive, "The account of this registration token was deleted.");
         var publicKey = PublicKeyOf(command);
 
         var udi = ProductInstance.UdiOf(command.Pid, command.SerialNumber);
@@ -104,7 +99,7 @@ public sealed class RegisterProductHandler(HostCommonNames names, IDocumentStore
         session.Insert(new ProductInstance
         {
             Id = id,
-            AccountId = account.Id,
+            AccountId = accountId,
             TokenId = token.Id,
             Pid = command.Pid.Trim(),
             SerialNumber = command.SerialNumber.Trim(),
@@ -128,8 +123,25 @@ public sealed class RegisterProductHandler(HostCommonNames names, IDocumentStore
         {
             throw Duplicate(udi);
         }
-        return new ProductRegistered(id, account.Name, certificate.Pem, await authority.CertificatePemAsync(cancellationToken), certificate.NotAfter,
+        return new ProductRegistered(id, accountName, certificate.Pem, await authority.CertificatePemAsync(cancellationToken), certificate.NotAfter,
             now + ProductAuthority.RenewAfter);
+    }
+
+    /// <summary>The token and its account, from the cache for a token without a use limit.</summary>
+    private async Task<RegistrationTokenCache.Usable> UsableTokenAsync(IQuerySession session, string hash, CancellationToken cancellationToken)
+    {
+        if (tokens.Find(hash) is { } cached)
+            return cached;
+        var generation = tokens.Generation;
+        var readAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        // SQL rather than LINQ on the hot path: a registration storm should not parse the same expression each time.
+        var token = (await session.QueryAsync<RegistrationToken>("where data ->> 'SecretHash' = ?", cancellationToken, hash)).FirstOrDefault()
+            ?? throw new RegistrationException(RegistrationErrorCode.TokenUnknown, "The registration token is not known to this server.");
+        var account = await session.LoadAsync<LocalAccount>(token.AccountId, cancellationToken)
+            ?? throw new RegistrationException(RegistrationErrorCode.AccountNotActive, "The account of this registration token was deleted.");
+        var usable = new RegistrationTokenCache.Usable(token, account.Id, account.Name);
+        tokens.Keep(hash, usable, generation, readAt);
+        return usable;
     }
 
     private static RegistrationException Duplicate(string udi) => new(RegistrationErrorCode.DuplicateProduct,

@@ -139,6 +139,24 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_token_that_just_registered_a_product_is_refused_at_once_when_it_is_revoked_or_its_account_deleted()
+    {
+        // The node keeps unlimited tokens for a second between registrations; a change on the node must not wait for that.
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        await RegisterAsync(token.Secret, "FOC0101");
+        await fixture.Send(new RevokeRegistrationToken(token.Token.Id));
+        (await RefusedAsync(() => RegisterAsync(token.Secret, "FOC0102"))).ShouldBe(RegistrationErrorCode.TokenRevoked);
+
+        var branch = await AccountAsync("Branch");
+        var other = await TokenAsync(branch.Id);
+        await RegisterAsync(other.Secret, "FOC0103");
+        await fixture.Send(new DeleteAccount(branch.Id, "Branch"));
+        (await RefusedAsync(() => RegisterAsync(other.Secret, "FOC0104"))).ShouldBe(RegistrationErrorCode.AccountNotActive);
+        (await CountsAsync()).Instances.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task Unknown_expired_revoked_and_used_up_tokens_are_refused_and_nothing_is_written()
     {
         var account = await AccountAsync();
