@@ -37,11 +37,14 @@ public static class ProductRequests
 
     /// <summary>The product that signed the request, or the reason it is refused.</summary>
     public static async Task<ProductInstance> AuthenticateAsync(IQuerySession session, SignedRequest request, string host, DateTimeOffset now,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        Authenticate(await session.LoadAsync<ProductInstance>(request.InstanceId, cancellationToken), request, host, now);
+
+    /// <summary>The same, for an instance loaded already (in a batch with what the request needs next).</summary>
+    public static ProductInstance Authenticate(ProductInstance? loaded, SignedRequest request, string host, DateTimeOffset now)
     {
-        var instance = await session.LoadAsync<ProductInstance>(request.InstanceId, cancellationToken)
-            ?? throw new RegistrationException(RegistrationErrorCode.NotRegistered,
-                $"No product instance {request.InstanceId} is registered here (it may have been removed): register the product again.");
+        var instance = loaded ?? throw new RegistrationException(RegistrationErrorCode.NotRegistered,
+            $"No product instance {request.InstanceId} is registered here (it may have been removed): register the product again.");
         RequestSignature.Verify(instance.PublicKey, request.Timestamp, HostNameRules.Normalize(host.Trim('[', ']')), request.Body,
             request.Signature, now);
         instance.EnsureCertificateValid(now);

@@ -46,13 +46,20 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentSession s
     {
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
-        var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
+        // One round trip for all the request reads: the product, its current usage and which reports arrived before.
+        var ids = command.Reports.ToDictionary(r => UsageRecord.IdOf(command.Request.InstanceId, r.ReportId, r.Tag));
+        var batch = session.CreateBatchQuery();
+        var loadInstance = batch.Load<ProductInstance>(command.Request.InstanceId);
+        var loadUsage = batch.Load<ProductUsage>(command.Request.InstanceId);
+        var loadKnown = batch.LoadMany<UsageRecord>().ById(ids.Keys.ToArray());
+        await batch.Execute(cancellationToken);
+
+        var instance = ProductRequests.Authenticate(await loadInstance, command.Request, command.Host, now);
         if (command.Reports.FirstOrDefault(r => r.To > now + RequestSignature.AllowedSkew) is { } future)
             throw new RegistrationException(RegistrationErrorCode.MalformedRequest,
                 $"Report {future.ReportId} ends at {future.To:u}, in the future: set the product's clock (NTP).");
 
-        var ids = command.Reports.ToDictionary(r => UsageRecord.IdOf(instance.Id, r.ReportId, r.Tag));
-        var known = (await session.LoadManyAsync<UsageRecord>(cancellationToken, ids.Keys)).Select(u => u.Id).ToHashSet();
+        var known = (await loadKnown).Select(u => u.Id).ToHashSet();
         var fresh = ids.Where(kv => !known.Contains(kv.Key)).ToList();
         var replayed = ids.Where(kv => known.Contains(kv.Key)).Select(kv => kv.Value.ReportId).Distinct().ToList();
         if (fresh.Count == 0)
@@ -71,7 +78,7 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentSession s
                 To = report.To,
                 ReceivedAt = now,
             });
-        var usage = await session.LoadAsync<ProductUsage>(instance.Id, cancellationToken)
+        var usage = await loadUsage
                     ?? new ProductUsage { Id = instance.Id, AccountId = instance.AccountId };
         usage.Merge(fresh.Select(f => new LicenseUse(f.Value.Tag, f.Value.Count, f.Value.To)), now);
         session.Store(usage);
