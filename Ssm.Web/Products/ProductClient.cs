@@ -14,6 +14,20 @@ namespace Ssm.Web.Products;
 public sealed record ProductIdentity(Guid InstanceId, string Server, string Pid, string SerialNumber, string PrivateKeyPem, string IdCertificate,
     DateTimeOffset NotAfter, DateTimeOffset RenewAfter);
 
+/// <summary>
+/// A product's ECDSA P-256 key pair and the CSR that proves it holds the key. A device makes them once, before it
+/// registers; the benchmark makes them before it starts the clock, so that it times the server rather than key generation.
+/// </summary>
+public sealed record ProductKey(string PrivateKeyPem, string Csr)
+{
+    public static ProductKey Create(string pid, string serialNumber)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return new ProductKey(key.ExportPkcs8PrivateKeyPem(),
+            new CertificateRequest($"CN={pid}:{serialNumber}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem());
+    }
+}
+
 /// <summary>The server refused the request, with the code and message of docs/smart-transport.md.</summary>
 public sealed class ProductRefusedException(int status, string code, string message) : Exception($"{status} {code}: {message}")
 {
@@ -66,11 +80,12 @@ public sealed class ProductClient : IDisposable
 
     public Uri Server { get; }
 
+    /// <param name="key">The product's key pair and CSR, if it has them already; else they are made here.</param>
     public async Task<ProductIdentity> RegisterAsync(string token, string pid, string serialNumber, string productName, string productType = "switch",
-        string? hostName = null, bool force = false, bool exportControlled = false, CancellationToken cancellationToken = default)
+        string? hostName = null, bool force = false, bool exportControlled = false, ProductKey? key = null, CancellationToken cancellationToken = default)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest($"CN={pid}:{serialNumber}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        key ??= ProductKey.Create(pid, serialNumber);
+        var csr = key.Csr;
         var body = JsonSerializer.SerializeToUtf8Bytes(new
         {
             request = "register",
@@ -84,7 +99,7 @@ public sealed class ProductClient : IDisposable
             force,
         }, SmartTransportEndpoints.Json);
         var answer = await SendAsync(body, signer: null, cancellationToken);
-        return new ProductIdentity(answer.GetProperty("instanceId").GetGuid(), Server.ToString(), pid, serialNumber, key.ExportPkcs8PrivateKeyPem(),
+        return new ProductIdentity(answer.GetProperty("instanceId").GetGuid(), Server.ToString(), pid, serialNumber, key.PrivateKeyPem,
             answer.GetProperty("idCertificate").GetString()!, answer.GetProperty("notAfter").GetDateTimeOffset(),
             answer.GetProperty("renewAfter").GetDateTimeOffset());
     }

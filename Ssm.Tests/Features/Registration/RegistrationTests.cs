@@ -157,6 +157,33 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Registrations_committed_together_fail_alone_when_their_UDI_is_taken()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        await RegisterAsync(token.Secret, "FOC0200");
+        // 40 at once, so that the node commits several in one transaction; two of them name a UDI that is taken by then.
+        var serials = Enumerable.Range(201, 38).Select(i => $"FOC0{i}").Concat(["FOC0200", "FOC0201"]).ToArray();
+        var outcomes = await Task.WhenAll(serials.Select(async serial =>
+        {
+            try
+            {
+                await RegisterAsync(token.Secret, serial);
+                return (RegistrationErrorCode?)null;
+            }
+            catch (RegistrationException ex)
+            {
+                return ex.Code;
+            }
+        }));
+
+        outcomes.Count(o => o is null).ShouldBe(38);
+        outcomes.Count(o => o == RegistrationErrorCode.DuplicateProduct).ShouldBe(2);
+        (await CountsAsync()).Instances.ShouldBe(39);
+        fixture.Services.GetRequiredService<RegistrationCommits>().LargestBatch.ShouldBeGreaterThan(1);
+    }
+
+    [Fact]
     public async Task Unknown_expired_revoked_and_used_up_tokens_are_refused_and_nothing_is_written()
     {
         var account = await AccountAsync();

@@ -1,0 +1,90 @@
+using System.Threading.Channels;
+using Marten;
+using Ssm.Domain.Products;
+
+namespace Ssm.Application.Registration;
+
+/// <summary>
+/// Commits the new product instances of concurrent registrations together: one transaction, one synchronous
+/// replication round trip and one WAL flush for every registration waiting at that moment, instead of one each
+/// (decision 0014). Nobody waits for a batch to fill: a registration that finds the writers idle commits alone, and
+/// those arriving during a commit go together in the next. A batch that a unique index refuses (a UDI registered
+/// before, or twice in the batch) is committed again one by one, so that only the registration at fault fails.
+/// </summary>
+public sealed class RegistrationCommits : IDisposable
+{
+    public const int MaxBatch = 128;
+    private const int Writers = 2;
+
+    private readonly IDocumentStore _documents;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Lazy<Task[]> _writers;
+    private int _largestBatch;
+
+    private sealed record Pending(ProductInstance Instance, TaskCompletionSource Committed);
+
+    public RegistrationCommits(IDocumentStore documents)
+    {
+        _documents = documents;
+        _writers = new Lazy<Task[]>(() => Enumerable.Range(0, Writers).Select(_ => Task.Run(WriteAsync)).ToArray());
+    }
+
+    /// <summary>The most registrations committed in one transaction so far: how much the coalescing does under load.</summary>
+    public int LargestBatch => Volatile.Read(ref _largestBatch);
+
+    /// <summary>Completes when the instance is committed (and, with synchronous replication, applied on the standby).</summary>
+    public Task InsertAsync(ProductInstance instance, CancellationToken cancellationToken)
+    {
+        _ = _writers.Value;
+        var pending = new Pending(instance, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(pending))
+            throw new OperationCanceledException("The node is shutting down.");
+        // A request that gives up still gets its instance committed, as a registration whose answer was lost would.
+        return pending.Committed.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task WriteAsync()
+    {
+        var batch = new List<Pending>(MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending))
+                batch.Add(pending);
+            if (batch.Count > 0)
+                await CommitAsync(batch);
+        }
+    }
+
+    private async Task CommitAsync(IReadOnlyList<Pending> batch)
+    {
+        try
+        {
+            // Not the requests' cancellation: one request giving up must not undo the others.
+            await using var session = _documents.LightweightSession();
+            foreach (var pending in batch)
+                session.Insert(pending.Instance);
+            await session.SaveChangesAsync(CancellationToken.None);
+            if (batch.Count > LargestBatch)
+                Volatile.Write(ref _largestBatch, batch.Count);
+            foreach (var pending in batch)
+                pending.Committed.TrySetResult();
+        }
+        catch (Exception ex) when (batch.Count > 1 && Common.StorageErrors.IsUniqueViolation(ex))
+        {
+            foreach (var pending in batch)
+                await CommitAsync([pending]);
+        }
+        catch (Exception ex)
+        {
+            foreach (var pending in batch)
+                pending.Committed.TrySetException(ex);
+        }
+    }
+
+    public void Dispose()
+    {
+        // The writers commit what is queued already, then end.
+        _queue.Writer.TryComplete();
+    }
+}
