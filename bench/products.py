@@ -99,7 +99,8 @@ class Watch(threading.Thread):
 
 
 class Tracer:
-    """With BENCH_TRACE=FILE.nettrace: a thread-time sample trace (dotnet-trace) of the active node during the first
+    """With BENCH_TRACE=FILE.nettrace: a thread-time sample trace (dotnet-trace) of the active node (the standby with
+    BENCH_TRACE_NODE=standby) during the first
     BENCH_TRACE_SECONDS (default 15) of each phase named in BENCH_TRACE_PHASES (default "Registrations"), one file per
     phase. Forwards the load driver's progress lines and starts the trace when a phase begins."""
 
@@ -129,6 +130,28 @@ class Tracer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+SETTLED_CPU = 0.10
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_settled(pids, timeout=180):
+    """Until every node uses less than SETTLED_CPU of a core over 2 s. A node just started keeps its tiered JIT busy for
+    about a minute (measured: a standby's '.NET Tiered Com' thread at 0.3 cores for 60 s), which the first phases would
+    otherwise pay for and attribute to the load. Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = [cpu_seconds(p) for p in pids]
+        time.sleep(2)
+        if all((cpu_seconds(p) - b) / 2 < SETTLED_CPU for p, b in zip(pids, before)):
+            break
+    return time.monotonic() - started
 
 
 def main():
@@ -242,12 +265,14 @@ def main():
         report.append(f"sizes: {args.count:,} registrations and raw inserts at concurrency {args.concurrency}, {args.report_requests:,} usage "
                       f"requests x {args.reports_per_request} reports, page over {args.instances:,} instances")
         report.append("")
+        settled = wait_settled([a.process.pid, s.process.pid])
+        report.append(f"both nodes settled (below {SETTLED_CPU:.0%} of a core for 2 s: start-up JIT done) {settled:.0f} s before the load")
         progress(f"Running ssm bench products against {active}")
         watch.start()
         bench = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with open(os.path.join(args.work, "pids", "bench.pid"), "w") as f:
             f.write(str(bench.pid))
-        tracer = Tracer(a.process.pid, args.work)
+        tracer = Tracer((s if os.environ.get("BENCH_TRACE_NODE") == "standby" else a).process.pid, args.work)
         forward = threading.Thread(target=tracer.forward, args=(bench.stderr,), daemon=True)
         forward.start()
         output = bench.stdout.read()

@@ -28,7 +28,8 @@
 #                      changes are not in a published HEAD).
 #   BENCH_KEEP_LOGS    copies the node, emulator and PostgreSQL logs there before the temp folder is removed.
 #   BENCH_TRACE=F.nettrace  a thread-time sample trace (dotnet-trace) of the active node for BENCH_TRACE_SECONDS (15) from the
-#                      start of each phase in BENCH_TRACE_PHASES (Registrations; also "Usage"), one file per phase.
+#                      start of each phase in BENCH_TRACE_PHASES (Registrations; also "Usage"), one file per phase;
+#                      BENCH_TRACE_NODE=standby traces the standby instead.
 # Own loopback addresses (not run.sh's): primary NET.11, secondary NET.9, VIP NET.14, witness NET.13, CSC NET.15.
 # Everything lives in a temp folder that is removed at the end. Progress goes to stderr, the report to stdout.
 set -euo pipefail
