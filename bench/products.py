@@ -175,7 +175,7 @@ def main():
     csc_dir = os.path.join(args.work, "csc")
     root_pem = os.path.join(csc_dir, "csc-root.pem")
     csc_url = f"https://{args.csc}:{args.csc_port}"
-    # The limiter keys on the source address, and through the loopback VIP relay every product is the relay.
+    # The limiter keys on the source address, and all the benchmark's products connect from one.
     os.environ["SmartTransport__RequestsPerSecond"] = str(args.rate_limit)
     cluster = Cluster(args)
     for node in cluster.nodes.values():

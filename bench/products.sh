@@ -22,8 +22,8 @@
 #   BENCH_FAILOVER_TIMEOUT_MS  the nodes' --failover-timeout-ms. Not the product's 1000 ms: at that value the active
 #                      fences itself within seconds of this load on 2 busy cores (its own database probe, 5 round trips
 #                      on the saturated thread pool, misses the 600 ms FenceAfter), and the benchmark measures a failover.
-#   BENCH_RATE_LIMIT   SmartTransport:RequestsPerSecond of the nodes; 0 = off (through the loopback VIP relay every
-#                      product is one source address, so the default of 200/s would measure the limiter).
+#   BENCH_RATE_LIMIT   SmartTransport:RequestsPerSecond of the nodes; 0 = off (the benchmark's products all connect
+#                      from one address, so the default of 200/s per source would measure the limiter).
 #   BENCH_APP=DIR      uses an `ssm` already published in DIR instead of publishing a copy of HEAD (uncommitted
 #                      changes are not in a published HEAD).
 #   BENCH_KEEP_LOGS    copies the node, emulator and PostgreSQL logs there before the temp folder is removed.

@@ -134,8 +134,13 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
 
     private async Task RelayAsync(TcpClient client, int port, CancellationToken cancellationToken)
     {
-        using var upstream = new TcpClient { NoDelay = true };
+        // Bound before it connects, so that the node can tell whom it relays from the first byte (RelayedClients).
+        using var upstream = IPAddress.TryParse(_own.Host, out var own) ? new TcpClient(new IPEndPoint(own, 0)) : new TcpClient();
+        upstream.NoDelay = true;
         client.NoDelay = true;
+        var relay = upstream.Client.LocalEndPoint as IPEndPoint;
+        if (relay is not null && client.Client.RemoteEndPoint is { } origin)
+            RelayedClients.Add(relay, origin);
         lock (_lock)
             _connections.Add(client);
         try
@@ -150,6 +155,8 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         }
         finally
         {
+            if (relay is not null)
+                RelayedClients.Remove(relay);
             lock (_lock)
                 _connections.Remove(client);
             client.Dispose();

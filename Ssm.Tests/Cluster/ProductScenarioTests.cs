@@ -90,7 +90,9 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         await OperatorApi.SignForAsync(admin, _cluster.Vip, _cluster.Csc!.Root, _cluster.Vip, _cluster.HttpsPort);
 
         // 2. Two products register through the VIP and report; the licenses show what they use.
-        using var products = new ProductClient(HttpsVip, _cluster.Csc.Root);
+        // From an address of their own, as a fleet of products: through the VIP's relay the node must still see it.
+        var fleet = IPAddress.Parse($"{_cluster.Net}.77");
+        using var products = new ProductClient(HttpsVip, _cluster.Csc.Root, source: fleet);
         var a = await products.RegisterAsync(token.Secret, "C9300-24T", "FOC-A", "edge-a");
         var b = await products.RegisterAsync(token.Secret, "C9300-48P", "FOC-B", "edge-b");
         await products.ReportAsync(a, [Report("a-1", 3)]);
@@ -131,6 +133,7 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         (await CountsAsync("primary", lab.Id)).ShouldBe((4, 4 + 5 + 2 + 1));
         var replayed = await Should.ThrowAsync<ProductRefusedException>(() => products.ReportAsync(a, [Report("a-2", 4)]));
         replayed.Code.ShouldBe("REPORT_REPLAYED");
+        _cluster.Log("primary").ShouldContain($"refused a request from {fleet}: ReportReplayed");
         // The node says sync once it has set synchronous_standby_names; pg_stat_replication follows when the standby caught up.
         var deadline = DateTime.UtcNow.AddSeconds(15);
         List<(string Name, string State, string Sync)> replication;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using OpenTelemetry.Metrics;
@@ -9,6 +10,7 @@ using Serilog.Formatting.Compact;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Infrastructure.Certificates;
+using Ssm.Infrastructure.Ha;
 using Ssm.Infrastructure.Persistence;
 using Ssm.Web.Components;
 using Ssm.Web.Endpoints;
@@ -20,6 +22,14 @@ namespace Ssm.Web.Hosting;
 public static class NodeHost
 {
     public const long MaxRequestBodyBytes = 1024 * 1024;
+
+    /// <summary>A connection the loopback VIP relays gets the address of the client behind it (rate limits, logs).</summary>
+    private static ConnectionDelegate RestoreRelayedClient(ConnectionDelegate next) => connection =>
+    {
+        if (RelayedClients.ClientOf(connection.RemoteEndPoint) is { } client)
+            connection.RemoteEndPoint = client;
+        return next(connection);
+    };
 
     public static WebApplication Build(IDictionary<string, string?> overrides)
     {
@@ -41,14 +51,18 @@ public static class NodeHost
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
-            kestrel.Listen(address, listen.Port);
+            kestrel.Listen(address, listen.Port, http => http.Use(RestoreRelayedClient));
             // HTTPS with the certificate CSC signed for the Host Common Name (self-signed until then).
             if (node.HttpsPort > 0)
-                kestrel.Listen(address, node.HttpsPort, https => https.UseHttps(options =>
+                kestrel.Listen(address, node.HttpsPort, https =>
                 {
-                    var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
-                    options.ServerCertificateSelector = (_, _) => certificates.Current;
-                }));
+                    https.Use(RestoreRelayedClient);
+                    https.UseHttps(options =>
+                    {
+                        var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
+                        options.ServerCertificateSelector = (_, _) => certificates.Current;
+                    });
+                });
         });
 
         builder.Services.AddSerilog(log =>
