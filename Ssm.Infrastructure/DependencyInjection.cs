@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Quartz;
@@ -51,6 +52,8 @@ public static class DependencyInjection
         services.AddMarten(MartenSetup.Configure).UseLightweightSessions().UseNpgsqlDataSource();
 
         services.AddSingleton(_ => ClusterKey.Load(ha.KeyFile));
+        // The node host starts its own at process start (NodeHost); elsewhere nothing runs before PostgresNode.
+        services.TryAddSingleton(CrashRecovery.None);
         services.AddSingleton<PostgresNode>();
         services.AddSingleton<IDatabaseNode>(sp => sp.GetRequiredService<PostgresNode>());
         services.AddSingleton<IWitness, WitnessLease>();

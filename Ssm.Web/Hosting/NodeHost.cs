@@ -9,6 +9,7 @@ using Serilog.Formatting.Compact;
 using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Infrastructure.Certificates;
+using Ssm.Infrastructure.Ha;
 using Ssm.Infrastructure.Persistence;
 using Ssm.Web.Components;
 using Ssm.Web.Endpoints;
@@ -34,6 +35,8 @@ public static class NodeHost
         builder.WebHost.UseStaticWebAssets();
         // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
         var ha = builder.Configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
+        // A node restarted after a crash replays its database's WAL while the host builds and starts (decision 0015).
+        builder.Services.AddSingleton(CrashRecovery.Start(node, ha));
         var listen = new Uri(node.Listen);
         var address = ha.VipProvider == "ip" ? IPAddress.Any
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
@@ -103,6 +106,9 @@ public static class NodeHost
         app.MapRegistrationEndpoints();
         app.MapApiToolkitEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.Logger.LogInformation("Host built {Uptime:F0} ms after the process started", ProcessUptime.Milliseconds);
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.LogInformation("Serving {Uptime:F0} ms after the process started", ProcessUptime.Milliseconds));
         return app;
     }
 
