@@ -48,6 +48,7 @@ public sealed class ClusterSupervisor(
     private long _lastStreaming;
     private long _lastJoinAttempt;
     private string _lastSnapshot = "";
+    private readonly double _createdAt = ProcessUptime.Milliseconds;
 
     public string Name => nodeOptions.Value.Name;
     public NodeRole Role { get; private set; } = NodeRole.Standalone;
@@ -74,7 +75,20 @@ public sealed class ClusterSupervisor(
 
     // ---------------------------------------------------------------- start-up
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private readonly Lock _startLock = new();
+    private Task? _started;
+
+    /// <summary>
+    /// Brings the node's cluster role up, once, a rejoin included: the node host starts it as soon as its services
+    /// are built, and its hosted service awaits the same task (decision 0015).
+    /// </summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lock (_startLock)
+            return _started ??= StartOnceAsync(cancellationToken);
+    }
+
+    private async Task StartOnceAsync(CancellationToken cancellationToken)
     {
         _ = Task.Run(WatchdogAsync, CancellationToken.None);
         _ = Task.Run(LeaseLoopAsync, CancellationToken.None);
@@ -103,13 +117,14 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
                 return;
             default:
-                // Rejoin (or resume) at once, while the web host is still starting: a restarted node is back
-                // sooner than if it waited for the first heartbeat after start-up. Later ticks retry.
+                // Rejoin (or resume) at once rather than at the first heartbeat after start-up. Later ticks retry.
                 _lastJoinAttempt = 0;
+                logger.LogInformation("Cluster start-up {Uptime:F0} ms after the process started (supervisor created at {Created:F0} ms)",
+                    ProcessUptime.Milliseconds, _createdAt);
                 SetRole(NodeRole.Stopped, "rejoining the cluster");
                 if (_state.PeerDatabaseHost is { } peerHost)
                     database.WarmUp(new DatabaseEndpoint(peerHost, _state.PeerDatabasePort));
-                _ = Task.Run(() => TickAsync(CancellationToken.None), CancellationToken.None);
+                await Task.Run(() => TickAsync(CancellationToken.None), CancellationToken.None);
                 return;
         }
     }

@@ -83,6 +83,9 @@ public static class NodeHost
         builder.Services.AddScoped<UiSender>();
 
         var app = builder.Build();
+        // The cluster role first, a rejoin after a crash included, while the endpoints are mapped; ClusterStartup
+        // holds the other hosted services and the web server back until it is done (decision 0015).
+        _ = app.Services.GetRequiredService<ClusterSupervisor>().StartAsync(CancellationToken.None);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRoleGate();
