@@ -457,8 +457,18 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         await connection.OpenAsync(cancellationToken);
         await using (var set = new NpgsqlCommand($"alter system set synchronous_standby_names = '{value.Replace("'", "''")}'", connection))
             await set.ExecuteNonQueryAsync(cancellationToken);
-        await using var reload = new NpgsqlCommand("select pg_reload_conf()", connection);
-        await reload.ExecuteNonQueryAsync(cancellationToken);
+        await using (var reload = new NpgsqlCommand("select pg_reload_conf()", connection))
+            await reload.ExecuteNonQueryAsync(cancellationToken);
+        if (standbyName is null)
+            return;
+        // The reload reaches the server's processes a moment later, and commits acknowledged before that did not wait
+        // for the standby: return once the server counts it as synchronous (or after a second, if it stopped streaming).
+        var started = Stopwatch.GetTimestamp();
+        await using var check = new NpgsqlCommand(
+            "select exists (select 1 from pg_stat_replication where application_name = $1 and sync_state = 'sync')", connection);
+        check.Parameters.AddWithValue(standbyName);
+        while (await check.ExecuteScalarAsync(cancellationToken) is not true && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+            await Task.Delay(2, cancellationToken);
     }
 
     public async Task EnsureReplicationUserAsync(CancellationToken cancellationToken)
