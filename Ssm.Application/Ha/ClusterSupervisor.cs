@@ -606,6 +606,7 @@ public sealed class ClusterSupervisor(
             var started = Stopwatch.GetTimestamp();
             while (Role == NodeRole.Active && Mode != ReplicationMode.Sync && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
             {
+                var reading = Stopwatch.GetTimestamp();
                 var state = await ReadDatabaseAsync(CancellationToken.None);
                 if (state.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming"))
                 {
@@ -616,7 +617,7 @@ public sealed class ClusterSupervisor(
                         // The same step as a heartbeat's, with this fresher view of the database.
                         if (Role == NodeRole.Active && Mode != ReplicationMode.Sync)
                         {
-                            Database = state;
+                            Observe(state, reading);
                             await ActiveTickAsync(CancellationToken.None);
                         }
                     }
@@ -646,7 +647,8 @@ public sealed class ClusterSupervisor(
     {
         if (!_state.Deployed || Role == NodeRole.Standalone)
         {
-            Database = await database.ReadStateAsync(cancellationToken);
+            var reading = Stopwatch.GetTimestamp();
+            Observe(await database.ReadStateAsync(cancellationToken), reading);
             Publish();
             return;
         }
@@ -656,7 +658,10 @@ public sealed class ClusterSupervisor(
         {
             // An active's state is read by the lease loop every heartbeat already; read it here only otherwise.
             if (Role != NodeRole.Active)
-                Database = Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken);
+            {
+                var reading = Stopwatch.GetTimestamp();
+                Observe(Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken), reading);
+            }
             PeerHello? hello = null;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
@@ -706,6 +711,7 @@ public sealed class ClusterSupervisor(
     {
         using var timer = new PeriodicTimer(_ha.HeartbeatInterval);
         Task<DatabaseState>? probe = null;
+        long probing = 0;
         while (await timer.WaitForNextTickAsync())
         {
             if (Role != NodeRole.Active || Volatile.Read(ref _fencing) != 0)
@@ -717,7 +723,8 @@ public sealed class ClusterSupervisor(
                 if (probe is null || probe.IsCompleted)
                 {
                     if (probe is { IsCompletedSuccessfully: true })
-                        Database = probe.Result;
+                        Observe(probe.Result, probing);
+                    probing = Stopwatch.GetTimestamp();
                     probe = ReadDatabaseAsync(CancellationToken.None);
                 }
                 var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
@@ -753,6 +760,24 @@ public sealed class ClusterSupervisor(
         {
             WitnessReachable = false;
             return true;
+        }
+    }
+
+    private readonly Lock _databaseLock = new();
+    private long _databaseReadAt;
+
+    /// <summary>
+    /// Keeps the freshest view of the database: a lease-loop probe started before the read that turned the active
+    /// synchronous (and taken in before the standby streamed) must not make the next heartbeat degrade it again.
+    /// </summary>
+    private void Observe(DatabaseState state, long readStarted)
+    {
+        lock (_databaseLock)
+        {
+            if (readStarted < _databaseReadAt)
+                return;
+            Database = state;
+            _databaseReadAt = readStarted;
         }
     }
 
