@@ -11,10 +11,23 @@ public sealed class HeartbeatJob(ISender sender) : IJob
         await sender.Send(new ClusterTick(), cancellationToken);
 }
 
-/// <summary>Brings the node's cluster role up before the web host starts serving.</summary>
+/// <summary>
+/// Brings the node's cluster role up before the rest of the host starts: a rejoin has the machine to itself rather
+/// than sharing two cores with the web host's start-up (decision 0015). A long one (a fresh base backup) does not
+/// keep the dashboard down: after 5 s the host starts anyway and the rejoin goes on.
+/// </summary>
 public sealed class ClusterStartup(ClusterSupervisor supervisor, IVip vip) : Microsoft.Extensions.Hosting.IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => supervisor.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await supervisor.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => vip.ReleaseAsync();
 }

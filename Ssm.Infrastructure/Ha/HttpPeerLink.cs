@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Ssm.Application.Ha;
 
 namespace Ssm.Infrastructure.Ha;
@@ -12,7 +13,11 @@ public sealed class HttpPeerLink(IHttpClientFactory clients, ClusterKey key) : I
     public const string ClientName = "peer";
 
     // The same shape as the node's own endpoints: web defaults with enums as names.
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter() },
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(PeerJson.Default, new DefaultJsonTypeInfoResolver()),
+    };
 
     public async Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken)
     {

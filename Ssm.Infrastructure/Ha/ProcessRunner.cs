@@ -17,13 +17,18 @@ internal static class ProcessRunner
     public static async Task<string> RunAsync(string file, IEnumerable<string> args, IDictionary<string, string>? environment,
         CancellationToken cancellationToken, bool throwOnError = true)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // Stdin closed at once: a single-user postgres reads commands from it until end of file.
+        var start = new ProcessStartInfo(file)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         if (environment is not null)
             foreach (var (key, value) in environment)
                 start.Environment[key] = value;
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         try

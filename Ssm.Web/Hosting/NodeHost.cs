@@ -44,6 +44,8 @@ public static class NodeHost
         builder.WebHost.UseStaticWebAssets();
         // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
         var ha = builder.Configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
+        // A node restarted after a crash replays its database's WAL while the host builds and starts (decision 0015).
+        builder.Services.AddSingleton(CrashRecovery.Start(node, ha));
         var listen = new Uri(node.Listen);
         var address = ha.VipProvider == "ip" ? IPAddress.Any
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
@@ -94,6 +96,9 @@ public static class NodeHost
         builder.Services.AddScoped<UiSender>();
 
         var app = builder.Build();
+        // The cluster role first, a rejoin after a crash included, while the endpoints are mapped; ClusterStartup
+        // holds the other hosted services and the web server back until it is done (decision 0015).
+        _ = app.Services.GetRequiredService<ClusterSupervisor>().StartAsync(CancellationToken.None);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRoleGate();
@@ -117,6 +122,9 @@ public static class NodeHost
         app.MapRegistrationEndpoints();
         app.MapApiToolkitEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.Logger.LogInformation("Host built {Uptime:F0} ms after the process started", ProcessUptime.Milliseconds);
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.LogInformation("Serving {Uptime:F0} ms after the process started", ProcessUptime.Milliseconds));
         return app;
     }
 
