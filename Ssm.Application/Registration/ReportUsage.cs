@@ -40,9 +40,40 @@ public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>
     }
 }
 
-public sealed class ReportUsageHandler(HostCommonNames names, IDocumentSession session, IClock clock, ChangeNotifier notifier) : ICommandHandler<ReportUsage, UsageAccepted>
+public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore documents, IClock clock, ChangeNotifier notifier)
+    : ICommandHandler<ReportUsage, UsageAccepted>
 {
+    private const int Attempts = 10;
+
+    /// <summary>
+    /// Reports of one product that arrive at the same moment (a retry overlapping the original, say) both merge into
+    /// its current usage: the second to commit finds the usage changed (optimistic concurrency) or created, and is
+    /// read and merged again; a true replay is then recognised by its report ids.
+    /// </summary>
     public async ValueTask<UsageAccepted> Handle(ReportUsage command, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var session = documents.LightweightSession();
+            try
+            {
+                var accepted = await ReportAsync(session, command, cancellationToken);
+                notifier.Publish(ChangeTopic.Licenses);
+                return accepted;
+            }
+            catch (Exception ex) when (attempt < Attempts && (ex is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException
+                                                              || StorageErrors.IsUniqueViolation(ex)))
+            {
+                await Task.Delay(Random.Shared.Next(1, 3 * attempt), cancellationToken);
+            }
+            catch (Exception ex) when (ex is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException || StorageErrors.IsUniqueViolation(ex))
+            {
+                throw new ConflictException("This product's usage is being changed by many requests at this moment: send the report again.");
+            }
+        }
+    }
+
+    private async Task<UsageAccepted> ReportAsync(IDocumentSession session, ReportUsage command, CancellationToken cancellationToken)
     {
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
@@ -78,21 +109,19 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentSession s
                 To = report.To,
                 ReceivedAt = now,
             });
-        var usage = await loadUsage
-                    ?? new ProductUsage { Id = instance.Id, AccountId = instance.AccountId };
+        var usage = await loadUsage;
+        if (usage is null)
+        {
+            // Inserted, not stored: a report creating it at the same moment makes this one merge again.
+            usage = new ProductUsage { Id = instance.Id, AccountId = instance.AccountId };
+            session.Insert(usage);
+        }
+        else
+            session.Store(usage);
         usage.Merge(fresh.Select(f => new LicenseUse(f.Value.Tag, f.Value.Count, f.Value.To)), now);
-        session.Store(usage);
         if (now - instance.LastContactAt >= ProductInstance.ContactResolution)
             ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
-        try
-        {
-            await session.SaveChangesAsync(cancellationToken);
-        }
-        catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex) || ex is JasperFx.DocumentAlreadyExistsException)
-        {
-            throw Replayed(command.Reports.Select(r => r.ReportId).Distinct().ToList());
-        }
-        notifier.Publish(ChangeTopic.Licenses);
+        await session.SaveChangesAsync(cancellationToken);
         return new UsageAccepted(instance.Id, fresh.Select(f => f.Value.ReportId).Distinct().ToList(), replayed);
     }
 

@@ -57,7 +57,7 @@ internal static class MartenSetup
             .Index(x => x.Name, Trigrams("ix_product_name_trgm"))
             .Index(x => x.Pid, Trigrams("ix_product_pid_trgm"))
             .Index(x => x.SerialNumber, Trigrams("ix_product_serial_trgm"));
-        options.Schema.For<ProductUsage>().Index(x => x.AccountId);
+        options.Schema.For<ProductUsage>().Index(x => x.AccountId).UseOptimisticConcurrency(true);
         options.Schema.For<UsageRecord>()
             .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
         options.Schema.For<Domain.Registration.RegistrationToken>()

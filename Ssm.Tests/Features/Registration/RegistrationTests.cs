@@ -184,6 +184,24 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reports_of_one_product_at_the_same_moment_all_count_in_its_usage()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var product = await RegisterAsync(token.Secret, "FOC0300");
+        var tags = Enumerable.Range(1, 8).Select(i => $"regid.2026-01.com.example.Tag{i}").ToArray();
+
+        // Eight at once, each of another license: every one reads the same usage, and each merge must survive.
+        await Task.WhenAll(tags.Select((tag, i) => ReportAsync(product, $"r-{i}", i + 1, tag)));
+
+        await using var session = fixture.Query();
+        var usage = (await session.LoadAsync<ProductUsage>(product.InstanceId)).ShouldNotBeNull();
+        usage.Usage.Select(u => (u.Tag, u.Count)).OrderBy(u => u.Tag).ShouldBe(tags.Select((tag, i) => (tag, i + 1)));
+        (await CountsAsync()).Usage.ShouldBe(8);
+        (await RefusedAsync(() => ReportAsync(product, "r-3", 4, tags[3]))).ShouldBe(RegistrationErrorCode.ReportReplayed);
+    }
+
+    [Fact]
     public async Task Unknown_expired_revoked_and_used_up_tokens_are_refused_and_nothing_is_written()
     {
         var account = await AccountAsync();
