@@ -47,15 +47,22 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
 
         var cut = context.Render<ProductInstances>();
 
-        cut.WaitForAssertion(() => cut.FindAll("[data-testid=product-row]").Count.ShouldBe(20), Wait);
-        cut.Find("[data-testid=product-total]").TextContent.ShouldBe("25 product instances");
-        RowUdis(cut)[0].ShouldBe("ISR4331:FDO42");
+        // Rows, total and order may arrive in separate renders: each is awaited, not read once.
+        cut.WaitForAssertion(() =>
+        {
+            cut.FindAll("[data-testid=product-row]").Count.ShouldBe(20);
+            cut.Find("[data-testid=product-total]").TextContent.ShouldBe("25 product instances");
+            RowUdis(cut)[0].ShouldBe("ISR4331:FDO42");
+        }, Wait);
         cut.FindAll("[data-testid=remove-product]").ShouldBeEmpty();
 
         IRenderedComponent<IComponent> page = cut;
         page.Input("product-search").Input("fdo4");
-        cut.WaitForAssertion(() => RowUdis(cut).ShouldBe(["ISR4331:FDO42"]), Wait);
-        cut.Find("[data-testid=product-total]").TextContent.ShouldBe("1 product instance");
+        cut.WaitForAssertion(() =>
+        {
+            RowUdis(cut).ShouldBe(["ISR4331:FDO42"]);
+            cut.Find("[data-testid=product-total]").TextContent.ShouldBe("1 product instance");
+        }, Wait);
 
         cut.Find("[data-testid=product-details-toggle]").Click();
         cut.WaitForAssertion(() =>
