@@ -135,8 +135,10 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         // A report raises the usage: the page follows without a reload.
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
         {
-            usage.Usage = [new LicenseUse(Dna, 12, until), new LicenseUse(Nx, 1, until)];
-            session.Store(usage);
+            // As a report does: read (the usage is guarded by optimistic concurrency), merge, store.
+            var current = (await session.LoadAsync<ProductUsage>(usage.Id))!;
+            current.Usage = [new LicenseUse(Dna, 12, until), new LicenseUse(Nx, 1, until)];
+            session.Store(current);
             await session.SaveChangesAsync();
         }
         fixture.Notifier.Publish(ChangeTopic.Licenses);
