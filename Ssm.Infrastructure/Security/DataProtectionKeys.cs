@@ -2,6 +2,7 @@ using System.Xml.Linq;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Weasel.Core;
 using Weasel.Postgresql;
 using Weasel.Postgresql.Tables;
 
@@ -23,6 +24,34 @@ public sealed class DataProtectionKeys(NpgsqlDataSource dataSource, ILogger<Data
     }
 
     public IReadOnlyCollection<XElement> GetAllElements()
+    {
+        try
+        {
+            return ReadAll();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // A node's first start reads the key ring before the schema is applied. The table is made now, as the
+            // schema would make it, so that the key data protection creates next is stored: a key kept only in
+            // memory would sign cookies and API tokens that the other node cannot read after a failover.
+            CreateTable();
+            logger.LogInformation("Created the data protection key table (first start of this database)");
+            return ReadAll();
+        }
+    }
+
+    private void CreateTable()
+    {
+        // The statement Weasel would run for the schema's table (so that the schema finds nothing to change), run
+        // here directly: IXmlRepository is synchronous, and Weasel's migrations print their SQL to the console.
+        var sql = new StringWriter();
+        sql.WriteLine($"create schema if not exists {Persistence.MartenSetup.Schema};");
+        Table().WriteCreateStatement(new PostgresqlMigrator { TableCreation = CreationStyle.CreateIfNotExists }, sql);
+        using var command = dataSource.CreateCommand(sql.ToString());
+        command.ExecuteNonQuery();
+    }
+
+    private List<XElement> ReadAll()
     {
         using var command = dataSource.CreateCommand($"select xml from {Persistence.MartenSetup.Schema}.data_protection_keys");
         using var reader = command.ExecuteReader();
