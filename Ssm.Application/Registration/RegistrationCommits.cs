@@ -19,7 +19,7 @@ public sealed class RegistrationCommits : IDisposable
     private readonly IDocumentStore _documents;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Lazy<Task[]> _writers;
-    private int _largestBatch;
+    private long _committedTogether;
 
     private sealed record Pending(ProductInstance Instance, TaskCompletionSource Committed);
 
@@ -29,8 +29,8 @@ public sealed class RegistrationCommits : IDisposable
         _writers = new Lazy<Task[]>(() => Enumerable.Range(0, Writers).Select(_ => Task.Run(WriteAsync)).ToArray());
     }
 
-    /// <summary>The most registrations committed in one transaction so far: how much the coalescing does under load.</summary>
-    public int LargestBatch => Volatile.Read(ref _largestBatch);
+    /// <summary>Registrations committed in a transaction with others so far: how much the coalescing does under load.</summary>
+    public long CommittedTogether => Interlocked.Read(ref _committedTogether);
 
     /// <summary>Completes when the instance is committed (and, with synchronous replication, applied on the standby).</summary>
     public Task InsertAsync(ProductInstance instance, CancellationToken cancellationToken)
@@ -65,8 +65,8 @@ public sealed class RegistrationCommits : IDisposable
             foreach (var pending in batch)
                 session.Insert(pending.Instance);
             await session.SaveChangesAsync(CancellationToken.None);
-            if (batch.Count > LargestBatch)
-                Volatile.Write(ref _largestBatch, batch.Count);
+            if (batch.Count > 1)
+                Interlocked.Add(ref _committedTogether, batch.Count);
             foreach (var pending in batch)
                 pending.Committed.TrySetResult();
         }

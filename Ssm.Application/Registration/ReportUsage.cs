@@ -61,17 +61,18 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore doc
                 notifier.Publish(ChangeTopic.Licenses);
                 return accepted;
             }
-            catch (Exception ex) when (attempt < Attempts && (ex is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException
-                                                              || StorageErrors.IsUniqueViolation(ex)))
+            catch (Exception ex) when (IsRace(ex))
             {
+                if (attempt == Attempts)
+                    throw new ConflictException("This product's usage is being changed by many requests at this moment: send the report again.");
                 await Task.Delay(Random.Shared.Next(1, 3 * attempt), cancellationToken);
-            }
-            catch (Exception ex) when (ex is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException || StorageErrors.IsUniqueViolation(ex))
-            {
-                throw new ConflictException("This product's usage is being changed by many requests at this moment: send the report again.");
             }
         }
     }
+
+    /// <summary>Another report of the product committed first: its usage changed, or it created it, or it stored the same report.</summary>
+    private static bool IsRace(Exception error) =>
+        error is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException || StorageErrors.IsUniqueViolation(error);
 
     private async Task<UsageAccepted> ReportAsync(IDocumentSession session, ReportUsage command, CancellationToken cancellationToken)
     {

@@ -54,21 +54,7 @@ public sealed class ProductNodeFixture : IAsyncLifetime
         var handler = new SocketsHttpHandler
         {
             SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(Csc.Root, certificate, errors) },
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(source, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
+            ConnectCallback = ProductClient.ConnectFrom(source),
         };
         return new HttpClient(handler) { BaseAddress = Server };
     }

@@ -45,6 +45,24 @@ public sealed class ProductClient : IDisposable
     private readonly HttpClient _http;
     private readonly string _host;
 
+    /// <summary>A connect callback that connects from <paramref name="source"/>: one machine acting as many products.</summary>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectFrom(System.Net.IPAddress source) =>
+        async (context, cancellationToken) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new System.Net.IPEndPoint(source, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
+
     /// <param name="source">The local address to connect from (a fleet of products on one test machine); null: the system's choice.</param>
     public ProductClient(Uri server, X509Certificate2 trustedRoot, int maxConnections = 16, System.Net.IPAddress? source = null)
     {
@@ -58,21 +76,7 @@ public sealed class ProductClient : IDisposable
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         };
         if (source is not null)
-            handler.ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    socket.Bind(new System.Net.IPEndPoint(source, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
+            handler.ConnectCallback = ConnectFrom(source);
         _http = new HttpClient(handler) { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         Server = server;
         _host = HostNameRules.Normalize(server.IdnHost.Trim('[', ']'));

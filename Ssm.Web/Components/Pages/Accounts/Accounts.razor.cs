@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Components;
 using Ssm.Application.Accounts;
 using Ssm.Application.Common;
 using Ssm.Domain;
+using Ssm.Web.Components.Shared;
 using Ssm.Web.Security;
 
 namespace Ssm.Web.Components.Pages.Accounts;
@@ -111,7 +112,7 @@ public partial class Accounts : IDisposable
         var command = _form.ToCommand();
         // The command's own validator gives the field messages before anything is sent.
         var result = await CreateValidator.ValidateAsync(command);
-        _fieldErrors = result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.First().ErrorMessage);
+        _fieldErrors = FieldErrors.Of(result);
         if (!result.IsValid)
             return;
 

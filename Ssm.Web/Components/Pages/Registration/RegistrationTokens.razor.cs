@@ -101,7 +101,7 @@ public partial class RegistrationTokens : IDisposable
         var command = _form.ToCommand(_accountId ?? Guid.Empty);
         // The command's own validator gives the field messages before anything is sent.
         var result = await CreateValidator.ValidateAsync(command);
-        _fieldErrors = result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.First().ErrorMessage);
+        _fieldErrors = FieldErrors.Of(result);
         if (!result.IsValid)
             return;
 
