@@ -105,7 +105,7 @@ public sealed class AccountsPageTests(CoreFixture fixture) : IAsyncLifetime
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").Count.ShouldBe(1));
 
         cut.Find("[data-testid=delete-account]").Click();
-        cut.Find("[data-testid=confirm-delete]").HasAttribute("disabled").ShouldBeTrue();
+        cut.WaitForElement("[data-testid=confirm-delete]").HasAttribute("disabled").ShouldBeTrue();
         (await StoredAccounts()).Count.ShouldBe(1);
 
         page.Input("confirm-name").Input("Lab 1");

@@ -53,7 +53,8 @@ public sealed class ApiClientsPanelTests(CoreFixture fixture) : IAsyncLifetime
         cut.Markup.ShouldNotContain(secret);
 
         cut.Find("[data-testid=revoke-api-client]").Click();
-        cut.Find("[data-testid=confirm-revoke-api-client]").Click();
+        // The confirmation opens in a render of its own: awaited, not read at once (it failed once in CI).
+        cut.WaitForElement("[data-testid=confirm-revoke-api-client]").Click();
         cut.WaitForAssertion(() => cut.Find("[data-testid=api-client-status]").TextContent.ShouldContain("revoked"));
         (await StoredClientAsync()).RevokedBy.ShouldBe("alice");
     }
