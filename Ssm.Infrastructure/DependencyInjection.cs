@@ -55,7 +55,9 @@ public static class DependencyInjection
         // Marten shares the node's data source, so a database restart can clear one pool of dead connections.
         services.AddMarten(MartenSetup.Configure).UseLightweightSessions().UseNpgsqlDataSource();
 
-        services.AddSingleton(_ => ClusterKey.Load(ha.KeyFile));
+        // Issued when first needed: a node on a database it does not manage (--db) has no cluster certificate.
+        services.AddSingleton<NodeCertificate>();
+        services.AddSingleton(sp => new Lazy<NodeCertificate>(sp.GetRequiredService<NodeCertificate>));
         // The node host starts its own at process start (NodeHost); elsewhere nothing runs before PostgresNode.
         services.TryAddSingleton(CrashRecovery.None);
         services.AddSingleton<PostgresNode>();
@@ -66,7 +68,14 @@ public static class DependencyInjection
         AddCsc(services, configuration);
         services.AddSingleton<Application.Certificates.IHostAddresses, Certificates.HostAddresses>();
         services.AddSingleton<Application.Registration.IProductCertificateAuthority, Certificates.ProductCertificateAuthority>();
-        services.AddHttpClient(HttpPeerLink.ClientName);
+        services.AddHttpClient(HttpPeerLink.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var node = sp.GetRequiredService<NodeCertificate>();
+                return HttpPeerLink.CreateHandler(node.Credentials, node.Certificate, ClusterCredentials.NodeRole);
+            })
+            // One handler for the node's life: its open TLS connections are what keeps a heartbeat cheap.
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         switch (ha.VipProvider)
         {
             case "external":

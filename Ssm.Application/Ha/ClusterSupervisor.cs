@@ -15,7 +15,7 @@ public sealed record PeerObservation(PeerHello? Last, long LastSeenTimestamp)
 
 public sealed record HandoverRequest(string From, long Epoch, string? MinimumLsn, string Cause);
 public sealed record HandoverReply(string Node, long Epoch, double PromoteMs, double TotalMs);
-public sealed record JoinRequest(string Primary, string PrimaryUrl, string DatabaseHost, int DatabasePort, long Epoch, string Vip, string? Witness);
+public sealed record JoinRequest(string Primary, string PrimaryUrl, string DatabaseHost, int DatabasePort, long Epoch, string Vip, bool Witness);
 public sealed record JoinReply(string Node, string DatabaseHost, int DatabasePort);
 public sealed record DiscardRequest(string By, long Epoch);
 
@@ -93,12 +93,16 @@ public sealed class ClusterSupervisor(
         _ = Task.Run(WatchdogAsync, CancellationToken.None);
         _ = Task.Run(LeaseLoopAsync, CancellationToken.None);
         _state = store.Load();
-        witness.Configure(_state.Deployed ? _state.Witness : null);
+        witness.Configure(_state.Deployed && _state.UsesWitness ? _ha.Witness : null);
+        if (_state.Deployed && _state.UsesWitness && string.IsNullOrWhiteSpace(_ha.Witness))
+            logger.LogError("This cluster was deployed with a witness, but this node has none configured (--witness): it cannot take over after a crash");
         if (!database.IsManaged)
         {
             SetRole(NodeRole.Standalone, "database managed outside the node");
             return;
         }
+        // Before the server starts: only the peer's address may replicate or rewind, and only with a cluster certificate.
+        await database.AllowPeerAsync(_state.Deployed ? _state.PeerDatabaseHost : null, _state.PeerName, cancellationToken);
         if (!_state.Deployed)
         {
             await database.InitializeAsync(cancellationToken);
@@ -380,6 +384,8 @@ public sealed class ClusterSupervisor(
             witness.Configure(null);
             _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone };
             store.Save(_state);
+            // The discarded node no longer replicates from this server: its pg_hba line goes (its walsender ends).
+            await database.AllowPeerAsync(null, null, cancellationToken);
             SetRole(NodeRole.Standalone, $"cluster torn down; {discarded} discarded");
             await Record(EventCategory.Cluster, "Teardown", $"standalone; {discarded} discarded", cancellationToken);
             return $"Cluster dissolved: {Name} is standalone with all data; {discarded} is discarded and refuses to rejoin.";
@@ -404,7 +410,7 @@ public sealed class ClusterSupervisor(
         logger.LogWarning("{Peer} still streams after teardown; its replication slot stays until it stops", _state.PeerName);
     }
 
-    public async Task<string> DeployAsync(Uri peerUrl, string vipAddress, string? witnessConnection, CancellationToken cancellationToken)
+    public async Task<string> DeployAsync(Uri peerUrl, string vipAddress, CancellationToken cancellationToken)
     {
         await _transition.WaitAsync(cancellationToken);
         try
@@ -414,6 +420,7 @@ public sealed class ClusterSupervisor(
             if (_state.Deployed || Role != NodeRole.Standalone)
                 throw new WrongStateException($"{Name} is already part of a cluster ({Role}); run ha_teardown first.");
             var epoch = Epoch + 1;
+            var witnessConnection = string.IsNullOrWhiteSpace(_ha.Witness) ? null : _ha.Witness;
             if (witnessConnection is not null)
             {
                 witness.Configure(witnessConnection);
@@ -430,18 +437,19 @@ public sealed class ClusterSupervisor(
             }
             catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
-                throw new WrongStateException($"the peer {peerUrl} does not answer (is it started, with the same cluster key?): {ex.Message}");
+                throw new WrongStateException($"the peer {peerUrl} does not answer (is it started, with the same cluster keys, on its peer port?): {ex.Message}");
             }
             var peerName = peerHello.Node;
+            await database.AllowPeerAsync(peerHello.DatabaseHost, peerHello.Node, cancellationToken);
             await database.EnsureStandbySlotAsync(peerName, cancellationToken);
             var reply = await peer.CallAsync<JoinReply>(peerUrl, "/peer/join",
-                new JoinRequest(Name, nodeOptions.Value.Listen, database.Endpoint.Host, database.Endpoint.Port, epoch, vipAddress, witnessConnection),
+                new JoinRequest(Name, nodeOptions.Value.PeerUrl, database.Endpoint.Host, database.Endpoint.Port, epoch, vipAddress, witnessConnection is not null),
                 TimeSpan.FromMinutes(5), cancellationToken);
             _state = new LocalNodeState
             {
                 Deployed = true, Identity = NodeIdentity.Primary, Intent = NodeIntent.Member, Epoch = epoch, LastRole = NodeRole.Active,
                 PeerName = reply.Node, PeerUrl = peerUrl.ToString(), PeerDatabaseHost = reply.DatabaseHost, PeerDatabasePort = reply.DatabasePort,
-                Vip = vipAddress, Witness = witnessConnection,
+                Vip = vipAddress, UsesWitness = witnessConnection is not null,
             };
             store.Save(_state);
             _lastRenewal = Stopwatch.GetTimestamp();
@@ -477,16 +485,19 @@ public sealed class ClusterSupervisor(
                 throw new WrongStateException($"{Name} does not manage its own database and cannot join a cluster.");
             if (Role is NodeRole.Active || (Role == NodeRole.Standby && _state.Deployed))
                 throw new WrongStateException($"{Name} is {Role} in a cluster already.");
+            if (request.Witness && string.IsNullOrWhiteSpace(_ha.Witness))
+                throw new WrongStateException($"{request.Primary} uses a witness and {Name} has none: start {Name} with --witness (the same witness).");
             SetRole(NodeRole.Stopped, $"copying the database of {request.Primary}");
+            await database.AllowPeerAsync(request.DatabaseHost, request.Primary, cancellationToken);
             await database.CloneAsync(new DatabaseEndpoint(request.DatabaseHost, request.DatabasePort), Name, cancellationToken);
             _state = new LocalNodeState
             {
                 Deployed = true, Identity = NodeIdentity.Secondary, Intent = NodeIntent.Member, Epoch = request.Epoch, LastRole = NodeRole.Standby,
                 PeerName = request.Primary, PeerUrl = request.PrimaryUrl, PeerDatabaseHost = request.DatabaseHost, PeerDatabasePort = request.DatabasePort,
-                Vip = request.Vip, Witness = request.Witness,
+                Vip = request.Vip, UsesWitness = request.Witness,
             };
             store.Save(_state);
-            witness.Configure(request.Witness);
+            witness.Configure(request.Witness ? _ha.Witness : null);
             SetRole(NodeRole.Standby, $"streaming from {request.Primary}");
             return new JoinReply(Name, database.Endpoint.Host, database.Endpoint.Port);
         }

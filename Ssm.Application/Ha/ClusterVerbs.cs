@@ -41,7 +41,7 @@ public sealed class TakeOverHandler(ClusterSupervisor supervisor) : ICommandHand
 }
 
 /// <summary>ha_deploy on the primary: copies this node's database to the peer and starts the cluster.</summary>
-public sealed record DeployCluster(string PeerUrl, string Vip, string? Witness) : ICommand<VerbResult>, IAdminOnly, IAudited
+public sealed record DeployCluster(string PeerUrl, string Vip) : ICommand<VerbResult>, IAdminOnly, IAudited
 {
     public EventCategory Category => EventCategory.Cluster;
     public string Subject => PeerUrl;
@@ -52,8 +52,8 @@ public sealed class DeployClusterValidator : AbstractValidator<DeployCluster>
 {
     public DeployClusterValidator()
     {
-        RuleFor(x => x.PeerUrl).Must(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
-            .WithMessage("--peer must be the peer node's URL, e.g. http://127.0.0.9:8443");
+        RuleFor(x => x.PeerUrl).Must(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme == "https")
+            .WithMessage("--peer must be the peer node's peer URL (mutual TLS), e.g. https://127.0.0.9:8444");
         RuleFor(x => x.Vip).Must(v => System.Net.IPAddress.TryParse(v, out _))
             .WithMessage("--vip must be an IPv4 or IPv6 address, e.g. 127.0.0.14");
     }
@@ -62,6 +62,5 @@ public sealed class DeployClusterValidator : AbstractValidator<DeployCluster>
 public sealed class DeployClusterHandler(ClusterSupervisor supervisor) : ICommandHandler<DeployCluster, VerbResult>
 {
     public async ValueTask<VerbResult> Handle(DeployCluster command, CancellationToken cancellationToken) =>
-        new(await supervisor.DeployAsync(new Uri(command.PeerUrl), command.Vip, string.IsNullOrWhiteSpace(command.Witness) ? null : command.Witness,
-            cancellationToken));
+        new(await supervisor.DeployAsync(new Uri(command.PeerUrl), command.Vip, cancellationToken));
 }

@@ -89,7 +89,7 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
         // A standby knows the mode only from the active's last heartbeat.
         var mode = supervisor.Role == NodeRole.Standby ? peerHello?.Mode ?? ReplicationMode.None : supervisor.Mode;
         return new HaStatus(true, self, peer, connected, age?.TotalMilliseconds, state.Vip, supervisor.Vip.Provider, vipHolder, from, to,
-            mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, !string.IsNullOrEmpty(state.Witness),
+            mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, state.UsesWitness,
             supervisor.WitnessReachable, supervisor.Lease?.Holder, supervisor.TakeoverNeedsOperator, history);
     }
 }

@@ -12,7 +12,13 @@ public sealed class HaOptions
     public string? PostgresBin { get; set; }
     public string? DatabaseHost { get; set; }
     public int DatabasePort { get; set; } = 5432;
-    public string? KeyFile { get; set; }
+    /// <summary>The folder ha_generate_keys wrote (ca.crt, ca.key): the cluster CA this node trusts and signs its certificate with.</summary>
+    public string? KeysDirectory { get; set; }
+    /// <summary>
+    /// The witness PostgreSQL, configured on each node (never sent between them). Without a password the node logs
+    /// in with its cluster certificate and verifies the witness's (sslmode verify-full against the cluster CA).
+    /// </summary>
+    public string? Witness { get; set; }
     public int HeartbeatIntervalMs { get; set; } = 200;
     public int FailoverTimeoutMs { get; set; } = 1000;
     /// <summary>How long the active's own database may not answer before it steps down (at least the failover timeout).</summary>

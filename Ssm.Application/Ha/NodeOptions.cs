@@ -10,4 +10,9 @@ public sealed class NodeOptions
     public string DataDirectory { get; set; } = ".data";
     /// <summary>Port of the HTTPS listener on the same address (0: none), presenting the certificate CSC signed.</summary>
     public int HttpsPort { get; set; }
+    /// <summary>Port of the peer and console API on the same address: mutual TLS with cluster certificates only.</summary>
+    public int PeerPort { get; set; } = 8444;
+
+    /// <summary>Where the other node and the console verbs reach this node's peer and console API.</summary>
+    public string PeerUrl => new UriBuilder(Listen) { Scheme = "https", Port = PeerPort, Path = "" }.Uri.ToString().TrimEnd('/');
 }

@@ -44,6 +44,8 @@ public interface IDatabaseNode
     /// <summary>Drops the slots no standby streams from (teardown: the discarded node must not pin WAL forever).</summary>
     Task DropIdleSlotsAsync(CancellationToken cancellationToken);
     Task EnsureReplicationUserAsync(CancellationToken cancellationToken);
+    /// <summary>Lets the peer's database host (and no one else) replicate and rewind from this server, by certificate.</summary>
+    Task AllowPeerAsync(string? peerHost, string? peerName, CancellationToken cancellationToken);
     /// <summary>Readies the process for talking to the peer's database (started in the background, not awaited).</summary>
     void WarmUp(DatabaseEndpoint peer);
     /// <summary>The WAL position of the last checkpoint of a stopped server (its shutdown checkpoint).</summary>
@@ -107,7 +109,8 @@ public sealed class LocalNodeState
     public string? PeerDatabaseHost { get; set; }
     public int PeerDatabasePort { get; set; }
     public string? Vip { get; set; }
-    public string? Witness { get; set; }
+    /// <summary>The cluster was deployed with a witness; its connection is each node's own setting (Cluster:Witness).</summary>
+    public bool UsesWitness { get; set; }
     public string? DiscardedBy { get; set; }
     public DateTimeOffset? DiscardedAt { get; set; }
 }

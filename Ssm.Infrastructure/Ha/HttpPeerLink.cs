@@ -1,4 +1,7 @@
 using System.Net.Http.Json;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -6,10 +9,13 @@ using Ssm.Application.Ha;
 
 namespace Ssm.Infrastructure.Ha;
 
-/// <summary>Peer calls over real HTTP, each carrying the cluster key.</summary>
-public sealed class HttpPeerLink(IHttpClientFactory clients, ClusterKey key) : IPeerLink
+/// <summary>
+/// Peer calls over mutual TLS on the peer port: this node logs in with its cluster certificate and talks only to a
+/// server whose certificate chains to the cluster CA, names the address called and says it is a node (decision 0016).
+/// Connections stay open between calls, so a heartbeat costs no handshake.
+/// </summary>
+public sealed class HttpPeerLink(IHttpClientFactory clients) : IPeerLink
 {
-    public const string KeyHeader = "X-Ssm-Cluster-Key";
     public const string ClientName = "peer";
 
     // The same shape as the node's own endpoints: web defaults with enums as names.
@@ -17,6 +23,22 @@ public sealed class HttpPeerLink(IHttpClientFactory clients, ClusterKey key) : I
     {
         Converters = { new JsonStringEnumConverter() },
         TypeInfoResolver = JsonTypeInfoResolver.Combine(PeerJson.Default, new DefaultJsonTypeInfoResolver()),
+    };
+
+    /// <summary>A TLS client presenting the given certificate and trusting only servers of the given role in the cluster.</summary>
+    public static SocketsHttpHandler CreateHandler(ClusterCredentials credentials, X509Certificate2 certificate, string serverRole) => new()
+    {
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificates = [certificate],
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            // The machine's store is not asked: the chain must lead to the cluster's CAs, and the name must match.
+            RemoteCertificateValidationCallback = (_, presented, _, errors) =>
+                (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
+                && presented is X509Certificate2 server && credentials.Verify(server, serverRole, out _),
+        },
     };
 
     public async Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken)
@@ -30,7 +52,7 @@ public sealed class HttpPeerLink(IHttpClientFactory clients, ClusterKey key) : I
                 return null;
             return await response.Content.ReadFromJsonAsync<PeerHello>(Json, timeout.Token);
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException or AuthenticationException)
         {
             return null;
         }
@@ -49,11 +71,5 @@ public sealed class HttpPeerLink(IHttpClientFactory clients, ClusterKey key) : I
         return (await response.Content.ReadFromJsonAsync<TResponse>(Json, cts.Token))!;
     }
 
-    private HttpClient Client()
-    {
-        var client = clients.CreateClient(ClientName);
-        client.DefaultRequestHeaders.Remove(KeyHeader);
-        client.DefaultRequestHeaders.Add(KeyHeader, key.Value);
-        return client;
-    }
+    private HttpClient Client() => clients.CreateClient(ClientName);
 }

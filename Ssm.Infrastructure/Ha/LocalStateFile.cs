@@ -4,7 +4,7 @@ using Ssm.Application.Ha;
 
 namespace Ssm.Infrastructure.Ha;
 
-/// <summary>ha-state.json in the node's data folder, written atomically (write, fsync, rename).</summary>
+/// <summary>ha-state.json in the node's data folder, written atomically (write, fsync, rename), readable by the service user only.</summary>
 public sealed class LocalStateFile(IOptions<NodeOptions> node) : ILocalStateStore
 {
     private readonly string _path = Path.Combine(Path.GetFullPath(node.Value.DataDirectory), "ha-state.json");
@@ -16,7 +16,13 @@ public sealed class LocalStateFile(IOptions<NodeOptions> node) : ILocalStateStor
     {
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         var temp = _path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        File.Delete(temp);
+        using (var stream = OperatingSystem.IsWindows()
+                   ? new FileStream(temp, FileMode.CreateNew, FileAccess.Write)
+                   : new FileStream(temp, new FileStreamOptions
+                   {
+                       Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                   }))
         {
             JsonSerializer.Serialize(stream, state, LocalStateJson.Default.LocalNodeState);
             stream.Flush(flushToDisk: true);

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
+using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -20,12 +20,13 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     private readonly HaOptions _options;
     private readonly ILogger<PostgresNode> _logger;
     private readonly string _bin;
-    private readonly string _replicationPassword;
+    private readonly Lazy<NodeCertificate> _certificate;
+    private (string? Host, string? Name) _peer;
 
     private readonly NpgsqlDataSource _application;
     private readonly CrashRecovery _recovery;
 
-    public PostgresNode(IOptions<HaOptions> options, IOptions<NodeOptions> node, ClusterKey key, NpgsqlDataSource application,
+    public PostgresNode(IOptions<HaOptions> options, IOptions<NodeOptions> node, Lazy<NodeCertificate> certificate, NpgsqlDataSource application,
         CrashRecovery recovery, ILogger<PostgresNode> logger)
     {
         _application = application;
@@ -38,7 +39,9 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         var host = _options.DatabaseHost ?? new Uri(node.Value.Listen).Host;
         Endpoint = new DatabaseEndpoint(host, _options.DatabasePort);
         _bin = BinOf(_options);
-        _replicationPassword = key.Derive("replication-password");
+        _certificate = certificate;
+        TlsDirectory = Path.Combine(Root, "pg-tls");
+        ConfigDirectory = Path.Combine(Root, "pg-conf");
         // The state read uses built-in types only. Not loading the server's type catalogue makes the first read after
         // a start (the rejoin waits on it to see the standby stream) shorter.
         _state = new NpgsqlDataSourceBuilder(ConnectionString("postgres")).ConfigureTypeLoading(types => types.EnableTypeLoading(false)).Build();
@@ -57,9 +60,13 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     public string Root { get; }
     public string DataDirectory { get; }
     public string SocketDirectory { get; }
+    /// <summary>The server's certificate, key and the cluster CAs, owned by the server's user (outside the data folder: never copied).</summary>
+    public string TlsDirectory { get; }
+    /// <summary>pg_hba.conf and pg_ident.conf of this node alone (pg_basebackup and pg_rewind would copy the data folder's).</summary>
+    public string ConfigDirectory { get; }
     public bool IsInitialized => File.Exists(Path.Combine(DataDirectory, "PG_VERSION"));
 
-    /// <summary>The node itself connects over the Unix socket (trust, local only).</summary>
+    /// <summary>The node itself connects over the Unix socket (peer authentication, in a folder only the service user reads).</summary>
     public string ConnectionString(string database = DatabaseName) => Local(SocketDirectory, Endpoint.Port, database);
 
     public static string LocalConnectionString(NodeOptions node, HaOptions ha) =>
@@ -75,15 +82,25 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             MaxPoolSize = 60,
         }.ConnectionString;
 
-    private string PeerConnection(DatabaseEndpoint source, string database = "postgres") =>
-        new NpgsqlConnectionStringBuilder
+    /// <summary>
+    /// The node's own connection to the peer's server (rewind preparation, warm-up): the replication role, logged in
+    /// by this node's cluster certificate, the server verified against the cluster CA and its address (verify-full).
+    /// </summary>
+    private string PeerConnection(DatabaseEndpoint source, string database = "postgres")
+    {
+        var certificate = _certificate.Value;
+        return new NpgsqlConnectionStringBuilder
         {
-            Host = source.Host, Port = source.Port, Username = ReplicationUser, Password = _replicationPassword,
-            Database = database, Timeout = 3, Pooling = false,
+            Host = source.Host, Port = source.Port, Username = ReplicationUser, Database = database, Timeout = 3, Pooling = false,
+            SslMode = SslMode.VerifyFull, RootCertificate = certificate.Credentials.AuthoritiesPath,
+            SslCertificate = certificate.CertificatePath, SslKey = certificate.KeyPath,
         }.ConnectionString;
+    }
 
+    /// <summary>The same for libpq programs and the walreceiver, which run as the server's user and read the files of pg-tls.</summary>
     private string Libpq(DatabaseEndpoint source, string? applicationName = null) =>
-        $"host={source.Host} port={source.Port} user={ReplicationUser} password={_replicationPassword} dbname=postgres connect_timeout=2" +
+        $"host={source.Host} port={source.Port} user={ReplicationUser} dbname=postgres connect_timeout=2 sslmode=verify-full " +
+        $"sslrootcert={Path.Combine(TlsDirectory, "ca.crt")} sslcert={Path.Combine(TlsDirectory, "server.crt")} sslkey={Path.Combine(TlsDirectory, "server.key")}" +
         (applicationName is null ? "" : $" application_name={applicationName}");
 
     public static string? FindBin()
@@ -100,14 +117,84 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     {
         Directory.CreateDirectory(Root);
         Directory.CreateDirectory(SocketDirectory);
+        Directory.CreateDirectory(TlsDirectory);
+        Directory.CreateDirectory(ConfigDirectory);
+        const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (!OperatingSystem.IsWindows())
+        {
+            // The node's folder is the service user's alone; as root, PostgreSQL (user postgres) may only pass through it.
+            File.SetUnixFileMode(Root, ProcessRunner.IsRoot ? owner | UnixFileMode.GroupExecute : owner);
+            foreach (var folder in new[] { SocketDirectory, TlsDirectory, ConfigDirectory })
+                File.SetUnixFileMode(folder, owner);
+        }
+        var certificate = _certificate.Value;
+        File.Copy(certificate.CertificatePath, Path.Combine(TlsDirectory, "server.crt"), overwrite: true);
+        File.Copy(certificate.KeyPath, Path.Combine(TlsDirectory, "server.key"), overwrite: true);
+        File.Copy(certificate.Credentials.AuthoritiesPath, Path.Combine(TlsDirectory, "ca.crt"), overwrite: true);
+        await WriteAccessRulesAsync(cancellationToken);
         if (!ProcessRunner.IsRoot)
             return;
-        // PostgreSQL runs as postgres: it must traverse the node's folder and own its own.
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.OtherExecute);
-        await ProcessRunner.RunAsync("chown", ["-R", "postgres", SocketDirectory], null, cancellationToken);
+        await ProcessRunner.RunAsync("chgrp", ["postgres", Root], null, cancellationToken);
+        await ProcessRunner.RunAsync("chown", ["-R", "postgres", SocketDirectory, TlsDirectory, ConfigDirectory], null, cancellationToken);
         if (Directory.Exists(DataDirectory))
             await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken);
+    }
+
+    /// <summary>
+    /// pg_hba.conf and pg_ident.conf: the node over its Unix socket (peer authentication, as postgres); the peer node's
+    /// address, and nobody else, over TLS with its cluster certificate, as the replication role, to the replication
+    /// protocol and the postgres database (pg_rewind) only. No trust, no password, no other address.
+    /// </summary>
+    private async Task WriteAccessRulesAsync(CancellationToken cancellationToken)
+    {
+        var hba = new StringBuilder("""
+            # Written by ssm (decision 0016); rewritten when the peer changes. The node itself: local socket, peer authentication.
+            local    all          postgres                          peer map=local
+
+            """);
+        var ident = new StringBuilder("# Written by ssm (decision 0016).\n");
+        foreach (var user in new[] { "postgres", "root", Environment.UserName }.Distinct())
+            ident.AppendLine($"local    {user}    postgres");
+        if (_peer is { Host: { } host, Name: { } name })
+        {
+            // On one machine the peer's connections come from 127.0.0.1 whatever its address (the kernel's choice of
+            // source for a local destination): that address is this host, and the certificate is what admits the peer.
+            var sources = IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip) ? new[] { host, "127.0.0.1" }.Distinct() : [host];
+            foreach (var source in sources)
+            {
+                var mask = source.Contains(':') ? "/128" : "/32";
+                hba.AppendLine($"hostssl  replication  {ReplicationUser}  {source}{mask}  cert map=peer");
+                hba.AppendLine($"hostssl  postgres     {ReplicationUser}  {source}{mask}  cert map=peer");
+            }
+            ident.AppendLine($"peer     \"{name.Replace("\"", "")}\"    {ReplicationUser}");
+        }
+        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "pg_hba.conf"), hba.ToString(), cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "pg_ident.conf"), ident.ToString(), cancellationToken);
+    }
+
+    public async Task AllowPeerAsync(string? peerHost, string? peerName, CancellationToken cancellationToken)
+    {
+        _peer = (peerHost, peerName);
+        if (!IsManaged)
+            return;
+        await PrepareDirectoriesAsync(cancellationToken);
+        if (!IsInitialized || ReadPostmasterStatus() is not ("ready" or "standby"))
+            return;
+        // A reload applies the new rules to new connections (and ends the walsenders of a removed peer only at their next login).
+        await ExecuteAsync("postgres", "select pg_reload_conf()", cancellationToken);
+    }
+
+    private string? ReadPostmasterStatus()
+    {
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(DataDirectory, "postmaster.pid"));
+            return lines.Length >= 8 && int.TryParse(lines[0], out var pid) && IsAlive(pid) ? lines[7].Trim() : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
@@ -122,7 +209,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await ProcessRunner.RunPostgresAsync(Tool("initdb"),
-            ["-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--wal-segsize=1"], null, cancellationToken);
+            ["-D", DataDirectory, "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--wal-segsize=1"], null, cancellationToken);
         await AppendAsync(Path.Combine(DataDirectory, "postgresql.conf"), """
 
             # Written by ssm: streaming replication with rewind support (HA-NOTES: wal_log_hints).
@@ -150,14 +237,8 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             # per file system instead of an fsync() per file takes it from ~0.45 s to a few ms here.
             recovery_init_sync_method = syncfs
             """);
-        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "pg_hba.conf"), $"""
-            # Written by ssm. The node uses the local socket; the peer uses TCP with the replication user.
-            local   all          all                           trust
-            host    replication  {ReplicationUser}  127.0.0.0/8  scram-sha-256
-            host    all          {ReplicationUser}  127.0.0.0/8  scram-sha-256
-            host    replication  {ReplicationUser}  0.0.0.0/0    scram-sha-256
-            host    all          {ReplicationUser}  0.0.0.0/0    scram-sha-256
-            """, cancellationToken);
+        // The rules in use live in pg-conf (hba_file on the command line); this copy only says so.
+        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "pg_hba.conf"), "# Not used: ssm starts the server with hba_file in pg-conf.\n", cancellationToken);
         await StartAsync(cancellationToken);
         await ExecuteAsync("postgres", $"create database {DatabaseName}", cancellationToken);
         await EnsureReplicationUserAsync(cancellationToken);
@@ -176,7 +257,11 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         if (await IsRunningAsync())
             return;
         // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (trap 6).
-        var options = $"-p {Endpoint.Port} -k {SocketDirectory} -c listen_addresses={Endpoint.Host} -c cluster_name=ssm";
+        // TLS with the node's cluster certificate, and access rules of this node's own (decision 0016).
+        var options = $"-p {Endpoint.Port} -k '{SocketDirectory}' -c listen_addresses={Endpoint.Host} -c cluster_name=ssm -c unix_socket_permissions=0700 " +
+                      $"-c ssl=on -c ssl_cert_file='{Path.Combine(TlsDirectory, "server.crt")}' -c ssl_key_file='{Path.Combine(TlsDirectory, "server.key")}' " +
+                      $"-c ssl_ca_file='{Path.Combine(TlsDirectory, "ca.crt")}' -c ssl_min_protocol_version=TLSv1.3 " +
+                      $"-c hba_file='{Path.Combine(ConfigDirectory, "pg_hba.conf")}' -c ident_file='{Path.Combine(ConfigDirectory, "pg_ident.conf")}'";
         // pg_ctl -w looks every 100 ms whether the server is up; the node looks every 10 ms (rejoin time).
         await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"),
             ["-D", DataDirectory, "-l", LogFile, "-W", "-o", options, "start"], null, cancellationToken);
@@ -473,16 +558,23 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     public async Task EnsureReplicationUserAsync(CancellationToken cancellationToken)
     {
-        // Superuser because pg_rewind reads server files through SQL; its password derives from the cluster key.
-        var password = _replicationPassword.Replace("'", "''");
+        // Not a superuser: streaming needs REPLICATION; pg_rewind needs these four file functions; the rejoin asks the
+        // source for a checkpoint (pg_checkpoint), its timeline and the size of its WAL. It logs in by certificate only.
         await ExecuteAsync("postgres", $"""
             do $$ begin
               if not exists (select 1 from pg_roles where rolname = '{ReplicationUser}') then
-                create role {ReplicationUser} with login replication superuser password '{password}';
+                create role {ReplicationUser} with login replication nosuperuser nocreatedb nocreaterole;
               else
-                alter role {ReplicationUser} with login replication superuser password '{password}';
+                alter role {ReplicationUser} with login replication nosuperuser nocreatedb nocreaterole password null;
               end if;
-            end $$
+            end $$;
+            grant execute on function pg_catalog.pg_ls_dir(text, boolean, boolean) to {ReplicationUser};
+            grant execute on function pg_catalog.pg_stat_file(text, boolean) to {ReplicationUser};
+            grant execute on function pg_catalog.pg_read_binary_file(text) to {ReplicationUser};
+            grant execute on function pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) to {ReplicationUser};
+            grant execute on function pg_catalog.pg_ls_waldir() to {ReplicationUser};
+            grant execute on function pg_catalog.pg_control_checkpoint() to {ReplicationUser};
+            grant pg_checkpoint to {ReplicationUser};
             """, cancellationToken);
     }
 
@@ -666,32 +758,4 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         }
         return false;
     }
-}
-
-/// <summary>The secret shared by both nodes and the witness (ha_generate_keys). Peer calls must carry it.</summary>
-public sealed class ClusterKey
-{
-    private readonly byte[] _key;
-
-    public ClusterKey(byte[] key) => _key = key;
-
-    public bool IsSet => _key.Length > 0;
-    public string Value => Convert.ToBase64String(_key);
-
-    public static ClusterKey Load(string? path)
-    {
-        if (string.IsNullOrWhiteSpace(path) || !File.Exists(path))
-            return new ClusterKey([]);
-        return new ClusterKey(Convert.FromBase64String(File.ReadAllText(path).Trim()));
-    }
-
-    public static string Generate() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-
-    public bool Matches(string? presented) =>
-        IsSet && presented is not null &&
-        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(Value), Encoding.UTF8.GetBytes(presented));
-
-    /// <summary>A secret for one purpose (e.g. the replication password) that both nodes compute alike.</summary>
-    public string Derive(string purpose) =>
-        IsSet ? Convert.ToHexString(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(purpose))).ToLowerInvariant() : "no-cluster-key";
 }

@@ -7,7 +7,7 @@ namespace Ssm.Infrastructure.Ha;
 /// The witness of DESIGN §3: one lease row per cluster in a small third PostgreSQL, changed only by
 /// compare-and-set on the epoch and timed by the witness's own clock (now()), so node clocks never matter.
 /// </summary>
-public sealed class WitnessLease : IWitness, IAsyncDisposable
+public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, IAsyncDisposable
 {
     private NpgsqlDataSource? _dataSource;
 
@@ -24,6 +24,17 @@ public sealed class WitnessLease : IWitness, IAsyncDisposable
         {
             // Short timeouts: a witness that does not answer within a heartbeat counts as unreachable.
             var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 1, CommandTimeout = 1, Pooling = true };
+            // Always TLS with the witness verified (by the cluster CA unless the connection names another); without a
+            // password the node logs in with its cluster certificate (decision 0016).
+            var node = certificate.Value;
+            builder.SslMode = SslMode.VerifyFull;
+            if (string.IsNullOrEmpty(builder.RootCertificate))
+                builder.RootCertificate = node.Credentials.AuthoritiesPath;
+            if (string.IsNullOrEmpty(builder.Password) && string.IsNullOrEmpty(builder.SslCertificate))
+            {
+                builder.SslCertificate = node.CertificatePath;
+                builder.SslKey = node.KeyPath;
+            }
             _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
         }
         old?.Dispose();

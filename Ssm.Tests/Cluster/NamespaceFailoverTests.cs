@@ -24,13 +24,16 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
     private readonly Dictionary<string, Process> _processes = [];
     private readonly Dictionary<string, StringBuilder> _logs = [];
     private NetworkLab? _lab;
-    private string _key = "";
+    private const int PeerPort = 8444;
+    private string Keys => Path.Combine(_root, "keys");
+    private string ConsoleTls => Path.Combine(_root, "console");
 
     private static readonly Dictionary<string, int> Hosts = new() { ["a"] = 11, ["b"] = 9, ["w"] = 13, ["c"] = 50 };
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
     private string Url(string host) => $"http://{_lab!.Address(Hosts[host])}:{Port}";
+    private string PeerUrl(string host) => $"https://{_lab!.Address(Hosts[host])}:{PeerPort}";
     private string Vip => _lab!.Address(14);
     private string Data(string node) => Path.Combine(_root, node);
 
@@ -43,17 +46,21 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
             Assert.Skip(reason);
         }
         Directory.CreateDirectory(_root);
-        _key = ClusterKey.Generate();
-        await File.WriteAllTextAsync(Path.Combine(_root, "cluster.key"), _key);
+        ClusterCredentials.Generate(Keys, rotate: false);
+        var credentials = ClusterCredentials.Load(Keys);
+        Directory.CreateDirectory(ConsoleTls);
+        using (var console = credentials.IssueConsole())
+            ClusterCredentials.WriteCertificate(console, Path.Combine(ConsoleTls, "tls.crt"), Path.Combine(ConsoleTls, "tls.key"));
+        File.Copy(credentials.AuthoritiesPath, Path.Combine(ConsoleTls, "ca.crt"));
         _lab = await NetworkLab.CreateAsync(Hosts);
 
         var witness = await StartWitnessAsync();
-        StartNode("a", "primary");
-        StartNode("b", "secondary");
+        StartNode("a", "primary", witness);
+        StartNode("b", "secondary", witness);
         await WaitUpAsync("a");
         await WaitUpAsync("b");
-        var deploy = await _lab.CurlAsync("a", "POST", $"{Url("a")}/admin/ha/deploy",
-            JsonSerializer.Serialize(new DeployCluster($"{Url("b")}/", Vip, witness), TestCluster.Json), _key);
+        var deploy = await _lab.CurlAsync("a", "POST", $"{PeerUrl("a")}/admin/ha/deploy",
+            JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls);
         deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
         await WaitStatusAsync("a", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.VipHolder == "primary");
         await WaitStatusAsync("b", s => s.Mode == ReplicationMode.Sync);
@@ -113,20 +120,19 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         Directory.CreateDirectory(dir);
         await Shell.RunAsync("chown", ["postgres", _root, dir]);
         var bin = PostgresServer.FindPostgresBin()!;
-        await Shell.RunAsync("runuser", ["-u", "postgres", "--", Path.Combine(bin, "initdb"), "-D", dir, "-U", "postgres", "-A", "trust", "--no-sync"]);
-        await File.AppendAllTextAsync(Path.Combine(dir, "pg_hba.conf"), $"host all all {_lab!.Subnet}.0/24 trust\n");
+        var connection = await WitnessSetup.InitializeAsync(bin, dir, Keys, _lab!.Address(Hosts["w"]), PgPort, CancellationToken.None);
         await _lab.ExecAsync("w", "runuser", "-u", "postgres", "--", Path.Combine(bin, "pg_ctl"), "-D", dir, "-l", Path.Combine(dir, "log"), "-w",
-            "-o", $"-p {PgPort} -k {dir} -c listen_addresses={_lab.Address(Hosts["w"])}", "start");
-        return $"Host={_lab.Address(Hosts["w"])};Port={PgPort};Username=postgres;Database=postgres";
+            "-o", $"-k {dir}", "start");
+        return connection;
     }
 
-    private void StartNode(string host, string name)
+    private void StartNode(string host, string name, string witness)
     {
         var log = new StringBuilder();
         _logs[name] = log;
         _processes[name] = _lab!.Start(host, new Dictionary<string, string> { ["SSM_ADMIN_PASSWORD"] = NodeProcess.AdminPassword }, log,
             "dotnet", NodeProcess.WebAssemblyPath(), "node", "--name", name, "--listen", Url(host), "--data", Data(name), "--manage-db",
-            "--pg-port", PgPort.ToString(), "--cluster-key-file", Path.Combine(_root, "cluster.key"),
+            "--pg-port", PgPort.ToString(), "--cluster-keys", Keys, "--peer-port", PeerPort.ToString(), "--witness", witness,
             "--vip-provider", "ip", "--vip-interface", "eth0", "--heartbeat-ms", "200", "--failover-timeout-ms", "1000");
     }
 
@@ -142,7 +148,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         string last = "";
         while (DateTime.UtcNow < deadline)
         {
-            var (status, body) = await _lab!.CurlAsync(host, "GET", $"{Url(host)}/admin/ha/status", key: _key);
+            var (status, body) = await _lab!.CurlAsync(host, "GET", $"{PeerUrl(host)}/admin/ha/status", tls: ConsoleTls);
             last = body;
             if (status == 200 && JsonSerializer.Deserialize<HaStatus>(body, TestCluster.Json) is { } s && condition(s))
                 return s;

@@ -9,7 +9,7 @@ public sealed class NoWitnessTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;
 
-    public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_unused");
+    public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_unused", useWitness: false);
 
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
 
@@ -18,7 +18,7 @@ public sealed class NoWitnessTests : IAsyncLifetime
     {
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
-        (await _cluster.DeployAsync(withWitness: false)).Status.ShouldBe(HttpStatusCode.OK);
+        (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
         var healthy = await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Self.Role == NodeRole.Standby);
         healthy.WitnessConfigured.ShouldBeFalse();
 

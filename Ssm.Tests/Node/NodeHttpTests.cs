@@ -65,19 +65,6 @@ public sealed class NodeHttpTests(NodeFixture fixture)
     }
 
     [Fact]
-    public async Task A_wrong_cluster_key_is_refused_and_logged()
-    {
-        using var client = Node.Anonymous();
-        client.DefaultRequestHeaders.Add(Ssm.Infrastructure.Ha.HttpPeerLink.KeyHeader, "not-the-key");
-
-        var response = await client.GetAsync("/admin/ha/status");
-
-        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
-        await Task.Delay(200);
-        Node.Output.ShouldContain("Refused GET /admin/ha/status");
-    }
-
-    [Fact]
     public async Task A_wrong_password_is_refused_with_a_clear_message()
     {
         using var client = Node.Anonymous();

@@ -119,6 +119,9 @@ public sealed class PostgresServer : IAsyncDisposable
     private static Task RunPostgresToolAsync(bool asRoot, string tool, string[] args) =>
         asRoot ? Shell.RunAsync("runuser", ["-u", "postgres", "--", tool, .. args]) : Shell.RunAsync(tool, args);
 
+    /// <summary>A PostgreSQL program, as the postgres user when the tests run as root (PostgreSQL refuses root).</summary>
+    public static Task RunPostgresToolAsync(string tool, string[] args) => RunPostgresToolAsync(Environment.UserName == "root", tool, args);
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -24,12 +24,17 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly Dictionary<string, Process> _processes = [];
     private readonly Dictionary<string, StringBuilder> _logs = [];
     private readonly string _root;
-    private readonly string _key;
+    private readonly string _keys;
 
     public string Net { get; }
     public int HttpPort { get; }
     public int PgPort { get; }
     public string WitnessConnection { get; private set; } = "";
+    /// <summary>The nodes start with --witness (the cluster's own witness PostgreSQL, TLS with cluster certificates).</summary>
+    public bool UseWitness { get; init; } = true;
+    public int PeerPort { get; }
+    public string KeysDirectory => _keys;
+    public string WitnessAddress => $"{Net}.13";
     public string PrimaryAddress => $"{Net}.11";
     public string SecondaryAddress => $"{Net}.9";
     public string Vip => $"{Net}.14";
@@ -37,24 +42,37 @@ public sealed class TestCluster : IAsyncDisposable
     public int HeartbeatMs { get; init; } = 200;
     public int FailoverTimeoutMs { get; init; } = 1000;
 
-    private TestCluster(string net, int httpPort, int pgPort)
+    private TestCluster(string net, int httpPort, int pgPort, int peerPort)
     {
         Net = net;
         HttpPort = httpPort;
         PgPort = pgPort;
+        PeerPort = peerPort;
         _root = Path.Combine(Path.GetTempPath(), $"ssm-cluster-{Guid.NewGuid():N}"[..30]);
         Directory.CreateDirectory(_root);
-        _key = Path.Combine(_root, "cluster.key");
-        File.WriteAllText(_key, ClusterKey.Generate());
+        _keys = Path.Combine(_root, "keys");
+        ClusterCredentials.Generate(_keys, rotate: false);
     }
 
-    public static async Task<TestCluster> CreateAsync(string witnessDatabase)
+    /// <summary>A cluster of two nodes to start; its witness PostgreSQL (TLS, certificates of the cluster CA) runs already.</summary>
+    public static async Task<TestCluster> CreateAsync(string witnessDatabase, bool useWitness = true)
     {
+        _ = witnessDatabase;
         var net = $"127.{Random.Shared.Next(20, 250)}.{Random.Shared.Next(1, 250)}";
-        var cluster = new TestCluster(net, FreePort(net), FreePort(net));
-        var server = await PostgresServer.GetAsync();
-        cluster.WitnessConnection = await server.CreateDatabaseAsync(witnessDatabase);
+        var cluster = new TestCluster(net, FreePort(net), FreePort(net), FreePort(net)) { UseWitness = useWitness };
+        if (useWitness)
+            await cluster.StartWitnessAsync();
         return cluster;
+    }
+
+    private string WitnessData => Path.Combine(_root, "witness");
+
+    private async Task StartWitnessAsync()
+    {
+        var bin = PostgresServer.FindPostgresBin() ?? throw new InvalidOperationException("the cluster tests need PostgreSQL installed (initdb, pg_ctl)");
+        WitnessConnection = await WitnessSetup.InitializeAsync(bin, WitnessData, _keys, WitnessAddress, PgPort, CancellationToken.None);
+        await PostgresServer.RunPostgresToolAsync(Path.Combine(bin, "pg_ctl"),
+            ["-D", WitnessData, "-l", Path.Combine(WitnessData, "server.log"), "-w", "-t", "60", "-o", $"-k {WitnessData}", "start"]);
     }
 
     private static int FreePort(string net)
@@ -62,7 +80,7 @@ public sealed class TestCluster : IAsyncDisposable
         while (true)
         {
             var port = PostgresServer.FreePort();
-            if (new[] { ".11", ".9", ".14" }.All(host => CanBind(net + host, port)))
+            if (new[] { ".11", ".9", ".14", ".13" }.All(host => CanBind(net + host, port)))
                 return port;
         }
     }
@@ -83,6 +101,8 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string AddressOf(string node) => node == "primary" ? PrimaryAddress : SecondaryAddress;
     public Uri UrlOf(string node) => new($"http://{AddressOf(node)}:{HttpPort}");
+    /// <summary>The node's peer and console API (mutual TLS).</summary>
+    public Uri PeerUrlOf(string node) => new($"https://{AddressOf(node)}:{PeerPort}");
     public string DataOf(string node) => Path.Combine(_root, node);
     public string Log(string node) { lock (_logs) return _logs.TryGetValue(node, out var b) ? b.ToString() : ""; }
 
@@ -104,10 +124,15 @@ public sealed class TestCluster : IAsyncDisposable
         foreach (var arg in new[]
                  {
                      NodeProcess.WebAssemblyPath(), "node", "--name", node, "--listen", UrlOf(node).ToString().TrimEnd('/'),
-                     "--data", DataOf(node), "--manage-db", "--pg-port", PgPort.ToString(), "--cluster-key-file", _key,
+                     "--data", DataOf(node), "--manage-db", "--pg-port", PgPort.ToString(), "--cluster-keys", _keys, "--peer-port", PeerPort.ToString(),
                      "--heartbeat-ms", HeartbeatMs.ToString(), "--failover-timeout-ms", FailoverTimeoutMs.ToString(),
                  })
             start.ArgumentList.Add(arg);
+        if (UseWitness)
+        {
+            start.ArgumentList.Add("--witness");
+            start.ArgumentList.Add(WitnessConnection);
+        }
         if (Csc is not null)
         {
             foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString() })
@@ -153,11 +178,14 @@ public sealed class TestCluster : IAsyncDisposable
         await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
     }
 
+    /// <summary>The node's console API as the console verbs reach it: mutual TLS with a console certificate of the cluster CA.</summary>
     public HttpClient Admin(string node)
     {
-        var client = new HttpClient { BaseAddress = UrlOf(node), Timeout = TimeSpan.FromMinutes(2) };
-        client.DefaultRequestHeaders.Add(HttpPeerLink.KeyHeader, File.ReadAllText(_key).Trim());
-        return client;
+        var credentials = ClusterCredentials.Load(_keys);
+        return new HttpClient(HttpPeerLink.CreateHandler(credentials, credentials.IssueConsole(), ClusterCredentials.NodeRole))
+        {
+            BaseAddress = PeerUrlOf(node), Timeout = TimeSpan.FromMinutes(2),
+        };
     }
 
     public async Task<(HttpStatusCode Status, string Body)> VerbAsync(string node, string verb, object? body = null)
@@ -175,8 +203,8 @@ public sealed class TestCluster : IAsyncDisposable
         return (await client.GetFromJsonAsync<HaStatus>("/admin/ha/status", Json))!;
     }
 
-    public Task<(HttpStatusCode Status, string Body)> DeployAsync(bool withWitness = true) =>
-        VerbAsync("primary", "deploy", new DeployCluster(UrlOf("secondary").ToString(), Vip, withWitness ? WitnessConnection : null));
+    public Task<(HttpStatusCode Status, string Body)> DeployAsync() =>
+        VerbAsync("primary", "deploy", new DeployCluster(PeerUrlOf("secondary").ToString(), Vip));
 
     /// <summary>Waits until the condition holds on the node's status, failing with the last status seen.</summary>
     public async Task<HaStatus> WaitForAsync(string node, Func<HaStatus, bool> condition, TimeSpan? timeout = null)
@@ -267,6 +295,7 @@ public sealed class TestCluster : IAsyncDisposable
         // The nodes leave their PostgreSQL running when killed; stop each by its own pid file.
         foreach (var node in new[] { "primary", "secondary" })
             await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
+        await Shell.KillPostmasterAsync(Path.Combine(WitnessData, "postmaster.pid"));
         try
         {
             Directory.Delete(_root, recursive: true);

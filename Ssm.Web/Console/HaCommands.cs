@@ -10,9 +10,10 @@ using Ssm.Infrastructure.Ha;
 namespace Ssm.Web.Console;
 
 /// <summary>
-/// The appliance's HA console verbs. Each asks the running node (its admin API, with the cluster key) to
-/// send the matching mediator command, and prints the answer. Exit codes: 0 done, 1 failed,
-/// 2 invalid input, 3 refused in this state (nothing changed), 4 node unreachable, 5 cluster key refused.
+/// The appliance's HA console verbs. Each asks the running node (its admin API on the peer port, over mutual TLS
+/// with a console certificate it issues itself from the cluster CA for this one call) to send the matching
+/// mediator command, and prints the answer. Exit codes: 0 done, 1 failed,
+/// 2 invalid input, 3 refused in this state (nothing changed), 4 node unreachable, 5 refused (not this cluster's CA).
 /// </summary>
 public static class HaCommands
 {
@@ -24,14 +25,14 @@ public static class HaCommands
 
     private static readonly Option<string> NodeUrl = new("--node")
     {
-        Description = "URL of this node (env SSM_NODE)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_NODE") ?? "http://127.0.0.1:8080",
+        Description = "peer URL of this node (env SSM_NODE), e.g. https://127.0.0.11:8444",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_NODE") ?? "https://127.0.0.1:8444",
     };
 
-    private static readonly Option<string?> KeyFile = new("--key")
+    private static readonly Option<string?> KeyFile = new("--keys")
     {
-        Description = "cluster key file from ha_generate_keys (env SSM_CLUSTER_KEY_FILE)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_CLUSTER_KEY_FILE"),
+        Description = "cluster keys folder from ha_generate_keys (env SSM_CLUSTER_KEYS)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_CLUSTER_KEYS"),
     };
 
     private static readonly Option<bool> AsJson = new("--json") { Description = "print JSON instead of text" };
@@ -39,6 +40,7 @@ public static class HaCommands
     public static IEnumerable<Command> All()
     {
         yield return GenerateKeys();
+        yield return WitnessInit();
         yield return Deploy();
         yield return Status();
         yield return Verb("ha_cluster_stop", "Stop cluster services on this node; an active node hands over to the standby first",
@@ -53,38 +55,96 @@ public static class HaCommands
 
     private static Command GenerateKeys()
     {
-        var output = new Option<string>("--out") { Description = "file to write the key to", DefaultValueFactory = _ => "cluster.key" };
-        var force = new Option<bool>("--force") { Description = "overwrite an existing key file" };
-        var command = new Command("ha_generate_keys", "Generate the cluster key shared by both nodes and the witness") { output, force };
+        var output = new Option<string>("--out") { Description = "folder to write the cluster CA to", DefaultValueFactory = _ => "cluster-keys" };
+        var rotate = new Option<bool>("--rotate") { Description = "add a new CA that signs from now on; the old one stays trusted until --retire" };
+        var retire = new Option<bool>("--retire") { Description = "last step of a rotation: trust only the newest CA" };
+        var issue = new Option<string?>("--issue") { Description = "issue a server certificate NAME.crt/NAME.key for another server of the cluster (the witness)" };
+        var address = new Option<string[]>("--address") { Description = "IP address or DNS name the issued certificate is for (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("ha_generate_keys", "Make the cluster's own CA (ca.crt, ca.key); copy the folder to both nodes (--cluster-keys)")
+        {
+            output, rotate, retire, issue, address,
+        };
         command.SetAction(parse =>
         {
-            var path = parse.GetValue(output)!;
-            if (File.Exists(path) && !parse.GetValue(force))
+            var path = Path.GetFullPath(parse.GetValue(output)!);
+            try
             {
-                System.Console.Error.WriteLine($"error: {path} exists; a new key would lock the nodes out of each other. Use --force to replace it.");
-                return 3;
+                if (parse.GetValue(issue) is { } name)
+                {
+                    var names = parse.GetValue(address) ?? [];
+                    var ips = names.Select(n => System.Net.IPAddress.TryParse(n, out var ip) ? ip : null).OfType<System.Net.IPAddress>().ToList();
+                    using var certificate = ClusterCredentials.Load(path).Issue(name, ClusterCredentials.ServerRole, ips,
+                        names.Where(n => !System.Net.IPAddress.TryParse(n, out _)), TimeSpan.FromDays(397));
+                    ClusterCredentials.WriteCertificate(certificate, Path.Combine(path, $"{name}.crt"), Path.Combine(path, $"{name}.key"));
+                    System.Console.WriteLine($"Server certificate for {string.Join(", ", names)} written to {path}/{name}.crt and {name}.key.");
+                    return 0;
+                }
+                if (parse.GetValue(retire))
+                {
+                    ClusterCredentials.Load(path).RetireOldAuthorities();
+                    System.Console.WriteLine($"{path}/ca.crt now trusts only the newest CA. Copy it to both nodes and restart each in turn.");
+                    return 0;
+                }
+                var exists = File.Exists(Path.Combine(path, ClusterCredentials.IssuerKeyFile));
+                if (exists && !parse.GetValue(rotate))
+                {
+                    System.Console.Error.WriteLine($"error: {path} holds a cluster CA already; a new one would lock the nodes out of each other. " +
+                                                   "Use --rotate to add a new CA beside it (docs/security.md).");
+                    return 3;
+                }
+                var fingerprint = ClusterCredentials.Generate(path, rotate: exists);
+                System.Console.WriteLine($"Cluster CA (SHA-256 {fingerprint}) written to {path}. Copy the folder to both nodes, readable by the " +
+                                         "service user only, and start each with --cluster-keys.");
+                return 0;
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            File.WriteAllText(path, ClusterKey.Generate() + "\n");
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            System.Console.WriteLine($"Cluster key written to {path}. Give the same file to both nodes (--cluster-key-file).");
-            return 0;
+            catch (ClusterCredentialsException ex)
+            {
+                System.Console.Error.WriteLine($"error: {ex.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command WitnessInit()
+    {
+        var data = new Option<string>("--data") { Description = "the witness PostgreSQL's data folder", Required = true };
+        var keys = new Option<string?>("--keys") { Description = "cluster keys folder (env SSM_CLUSTER_KEYS)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SSM_CLUSTER_KEYS") };
+        var address = new Option<string>("--address") { Description = "address the witness listens on, e.g. 127.0.0.13", Required = true };
+        var port = new Option<int>("--port") { Description = "its port", DefaultValueFactory = _ => 5432 };
+        var command = new Command("ha_witness_init", "Prepare a witness PostgreSQL (TLS only, nodes admitted by cluster certificate); prints the nodes' --witness")
+        {
+            data, keys, address, port,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                var bin = PostgresNode.FindBin() ?? "/usr/lib/postgresql/15/bin";
+                System.Console.WriteLine(await WitnessSetup.InitializeAsync(bin, parse.GetValue(data)!, parse.GetValue(keys)!, parse.GetValue(address)!,
+                    parse.GetValue(port), ct));
+                return 0;
+            }
+            catch (ClusterCredentialsException ex)
+            {
+                System.Console.Error.WriteLine($"error: {ex.Message}");
+                return 2;
+            }
         });
         return command;
     }
 
     private static Command Deploy()
     {
-        var peer = new Option<string>("--peer") { Description = "URL of the secondary node, e.g. http://127.0.0.9:8080", Required = true };
+        var peer = new Option<string>("--peer") { Description = "peer URL of the secondary node, e.g. https://127.0.0.9:8444", Required = true };
         var vip = new Option<string>("--vip") { Description = "virtual IP address, e.g. 127.0.0.14", Required = true };
-        var witness = new Option<string?>("--witness") { Description = "connection string of the witness PostgreSQL (strongly advised)" };
-        var command = new Command("ha_deploy", "On the primary: copy its database to the secondary and start the cluster")
+        var command = new Command("ha_deploy", "On the primary: copy its database to the secondary and start the cluster (the witness is each node's --witness)")
         {
-            NodeUrl, KeyFile, AsJson, peer, vip, witness,
+            NodeUrl, KeyFile, AsJson, peer, vip,
         };
         command.SetAction((parse, ct) => CallAsync(parse, "Deploying the cluster (this copies the database to the secondary)...",
-            HttpMethod.Post, "/admin/ha/deploy", new DeployCluster(parse.GetValue(peer)!, parse.GetValue(vip)!, parse.GetValue(witness)), ct));
+            HttpMethod.Post, "/admin/ha/deploy", new DeployCluster(parse.GetValue(peer)!, parse.GetValue(vip)!), ct));
         return command;
     }
 
@@ -108,17 +168,24 @@ public static class HaCommands
     private static async Task<int> CallAsync(ParseResult parse, string? progress, HttpMethod method, string path, object? body, CancellationToken ct)
     {
         var json = parse.GetValue(AsJson);
-        var keyPath = parse.GetValue(KeyFile);
-        if (string.IsNullOrEmpty(keyPath) || !File.Exists(keyPath))
+        ClusterCredentials credentials;
+        try
         {
-            System.Console.Error.WriteLine("error: no cluster key: pass --key FILE (from ha_generate_keys) or set SSM_CLUSTER_KEY_FILE.");
+            credentials = ClusterCredentials.Load(parse.GetValue(KeyFile));
+        }
+        catch (ClusterCredentialsException ex)
+        {
+            System.Console.Error.WriteLine($"error: {ex.Message} (console verbs: --keys DIR or SSM_CLUSTER_KEYS)");
             return 2;
         }
         if (progress is not null && !json)
             System.Console.WriteLine(progress);
 
-        using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(NodeUrl)!), Timeout = TimeSpan.FromMinutes(5) };
-        http.DefaultRequestHeaders.Add(HttpPeerLink.KeyHeader, File.ReadAllText(keyPath).Trim());
+        using var certificate = credentials.IssueConsole();
+        using var http = new HttpClient(HttpPeerLink.CreateHandler(credentials, certificate, ClusterCredentials.NodeRole))
+        {
+            BaseAddress = new Uri(parse.GetValue(NodeUrl)!), Timeout = TimeSpan.FromMinutes(5),
+        };
         HttpResponseMessage response;
         try
         {
@@ -127,9 +194,14 @@ public static class HaCommands
                 request.Content = JsonContent.Create(body, body.GetType(), options: Json);
             response = await http.SendAsync(request, ct);
         }
+        catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            System.Console.Error.WriteLine($"error: no TLS session with {http.BaseAddress}: it is not a node of this cluster's CA, or it refused ours ({ex.InnerException.Message}).");
+            return 5;
+        }
         catch (HttpRequestException ex)
         {
-            System.Console.Error.WriteLine($"error: the node at {http.BaseAddress} does not answer ({ex.Message}). Is `ssm node` running?");
+            System.Console.Error.WriteLine($"error: the node at {http.BaseAddress} does not answer ({ex.Message}). Is `ssm node` running (peer URL https://ADDRESS:8444)?");
             return 4;
         }
         var text = await response.Content.ReadAsStringAsync(ct);
@@ -140,7 +212,7 @@ public static class HaCommands
                 System.Console.WriteLine(text);
             else
                 System.Console.Error.WriteLine($"error: {detail}");
-            return (int)response.StatusCode switch { 400 => 2, 401 => 5, 409 => 3, _ => 1 };
+            return (int)response.StatusCode switch { 400 => 2, 401 or 403 => 5, 409 => 3, _ => 1 };
         }
         if (json)
         {

@@ -14,11 +14,13 @@ public static class NodeCommands
     public static Command Node()
     {
         var name = new Option<string?>("--name") { Description = "Node name shown on the dashboard" };
-        var listen = new Option<string?>("--listen") { Description = "Listen URL (HTTP: peers, console verbs, dashboard), e.g. http://127.0.0.1:8080" };
+        var listen = new Option<string?>("--listen") { Description = "Listen URL (HTTP: health; its address is also the HTTPS and peer ports'), e.g. http://127.0.0.1:8080" };
         var data = new Option<string?>("--data") { Description = "Folder for this node's local files" };
         var manage = new Option<bool>("--manage-db") { Description = "Run and control this node's own PostgreSQL in DATA/pg (needed for a cluster)" };
         var pgPort = new Option<int?>("--pg-port") { Description = "Port of this node's own PostgreSQL (default 5432)" };
-        var key = new Option<string?>("--cluster-key-file") { Description = "Cluster key from ha_generate_keys" };
+        var keys = new Option<string?>("--cluster-keys") { Description = "Folder from ha_generate_keys (the cluster CA); needed with --manage-db" };
+        var peerPort = new Option<int?>("--peer-port") { Description = "Port of the peer and console API, mutual TLS (default 8444)" };
+        var witness = new Option<string?>("--witness") { Description = "Witness PostgreSQL connection string (TLS verified; without a password the node logs in by certificate)" };
         var heartbeat = new Option<int?>("--heartbeat-ms") { Description = "Heartbeat interval (default 200)" };
         var timeout = new Option<int?>("--failover-timeout-ms") { Description = "Silence after which the standby takes over (default 1000)" };
         var vipProvider = new Option<string?>("--vip-provider") { Description = "loopback, ip or external" };
@@ -28,7 +30,7 @@ public static class NodeCommands
         var cscRoot = new Option<string?>("--csc-root") { Description = "PEM file of the CSC root CA to trust (the emulator's DATA/csc-root.pem)" };
         var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics")
         {
-            name, listen, data, Database, manage, pgPort, key, heartbeat, timeout, vipProvider, vipInterface, httpsPort, csc, cscRoot,
+            name, listen, data, Database, manage, pgPort, keys, peerPort, witness, heartbeat, timeout, vipProvider, vipInterface, httpsPort, csc, cscRoot,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,7 +42,9 @@ public static class NodeCommands
             if (parse.GetValue(manage))
                 overrides["Cluster:ManageDatabase"] = "true";
             AddIfSet(overrides, "Cluster:DatabasePort", parse.GetValue(pgPort)?.ToString());
-            AddIfSet(overrides, "Cluster:KeyFile", parse.GetValue(key));
+            AddIfSet(overrides, "Cluster:KeysDirectory", parse.GetValue(keys));
+            AddIfSet(overrides, "Node:PeerPort", parse.GetValue(peerPort)?.ToString());
+            AddIfSet(overrides, "Cluster:Witness", parse.GetValue(witness));
             AddIfSet(overrides, "Cluster:HeartbeatIntervalMs", parse.GetValue(heartbeat)?.ToString());
             AddIfSet(overrides, "Cluster:FailoverTimeoutMs", parse.GetValue(timeout)?.ToString());
             AddIfSet(overrides, "Cluster:VipProvider", parse.GetValue(vipProvider));
@@ -48,7 +52,16 @@ public static class NodeCommands
             AddIfSet(overrides, "Node:HttpsPort", parse.GetValue(httpsPort)?.ToString());
             AddIfSet(overrides, "Csc:Url", parse.GetValue(csc));
             AddIfSet(overrides, "Csc:RootCertificate", parse.GetValue(cscRoot));
-            var app = NodeHost.Build(overrides);
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try
+            {
+                app = NodeHost.Build(overrides);
+            }
+            catch (Ssm.Infrastructure.Ha.ClusterCredentialsException ex)
+            {
+                System.Console.Error.WriteLine($"error: {ex.Message}");
+                return 2;
+            }
             await app.RunAsync();
             return 0;
         });

@@ -7,14 +7,15 @@ using Ssm.Web.Security;
 namespace Ssm.Web.Endpoints;
 
 /// <summary>
-/// The peer API (node to node) and the node admin API (console verbs to their node). Both answer only
-/// to the cluster key from ha_generate_keys; a wrong key is refused and logged.
+/// The peer API (node to node) and the node admin API (console verbs to their node), served only on the peer port:
+/// mutual TLS, where a caller without a certificate of the cluster CA gets no TLS session at all. On top of that,
+/// the peer API takes only node certificates and the admin API only console certificates (decision 0016).
 /// </summary>
 public static class ClusterEndpoints
 {
     public static IEndpointRouteBuilder MapClusterEndpoints(this IEndpointRouteBuilder app)
     {
-        var peer = app.MapGroup("/peer").AllowAnonymous().AddEndpointFilter<ClusterKeyFilter>();
+        var peer = app.MapGroup("/peer").AllowAnonymous().AddEndpointFilter(new ClusterCertificateFilter(ClusterCredentials.NodeRole));
         peer.MapPost("/heartbeat", (ClusterSupervisor supervisor, PeerHello hello, CancellationToken ct) => supervisor.ReceiveHeartbeatAsync(hello, ct));
         peer.MapPost("/promote", (ClusterSupervisor supervisor, HandoverRequest request, CancellationToken ct) => supervisor.AcceptHandoverAsync(request, ct));
         peer.MapPost("/join", (ClusterSupervisor supervisor, JoinRequest request, CancellationToken ct) => supervisor.AcceptJoinAsync(request, ct));
@@ -29,7 +30,7 @@ public static class ClusterEndpoints
             return supervisor.Hello();
         });
 
-        var admin = app.MapGroup("/admin/ha").AllowAnonymous().AddEndpointFilter<ClusterKeyFilter>();
+        var admin = app.MapGroup("/admin/ha").AllowAnonymous().AddEndpointFilter(new ClusterCertificateFilter(ClusterCredentials.ConsoleRole));
         admin.MapGet("/status", (ISender sender, CancellationToken ct) => sender.Send(new GetHaStatus(), ct));
         admin.MapPost("/cluster-stop", (ISender sender, CancellationToken ct) => sender.Send(new StopClusterServices(), ct));
         admin.MapPost("/cluster-start", (ISender sender, CancellationToken ct) => sender.Send(new StartClusterServices(), ct));
@@ -40,19 +41,26 @@ public static class ClusterEndpoints
     }
 }
 
-public sealed class ClusterKeyFilter(ClusterKey key, CurrentUser user, ILogger<ClusterKeyFilter> logger) : IEndpointFilter
+/// <summary>Admits a request that came on the peer port with a verified cluster certificate of the given role.</summary>
+public sealed class ClusterCertificateFilter(string role) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (!key.Matches(http.Request.Headers[HttpPeerLink.KeyHeader]))
+        var services = http.RequestServices;
+        var peerPort = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NodeOptions>>().Value.PeerPort;
+        var problem = http.Connection.LocalPort != peerPort ? $"served only on the peer port {peerPort} (mutual TLS)"
+            : http.Connection.ClientCertificate is not { } certificate ? "no client certificate"
+            : !services.GetRequiredService<NodeCertificate>().Credentials.Verify(certificate, role, out var why) ? why
+            : null;
+        if (problem is not null)
         {
-            logger.LogWarning("Refused {Method} {Path} from {Remote}: {Problem}", http.Request.Method, http.Request.Path,
-                http.Connection.RemoteIpAddress, key.IsSet ? "wrong or missing cluster key" : "this node has no cluster key (ha_generate_keys)");
-            return TypedResults.Problem("The cluster key is missing or wrong.", statusCode: (int)HttpStatusCode.Unauthorized, title: "Refused");
+            services.GetRequiredService<ILogger<ClusterCertificateFilter>>().LogWarning("Refused {Method} {Path} from {Remote}: {Problem}",
+                http.Request.Method, http.Request.Path, http.Connection.RemoteIpAddress, problem);
+            return TypedResults.Problem($"Refused: {problem}.", statusCode: (int)HttpStatusCode.Forbidden, title: "Refused");
         }
-        // Whoever holds the cluster key acts as the node's console.
-        user.Principal = CurrentUser.Console;
+        // A console certificate acts as the node's console; a node's as the node itself.
+        services.GetRequiredService<CurrentUser>().Principal = CurrentUser.Console;
         return await next(context);
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using OpenTelemetry.Metrics;
@@ -44,6 +45,9 @@ public static class NodeHost
         builder.WebHost.UseStaticWebAssets();
         // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
         var ha = builder.Configuration.GetSection(HaOptions.Section).Get<HaOptions>() ?? new HaOptions();
+        // No fallback secret: a node that runs its own database for a cluster refuses to start without the cluster CA.
+        if (ha.ManageDatabase)
+            ClusterCredentials.Load(ha.KeysDirectory);
         // A node restarted after a crash replays its database's WAL while the host builds and starts (decision 0015).
         builder.Services.AddSingleton(CrashRecovery.Start(node, ha));
         var listen = new Uri(node.Listen);
@@ -51,6 +55,16 @@ public static class NodeHost
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // The peer and console API: mutual TLS, a cluster certificate or no TLS session at all (decision 0016).
+            if (ha.ManageDatabase)
+                kestrel.Listen(address, node.PeerPort, peer => peer.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = kestrel.ApplicationServices.GetRequiredService<NodeCertificate>().Certificate,
+                    SslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (certificate, _, _) =>
+                        kestrel.ApplicationServices.GetRequiredService<NodeCertificate>().Credentials.Verify(certificate, null, out _),
+                }));
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
             kestrel.Listen(address, listen.Port, http => http.Use(RestoreRelayedClient));
