@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
 #   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), HTTPS port 8443 (dashboard, API,
-#   Smart Transport, as SSM On-Prem) and HTTP port 8080 (the nodes' peer and console calls, and the dashboard),
+#   Smart Transport, as SSM On-Prem), port 8444 (the nodes' peer and console calls: mutual TLS with certificates of
+#   the cluster's own CA, docs/security.md) and HTTP port 8080 (health),
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
 #   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
@@ -18,8 +19,9 @@ PRIMARY=127.0.0.11
 SECONDARY=127.0.0.9
 VIP=127.0.0.14
 WITNESS=127.0.0.13
+PEER_PORT=8444
 PG_PORT=15432
-KEY=$DATA/cluster.key
+KEYS=$DATA/cluster-keys
 CSC=127.0.0.15
 CSC_URL=https://$CSC:9443
 
@@ -51,13 +53,17 @@ log "Building the node (Release)"
 publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
 SSM="$APP/ssm"
 
-[ -f "$KEY" ] || "$SSM" ha_generate_keys --out "$KEY" >/dev/null
+chmod 700 "$DATA"
+# The cluster's own CA: both nodes (and the console verbs) use this folder; on two machines, copy it (scp) to the other.
+[ -f "$KEYS/ca.key" ] || "$SSM" ha_generate_keys --out "$KEYS" >/dev/null
 
-if [ ! -f "$DATA/witness-password" ]; then random_secret > "$DATA/witness-password"; chmod 600 "$DATA/witness-password"; fi
-WITNESS_PASSWORD=$(cat "$DATA/witness-password")
-pg_init "$DATA/witness" "$WITNESS_PASSWORD"
+# A witness from before the cluster CA (password login, no TLS) holds only a lease: start it afresh.
+if [ -f "$DATA/witness/PG_VERSION" ] && [ ! -f "$DATA/witness/server.crt" ]; then
+  log "Replacing the old witness (password login) with one that speaks TLS and admits nodes by certificate"
+  pg_stop "$DATA/witness"; rm -rf "$DATA/witness" "$DATA/witness-password"
+fi
+WITNESS_DB=$("$SSM" ha_witness_init --data "$DATA/witness" --keys "$KEYS" --address "$WITNESS" --port "$PG_PORT") || die "the witness could not be prepared"
 pg_start "$DATA/witness" "$PG_PORT" "-c listen_addresses=$WITNESS"
-WITNESS_DB="Host=$WITNESS;Port=$PG_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
 
 if [ ! -f "$DATA/csc-operator-password" ]; then random_secret > "$DATA/csc-operator-password"; chmod 600 "$DATA/csc-operator-password"; fi
 CSC_PASSWORD=$(cat "$DATA/csc-operator-password")
@@ -81,7 +87,7 @@ fi
 start_node() {
   local name=$1 address=$2
   "$SSM" node --name "$name" --listen "http://$address:$PORT" --data "$DATA/$name" --manage-db --pg-port "$PG_PORT" \
-    --cluster-key-file "$KEY" --https-port "$HTTPS_PORT" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
+    --cluster-keys "$KEYS" --peer-port "$PEER_PORT" --witness "$WITNESS_DB" --https-port "$HTTPS_PORT" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$DATA/$name.pid"
 }
@@ -102,12 +108,12 @@ start_node secondary "$SECONDARY"
 wait_up "$PRIMARY"
 wait_up "$SECONDARY"
 
-export SSM_CLUSTER_KEY_FILE=$KEY
-if ! "$SSM" ha_status --node "http://$PRIMARY:$PORT" >/dev/null 2>&1 && \
-   ! "$SSM" ha_status --node "http://$SECONDARY:$PORT" >/dev/null 2>&1; then
-  "$SSM" ha_deploy --node "http://$PRIMARY:$PORT" --peer "http://$SECONDARY:$PORT" --vip "$VIP" --witness "$WITNESS_DB"
+export SSM_CLUSTER_KEYS=$KEYS
+if ! "$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" >/dev/null 2>&1 && \
+   ! "$SSM" ha_status --node "https://$SECONDARY:$PEER_PORT" >/dev/null 2>&1; then
+  "$SSM" ha_deploy --node "https://$PRIMARY:$PEER_PORT" --peer "https://$SECONDARY:$PEER_PORT" --vip "$VIP"
 fi
-"$SSM" ha_status --node "http://$PRIMARY:$PORT" || true
+"$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" || true
 
 cat <<MSG
 
@@ -128,14 +134,14 @@ cat <<MSG
                                Accounts → Request activation asks for that login; Synchronization syncs.
 
   Try it (another terminal, from $(pwd)):
-    export SSM_CLUSTER_KEY_FILE=$KEY
-    $SSM ha_status        --node http://$PRIMARY:$PORT
-    $SSM ha_cluster_stop  --node http://$PRIMARY:$PORT     # failover: the secondary takes over
-    $SSM ha_cluster_start --node http://$PRIMARY:$PORT     # the primary rejoins as standby
-    $SSM ha_cluster_stop  --node http://$SECONDARY:$PORT   # failback: the primary is active again
-    $SSM ha_cluster_start --node http://$SECONDARY:$PORT
+    export SSM_CLUSTER_KEYS=$KEYS
+    $SSM ha_status        --node https://$PRIMARY:$PEER_PORT
+    $SSM ha_cluster_stop  --node https://$PRIMARY:$PEER_PORT     # failover: the secondary takes over
+    $SSM ha_cluster_start --node https://$PRIMARY:$PEER_PORT     # the primary rejoins as standby
+    $SSM ha_cluster_stop  --node https://$SECONDARY:$PEER_PORT   # failback: the primary is active again
+    $SSM ha_cluster_start --node https://$SECONDARY:$PEER_PORT
     kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
-    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-key-file $KEY --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
+    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
   Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
   synchronize, create a token under Registration Tokens, then act as products:

@@ -11,6 +11,7 @@ import argparse
 import datetime
 import http.client
 import http.cookies
+import ssl
 import json
 import os
 import re
@@ -25,7 +26,11 @@ import time
 
 from benchlib import stop_process
 
-KEY_HEADER = "X-Ssm-Cluster-Key"
+# The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
+def console_tls(keys):
+    context = ssl.create_default_context(cafile=os.path.join(keys, "ca.crt"))
+    context.load_cert_chain(os.path.join(keys, "bench-console.crt"), os.path.join(keys, "bench-console.key"))
+    return context
 SETTLE_S = 1.0           # steady writing before each event
 STEADY_TIMEOUT_S = 90    # a cluster not back to "active + sync + heartbeat" by then is a failure
 RTO_TIMEOUT_S = 60
@@ -155,6 +160,8 @@ class Node:
         self.name = name
         self.address = address
         self.url = f"http://{address}:{args.http_port}"
+        self.peer_url = f"https://{address}:{args.peer_port}"
+        self.tls = console_tls(args.key)
         self.data = os.path.join(args.work, name)
         self.log = os.path.join(args.work, f"{name}.log")
         self.pid_file = os.path.join(args.work, "pids", f"{name}.pid")
@@ -164,7 +171,7 @@ class Node:
         self.process = None
         a = args
         self.command = [a.app, "node", "--name", name, "--listen", self.url, "--data", self.data, "--manage-db",
-                        "--pg-port", str(a.pg_port), "--cluster-key-file", a.key,
+                        "--pg-port", str(a.pg_port), "--cluster-keys", a.key, "--peer-port", str(a.peer_port), "--witness", a.witness,
                         "--heartbeat-ms", str(a.heartbeat_ms), "--failover-timeout-ms", str(a.failover_timeout_ms)]
 
     def start(self):
@@ -239,8 +246,8 @@ class Node:
         """GET /admin/ha/status with the cluster key: the same answer as `ssm ha_status --json`, without starting
         a .NET process for each poll. None if the node does not answer."""
         try:
-            conn = http.client.HTTPConnection(self.address, self.args.http_port, timeout=timeout)
-            conn.request("GET", "/admin/ha/status", headers={KEY_HEADER: self.args.cluster_key, "Accept": "application/json"})
+            conn = http.client.HTTPSConnection(self.address, self.args.peer_port, timeout=timeout, context=self.tls)
+            conn.request("GET", "/admin/ha/status", headers={"Accept": "application/json"})
             response = conn.getresponse()
             body = response.read()
             conn.close()
@@ -252,8 +259,8 @@ class Node:
     def admin_post(self, path, timeout=300):
         """POST an admin verb with the cluster key, as `ssm ha_cluster_stop` does, without the CLI's own
         start-up (a .NET process, 0.4-0.9 s here): the RTO then starts when the node is asked."""
-        conn = http.client.HTTPConnection(self.address, self.args.http_port, timeout=timeout)
-        conn.request("POST", path, headers={KEY_HEADER: self.args.cluster_key, "Accept": "application/json"})
+        conn = http.client.HTTPSConnection(self.address, self.args.peer_port, timeout=timeout, context=self.tls)
+        conn.request("POST", path, headers={"Accept": "application/json"})
         response = conn.getresponse()
         body = response.read().decode(errors="replace")
         conn.close()
@@ -455,7 +462,7 @@ class Cluster:
         return "secondary" if name == "primary" else "primary"
 
     def cli(self, verb, node, *extra, timeout=300):
-        command = [self.args.app, verb, "--node", self.nodes[node].url, "--key", self.args.key, *extra]
+        command = [self.args.app, verb, "--node", self.nodes[node].peer_url, "--keys", self.args.key, *extra]
         started = now()
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
         return result, (now() - started) * 1000
@@ -608,7 +615,7 @@ def planned_cycle(cluster, writer, phase, i, cycles, done):
     done.append(cycle)   # kept even if the rejoin fails
 
     t1 = now()
-    command = subprocess.Popen([cluster.args.app, "ha_cluster_start", "--node", cluster.nodes[active].url, "--key", cluster.args.key],
+    command = subprocess.Popen([cluster.args.app, "ha_cluster_start", "--node", cluster.nodes[active].peer_url, "--keys", cluster.args.key],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         rejoin = wait_rejoin(cluster, standby, t1, command)
@@ -720,7 +727,7 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
         parser.add_argument(name, required=True)
-    for name in ("--http-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
+    for name in ("--http-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
     password = os.environ.get("SSM_ADMIN_PASSWORD", "")
@@ -729,8 +736,6 @@ def main():
     for address in (args.primary, args.secondary, args.vip):
         if not address.startswith("127."):
             raise SystemExit(f"only 127.x addresses: {address}")
-    with open(args.key) as f:
-        args.cluster_key = f.read().strip()
 
     cluster = Cluster(args)
     phase = Phase()
@@ -746,8 +751,7 @@ def main():
         for node in cluster.nodes.values():
             node.wait_live()
         progress(f"Deploying the cluster (VIP {args.vip})")
-        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].url, "--vip", args.vip,
-                                 "--witness", args.witness)
+        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].peer_url, "--vip", args.vip)
         if result.returncode != 0:
             raise BenchError(f"ha_deploy failed ({result.returncode}): {(result.stdout + result.stderr).strip()}\n"
                              f"{cluster.nodes['primary'].log_tail()}")

@@ -63,6 +63,8 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK/pids"
 
 HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
+PEER_PORT=$(pick_port 8445 "$PRIMARY" "$SECONDARY")
+while [ "$PEER_PORT" = "$HTTP_PORT" ]; do PEER_PORT=$(pick_port $((HTTP_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
 PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
 WITNESS_PORT=$(pick_port 15432 "$WITNESS")
 
@@ -87,15 +89,15 @@ if ! publish_node "$APP" "$PROJECT" >"$WORK/publish.log" 2>&1; then
 fi
 rm -rf "$WORK/src"
 SSM=$APP/ssm
-KEY=$WORK/cluster.key
+KEY=$WORK/cluster-keys
 "$SSM" ha_generate_keys --out "$KEY" >/dev/null
+# The benchmark's own client of the console API (mutual TLS), as the console verbs make one for each call.
+"$SSM" ha_generate_keys --out "$KEY" --issue bench-console --role console >/dev/null
 
-WITNESS_PASSWORD=$(random_secret)
-log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT"
-pg_init "$WORK/witness" "$WITNESS_PASSWORD"
+log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT (TLS, nodes admitted by cluster certificate)"
+WITNESS_DB=$("$SSM" ha_witness_init --data "$WORK/witness" --keys "$KEY" --address "$WITNESS" --port "$WITNESS_PORT")
 WITNESS_STARTED=true
 pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
-WITNESS_DB="Host=$WITNESS;Port=$WITNESS_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
 
 ADMIN_PASSWORD=$(random_secret)
 while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
@@ -106,6 +108,6 @@ printf 'ssm failover benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/failover.py \
   --app "$SSM" --key "$KEY" --work "$WORK" \
-  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --pg-port "$PG_PORT" \
+  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --peer-port "$PEER_PORT" --pg-port "$PG_PORT" \
   --witness "$WITNESS_DB" --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS" \
   --cycles "$CYCLES"

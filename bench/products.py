@@ -158,7 +158,7 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness", "--csc"):
         parser.add_argument(name, required=True)
-    for name in ("--http-port", "--https-port", "--pg-port", "--csc-port", "--count", "--concurrency", "--report-requests",
+    for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--csc-port", "--count", "--concurrency", "--report-requests",
                  "--reports-per-request", "--instances", "--rate-limit", "--heartbeat-ms", "--failover-timeout-ms"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
@@ -169,8 +169,6 @@ def main():
     for address in (args.primary, args.secondary, args.vip, args.csc):
         if not address.startswith("127."):
             raise SystemExit(f"only 127.x addresses: {address}")
-    with open(args.key) as f:
-        args.cluster_key = f.read().strip()
 
     csc_dir = os.path.join(args.work, "csc")
     root_pem = os.path.join(csc_dir, "csc-root.pem")
@@ -207,7 +205,7 @@ def main():
         for node in cluster.nodes.values():
             node.wait_live()
         progress(f"Deploying the cluster (VIP {args.vip}, synchronous replication, witness)")
-        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].url, "--vip", args.vip, "--witness", args.witness)
+        result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].peer_url, "--vip", args.vip)
         if result.returncode != 0:
             raise BenchError(f"ha_deploy failed ({result.returncode}): {(result.stdout + result.stderr).strip()}")
         active, _ = cluster.wait_steady()

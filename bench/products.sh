@@ -91,6 +91,8 @@ mkdir -p "$WORK/pids"
 HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
 HTTPS_PORT=$(pick_port 8444 "$PRIMARY" "$SECONDARY" "$VIP")
 while [ "$HTTPS_PORT" = "$HTTP_PORT" ]; do HTTPS_PORT=$(pick_port $((HTTP_PORT + 2)) "$PRIMARY" "$SECONDARY" "$VIP"); done
+PEER_PORT=$(pick_port 8445 "$PRIMARY" "$SECONDARY")
+while [ "$PEER_PORT" = "$HTTP_PORT" ] || [ "$PEER_PORT" = "$HTTPS_PORT" ]; do PEER_PORT=$(pick_port $((HTTPS_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
 PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
 WITNESS_PORT=$(pick_port 15432 "$WITNESS")
 CSC_PORT=$(pick_port 9443 "$CSC")
@@ -107,15 +109,15 @@ if [ -z "${BENCH_APP:-}" ]; then
 fi
 [ -x "$APP/ssm" ] || die "no ssm executable in $APP"
 SSM=$APP/ssm
-KEY=$WORK/cluster.key
+KEY=$WORK/cluster-keys
 "$SSM" ha_generate_keys --out "$KEY" >/dev/null
+# The benchmark's own client of the console API (mutual TLS), as the console verbs make one for each call.
+"$SSM" ha_generate_keys --out "$KEY" --issue bench-console --role console >/dev/null
 
-WITNESS_PASSWORD=$(random_secret)
-log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT"
-pg_init "$WORK/witness" "$WITNESS_PASSWORD"
+log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT (TLS, nodes admitted by cluster certificate)"
+WITNESS_DB=$("$SSM" ha_witness_init --data "$WORK/witness" --keys "$KEY" --address "$WITNESS" --port "$WITNESS_PORT")
 WITNESS_STARTED=true
 pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
-WITNESS_DB="Host=$WITNESS;Port=$WITNESS_PORT;Username=postgres;Password=$WITNESS_PASSWORD;Database=postgres"
 
 ADMIN_PASSWORD=$(random_secret)
 while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
@@ -128,7 +130,7 @@ printf 'ssm products benchmark  commit %s%s  %s cores  dotnet %s  %s  load avera
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD python3 bench/products.py \
   --app "$SSM" --key "$KEY" --work "$WORK" \
   --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --witness "$WITNESS_DB" --csc "$CSC" \
-  --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --pg-port "$PG_PORT" --csc-port "$CSC_PORT" \
+  --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --peer-port "$PEER_PORT" --pg-port "$PG_PORT" --csc-port "$CSC_PORT" \
   --count "$COUNT" --concurrency "$CONCURRENCY" --report-requests "$REPORT_REQUESTS" \
   --reports-per-request "$REPORTS_PER_REQUEST" --instances "$INSTANCES" --rate-limit "$RATE_LIMIT" \
   --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS"

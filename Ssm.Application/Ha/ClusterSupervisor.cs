@@ -65,7 +65,10 @@ public sealed class ClusterSupervisor(
     public IDatabaseNode DatabaseNode => database;
     public bool AcceptsWrites => Role is NodeRole.Active or NodeRole.Standalone;
 
-    private Uri? PeerUrl => _state.PeerUrl is { } url ? new Uri(url) : null;
+    // A cluster deployed before the peer port existed stored the peer's plain HTTP address: its peer port is the same as ours.
+    private Uri? PeerUrl => _state.PeerUrl is { } url
+        ? new Uri(url) is { Scheme: "http" } old ? new UriBuilder(old) { Scheme = "https", Port = nodeOptions.Value.PeerPort }.Uri : new Uri(url)
+        : null;
 
     public PeerHello Hello() =>
         new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode);

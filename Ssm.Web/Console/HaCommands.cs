@@ -60,9 +60,11 @@ public static class HaCommands
         var retire = new Option<bool>("--retire") { Description = "last step of a rotation: trust only the newest CA" };
         var issue = new Option<string?>("--issue") { Description = "issue a server certificate NAME.crt/NAME.key for another server of the cluster (the witness)" };
         var address = new Option<string[]>("--address") { Description = "IP address or DNS name the issued certificate is for (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var role = new Option<string>("--role") { Description = "role of the issued certificate: server, or console (a client of the console API, for scripts)",
+            DefaultValueFactory = _ => ClusterCredentials.ServerRole };
         var command = new Command("ha_generate_keys", "Make the cluster's own CA (ca.crt, ca.key); copy the folder to both nodes (--cluster-keys)")
         {
-            output, rotate, retire, issue, address,
+            output, rotate, retire, issue, address, role,
         };
         command.SetAction(parse =>
         {
@@ -73,10 +75,11 @@ public static class HaCommands
                 {
                     var names = parse.GetValue(address) ?? [];
                     var ips = names.Select(n => System.Net.IPAddress.TryParse(n, out var ip) ? ip : null).OfType<System.Net.IPAddress>().ToList();
-                    using var certificate = ClusterCredentials.Load(path).Issue(name, ClusterCredentials.ServerRole, ips,
-                        names.Where(n => !System.Net.IPAddress.TryParse(n, out _)), TimeSpan.FromDays(397));
+                    var kind = parse.GetValue(role) is ClusterCredentials.ConsoleRole ? ClusterCredentials.ConsoleRole : ClusterCredentials.ServerRole;
+                    using var certificate = ClusterCredentials.Load(path).Issue(name, kind, ips,
+                        names.Where(n => !System.Net.IPAddress.TryParse(n, out _)), kind == ClusterCredentials.ConsoleRole ? TimeSpan.FromDays(1) : TimeSpan.FromDays(397));
                     ClusterCredentials.WriteCertificate(certificate, Path.Combine(path, $"{name}.crt"), Path.Combine(path, $"{name}.key"));
-                    System.Console.WriteLine($"Server certificate for {string.Join(", ", names)} written to {path}/{name}.crt and {name}.key.");
+                    System.Console.WriteLine($"A {kind} certificate '{name}' written to {path}/{name}.crt and {name}.key.");
                     return 0;
                 }
                 if (parse.GetValue(retire))
