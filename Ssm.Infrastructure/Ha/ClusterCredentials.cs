@@ -8,7 +8,7 @@ namespace Ssm.Infrastructure.Ha;
 public sealed class ClusterCredentialsException(string message) : Exception(message);
 
 /// <summary>
-/// The cluster's own certificate authority (ha_generate_keys, decision 0016): <c>ca.crt</c> holds the CAs every
+/// The cluster's own certificate authority (ha_generate_keys, decision 0018): <c>ca.crt</c> holds the CAs every
 /// member trusts (two while one is being rotated out), <c>ca.key</c> the private key of the newest, which signs.
 /// Each node issues its own certificate from it at start; console verbs issue a short-lived one per call. Peers,
 /// consoles, PostgreSQL servers and the witness are all recognised by a chain to these CAs and the role in the

@@ -11,7 +11,7 @@ namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
 /// Peer calls over mutual TLS on the peer port: this node logs in with its cluster certificate and talks only to a
-/// server whose certificate chains to the cluster CA, names the address called and says it is a node (decision 0016).
+/// server whose certificate chains to the cluster CA, names the address called and says it is a node (decision 0018).
 /// Connections stay open between calls, so a heartbeat costs no handshake.
 /// </summary>
 public sealed class HttpPeerLink(IHttpClientFactory clients) : IPeerLink

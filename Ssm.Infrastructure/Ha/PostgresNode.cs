@@ -148,11 +148,11 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     private async Task WriteAccessRulesAsync(CancellationToken cancellationToken)
     {
         var hba = new StringBuilder("""
-            # Written by ssm (decision 0016); rewritten when the peer changes. The node itself: local socket, peer authentication.
+            # Written by ssm (decision 0018); rewritten when the peer changes. The node itself: local socket, peer authentication.
             local    all          postgres                          peer map=local
 
             """);
-        var ident = new StringBuilder("# Written by ssm (decision 0016).\n");
+        var ident = new StringBuilder("# Written by ssm (decision 0018).\n");
         foreach (var user in new[] { "postgres", "root", Environment.UserName }.Distinct())
             ident.AppendLine($"local    {user}    postgres");
         if (_peer is { Host: { } host, Name: { } name })
@@ -257,7 +257,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         if (await IsRunningAsync())
             return;
         // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (trap 6).
-        // TLS with the node's cluster certificate, and access rules of this node's own (decision 0016).
+        // TLS with the node's cluster certificate, and access rules of this node's own (decision 0018).
         var options = $"-p {Endpoint.Port} -k '{SocketDirectory}' -c listen_addresses={Endpoint.Host} -c cluster_name=ssm -c unix_socket_permissions=0700 " +
                       $"-c ssl=on -c ssl_cert_file='{Path.Combine(TlsDirectory, "server.crt")}' -c ssl_key_file='{Path.Combine(TlsDirectory, "server.key")}' " +
                       $"-c ssl_ca_file='{Path.Combine(TlsDirectory, "ca.crt")}' -c ssl_min_protocol_version=TLSv1.3 " +

@@ -25,7 +25,7 @@ public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, 
             // Short timeouts: a witness that does not answer within a heartbeat counts as unreachable.
             var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 1, CommandTimeout = 1, Pooling = true };
             // Always TLS with the witness verified (by the cluster CA unless the connection names another); without a
-            // password the node logs in with its cluster certificate (decision 0016).
+            // password the node logs in with its cluster certificate (decision 0018).
             var node = certificate.Value;
             builder.SslMode = SslMode.VerifyFull;
             if (string.IsNullOrEmpty(builder.RootCertificate))

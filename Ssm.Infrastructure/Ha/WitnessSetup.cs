@@ -6,7 +6,7 @@ namespace Ssm.Infrastructure.Ha;
 /// <summary>
 /// `ssm ha_witness_init`: a witness PostgreSQL that speaks only TLS with a certificate of the cluster CA, and admits
 /// the nodes by their cluster certificates as the role ssm_witness, owner of the one database it needs. No password
-/// exists anywhere (decision 0016). Start it with pg_ctl afterwards; it listens on the given address.
+/// exists anywhere (decision 0018). Start it with pg_ctl afterwards; it listens on the given address.
 /// </summary>
 public static class WitnessSetup
 {

@@ -9,7 +9,7 @@ namespace Ssm.Web.Endpoints;
 /// <summary>
 /// The peer API (node to node) and the node admin API (console verbs to their node), served only on the peer port:
 /// mutual TLS, where a caller without a certificate of the cluster CA gets no TLS session at all. On top of that,
-/// the peer API takes only node certificates and the admin API only console certificates (decision 0016).
+/// the peer API takes only node certificates and the admin API only console certificates (decision 0018).
 /// </summary>
 public static class ClusterEndpoints
 {

@@ -55,7 +55,7 @@ public static class NodeHost
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            // The peer and console API: mutual TLS, a cluster certificate or no TLS session at all (decision 0016).
+            // The peer and console API: mutual TLS, a cluster certificate or no TLS session at all (decision 0018).
             if (ha.ManageDatabase)
                 kestrel.Listen(address, node.PeerPort, peer => peer.UseHttps(new HttpsConnectionAdapterOptions
                 {
