@@ -7,7 +7,8 @@ using Ssm.Domain.Events;
 
 namespace Ssm.Application.Accounts;
 
-public sealed record CreateAccount(string Name, string Description, string ContactEmail) : ICommand<AccountDto>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record CreateAccount(string Name, string Description, string ContactEmail) : ICommand<AccountDto>, IAudited
 {
     public EventCategory Category => EventCategory.Accounts;
     public string Subject => Name;

@@ -8,7 +8,8 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Accounts;
 
 /// <summary>Deletes an account; the caller confirms by repeating its name, so a stale id cannot delete the wrong one.</summary>
-public sealed record DeleteAccount(Guid Id, string ConfirmName) : ICommand, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record DeleteAccount(Guid Id, string ConfirmName) : ICommand, IAudited
 {
     public EventCategory Category => EventCategory.Accounts;
     public string Subject => ConfirmName;

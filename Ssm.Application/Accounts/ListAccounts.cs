@@ -7,6 +7,7 @@ using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Accounts;
 
+[Sender(SenderRole.Viewer)]
 public sealed record ListAccounts(string? Search = null, int PageNumber = 1, int PageSize = 20) : IQuery<Page<AccountDto>>, IPaged;
 
 public sealed class ListAccountsValidator : AbstractValidator<ListAccounts>

@@ -7,7 +7,8 @@ using Ssm.Domain.Events;
 
 namespace Ssm.Application.Accounts;
 
-public sealed record UpdateAccountDescription(Guid Id, string Description) : ICommand<AccountDto>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record UpdateAccountDescription(Guid Id, string Description) : ICommand<AccountDto>, IAudited
 {
     public EventCategory Category => EventCategory.Accounts;
     public string Subject => Id.ToString();

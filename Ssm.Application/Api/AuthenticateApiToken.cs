@@ -1,5 +1,6 @@
 using Marten;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Api;
@@ -8,6 +9,7 @@ namespace Ssm.Application.Api;
 /// Opens a bearer token and checks its client again: a revoked client, or one whose account was deleted, is
 /// refused at once even though its token has not expired.
 /// </summary>
+[Sender(SenderRole.Public)]
 public sealed record AuthenticateApiToken(string Token) : IQuery<ApiCaller>;
 
 public sealed class AuthenticateApiTokenHandler(IQuerySession session, IApiTokenProtector protector) : IQueryHandler<AuthenticateApiToken, ApiCaller>

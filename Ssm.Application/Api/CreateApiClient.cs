@@ -18,7 +18,8 @@ public sealed record ApiClientDto(Guid Id, Guid AccountId, string Name, string C
 /// <summary>The secret is in this answer and nowhere else: only its hash is stored.</summary>
 public sealed record CreatedApiClient(ApiClientDto Client, string Secret);
 
-public sealed record CreateApiClient(Guid AccountId, string Name) : ICommand<CreatedApiClient>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record CreateApiClient(Guid AccountId, string Name) : ICommand<CreatedApiClient>, IAudited
 {
     public EventCategory Category => EventCategory.Security;
     public string Subject => Name;

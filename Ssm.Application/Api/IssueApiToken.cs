@@ -16,6 +16,7 @@ public sealed record IssuedApiToken(
 /// The client credentials grant: a monitoring tool trades its client id and secret for an access token.
 /// Not audited and nothing stored: tools ask every hour, and a refusal must not let anyone fill the database.
 /// </summary>
+[Sender(SenderRole.Public)]
 public sealed record IssueApiToken(string? GrantType, string? ClientId, string? ClientSecret) : ICommand<IssuedApiToken>
 {
     public const string ClientCredentials = "client_credentials";

@@ -16,6 +16,7 @@ public sealed record ApiAlerts(IReadOnlyList<ApiAlert> Alerts);
 /// failed synchronization of all accounts) and one Major alert per license tag it is out of compliance with.
 /// Major first, newest first.
 /// </summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListApiAlerts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiAlerts>;
 
 public sealed class ListApiAlertsValidator : AbstractValidator<ListApiAlerts>

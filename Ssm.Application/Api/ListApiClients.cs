@@ -1,10 +1,12 @@
 using Marten;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Api;
 
 /// <summary>An account's API clients, newest first, revoked ones included.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListApiClients(Guid AccountId) : IQuery<IReadOnlyList<ApiClientDto>>;
 
 public sealed class ListApiClientsHandler(IQuerySession session) : IQueryHandler<ListApiClients, IReadOnlyList<ApiClientDto>>

@@ -1,5 +1,6 @@
 using FluentValidation;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Application.Licenses;
 
 namespace Ssm.Application.Api;
@@ -10,6 +11,7 @@ public sealed record ApiLicense(string License, string Tag, string Status, int Q
 public sealed record ApiLicenses(IReadOnlyList<ApiLicense> Licenses);
 
 /// <summary>An account's licenses as SSM On-Prem's API toolkit shows them, from the dashboard's own license list.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListApiLicenses(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiLicenses>;
 
 public sealed class ListApiLicensesValidator : AbstractValidator<ListApiLicenses>

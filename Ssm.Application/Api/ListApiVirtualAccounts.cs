@@ -11,6 +11,7 @@ public sealed record ApiVirtualAccount(string Name, string Description, bool IsD
 public sealed record ApiVirtualAccounts(IReadOnlyList<ApiVirtualAccount> VirtualAccounts);
 
 /// <summary>A local account here has one virtual account, DEFAULT, holding all its licenses and products.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListApiVirtualAccounts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccounts>;
 
 public sealed class ListApiVirtualAccountsValidator : AbstractValidator<ListApiVirtualAccounts>

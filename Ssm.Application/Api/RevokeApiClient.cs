@@ -8,7 +8,8 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Api;
 
 /// <summary>Revoking refuses new tokens at once and the client's tokens already issued on their next call.</summary>
-public sealed record RevokeApiClient(Guid Id) : ICommand, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record RevokeApiClient(Guid Id) : ICommand, IAudited
 {
     public EventCategory Category => EventCategory.Security;
     public string Subject => Id.ToString();

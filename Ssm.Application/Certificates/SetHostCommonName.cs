@@ -16,7 +16,8 @@ public interface IHostAddresses
 }
 
 /// <summary>Security > Certificates: the name products address this server by.</summary>
-public sealed record SetHostCommonName(string Name) : ICommand<CertificateStatus>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record SetHostCommonName(string Name) : ICommand<CertificateStatus>, IAudited
 {
     public EventCategory Category => EventCategory.Security;
     public string Subject => Name;
@@ -72,6 +73,7 @@ public sealed record CertificateStatus(string HostCommonName, bool Stale, string
     }
 }
 
+[Sender(SenderRole.Viewer)]
 public sealed record GetCertificateStatus : IQuery<CertificateStatus?>;
 
 public sealed class GetCertificateStatusHandler(IQuerySession session) : IQueryHandler<GetCertificateStatus, CertificateStatus?>

@@ -5,12 +5,15 @@ public interface IClock
     DateTimeOffset UtcNow { get; }
 }
 
-/// <summary>Who sends the message being handled: a dashboard user, an API client or the console.</summary>
+/// <summary>Who sends the message being handled: a dashboard user, an API client, a product (anonymous) or the node itself.</summary>
 public interface ICurrentUser
 {
     string Name { get; }
     bool IsAuthenticated { get; }
     bool IsAdmin { get; }
+
+    /// <summary>The node itself: its jobs, start-up, console and cluster-key holders; never a web user.</summary>
+    bool IsNode { get; }
 }
 
 public interface IPasswordHasher

@@ -4,8 +4,8 @@ using Mediator;
 namespace Ssm.Application.Common;
 
 /// <summary>
-/// Runs every FluentValidation validator of the message, and refuses admin-only commands from viewers,
-/// before the handler sees anything; nothing is written when either fails.
+/// Refuses a message whose sender is not among those it declares (or that declares none), then runs every
+/// FluentValidation validator of the message, before the handler sees anything; nothing is written when either fails.
 /// </summary>
 public sealed class ValidationBehavior<TMessage, TResponse>(IEnumerable<IValidator<TMessage>> validators, ICurrentUser user)
     : IPipelineBehavior<TMessage, TResponse>
@@ -13,8 +13,7 @@ public sealed class ValidationBehavior<TMessage, TResponse>(IEnumerable<IValidat
 {
     public async ValueTask<TResponse> Handle(TMessage message, MessageHandlerDelegate<TMessage, TResponse> next, CancellationToken cancellationToken)
     {
-        if (message is IAdminOnly && !user.IsAdmin)
-            throw new ForbiddenException($"'{user.Name}' may only read: {EventLog.ActionOf(message)} needs the admin role.");
+        Senders.EnsureMaySend(message, user);
 
         var failures = new List<FluentValidation.Results.ValidationFailure>();
         foreach (var validator in validators)

@@ -21,6 +21,7 @@ public sealed record DashboardSummary(int Accounts, int EventsToday, IReadOnlyLi
     public int LicensesOutOfCompliance { get; init; }
 }
 
+[Sender(SenderRole.Viewer)]
 public sealed record GetDashboardSummary : IQuery<DashboardSummary>;
 
 public sealed class GetDashboardSummaryHandler(IQuerySession session, IClock clock, ISender sender) : IQueryHandler<GetDashboardSummary, DashboardSummary>

@@ -23,6 +23,7 @@ public sealed record EventDto(DateTimeOffset At, string Actor, EventCategory Cat
 /// Filters are enums and instants only, never text spliced into SQL: the filter that SSM On-Prem
 /// itself once exposed to SQL injection cannot carry anything but these values here.
 /// </summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListEvents(
     EventCategory? Category = null,
     EventOutcome? Outcome = null,

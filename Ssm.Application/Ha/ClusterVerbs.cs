@@ -8,7 +8,8 @@ namespace Ssm.Application.Ha;
 /// <summary>What a console verb reports back: a readable message for the operator.</summary>
 public sealed record VerbResult(string Message);
 
-public sealed record StopClusterServices : ICommand<VerbResult>, IAdminOnly;
+[Sender(SenderRole.Internal)]
+public sealed record StopClusterServices : ICommand<VerbResult>;
 
 public sealed class StopClusterServicesHandler(ClusterSupervisor supervisor) : ICommandHandler<StopClusterServices, VerbResult>
 {
@@ -16,7 +17,8 @@ public sealed class StopClusterServicesHandler(ClusterSupervisor supervisor) : I
         new(await supervisor.ClusterStopAsync(cancellationToken));
 }
 
-public sealed record StartClusterServices : ICommand<VerbResult>, IAdminOnly;
+[Sender(SenderRole.Internal)]
+public sealed record StartClusterServices : ICommand<VerbResult>;
 
 public sealed class StartClusterServicesHandler(ClusterSupervisor supervisor) : ICommandHandler<StartClusterServices, VerbResult>
 {
@@ -24,7 +26,8 @@ public sealed class StartClusterServicesHandler(ClusterSupervisor supervisor) : 
         new(await supervisor.ClusterStartAsync(cancellationToken));
 }
 
-public sealed record TeardownCluster : ICommand<VerbResult>, IAdminOnly;
+[Sender(SenderRole.Internal)]
+public sealed record TeardownCluster : ICommand<VerbResult>;
 
 public sealed class TeardownClusterHandler(ClusterSupervisor supervisor) : ICommandHandler<TeardownCluster, VerbResult>
 {
@@ -32,7 +35,8 @@ public sealed class TeardownClusterHandler(ClusterSupervisor supervisor) : IComm
         new(await supervisor.TeardownAsync(cancellationToken));
 }
 
-public sealed record TakeOver : ICommand<VerbResult>, IAdminOnly;
+[Sender(SenderRole.Internal)]
+public sealed record TakeOver : ICommand<VerbResult>;
 
 public sealed class TakeOverHandler(ClusterSupervisor supervisor) : ICommandHandler<TakeOver, VerbResult>
 {
@@ -41,7 +45,8 @@ public sealed class TakeOverHandler(ClusterSupervisor supervisor) : ICommandHand
 }
 
 /// <summary>ha_deploy on the primary: copies this node's database to the peer and starts the cluster.</summary>
-public sealed record DeployCluster(string PeerUrl, string Vip) : ICommand<VerbResult>, IAdminOnly, IAudited
+[Sender(SenderRole.Internal)]
+public sealed record DeployCluster(string PeerUrl, string Vip) : ICommand<VerbResult>, IAudited
 {
     public EventCategory Category => EventCategory.Cluster;
     public string Subject => PeerUrl;

@@ -1,5 +1,6 @@
 using Marten;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Domain.Nodes;
 
 namespace Ssm.Application.Ha;
@@ -31,6 +32,7 @@ public sealed record HaStatus(
     public FailoverRecord? LastFailover => History.Count > 0 ? History[0] : null;
 }
 
+[Sender(SenderRole.Viewer)]
 public sealed record GetHaStatus : IQuery<HaStatus>;
 
 public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session) : IQueryHandler<GetHaStatus, HaStatus>

@@ -1,10 +1,12 @@
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Domain.Nodes;
 
 namespace Ssm.Application.Ha;
 
 public sealed record NodeStatus(string Name, NodeRole Role, string Reason, bool Deployed);
 
+[Sender(SenderRole.Viewer)]
 public sealed record GetNodeStatus : IQuery<NodeStatus>;
 
 public sealed class GetNodeStatusHandler(ClusterSupervisor supervisor) : IQueryHandler<GetNodeStatus, NodeStatus>

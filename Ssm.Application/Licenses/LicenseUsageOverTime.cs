@@ -12,6 +12,7 @@ public sealed record DailyUsage(DateOnly Day, int InUse);
 /// Licenses of one tag an account used per UTC day, the last <see cref="Days"/> days up to today: per day, the sum
 /// over its products of the most each product reported for a window that overlaps the day.
 /// </summary>
+[Sender(SenderRole.Viewer)]
 public sealed record LicenseUsageOverTime(Guid AccountId, string Tag, int Days = 30) : IQuery<IReadOnlyList<DailyUsage>>
 {
     public const int MaxDays = 366;

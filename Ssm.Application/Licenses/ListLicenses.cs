@@ -19,6 +19,7 @@ public sealed record LicenseDto(Guid AccountId, string Account, string Tag, stri
 /// Licenses per account and tag: purchased as the last synchronization brought them down, in use as the
 /// products' latest usage reports say. A tag in use that was never bought shows with 0 purchased.
 /// </summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListLicenses(Guid? AccountId = null) : IQuery<IReadOnlyList<LicenseDto>>;
 
 public sealed class ListLicensesHandler(IQuerySession session, IClock clock, LicenseUsage usage) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>

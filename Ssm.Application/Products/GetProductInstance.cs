@@ -11,6 +11,7 @@ public sealed record ProductInstanceDetails(Guid Id, Guid AccountId, string Acco
     string CertificateSerial, DateTimeOffset CertificateNotAfter, IReadOnlyList<LicenseUse> Usage);
 
 /// <summary>What the details of one product instance show: its registration, its ID certificate and the licenses it uses.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record GetProductInstance(Guid Id) : IQuery<ProductInstanceDetails>;
 
 public sealed class GetProductInstanceHandler(IQuerySession session) : IQueryHandler<GetProductInstance, ProductInstanceDetails>

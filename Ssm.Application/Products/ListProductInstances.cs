@@ -35,6 +35,7 @@ public enum TotalKind
 public sealed record ProductInstancePage(IReadOnlyList<ProductInstanceRow> Items, long Total, TotalKind TotalKind, int PageNumber, int PageSize);
 
 /// <summary>Product instances, optionally of one account, whose name, PID or serial number contains the search text.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListProductInstances(Guid? AccountId = null, string? Search = null, ProductSort SortBy = ProductSort.Name,
     bool Descending = false, int PageNumber = 1, int PageSize = 20) : IQuery<ProductInstancePage>, IPaged;
 

@@ -11,7 +11,8 @@ namespace Ssm.Application.Products;
 /// Removes a product instance: the licenses it used are free again, and the product has to register anew.
 /// Its usage history stays, so past days of the usage chart do not change.
 /// </summary>
-public sealed record RemoveProductInstance(Guid Id) : ICommand, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record RemoveProductInstance(Guid Id) : ICommand, IAudited
 {
     public EventCategory Category => EventCategory.Registration;
     public string Subject => Id.ToString();

@@ -16,6 +16,7 @@ public sealed record ProductAuthorization(Guid InstanceId, IReadOnlyList<Entitle
 /// A product asks whether its account has the licenses it wants to use. The answer reads the account's
 /// balance; nothing is reserved (usage reports are what count).
 /// </summary>
+[Sender(SenderRole.Public)]
 public sealed record AuthorizeProduct(string Host, SignedRequest Request, IReadOnlyList<EntitlementRequest> Entitlements) : ICommand<ProductAuthorization>;
 
 public sealed class AuthorizeProductValidator : AbstractValidator<AuthorizeProduct>

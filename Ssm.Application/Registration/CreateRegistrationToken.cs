@@ -18,8 +18,9 @@ public sealed record RegistrationTokenDto(Guid Id, Guid AccountId, string Prefix
 /// <summary>The token's text is in this answer and nowhere else: only its hash is stored.</summary>
 public sealed record CreatedRegistrationToken(RegistrationTokenDto Token, string Secret);
 
+[Sender(SenderRole.Admin)]
 public sealed record CreateRegistrationToken(Guid AccountId, string Description, int ExpiresInDays, int? MaxUses, bool AllowExportControlled)
-    : ICommand<CreatedRegistrationToken>, IAudited, IAdminOnly
+    : ICommand<CreatedRegistrationToken>, IAudited
 {
     public EventCategory Category => EventCategory.Registration;
     public string Subject => Description;

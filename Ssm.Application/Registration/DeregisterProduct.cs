@@ -6,6 +6,7 @@ using Ssm.Domain.Products;
 namespace Ssm.Application.Registration;
 
 /// <summary>A product leaves: its instance goes, the licenses it used are free again; its usage history stays.</summary>
+[Sender(SenderRole.Public)]
 public sealed record DeregisterProduct(string Host, SignedRequest Request) : ICommand<Guid>;
 
 public sealed class DeregisterProductHandler(HostCommonNames names, IDocumentSession session, IClock clock, ChangeNotifier notifier) : ICommandHandler<DeregisterProduct, Guid>

@@ -7,6 +7,7 @@ using Ssm.Domain.Registration;
 namespace Ssm.Application.Registration;
 
 /// <summary>An account's registration tokens, newest first, with what is left of each.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListRegistrationTokens(Guid AccountId) : IQuery<IReadOnlyList<RegistrationTokenDto>>;
 
 public sealed class ListRegistrationTokensHandler(IQuerySession session, IClock clock)

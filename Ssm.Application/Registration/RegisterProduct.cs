@@ -16,9 +16,10 @@ public sealed record ProductRegistered(Guid InstanceId, string Account, string I
 
 /// <summary>
 /// A product registers with a registration token. It brings a CSR (or a bare public key) of an ECDSA P-256 key;
-/// the token is never needed again. <see cref="Force"/> replaces an earlier registration of the same product,
+/// the token is never needed again. <see cref="Force"/> replaces an earlier registration of the same product in the token's account,
 /// as `license smart register idtoken ... force` does.
 /// </summary>
+[Sender(SenderRole.Public)]
 public sealed record RegisterProduct(string Host, string Token, string Pid, string SerialNumber, string ProductName, string ProductType,
     string HostName, string? Csr, string? PublicKey, bool ExportControlled, bool Force) : ICommand<ProductRegistered>;
 
@@ -81,12 +82,16 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
         var publicKey = PublicKeyOf(command);
 
         var udi = ProductInstance.UdiOf(command.Pid, command.SerialNumber);
-        // Without force the unique index on the UDI is the check (one query less per registration).
-        if (command.Force && await session.Query<ProductInstance>().Where(p => p.Udi == udi).Select(p => p.Id).FirstOrDefaultAsync(cancellationToken)
-                is var earlier && earlier != Guid.Empty)
+        // Without force the unique index on the UDI is the check (one query less per registration). Force replaces
+        // only an instance of the token's own account: another account's product, and its usage, are not this token's to drop.
+        if (command.Force && await session.Query<ProductInstance>().Where(p => p.Udi == udi)
+                .Select(p => new { p.Id, p.AccountId }).FirstOrDefaultAsync(cancellationToken) is { } earlier)
         {
-            session.Delete<ProductInstance>(earlier);
-            session.Delete<ProductUsage>(earlier);
+            if (earlier.AccountId != accountId)
+                throw new RegistrationException(RegistrationErrorCode.DuplicateProduct,
+                    $"A product with UDI {udi} is registered in another account: force replaces only a registration of this token's account.");
+            session.Delete<ProductInstance>(earlier.Id);
+            session.Delete<ProductUsage>(earlier.Id);
         }
         if (token.MaxUses is not null)
         {

@@ -9,6 +9,7 @@ namespace Ssm.Application.Registration;
 public sealed record ProductCertificateRenewed(Guid InstanceId, string IdCertificate, DateTimeOffset NotAfter, DateTimeOffset RenewAfter);
 
 /// <summary>A registered product renews its ID certificate (every six months), for the same key or, with a CSR, a new one.</summary>
+[Sender(SenderRole.Public)]
 public sealed record RenewProductCertificate(string Host, SignedRequest Request, string? Csr) : ICommand<ProductCertificateRenewed>;
 
 public sealed class RenewProductCertificateValidator : AbstractValidator<RenewProductCertificate>

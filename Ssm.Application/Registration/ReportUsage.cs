@@ -16,6 +16,7 @@ public sealed record UsageAccepted(Guid InstanceId, IReadOnlyList<string> Accept
 /// report id: a report received before is never stored twice, and a request holding only such reports is
 /// answered with ReportReplayed.
 /// </summary>
+[Sender(SenderRole.Public)]
 public sealed record ReportUsage(string Host, SignedRequest Request, IReadOnlyList<UsageReport> Reports) : ICommand<UsageAccepted>;
 
 public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>

@@ -8,7 +8,8 @@ using Ssm.Domain.Registration;
 namespace Ssm.Application.Registration;
 
 /// <summary>Revoking stops new registrations with the token; products it registered keep working.</summary>
-public sealed record RevokeRegistrationToken(Guid Id) : ICommand, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record RevokeRegistrationToken(Guid Id) : ICommand, IAudited
 {
     public EventCategory Category => EventCategory.Registration;
     public string Subject => Id.ToString();

@@ -18,6 +18,7 @@ public sealed record SyncAlert(AlertSeverity Severity, string Source, string Mes
 /// What needs the operator: expired or soon-expiring CSC tokens, rejected activations, a last run that
 /// failed. An expired token is never a silent stop of synchronization.
 /// </summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListSyncAlerts : IQuery<IReadOnlyList<SyncAlert>>;
 
 public sealed class ListSyncAlertsHandler(IQuerySession session, IClock clock) : IQueryHandler<ListSyncAlerts, IReadOnlyList<SyncAlert>>

@@ -8,6 +8,7 @@ using Ssm.Domain.Sync;
 namespace Ssm.Application.Sync;
 
 /// <summary>The sync history, newest first; a run in progress is its first row, with its live stage and percent.</summary>
+[Sender(SenderRole.Viewer)]
 public sealed record ListSyncRuns(int PageNumber = 1, int PageSize = 20) : IQuery<Page<SyncRunDto>>, IPaged;
 
 public sealed class ListSyncRunsValidator : AbstractValidator<ListSyncRuns>

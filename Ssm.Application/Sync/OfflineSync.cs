@@ -55,7 +55,8 @@ public static class OfflineJson
 /// (new ones) or with the next batch of unsent items (active ones), and the CSR when the certificate is stale.
 /// The items are claimed as for an online upload; whichever answer comes first acknowledges them.
 /// </summary>
-public sealed record CreateOfflineRequest : ICommand<OfflineFile>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record CreateOfflineRequest : ICommand<OfflineFile>, IAudited
 {
     public EventCategory Category => EventCategory.Sync;
     public string Subject => "offline request file";
@@ -113,7 +114,8 @@ public sealed record OfflineApplied(string RequestId, int Activated, int Pending
     bool CertificateSigned, IReadOnlyList<string> Skipped);
 
 /// <summary>Synchronization → Offline → Upload response file: what CSC answered, applied once (applying it again changes nothing).</summary>
-public sealed record ApplyOfflineResponse(string Json) : ICommand<OfflineApplied>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record ApplyOfflineResponse(string Json) : ICommand<OfflineApplied>, IAudited
 {
     public const int MaxLength = 1024 * 1024;
 

@@ -9,7 +9,8 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Sync;
 
 /// <summary>Re-authenticates an active account with CSC (its access token expired, or is about to).</summary>
-public sealed record RenewAccountToken(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record RenewAccountToken(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited
 {
     public EventCategory Category => EventCategory.Sync;
     public string Subject => AccountId.ToString();

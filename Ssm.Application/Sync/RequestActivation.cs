@@ -11,7 +11,8 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Sync;
 
 /// <summary>Asks CSC to activate a local account, with the operator's CSC login (used once, not stored).</summary>
-public sealed record RequestActivation(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record RequestActivation(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited
 {
     public EventCategory Category => EventCategory.Sync;
     public string Subject => AccountId.ToString();

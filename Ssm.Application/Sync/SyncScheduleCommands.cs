@@ -14,6 +14,7 @@ public sealed record SyncScheduleDto(SyncFrequency Frequency, TimeOnly At, DayOf
         new(s.Frequency, s.At, s.DayOfWeek, s.DayOfMonth, s.IntervalMinutes, s.NextDue(now), s.LastDueRun, s.SetBy, s.SetAt);
 }
 
+[Sender(SenderRole.Viewer)]
 public sealed record GetSyncSchedule : IQuery<SyncScheduleDto>;
 
 public sealed class GetSyncScheduleHandler(IQuerySession session, IClock clock) : IQueryHandler<GetSyncSchedule, SyncScheduleDto>
@@ -23,8 +24,9 @@ public sealed class GetSyncScheduleHandler(IQuerySession session, IClock clock) 
 }
 
 /// <summary>Sets when the active node synchronizes every account (times in UTC).</summary>
+[Sender(SenderRole.Admin)]
 public sealed record SetSyncSchedule(SyncFrequency Frequency, TimeOnly At, DayOfWeek DayOfWeek = DayOfWeek.Sunday, int DayOfMonth = 1,
-    int IntervalMinutes = 60) : ICommand<SyncScheduleDto>, IAudited, IAdminOnly
+    int IntervalMinutes = 60) : ICommand<SyncScheduleDto>, IAudited
 {
     public EventCategory Category => EventCategory.Sync;
     public string Subject => "schedule";
@@ -62,6 +64,7 @@ public sealed class SetSyncScheduleHandler(IDocumentSession session, ICurrentUse
 /// a node that stopped mid-way as interrupted and resumes them, and starts the run the schedule asks for,
 /// also one that came due while no node was active (catch-up).
 /// </summary>
+[Sender(SenderRole.Internal)]
 public sealed record RunDueSync : ICommand<SyncRunDto?>;
 
 public sealed class RunDueSyncHandler(IQuerySession session, SyncRunner runner, Ha.ClusterSupervisor cluster, IClock clock)

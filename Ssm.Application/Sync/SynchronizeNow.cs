@@ -6,7 +6,8 @@ using Ssm.Domain.Sync;
 namespace Ssm.Application.Sync;
 
 /// <summary>"Synchronize now": one account, or every active and requested account when AccountId is null.</summary>
-public sealed record SynchronizeNow(Guid? AccountId = null) : ICommand<SyncRunDto>, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record SynchronizeNow(Guid? AccountId = null) : ICommand<SyncRunDto>, IAudited
 {
     public EventCategory Category => EventCategory.Sync;
     public string Subject => AccountId?.ToString() ?? "all accounts";

@@ -1,9 +1,11 @@
 using Marten;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Domain.Users;
 
 namespace Ssm.Application.Users;
 
+[Sender(SenderRole.Internal)]
 public sealed record HasAnyUser : IQuery<bool>;
 
 public sealed class HasAnyUserHandler(IQuerySession session) : IQueryHandler<HasAnyUser, bool>

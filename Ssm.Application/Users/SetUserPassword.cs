@@ -8,7 +8,8 @@ using Ssm.Domain.Users;
 namespace Ssm.Application.Users;
 
 /// <summary>Creates the user, or sets a new password and role for an existing one.</summary>
-public sealed record SetUserPassword(string UserName, string Password, UserRole Role = UserRole.Admin) : ICommand, IAudited, IAdminOnly
+[Sender(SenderRole.Admin)]
+public sealed record SetUserPassword(string UserName, string Password, UserRole Role = UserRole.Admin) : ICommand, IAudited
 {
     public EventCategory Category => EventCategory.Security;
     public string Subject => UserName;

@@ -13,6 +13,7 @@ public sealed record SignInOutcome(bool Succeeded, string UserName, UserRole Rol
 }
 
 /// <summary>Checks a password and keeps the lockout counters. Both outcomes are written to the Event Log.</summary>
+[Sender(SenderRole.Public)]
 public sealed record SignIn(string UserName, string Password) : ICommand<SignInOutcome>
 {
     public override string ToString() => $"SignIn {{ UserName = {UserName} }}";

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Marten;
 using Mediator;
 using Microsoft.Extensions.Configuration;
@@ -55,14 +56,29 @@ public abstract class ServiceFixture(string database) : IAsyncLifetime
     public Task<TResponse> Send<TResponse>(ICommand<TResponse> command) => SendAs("alice", CurrentUser.AdminRole, command);
     public Task<TResponse> Send<TResponse>(IQuery<TResponse> query) => SendAs("alice", CurrentUser.AdminRole, query);
 
+    /// <summary>Sends as <paramref name="principal"/>: the node itself, an anonymous caller, or anyone a test plays.</summary>
+    public async Task<TResponse> SendAs<TResponse>(ClaimsPrincipal principal, ICommand<TResponse> command)
+    {
+        await using var scope = Begin(principal);
+        return await scope.ServiceProvider.GetRequiredService<ISender>().Send(command);
+    }
+
+    public async Task<TResponse> SendAs<TResponse>(ClaimsPrincipal principal, IQuery<TResponse> query)
+    {
+        await using var scope = Begin(principal);
+        return await scope.ServiceProvider.GetRequiredService<ISender>().Send(query);
+    }
+
     public IQuerySession Query() => Services.GetRequiredService<IDocumentStore>().QuerySession();
 
     public ChangeNotifier Notifier => Services.GetRequiredService<ChangeNotifier>();
 
-    private AsyncServiceScope Begin(string user, string role)
+    private AsyncServiceScope Begin(string user, string role) => Begin(CurrentUser.For(user, role));
+
+    private AsyncServiceScope Begin(ClaimsPrincipal principal)
     {
         var scope = Services.CreateAsyncScope();
-        scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.For(user, role);
+        scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = principal;
         return scope;
     }
 

@@ -16,6 +16,9 @@ public static class CoreServices
         services.AddHttpContextAccessor();
         services.AddScoped<CurrentUser>();
         services.AddScoped<ICurrentUser>(sp => sp.GetRequiredService<CurrentUser>());
+        // A Quartz job is the node itself sending (decision 0017); every job runs in a scope of its own.
+        services.Configure<Quartz.JobFactoryOptions>(options => options.ConfigureScope = (scope, _, _) =>
+            scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.Node);
         services.AddMediator((MediatorOptions options) =>
         {
             options.ServiceLifetime = ServiceLifetime.Scoped;

@@ -275,6 +275,55 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_forced_registration_cannot_take_the_UDI_of_another_accounts_product()
+    {
+        var a = await AccountAsync("Lab A");
+        var b = await AccountAsync("Lab B");
+        var tokenA = await TokenAsync(a.Id);
+        var tokenB = await TokenAsync(b.Id);
+        var victim = await RegisterAsync(tokenB.Secret, "FOC0016");
+        await ReportAsync(victim, "r-b", 5);
+
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var refused = await Should.ThrowAsync<RegistrationException>(() => fixture.Send(Registration(tokenA.Secret, "FOC0016", key, force: true)));
+        refused.Code.ShouldBe(RegistrationErrorCode.DuplicateProduct);
+        (await RefusedAsync(() => fixture.Send(Registration(tokenA.Secret, "foc0016", key, force: true)))).ShouldBe(RegistrationErrorCode.DuplicateProduct);
+
+        await using var session = fixture.Query();
+        var stored = (await session.Query<ProductInstance>().ToListAsync()).ShouldHaveSingleItem();
+        (stored.Id, stored.AccountId, stored.Udi).ShouldBe((victim.InstanceId, b.Id, "C9300-24T:FOC0016"));
+        (await session.LoadAsync<ProductUsage>(victim.InstanceId)).ShouldNotBeNull();
+        (await CountsAsync()).ShouldBe((1, 1));
+        (await fixture.Send(new ListLicenses(b.Id))).ShouldHaveSingleItem().InUse.ShouldBe(5);
+        (await fixture.Send(new ListLicenses(a.Id))).ShouldBeEmpty();
+        // B's product still works with its own certificate.
+        (await ReportAsync(victim, "r-b-2", 6)).Accepted.ShouldBe(["r-b-2"]);
+    }
+
+    [Fact]
+    public async Task A_forced_registration_replaces_the_product_of_its_own_account_with_another_token_of_that_account()
+    {
+        var a = await AccountAsync("Lab A");
+        var b = await AccountAsync("Lab B");
+        var first = await TokenAsync(a.Id);
+        var second = await TokenAsync(a.Id, maxUses: 1);
+        var earlier = await RegisterAsync(first.Secret, "FOC0017");
+        await ReportAsync(earlier, "r-a", 2);
+        var other = await RegisterAsync((await TokenAsync(b.Id)).Secret, "FOC0018");
+        await ReportAsync(other, "r-b", 3);
+
+        var replaced = await fixture.Send(Registration(second.Secret, "FOC0017", ECDsa.Create(ECCurve.NamedCurves.nistP256), force: true));
+
+        replaced.InstanceId.ShouldNotBe(earlier.InstanceId);
+        await using var session = fixture.Query();
+        var stored = await session.Query<ProductInstance>().OrderBy(p => p.Udi).ToListAsync();
+        stored.Select(p => (p.Id, p.AccountId)).ShouldBe([(replaced.InstanceId, a.Id), (other.InstanceId, b.Id)]);
+        (await session.LoadAsync<ProductUsage>(earlier.InstanceId)).ShouldBeNull();
+        (await session.LoadAsync<ProductUsage>(other.InstanceId)).ShouldNotBeNull();
+        (await RefusedAsync(() => ReportAsync(earlier, "r-old", 1))).ShouldBe(RegistrationErrorCode.NotRegistered);
+    }
+
+    [Fact]
     public async Task Products_addressing_another_name_or_arriving_before_the_certificate_is_signed_are_refused_naming_both_names()
     {
         var account = await AccountAsync();

@@ -188,7 +188,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         var account = await ActiveAccountAsync("Sched");
         var schedule = await fixture.Send(new SetSyncSchedule(SyncFrequency.Interval, default, IntervalMinutes: 5));
         schedule.NextRun.ShouldNotBeNull().ShouldBeGreaterThan(DateTimeOffset.UtcNow.AddMinutes(4));
-        (await fixture.Send(new RunDueSync())).ShouldBeNull();
+        (await fixture.SendAs(CurrentUser.Node, new RunDueSync())).ShouldBeNull();
 
         // A moment came due while no node served it (the schedule was set 11 minutes ago, say).
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
@@ -199,10 +199,10 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
             session.Store(stored);
             await session.SaveChangesAsync();
         }
-        var scheduled = (await fixture.Send(new RunDueSync())).ShouldNotBeNull();
+        var scheduled = (await fixture.SendAs(CurrentUser.Node, new RunDueSync())).ShouldNotBeNull();
         scheduled.Trigger.ShouldBe(SyncTrigger.Scheduled);
         await fixture.Services.GetRequiredService<SyncRunner>().WaitAsync(scheduled.Id);
-        (await fixture.Send(new RunDueSync())).ShouldBeNull();
+        (await fixture.SendAs(CurrentUser.Node, new RunDueSync())).ShouldBeNull();
 
         // Another node was running a sync when it stopped: this one marks it interrupted and runs it again.
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
@@ -210,7 +210,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
             session.Store(SyncRun.Start(SyncTrigger.Manual, account.Id, account.Name, "other-node", "alice", DateTimeOffset.UtcNow.AddMinutes(-1)));
             await session.SaveChangesAsync();
         }
-        var catchUp = (await fixture.Send(new RunDueSync())).ShouldNotBeNull();
+        var catchUp = (await fixture.SendAs(CurrentUser.Node, new RunDueSync())).ShouldNotBeNull();
         catchUp.Trigger.ShouldBe(SyncTrigger.CatchUp);
         await fixture.Services.GetRequiredService<SyncRunner>().WaitAsync(catchUp.Id);
         var runs = (await fixture.Send(new ListSyncRuns())).Items;
