@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Entry point of the node image (Ssm.Web/Dockerfile). Every ssm verb passes straight through to /app/ssm;
-# three words add what run.sh does around the verbs, for compose.yaml:
+# four words add what run.sh does around the verbs, for compose.yaml:
 #   node ARGS...              ssm node ARGS, and on a stop of the container also a clean stop of the node's
 #                             PostgreSQL (the node leaves it running on exit: a crash must look like a crash)
-#   ha_generate_keys_once ARGS...   ssm ha_generate_keys ARGS unless the --out file exists already
+#   ha_generate_keys_once ARGS...   ssm ha_generate_keys ARGS unless the --out folder holds a cluster CA already
+#   witness ARGS...           ssm ha_witness_init ARGS (--data DIR --keys KEYS --address IP --port P), then
+#                             PostgreSQL on DIR in the foreground, as the postgres user
 #   ha_deploy_once ARGS...    ssm ha_deploy ARGS unless --node or --peer already runs the cluster
 set -euo pipefail
 SSM=/app/ssm
@@ -41,15 +43,36 @@ case "${1:-}" in
   ha_generate_keys_once)
     shift
     out=$(arg --out "$@")
-    if [ -n "$out" ] && [ -f "$out" ]; then
-      echo "Cluster key $out exists; keeping it."
+    # As run.sh: a CA exists already (ha_generate_keys would refuse it anyway; a new one would split the cluster).
+    if [ -n "$out" ] && [ -f "$out/ca.key" ]; then
+      echo "Cluster CA in $out exists; keeping it."
       exit 0
     fi
     exec "$SSM" ha_generate_keys "$@"
     ;;
+  witness)
+    shift
+    data=$(arg --data "$@")
+    [ -n "$data" ] || { echo "witness: --data DIR is required" >&2; exit 2; }
+    bin=$(pg_bin) || { echo "witness: no PostgreSQL in /usr/lib/postgresql" >&2; exit 1; }
+    # As run.sh: a witness from before the cluster CA (password login, no TLS) holds only a lease: start it
+    # afresh. DIR may be a volume's mount point: empty it, do not remove it.
+    if [ -f "$data/PG_VERSION" ] && [ ! -f "$data/server.crt" ]; then
+      echo "Replacing the old witness in $data (password login) with one that speaks TLS and admits nodes by certificate"
+      find "$data" -mindepth 1 -delete
+    fi
+    # At every start: the first makes the database, later ones renew the certificate from the cluster CA.
+    connection=$("$SSM" ha_witness_init "$@")
+    echo "Witness ready; the nodes' --witness: $connection"
+    # exec, and setpriv rather than runuser: runuser stays as the parent, answers a stop with SIGTERM, then
+    # SIGKILL 2 s later; PostgreSQL itself must get the container's stop signal (compose: SIGINT, fast shutdown).
+    # Its socket in DIR, as run.sh's pg_start (no need for /run/postgresql).
+    exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$bin/postgres" -D "$data" -k "$data"
+    ;;
   ha_deploy_once)
     shift
     # As run.sh: a second `docker compose up` finds the cluster running and must not deploy it again.
+    # ha_status asks the node's peer URL over mutual TLS with the keys of SSM_CLUSTER_KEYS (the environment).
     for url in "$(arg --node "$@")" "$(arg --peer "$@")"; do
       if [ -n "$url" ] && "$SSM" ha_status --node "$url" >/dev/null 2>&1; then
         echo "The cluster already runs:"

@@ -1,14 +1,16 @@
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Ssm.Infrastructure.Ha;
 
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
 /// compose.yaml starts the cluster of run.sh on a host with a container engine. No engine runs on the
 /// development machines, so this checks the file itself: it parses as YAML, names the services of the
-/// launcher, starts each node with every flag run.sh passes to `ssm node`, holds the VIP with the `ip`
-/// provider, and deploys with the flags of run.sh's `ssm ha_deploy`.
+/// launcher, makes the cluster CA and the witness as run.sh does (`ssm ha_generate_keys`, `ssm ha_witness_init`),
+/// starts each node with the flags run.sh passes to `ssm node`, holds the VIP with the `ip` provider, and
+/// deploys with the flags of run.sh's `ssm ha_deploy`.
 /// </summary>
 public sealed class ComposeFileTests
 {
@@ -29,12 +31,15 @@ public sealed class ComposeFileTests
 
     // ---- run.sh, read as the launcher is written ----
 
-    /// <summary>The `--flags` of run.sh's `"$SSM" VERB ...` command (continuation lines joined).</summary>
+    /// <summary>The line of run.sh's `"$SSM" VERB ...` command (continuation lines joined).</summary>
+    private static string RunShCommand(string verb) =>
+        RunSh.Replace("\\\n", " ").Split('\n').SingleOrDefault(l => l.Contains($"\"$SSM\" {verb} "))
+            ?? throw new InvalidOperationException($"run.sh has no single `\"$SSM\" {verb}` command");
+
+    /// <summary>The `--flags` of run.sh's `"$SSM" VERB ...` command.</summary>
     private static List<string> RunShFlags(string verb)
     {
-        var joined = RunSh.Replace("\\\n", " ");
-        var line = joined.Split('\n').SingleOrDefault(l => l.Contains($"\"$SSM\" {verb} "))
-            ?? throw new InvalidOperationException($"run.sh has no single `\"$SSM\" {verb}` command");
+        var line = RunShCommand(verb);
         var flags = Regex.Matches(line, @"(?<=\s)--[a-z][a-z0-9-]*").Select(m => m.Value).Distinct().ToList();
         flags.ShouldNotBeEmpty($"no flags found in run.sh's {verb} command: {line}");
         return flags;
@@ -44,6 +49,25 @@ public sealed class ComposeFileTests
         Regex.Match(RunSh, $@"^{name}=(\S+)$", RegexOptions.Multiline) is { Success: true } m
             ? m.Groups[1].Value
             : throw new InvalidOperationException($"run.sh sets no {name}");
+
+    /// <summary>
+    /// The value run.sh's VERB command gives FLAG, unquoted, with run.sh's variables put in as compose has them:
+    /// the addresses of run.sh (PRIMARY, SECONDARY, WITNESS) are the services' addresses, the rest run.sh's own values.
+    /// </summary>
+    private static string RunShValueInCompose(string verb, string flag)
+    {
+        var line = RunShCommand(verb);
+        var value = Regex.Match(line, $@"(?<=\s){Regex.Escape(flag)}\s+(""[^""]*""|\S+)") is { Success: true } m
+            ? m.Groups[1].Value.Trim('"')
+            : throw new InvalidOperationException($"run.sh's {verb} command gives no {flag}: {line}");
+        return Regex.Replace(value, @"\$\{?([A-Z_]+)\}?", v => v.Groups[1].Value switch
+        {
+            "PRIMARY" => Address("primary").ToString(),
+            "SECONDARY" => Address("secondary").ToString(),
+            "WITNESS" => Address("witness").ToString(),
+            var name => RunShVariable(name),
+        });
+    }
 
     // ---- compose.yaml, read as compose reads it ----
 
@@ -94,10 +118,33 @@ public sealed class ComposeFileTests
 
     private static IPNetwork Subnet => IPNetwork.Parse(Ipam().GetValueOrDefault("subnet") as string ?? "");
 
-    private static List<string> MountTargets(string service) =>
-        Strings(Service(service).GetValueOrDefault("volumes"), $"{service}.volumes").Select(v => v.Split(':')[1]).ToList();
+    /// <summary>The `--flags` of a command, in order.</summary>
+    private static List<string> Flags(List<string> command) => command.Where(a => a.StartsWith("--")).ToList();
+
+    private sealed record Mount(string Volume, string Target, bool ReadOnly);
+
+    private static List<Mount> Mounts(string service) =>
+        Strings(Service(service).GetValueOrDefault("volumes"), $"{service}.volumes").Select(v => v.Split(':'))
+            .Select(p => new Mount(p[0], p[1], p.Length > 2 && p[2].Split(',').Contains("ro"))).ToList();
+
+    private static List<string> MountTargets(string service) => Mounts(service).Select(m => m.Target).ToList();
+
+    /// <summary>The volume mount of SERVICE that holds PATH (the deepest target that is PATH or a folder above it).</summary>
+    private static Mount MountOf(string service, string path) =>
+        Mounts(service).Where(m => path == m.Target || path.StartsWith(m.Target.TrimEnd('/') + "/"))
+            .MaxBy(m => m.Target.Length) ?? throw new ShouldAssertException($"{service} mounts no volume that holds {path}");
+
+    private static void ShouldWaitFor(string service, string dependency, string condition) =>
+        Map(Map(Service(service).GetValueOrDefault("depends_on"), $"{service}.depends_on").GetValueOrDefault(dependency),
+            $"{service}.depends_on.{dependency}")["condition"].ShouldBe(condition, $"{service} should wait for {dependency}");
 
     private static string NodeUrl(string service) => $"http://{Address(service)}:{RunShVariable("PORT")}";
+
+    /// <summary>A node's peer and console API: mutual TLS on run.sh's PEER_PORT.</summary>
+    private static string PeerUrl(string service) => $"https://{Address(service)}:{RunShVariable("PEER_PORT")}";
+
+    /// <summary>The cluster keys folder, as the primary reads it.</summary>
+    private static string ClusterKeys => After(Command("primary"), "--cluster-keys").ShouldNotBeNull("primary should pass --cluster-keys");
 
     // ---- the tests ----
 
@@ -119,34 +166,98 @@ public sealed class ComposeFileTests
     [Fact]
     public void Names_the_services_of_the_launcher()
     {
-        Services.Keys.ShouldContain("primary");
-        Services.Keys.ShouldContain("secondary");
-        Services.Keys.ShouldContain("witness");
-        Services.Keys.ShouldContain("deploy");
-        (Service("witness")["image"] as string).ShouldStartWith("postgres:");
-        Service("primary")["image"].ShouldBe(Service("secondary")["image"]);
+        foreach (var name in new[] { "keys", "witness", "primary", "secondary", "deploy" })
+            Services.Keys.ShouldContain(name);
+        // The witness is made by ha_witness_init, which the node image has (with PostgreSQL): no postgres image.
+        foreach (var name in new[] { "keys", "witness", "secondary", "deploy" })
+            Service(name)["image"].ShouldBe(Service("primary")["image"], $"{name} should run the node image");
     }
 
     [Theory]
     [InlineData("primary")]
     [InlineData("secondary")]
-    public void Node_is_started_with_every_flag_run_sh_passes_to_ssm_node(string service)
+    public void Node_is_started_with_the_flags_run_sh_passes_to_ssm_node(string service)
     {
         var command = Command(service);
         command[0].ShouldBe("node");
-        foreach (var flag in RunShFlags("node"))
-            command.ShouldContain(flag, $"{service} misses run.sh's `ssm node {flag}`");
-        RunShFlags("node").ShouldContain("--manage-db");
+        // The same flags, no more: a flag the node no longer knows (--cluster-key-file) stops it at start.
+        Flags(command).ShouldBe(RunShFlags("node"), ignoreOrder: true, $"{service}'s flags should be run.sh's `ssm node` flags");
+        foreach (var flag in new[] { "--manage-db", "--cluster-keys", "--peer-port", "--witness" })
+            RunShFlags("node").ShouldContain(flag);
 
         After(command, "--name").ShouldBe(service);
         After(command, "--listen").ShouldBe(NodeUrl(service));
         After(command, "--pg-port").ShouldBe(RunShVariable("PG_PORT"));
-        // Data and key live on volumes: the data survives the container, both nodes share the one key.
-        MountTargets(service).ShouldContain(After(command, "--data").ShouldNotBeNull());
-        var key = After(command, "--cluster-key-file").ShouldNotBeNull();
-        MountTargets(service).ShouldContain(Path.GetDirectoryName(key).ShouldNotBeNull());
-        After(Command("primary"), "--cluster-key-file").ShouldBe(After(Command("secondary"), "--cluster-key-file"));
-        After(Command("keys"), "--out").ShouldBe(key, "the keys service must write the key the nodes read");
+        After(command, "--peer-port").ShouldBe(RunShVariable("PEER_PORT"));
+        After(command, "--cluster-keys").ShouldBe(ClusterKeys, "both nodes share the one cluster CA");
+        // The data lives on a volume of its own: it survives the container.
+        var data = MountOf(service, After(command, "--data").ShouldNotBeNull());
+        data.ReadOnly.ShouldBeFalse();
+        data.Volume.ShouldBe(service);
+    }
+
+    [Theory]
+    [InlineData("primary")]
+    [InlineData("secondary")]
+    public void Node_names_the_witness_service_as_ha_witness_init_prints_it_without_a_password(string service)
+    {
+        var witness = After(Command(service), "--witness").ShouldNotBeNull();
+        var init = Command("witness");
+        var address = After(init, "--address").ShouldNotBeNull();
+        address.ShouldBe(Address("witness").ToString(), "the witness listens on its service's address");
+        witness.ShouldBe(WitnessSetup.ConnectionString(address, int.Parse(After(init, "--port").ShouldNotBeNull())),
+            "the nodes' --witness is the connection string ha_witness_init prints");
+        witness.ShouldNotContain("Password", Case.Insensitive, "the node logs in to the witness with its cluster certificate");
+        ShouldWaitFor(service, "witness", "service_healthy");
+        ShouldWaitFor(service, "keys", "service_completed_successfully");
+    }
+
+    [Fact]
+    public void Keys_service_makes_the_cluster_ca_folder_that_the_nodes_witness_and_deploy_read()
+    {
+        var command = Command("keys");
+        command[0].ShouldBe("ha_generate_keys_once");
+        Flags(command).ShouldBe(RunShFlags("ha_generate_keys"), ignoreOrder: true, "keys' flags should be run.sh's `ssm ha_generate_keys` flags");
+        After(command, "--out").ShouldBe(ClusterKeys, "the keys service must write the folder the nodes read");
+        After(Command("secondary"), "--cluster-keys").ShouldBe(ClusterKeys);
+        After(Command("witness"), "--keys").ShouldBe(ClusterKeys, "the witness's certificate comes from the cluster CA");
+        EnvironmentOf("deploy").GetValueOrDefault("SSM_CLUSTER_KEYS").ShouldBe(ClusterKeys, "the console verbs call the nodes with the cluster CA");
+
+        // One volume: written by keys, read (only) by the others, at the same place.
+        var written = MountOf("keys", ClusterKeys);
+        written.ReadOnly.ShouldBeFalse();
+        foreach (var reader in new[] { "primary", "secondary", "witness", "deploy" })
+        {
+            var read = MountOf(reader, ClusterKeys);
+            read.ShouldBe(written with { ReadOnly = true }, $"{reader} should read the keys service's volume, read-only");
+        }
+    }
+
+    [Fact]
+    public void Witness_is_prepared_by_ha_witness_init_as_run_sh_does_and_checked_with_pg_isready()
+    {
+        var command = Command("witness");
+        command[0].ShouldBe("witness");
+        Flags(command).ShouldBe(RunShFlags("ha_witness_init"), ignoreOrder: true, "witness' flags should be run.sh's `ssm ha_witness_init` flags");
+        After(command, "--address").ShouldBe(Address("witness").ToString());
+        var port = After(command, "--port").ShouldNotBeNull();
+
+        // Its database lives on a volume of its own; ha_witness_init runs again at every start.
+        var data = MountOf("witness", After(command, "--data").ShouldNotBeNull());
+        data.ReadOnly.ShouldBeFalse();
+        data.Volume.ShouldBe("witness");
+        ShouldWaitFor("witness", "keys", "service_completed_successfully");
+
+        // No password anywhere: the nodes log in by certificate.
+        if (Service("witness").ContainsKey("environment"))
+            EnvironmentOf("witness").Keys.ShouldNotContain(k => k.Contains("PASSWORD", StringComparison.OrdinalIgnoreCase));
+
+        var health = Strings(Map(Service("witness").GetValueOrDefault("healthcheck"), "witness.healthcheck").GetValueOrDefault("test"), "witness.healthcheck.test");
+        // Asked on its socket, which the entrypoint puts in the data folder (-k), on the witness's port.
+        health.ShouldContain("pg_isready");
+        After(health, "-h").ShouldBe(After(command, "--data"), "the witness's socket is in its data folder");
+        After(health, "-p").ShouldBe(port);
+        Service("witness").ContainsKey("ports").ShouldBeFalse("the witness is for the nodes only");
     }
 
     [Theory]
@@ -164,23 +275,34 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
-    public void Deploy_passes_every_flag_of_run_sh_ha_deploy_with_peer_vip_and_witness()
+    public void Deploy_passes_the_flags_of_run_sh_ha_deploy_with_the_peer_urls_and_vip()
     {
         var command = Command("deploy");
         command[0].ShouldBe("ha_deploy_once");
-        foreach (var flag in RunShFlags("ha_deploy").Concat(["--peer", "--vip", "--witness"]))
-            command.ShouldContain(flag, $"deploy misses run.sh's `ssm ha_deploy {flag}`");
+        // The same flags, no more: ha_deploy takes no --witness now (each node has its own).
+        Flags(command).ShouldBe(RunShFlags("ha_deploy"), ignoreOrder: true, "deploy's flags should be run.sh's `ssm ha_deploy` flags");
+        foreach (var flag in new[] { "--node", "--peer", "--vip" })
+            command.ShouldContain(flag);
 
-        After(command, "--node").ShouldBe(NodeUrl("primary"));
-        After(command, "--peer").ShouldBe(NodeUrl("secondary"));
-        var witness = After(command, "--witness").ShouldNotBeNull();
-        witness.ShouldContain($"Host={Address("witness")};", Case.Sensitive);
-        witness.ShouldContain("Password=${SSM_WITNESS_PASSWORD:?", Case.Sensitive);
+        // The peer URLs (mutual TLS on the peer port), written as run.sh writes them.
+        After(command, "--node").ShouldBe(PeerUrl("primary"));
+        After(command, "--peer").ShouldBe(PeerUrl("secondary"));
+        After(command, "--node").ShouldBe(RunShValueInCompose("ha_deploy", "--node"));
+        After(command, "--peer").ShouldBe(RunShValueInCompose("ha_deploy", "--peer"));
 
         // The deploy waits until both nodes answer, as run.sh's wait_up.
-        var dependsOn = Map(Service("deploy").GetValueOrDefault("depends_on"), "deploy.depends_on");
         foreach (var node in new[] { "primary", "secondary" })
-            Map(dependsOn.GetValueOrDefault(node), $"deploy.depends_on.{node}")["condition"].ShouldBe("service_healthy");
+            ShouldWaitFor("deploy", node, "service_healthy");
+    }
+
+    [Fact]
+    public void No_witness_password_or_cluster_key_file_is_left_and_the_header_calls_the_peer_url()
+    {
+        var text = File.ReadAllText(Path.Combine(Root, "compose.yaml"));
+        foreach (var gone in new[] { "SSM_WITNESS_PASSWORD", "POSTGRES_PASSWORD", "Password=", "--cluster-key-file", "--key ", "SSM_CLUSTER_KEY_FILE", "cluster.key" })
+            text.ShouldNotContain(gone, Case.Sensitive, $"compose.yaml (its header too) still names {gone}");
+        // The header's example console call, as run.sh prints it: the node's peer URL, with the cluster keys.
+        text.ShouldContain($"ssm ha_status --node {PeerUrl("primary")} --keys {ClusterKeys}");
     }
 
     [Fact]
@@ -196,7 +318,8 @@ public sealed class ComposeFileTests
         foreach (var address in fixedAddresses.Append(vip))
             automatic.Contains(address).ShouldBeFalse($"{address} may be handed to another container");
 
-        // The VIP's HTTP port and its HTTPS port (products, API), each relayed to the VIP on the cluster network.
+        // The VIP's HTTP port (health, redirects to HTTPS) and its HTTPS port (dashboard, products, API), each relayed
+        // to the VIP on the cluster network. The peer port is not published.
         var ports = new[] { RunShVariable("PORT"), RunShVariable("HTTPS_PORT") };
         var publisher = Services.Keys.Where(s => Service(s).ContainsKey("ports")).ShouldHaveSingleItem();
         Strings(Service(publisher)["ports"], $"{publisher}.ports").ShouldBe(ports.Select(port => $"127.0.0.1:{port}:{port}").ToList());
@@ -214,10 +337,15 @@ public sealed class ComposeFileTests
         dockerfile.ShouldContain("""ENTRYPOINT ["/app/node-entrypoint.sh"]""");
 
         var entrypoint = File.ReadAllText(Path.Combine(Root, "docker", "node-entrypoint.sh"));
-        foreach (var service in new[] { "keys", "primary", "secondary", "deploy" })
+        foreach (var service in new[] { "keys", "witness", "primary", "secondary", "deploy" })
             entrypoint.ShouldContain($"\n  {Command(service)[0]})", customMessage: $"the entrypoint has no branch for {service}'s `{Command(service)[0]}`");
         entrypoint.ShouldContain("exec \"$SSM\" ha_deploy \"$@\"");
         entrypoint.ShouldContain("exec \"$SSM\" \"$@\"");
+        // As run.sh: an existing cluster CA is kept (its ca.key, not just the folder).
+        entrypoint.ShouldContain("[ -f \"$out/ca.key\" ]");
+        // The witness: prepared by ha_witness_init, then PostgreSQL on its folder in the foreground, never as root.
+        entrypoint.ShouldContain("\"$SSM\" ha_witness_init \"$@\"");
+        entrypoint.ShouldContain("exec setpriv --reuid=postgres --regid=postgres --init-groups -- \"$bin/postgres\" -D \"$data\" -k \"$data\"");
     }
 
     // ---- the parser is honest about its subset ----
