@@ -66,9 +66,11 @@ public static class WitnessSetup
         if (ProcessRunner.IsRoot)
             await ProcessRunner.RunAsync("chown", ["-R", "postgres", data], null, cancellationToken);
 
-        if (fresh)
+        // The role and its database, made on a server that listens on its socket only; the marker says it was done,
+        // so an init that died half-way is finished by the next one.
+        var ready = Path.Combine(data, "ssm-witness-ready");
+        if (!File.Exists(ready))
         {
-            // The role and its database, made on a server that listens on its socket only.
             var pgCtl = Path.Combine(postgresBin, "pg_ctl");
             await ProcessRunner.RunPostgresAsync(pgCtl,
                 ["-D", data, "-l", Path.Combine(data, "server.log"), "-w", "-t", "60", "-o", $"-k '{data}' -c listen_addresses=''", "start"], null, cancellationToken);
@@ -77,10 +79,17 @@ public static class WitnessSetup
                 var local = new NpgsqlConnectionStringBuilder { Host = data, Port = port, Username = "postgres", Database = "postgres", Pooling = false };
                 await using var connection = new NpgsqlConnection(local.ConnectionString);
                 await connection.OpenAsync(cancellationToken);
-                await using (var role = new NpgsqlCommand($"create role {Role} login nosuperuser nocreatedb nocreaterole", connection))
+                await using (var role = new NpgsqlCommand(
+                                 $"do $$ begin if not exists (select 1 from pg_roles where rolname = '{Role}') then create role {Role} login nosuperuser nocreatedb nocreaterole; end if; end $$",
+                                 connection))
                     await role.ExecuteNonQueryAsync(cancellationToken);
-                await using (var database = new NpgsqlCommand($"create database {Role} owner {Role}", connection))
-                    await database.ExecuteNonQueryAsync(cancellationToken);
+                await using (var exists = new NpgsqlCommand($"select exists (select 1 from pg_database where datname = '{Role}')", connection))
+                    if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
+                    {
+                        await using var database = new NpgsqlCommand($"create database {Role} owner {Role}", connection);
+                        await database.ExecuteNonQueryAsync(cancellationToken);
+                    }
+                await File.WriteAllTextAsync(ready, "", cancellationToken);
             }
             finally
             {
