@@ -58,6 +58,8 @@ public static class DependencyInjection
         // Issued when first needed: a node on a database it does not manage (--db) has no cluster certificate.
         services.AddSingleton<NodeCertificate>();
         services.AddSingleton(sp => new Lazy<NodeCertificate>(sp.GetRequiredService<NodeCertificate>));
+        if (ha.ManageDatabase)
+            services.AddHostedService<ClusterKeysWatcher>();
         // The node host starts its own at process start (NodeHost); elsewhere nothing runs before PostgresNode.
         services.TryAddSingleton(CrashRecovery.None);
         services.AddSingleton<PostgresNode>();
@@ -72,7 +74,7 @@ public static class DependencyInjection
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
                 var node = sp.GetRequiredService<NodeCertificate>();
-                return HttpPeerLink.CreateHandler(node.Credentials, node.Certificate, ClusterCredentials.NodeRole);
+                return HttpPeerLink.CreateHandler(() => node.Credentials, () => node.Certificate, ClusterCredentials.NodeRole);
             })
             // One handler for the node's life: its open TLS connections are what keeps a heartbeat cheap.
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);

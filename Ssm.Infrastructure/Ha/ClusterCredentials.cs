@@ -18,6 +18,8 @@ public sealed class ClusterCredentials
 {
     public const string AuthoritiesFile = "ca.crt";
     public const string IssuerKeyFile = "ca.key";
+    /// <summary>The key of a CA added by a rotation: trusted already, signing only after --switch.</summary>
+    public const string NextKeyFile = "ca.next.key";
     public const string NodeRole = "node";
     public const string ConsoleRole = "console";
     public const string ServerRole = "server";
@@ -71,8 +73,9 @@ public sealed class ClusterCredentials
         a.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(b.ExportSubjectPublicKeyInfo());
 
     /// <summary>
-    /// Makes a new CA in the folder. With rotate, the CAs already there stay trusted beside it (the new one signs);
-    /// with retire, only the signing CA stays. Files are written 0600 in a 0700 folder.
+    /// Makes a new CA in the folder. Without rotate, the folder's first CA, which signs. With rotate, the first step of
+    /// a rotation: a new CA that every node trusts beside the old one, its key kept as ca.next.key; the old CA still
+    /// signs until <see cref="SwitchToNext"/>. Files are written 0600 in a 0700 folder.
     /// </summary>
     public static string Generate(string directory, bool rotate)
     {
@@ -82,21 +85,39 @@ public sealed class ClusterCredentials
             File.SetUnixFileMode(full, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(
-            new X500DistinguishedName($"CN=SSM cluster CA {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}, O=SSM On-Prem HA"), key, HashAlgorithmName.SHA256);
+            new X500DistinguishedName($"CN=SSM cluster CA {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss.fff}, O=SSM On-Prem HA"), key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         using var authority = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(10));
         var pem = authority.ExportCertificatePem() + "\n";
         var authorities = Path.Combine(full, AuthoritiesFile);
-        if (rotate && File.Exists(authorities))
-            pem += File.ReadAllText(authorities);
-        WritePrivate(authorities, pem);
-        WritePrivate(Path.Combine(full, IssuerKeyFile), key.ExportPkcs8PrivateKeyPem() + "\n");
+        if (rotate)
+        {
+            // The key first, then the bundle: a node that sees the new bundle finds everything it refers to.
+            WritePrivate(Path.Combine(full, NextKeyFile), key.ExportPkcs8PrivateKeyPem() + "\n");
+            WritePrivate(authorities, File.ReadAllText(authorities) + pem);
+        }
+        else
+        {
+            WritePrivate(authorities, pem);
+            WritePrivate(Path.Combine(full, IssuerKeyFile), key.ExportPkcs8PrivateKeyPem() + "\n");
+        }
         return authority.GetCertHashString(HashAlgorithmName.SHA256);
     }
 
-    /// <summary>Keeps only the signing CA in ca.crt: the last step of a rotation, once every node has a new certificate.</summary>
+    /// <summary>The second step of a rotation: the CA added by --rotate signs from now on (both stay trusted).</summary>
+    public static void SwitchToNext(string directory)
+    {
+        var full = Path.GetFullPath(directory);
+        var next = Path.Combine(full, NextKeyFile);
+        if (!File.Exists(next))
+            throw new ClusterCredentialsException($"{full} holds no CA added by --rotate ({NextKeyFile}): run --rotate first.");
+        WritePrivate(Path.Combine(full, IssuerKeyFile), File.ReadAllText(next));
+        File.Delete(next);
+    }
+
+    /// <summary>The last step of a rotation, once every node presents a certificate of the new CA: only the signing CA stays trusted.</summary>
     public void RetireOldAuthorities() => WritePrivate(AuthoritiesPath, _issuer.ExportCertificatePem() + "\n");
 
     public static void WritePrivate(string path, string text)

@@ -26,18 +26,23 @@ public sealed class HttpPeerLink(IHttpClientFactory clients) : IPeerLink
     };
 
     /// <summary>A TLS client presenting the given certificate and trusting only servers of the given role in the cluster.</summary>
-    public static SocketsHttpHandler CreateHandler(ClusterCredentials credentials, X509Certificate2 certificate, string serverRole) => new()
+    public static SocketsHttpHandler CreateHandler(ClusterCredentials credentials, X509Certificate2 certificate, string serverRole) =>
+        CreateHandler(() => credentials, () => certificate, serverRole);
+
+    /// <summary>The same, reading the trusted CAs and the certificate to present at each handshake (they change with a rotation).</summary>
+    public static SocketsHttpHandler CreateHandler(Func<ClusterCredentials> credentials, Func<X509Certificate2> certificate, string serverRole) => new()
     {
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
+        // A connection made before a rotation ends within ten minutes, and the next one presents the new certificate.
+        PooledConnectionLifetime = TimeSpan.FromMinutes(10),
         SslOptions = new SslClientAuthenticationOptions
         {
             EnabledSslProtocols = SslProtocols.Tls13,
-            ClientCertificates = [certificate],
-            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate(),
             // The machine's store is not asked: the chain must lead to the cluster's CAs, and the name must match.
             RemoteCertificateValidationCallback = (_, presented, _, errors) =>
                 (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
-                && presented is X509Certificate2 server && credentials.Verify(server, serverRole, out _),
+                && presented is X509Certificate2 server && credentials().Verify(server, serverRole, out _),
         },
     };
 

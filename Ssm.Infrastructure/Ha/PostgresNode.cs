@@ -184,6 +184,9 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         await ExecuteAsync("postgres", "select pg_reload_conf()", cancellationToken);
     }
 
+    /// <summary>After a rotation: the server's certificate and trusted CAs are copied again and the server reloads them.</summary>
+    public Task ReloadTlsAsync(CancellationToken cancellationToken) => AllowPeerAsync(_peer.Host, _peer.Name, cancellationToken);
+
     private string? ReadPostmasterStatus()
     {
         try

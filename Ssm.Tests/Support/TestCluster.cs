@@ -67,6 +67,14 @@ public sealed class TestCluster : IAsyncDisposable
 
     private string WitnessData => Path.Combine(_root, "witness");
 
+    /// <summary>After a step of a CA rotation: the witness's certificate and trusted CAs again, and a reload (docs/security.md).</summary>
+    public async Task RefreshWitnessAsync()
+    {
+        var bin = PostgresServer.FindPostgresBin()!;
+        await WitnessSetup.InitializeAsync(bin, WitnessData, _keys, WitnessAddress, PgPort, CancellationToken.None);
+        await PostgresServer.RunPostgresToolAsync(Path.Combine(bin, "pg_ctl"), ["-D", WitnessData, "reload"]);
+    }
+
     private async Task StartWitnessAsync()
     {
         var bin = PostgresServer.FindPostgresBin() ?? throw new InvalidOperationException("the cluster tests need PostgreSQL installed (initdb, pg_ctl)");

@@ -56,15 +56,16 @@ public static class HaCommands
     private static Command GenerateKeys()
     {
         var output = new Option<string>("--out") { Description = "folder to write the cluster CA to", DefaultValueFactory = _ => "cluster-keys" };
-        var rotate = new Option<bool>("--rotate") { Description = "add a new CA that signs from now on; the old one stays trusted until --retire" };
-        var retire = new Option<bool>("--retire") { Description = "last step of a rotation: trust only the newest CA" };
+        var rotate = new Option<bool>("--rotate") { Description = "rotation, step 1: add a new CA that every node trusts (the old one still signs)" };
+        var switchTo = new Option<bool>("--switch") { Description = "rotation, step 2: the new CA signs; nodes issue themselves new certificates" };
+        var retire = new Option<bool>("--retire") { Description = "rotation, step 3: trust only the new CA" };
         var issue = new Option<string?>("--issue") { Description = "issue a server certificate NAME.crt/NAME.key for another server of the cluster (the witness)" };
         var address = new Option<string[]>("--address") { Description = "IP address or DNS name the issued certificate is for (repeatable)", AllowMultipleArgumentsPerToken = true };
         var role = new Option<string>("--role") { Description = "role of the issued certificate: server, or console (a client of the console API, for scripts)",
             DefaultValueFactory = _ => ClusterCredentials.ServerRole };
         var command = new Command("ha_generate_keys", "Make the cluster's own CA (ca.crt, ca.key); copy the folder to both nodes (--cluster-keys)")
         {
-            output, rotate, retire, issue, address, role,
+            output, rotate, switchTo, retire, issue, address, role,
         };
         command.SetAction(parse =>
         {
@@ -82,10 +83,18 @@ public static class HaCommands
                     System.Console.WriteLine($"A {kind} certificate '{name}' written to {path}/{name}.crt and {name}.key.");
                     return 0;
                 }
+                const string apply = "Copy the folder to both nodes; each applies it within 2 s (its log says \"Cluster keys changed\"). " +
+                                     "Wait for both before the next step (docs/security.md).";
+                if (parse.GetValue(switchTo))
+                {
+                    ClusterCredentials.SwitchToNext(path);
+                    System.Console.WriteLine($"The new CA signs now (step 2 of 3). {apply} Then run --retire.");
+                    return 0;
+                }
                 if (parse.GetValue(retire))
                 {
                     ClusterCredentials.Load(path).RetireOldAuthorities();
-                    System.Console.WriteLine($"{path}/ca.crt now trusts only the newest CA. Copy it to both nodes and restart each in turn.");
+                    System.Console.WriteLine($"{path}/ca.crt now trusts only the signing CA (step 3 of 3). {apply}");
                     return 0;
                 }
                 var exists = File.Exists(Path.Combine(path, ClusterCredentials.IssuerKeyFile));
@@ -96,8 +105,10 @@ public static class HaCommands
                     return 3;
                 }
                 var fingerprint = ClusterCredentials.Generate(path, rotate: exists);
-                System.Console.WriteLine($"Cluster CA (SHA-256 {fingerprint}) written to {path}. Copy the folder to both nodes, readable by the " +
-                                         "service user only, and start each with --cluster-keys.");
+                System.Console.WriteLine(exists
+                    ? $"A new CA (SHA-256 {fingerprint}) is trusted beside the old one, which still signs (step 1 of 3). {apply} Then run --switch."
+                    : $"Cluster CA (SHA-256 {fingerprint}) written to {path}. Copy the folder to both nodes, readable by the " +
+                      "service user only, and start each with --cluster-keys.");
                 return 0;
             }
             catch (ClusterCredentialsException ex)

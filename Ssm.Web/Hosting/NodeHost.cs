@@ -59,7 +59,8 @@ public static class NodeHost
             if (ha.ManageDatabase)
                 kestrel.Listen(address, node.PeerPort, peer => peer.UseHttps(new HttpsConnectionAdapterOptions
                 {
-                    ServerCertificate = kestrel.ApplicationServices.GetRequiredService<NodeCertificate>().Certificate,
+                    // Read at each handshake: a rotation of the cluster CA gives the node a new certificate without a restart.
+                    ServerCertificateSelector = (_, _) => kestrel.ApplicationServices.GetRequiredService<NodeCertificate>().Certificate,
                     SslProtocols = System.Security.Authentication.SslProtocols.Tls13,
                     ClientCertificateMode = ClientCertificateMode.RequireCertificate,
                     ClientCertificateValidation = (certificate, _, _) =>
