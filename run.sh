@@ -53,7 +53,8 @@ log "Building the node (Release)"
 publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
 SSM="$APP/ssm"
 
-chmod 700 "$DATA"
+# The data folder is ours alone; as root, PostgreSQL (user postgres) may only pass through it to its own folders.
+if [ "$(id -u)" = 0 ]; then chgrp postgres "$DATA" && chmod 710 "$DATA"; else chmod 700 "$DATA"; fi
 # The cluster's own CA: both nodes (and the console verbs) use this folder; on two machines, copy it (scp) to the other.
 [ -f "$KEYS/ca.key" ] || "$SSM" ha_generate_keys --out "$KEYS" >/dev/null
 

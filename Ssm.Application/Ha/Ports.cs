@@ -111,6 +111,13 @@ public sealed class LocalNodeState
     public string? Vip { get; set; }
     /// <summary>The cluster was deployed with a witness; its connection is each node's own setting (Cluster:Witness).</summary>
     public bool UsesWitness { get; set; }
+    /// <summary>Read from state files written before decision 0018, which kept the witness's connection (and password) here; never written.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Witness
+    {
+        get => null;
+        set => UsesWitness |= !string.IsNullOrWhiteSpace(value);
+    }
     public string? DiscardedBy { get; set; }
     public DateTimeOffset? DiscardedAt { get; set; }
 }

@@ -9,8 +9,17 @@ public sealed class LocalStateFile(IOptions<NodeOptions> node) : ILocalStateStor
 {
     private readonly string _path = Path.Combine(Path.GetFullPath(node.Value.DataDirectory), "ha-state.json");
 
-    public LocalNodeState Load() =>
-        File.Exists(_path) ? JsonSerializer.Deserialize(File.ReadAllText(_path), LocalStateJson.Default.LocalNodeState) ?? new() : new();
+    public LocalNodeState Load()
+    {
+        if (!File.Exists(_path))
+            return new();
+        var text = File.ReadAllText(_path);
+        var state = JsonSerializer.Deserialize(text, LocalStateJson.Default.LocalNodeState) ?? new();
+        // A file from before decision 0018 held the witness's password, readable by anyone: written again without it, 0600.
+        if (text.Contains("\"Witness\"") || (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(_path) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0))
+            Save(state);
+        return state;
+    }
 
     public void Save(LocalNodeState state)
     {
