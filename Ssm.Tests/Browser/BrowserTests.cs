@@ -26,7 +26,9 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
             ExecutablePath = chromium,
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    // The nodes present self-signed certificates (until CSC signs one) that this throwaway profile cannot pin.
+                    "--ignore-certificate-errors"],
         };
     }
 

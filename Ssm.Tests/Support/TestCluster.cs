@@ -33,15 +33,17 @@ public sealed class TestCluster : IAsyncDisposable
     public string PrimaryAddress => $"{Net}.11";
     public string SecondaryAddress => $"{Net}.9";
     public string Vip => $"{Net}.14";
-    public Uri VipUrl => new($"http://{Vip}:{HttpPort}");
+    /// <summary>The dashboard and the APIs through the VIP: HTTPS only (the HTTP port serves health and cluster calls).</summary>
+    public Uri VipUrl => new($"https://{Vip}:{HttpsPort}");
     public int HeartbeatMs { get; init; } = 200;
     public int FailoverTimeoutMs { get; init; } = 1000;
 
-    private TestCluster(string net, int httpPort, int pgPort)
+    private TestCluster(string net, int httpPort, int pgPort, int httpsPort)
     {
         Net = net;
         HttpPort = httpPort;
         PgPort = pgPort;
+        HttpsPort = httpsPort;
         _root = Path.Combine(Path.GetTempPath(), $"ssm-cluster-{Guid.NewGuid():N}"[..30]);
         Directory.CreateDirectory(_root);
         _key = Path.Combine(_root, "cluster.key");
@@ -51,7 +53,7 @@ public sealed class TestCluster : IAsyncDisposable
     public static async Task<TestCluster> CreateAsync(string witnessDatabase)
     {
         var net = $"127.{Random.Shared.Next(20, 250)}.{Random.Shared.Next(1, 250)}";
-        var cluster = new TestCluster(net, FreePort(net), FreePort(net));
+        var cluster = new TestCluster(net, FreePort(net), FreePort(net), FreePort(net));
         var server = await PostgresServer.GetAsync();
         cluster.WitnessConnection = await server.CreateDatabaseAsync(witnessDatabase);
         return cluster;
@@ -83,19 +85,23 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string AddressOf(string node) => node == "primary" ? PrimaryAddress : SecondaryAddress;
     public Uri UrlOf(string node) => new($"http://{AddressOf(node)}:{HttpPort}");
+    public Uri HttpsUrlOf(string node) => new($"https://{AddressOf(node)}:{HttpsPort}");
+
+    /// <summary>What the test clients trust on the HTTPS port: each node's certificate as read at its start, and the CSC root.</summary>
+    public PinnedCertificates Certificates { get; } = new();
     public string DataOf(string node) => Path.Combine(_root, node);
     public string Log(string node) { lock (_logs) return _logs.TryGetValue(node, out var b) ? b.ToString() : ""; }
 
     /// <summary>The CSC emulator the nodes synchronize with, when the test started one.</summary>
     public CscEmulatorProcess? Csc { get; private set; }
 
-    /// <summary>The nodes' HTTPS port (only with a CSC emulator, which signs their certificate).</summary>
-    public int HttpsPort { get; private set; }
+    /// <summary>The nodes' HTTPS port (self-signed until CSC signs their certificate).</summary>
+    public int HttpsPort { get; }
 
     public async Task StartCscAsync(string approval = "manual")
     {
-        HttpsPort = FreePort(Net);
         Csc = await CscEmulatorProcess.StartAsync(Path.Combine(_root, "csc"), approval, "1.00:00:00");
+        Certificates.TrustRoot(Csc.Root);
     }
 
     public async Task StartNodeAsync(string node)
@@ -106,11 +112,12 @@ public sealed class TestCluster : IAsyncDisposable
                      NodeProcess.WebAssemblyPath(), "node", "--name", node, "--listen", UrlOf(node).ToString().TrimEnd('/'),
                      "--data", DataOf(node), "--manage-db", "--pg-port", PgPort.ToString(), "--cluster-key-file", _key,
                      "--heartbeat-ms", HeartbeatMs.ToString(), "--failover-timeout-ms", FailoverTimeoutMs.ToString(),
+                     "--https-port", HttpsPort.ToString(),
                  })
             start.ArgumentList.Add(arg);
         if (Csc is not null)
         {
-            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString() })
+            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath })
                 start.ArgumentList.Add(arg);
             // Each node asks every second whether a sync is due or was left unfinished by the other.
             start.Environment["Csc__ScheduleCheckSeconds"] = "1";
@@ -134,7 +141,10 @@ public sealed class TestCluster : IAsyncDisposable
             try
             {
                 if ((await http.GetAsync(new Uri(UrlOf(node), "/health/live"))).IsSuccessStatusCode)
+                {
+                    await Certificates.PinAsync(AddressOf(node), HttpsPort);
                     return;
+                }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
             {
@@ -229,10 +239,8 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>A browser-less operator signed in through the VIP (or, after a teardown, at a node's own address).</summary>
     public async Task<HttpClient> SignedInThroughVipAsync(Uri? at = null)
     {
-        var client = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
-        {
-            BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3),
-        };
+        var client = new HttpClient(Certificates.Handler()) { BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3) };
+        client.DefaultRequestHeaders.Add(Ssm.Web.Security.CrossSiteGuard.RequestedWithHeader, "ssm-tests");
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (true)
         {

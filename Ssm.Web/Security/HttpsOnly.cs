@@ -10,12 +10,14 @@ namespace Ssm.Web.Security;
 public static class HttpsOnly
 {
     private static readonly string[] OpenOnHttp = ["/health/live", "/health/ready", "/peer", "/admin/ha"];
-    private static readonly string[] MachinePaths = ["/api", "/backend", "/oauth", "/metrics", "/SmartTransport", "/Transportgateway", "/_blazor"];
+    // Smart Transport refuses plain HTTP itself, in its own protocol's format (HTTPS_REQUIRED), which products read.
+    private static readonly string[] RefusedByTheirEndpoint = ["/SmartTransport", "/Transportgateway"];
+    private static readonly string[] MachinePaths = ["/api", "/backend", "/oauth", "/metrics", "/_blazor", .. RefusedByTheirEndpoint];
 
     public static IApplicationBuilder UseHttpsOnly(this IApplicationBuilder app, int httpsPort) => app.Use(async (context, next) =>
     {
         var request = context.Request;
-        if (request.IsHttps || OpenOnHttp.Any(p => request.Path.StartsWithSegments(p)))
+        if (request.IsHttps || OpenOnHttp.Concat(RefusedByTheirEndpoint).Any(p => request.Path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)))
         {
             await next(context);
             return;
