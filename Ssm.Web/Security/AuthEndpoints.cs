@@ -20,10 +20,19 @@ public static class AuthEndpoints
         group.MapPost("/logout", (Delegate)Logout).WithMetadata(new RequireAntiforgeryTokenAttribute());
         // For scripts and monitoring tools: the same check, JSON in and out, sets the same cookie.
         app.MapPost("/api/session", LoginJson).AllowAnonymous();
+        app.MapGet("/api/session", (HttpContext http) => TypedResults.Ok(new SessionInfo(http.User.Identity!.Name!, http.User.FindFirstValue(ClaimTypes.Role)!)));
+        app.MapDelete("/api/session", async (HttpContext http, ISender sender, SessionCache sessions) =>
+        {
+            await EndAsync(http, sender, sessions);
+            return TypedResults.NoContent();
+        });
         return app;
     }
 
     public sealed record Credentials(string UserName, string Password);
+
+    /// <summary>Who the cookie signs in, with the role as the node sees it now.</summary>
+    public sealed record SessionInfo(string UserName, string Role);
 
     private abstract record Attempt
     {
@@ -49,7 +58,7 @@ public static class AuthEndpoints
         var attempt = await SignIn(http, sender, throttle, credentials.UserName ?? "", credentials.Password ?? "");
         return attempt switch
         {
-            Attempt.SignedIn => TypedResults.Ok(new { userName = http.User.Identity!.Name, role = http.User.FindFirstValue(ClaimTypes.Role) }),
+            Attempt.SignedIn => TypedResults.Ok(new SessionInfo(http.User.Identity!.Name!, http.User.FindFirstValue(ClaimTypes.Role)!)),
             Attempt.Throttled throttled => TooManyAttempts(http, throttled),
             // A fixed body (no trace id): an unknown user and a wrong password get the same bytes.
             _ => TypedResults.Json(new { title = "Login refused", status = 401, detail = SignInHandler.WrongCredentials },
@@ -86,13 +95,18 @@ public static class AuthEndpoints
 
     private static async Task<IResult> Logout(HttpContext http, ISender sender, SessionCache sessions)
     {
+        await EndAsync(http, sender, sessions);
+        return TypedResults.LocalRedirect("/login");
+    }
+
+    private static async Task EndAsync(HttpContext http, ISender sender, SessionCache sessions)
+    {
         if (http.User.FindFirstValue(SessionCookie.SessionIdClaim) is { } sessionId)
         {
             await sender.Send(new EndSession(sessionId, http.User.Identity?.Name ?? ""));
             sessions.Forget(sessionId);
         }
         await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
-        return TypedResults.LocalRedirect("/login");
     }
 
     public static string RoleName(UserRole role) => role == UserRole.Admin ? CurrentUser.AdminRole : CurrentUser.ViewerRole;
