@@ -146,6 +146,8 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         // Teardown on the active primary; the Host Common Name becomes its own address; after a sync, products register again there.
         (await _cluster.VerbAsync("primary", "teardown")).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Standalone);
+        // At its own address it still presents the certificate signed for the VIP: the operator pins that one.
+        await _cluster.Certificates.PinAsync(_cluster.PrimaryAddress, _cluster.HttpsPort);
         using var standalone = await _cluster.SignedInThroughVipAsync(_cluster.HttpsUrlOf("primary"));
         await OperatorApi.SetHostCommonNameAsync(standalone, _cluster.PrimaryAddress);
         await OperatorApi.SignForAsync(standalone, _cluster.PrimaryAddress, _cluster.Csc.Root, _cluster.PrimaryAddress, _cluster.HttpsPort);
