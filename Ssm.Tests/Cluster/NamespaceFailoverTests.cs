@@ -72,7 +72,14 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
 
         using var sampling = new CancellationTokenSource();
         var sampler = SampleWritersAsync(sampling.Token);
-        await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), "the client never wrote through the VIP");
+        try
+        {
+            await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), $"the client never wrote through the VIP (pins {pins})");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\n--- writer ---\n{writerLog}{Log("primary")}", ex);
+        }
 
         // Cut the active off: its link goes down, nothing refuses anything.
         await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "down");
@@ -265,7 +272,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         vip, port, password, out, stop, pins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6].split(",")
         tls = ssl.create_default_context()
         tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # pinned below instead: the nodes' own self-signed certificates
-        conn, cookie, n = None, None, 0
+        conn, cookie, n, last_error = None, None, 0, None
         log = open(out, "a", buffering=1)
         while not os.path.exists(stop):
             try:
@@ -289,7 +296,10 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
                     log.write("%s %.6f\n" % (name, time.time()))
                 elif r.status == 401:
                     cookie = None
-            except Exception:
+            except Exception as error:
+                if repr(error) != last_error:
+                    last_error = repr(error)
+                    print(last_error, flush=True)
                 try:
                     conn.close()
                 except Exception:

@@ -242,6 +242,7 @@ public sealed class TestCluster : IAsyncDisposable
         var client = new HttpClient(Certificates.Handler()) { BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3) };
         client.DefaultRequestHeaders.Add(Ssm.Web.Security.CrossSiteGuard.RequestedWithHeader, "ssm-tests");
         var deadline = DateTime.UtcNow.AddSeconds(15);
+        var last = "";
         while (true)
         {
             try
@@ -249,12 +250,14 @@ public sealed class TestCluster : IAsyncDisposable
                 var response = await client.PostAsJsonAsync("/api/session", new { userName = "admin", password = NodeProcess.AdminPassword });
                 if (response.IsSuccessStatusCode)
                     return client;
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
             }
             catch (Exception ex) when ((ex is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline)
             {
+                last = $"{ex.Message} {ex.InnerException?.Message}";
             }
             if (DateTime.UtcNow > deadline)
-                throw new TimeoutException("could not sign in through the VIP");
+                throw new TimeoutException($"could not sign in at {client.BaseAddress}; last: {last}\n--- primary ---\n{Log("primary")}\n--- secondary ---\n{Log("secondary")}");
             await Task.Delay(100);
         }
     }
