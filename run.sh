@@ -2,7 +2,7 @@
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
 #   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), HTTPS port 8443 (dashboard, API,
 #   Smart Transport, as SSM On-Prem), port 8444 (the nodes' peer and console calls: mutual TLS with certificates of
-#   the cluster's own CA, docs/security.md) and HTTP port 8080 (health),
+#   the cluster's own CA, docs/security.md) and HTTP port 8080 (health; it redirects pages to HTTPS),
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
 #   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
@@ -118,7 +118,7 @@ fi
 
 cat <<MSG
 
-  SSM On-Prem HA is running.   Dashboard (through the VIP):  https://$VIP:$HTTPS_PORT/   (or http://$VIP:$PORT/)
+  SSM On-Prem HA is running.   Dashboard (through the VIP):  https://$VIP:$HTTPS_PORT/
 MSG
 if $first_run; then
   cat <<MSG

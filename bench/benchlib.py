@@ -1,6 +1,20 @@
 """What the benchmark drivers share (imported from bench/, beside them)."""
 import signal
+import ssl
 import subprocess
+
+# The dashboard and the API are HTTPS only, and cookie-authenticated writes need this header (decision 0016).
+REQUESTED_WITH = {"X-Requested-With": "bench"}
+
+
+def pinned_context(addresses, port, cafile=None):
+    """TLS that trusts exactly the certificates the nodes present now (self-signed until CSC signs one),
+    and CSC's root if given. A node's self-signed certificate names its own address, not the VIP: the
+    host name is not checked, the certificate itself is."""
+    pems = "".join(ssl.get_server_certificate((address, port)) for address in addresses)
+    context = ssl.create_default_context(cafile=cafile, cadata=pems)
+    context.check_hostname = False
+    return context
 
 
 def stop_process(process, pid_file):

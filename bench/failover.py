@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from benchlib import stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -172,7 +172,8 @@ class Node:
         a = args
         self.command = [a.app, "node", "--name", name, "--listen", self.url, "--data", self.data, "--manage-db",
                         "--pg-port", str(a.pg_port), "--cluster-keys", a.key, "--peer-port", str(a.peer_port), "--witness", a.witness,
-                        "--heartbeat-ms", str(a.heartbeat_ms), "--failover-timeout-ms", str(a.failover_timeout_ms)]
+                        "--heartbeat-ms", str(a.heartbeat_ms), "--failover-timeout-ms", str(a.failover_timeout_ms),
+                        "--https-port", str(a.https_port)]
 
     def start(self):
         log = open(self.log, "ab")
@@ -309,6 +310,7 @@ class Writer(threading.Thread):
     def __init__(self, host, port, password, phase):
         super().__init__(daemon=True)
         self.host, self.port, self.password, self.phase = host, port, password, phase
+        self.context = None   # pinned once the nodes are up
         self.lock = threading.Lock()
         self.acks = []        # (name, t_send, t_ack, phase)
         self.failures = []    # (t, kind, phase)
@@ -326,7 +328,7 @@ class Writer(threading.Thread):
             self.failures.append((now(), kind, self.phase.value))
 
     def _send(self, conn, method, path, body):
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         conn.request(method, path, body=body, headers=headers)
@@ -354,7 +356,7 @@ class Writer(threading.Thread):
         signed_in = False
         while not self.stopping.is_set():
             if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=WRITE_TIMEOUT_S)
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=WRITE_TIMEOUT_S, context=self.context)
             try:
                 if not signed_in:
                     status, data = self._send(conn, "POST", "/api/session",
@@ -659,6 +661,8 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
     t1 = now()
     victim.start()
     rejoin = wait_rejoin(cluster, standby, t1)
+    # The restarted node presents a new self-signed certificate: trust it before it can become active again.
+    writer.context = pinned_context([node.address for node in cluster.nodes.values()], victim.args.https_port)
     # The takeover's own record (written after the VIP moved): the one with an epoch newer than before the kill.
     history = (cluster.nodes[standby].status() or {}).get("history") or []
     failover = sorted((h for h in history if h.get("epoch", 0) > epoch), key=lambda h: h["epoch"]) or [{}]
@@ -669,12 +673,12 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
              f"rejoin {rejoin:.0f} ms, longest write gap after recovery {cycle['later_gap']:.0f} ms")
 
 
-def read_all_names(host, port, password):
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+def read_all_names(host, port, password, context):
+    conn = http.client.HTTPSConnection(host, port, timeout=30, context=context)
     cookies = {}
 
     def send(method, path, body=None):
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         conn.request(method, path, body=body, headers=headers)
@@ -727,7 +731,7 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
         parser.add_argument(name, required=True)
-    for name in ("--http-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
+    for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
     password = os.environ.get("SSM_ADMIN_PASSWORD", "")
@@ -739,7 +743,7 @@ def main():
 
     cluster = Cluster(args)
     phase = Phase()
-    writer = Writer(args.vip, args.http_port, password, phase)
+    writer = Writer(args.vip, args.https_port, password, phase)
     sampler = Sampler(list(cluster.nodes.values()), phase)
     results = {"planned": [], "crash": []}
     error = None
@@ -750,6 +754,7 @@ def main():
             node.start()
         for node in cluster.nodes.values():
             node.wait_live()
+        writer.context = pinned_context([args.primary, args.secondary], args.https_port)
         progress(f"Deploying the cluster (VIP {args.vip})")
         result, ms = cluster.cli("ha_deploy", "primary", "--peer", cluster.nodes["secondary"].peer_url, "--vip", args.vip)
         if result.returncode != 0:
@@ -793,7 +798,7 @@ def main():
             progress("Reading every account back through the VIP")
             phase.value = "verify"
             try:
-                names, total = read_all_names(args.vip, args.http_port, password)
+                names, total = read_all_names(args.vip, args.https_port, password, writer.context)
             except (BenchError, OSError, http.client.HTTPException, ValueError) as e:
                 read_error = f"final read through the VIP failed: {e}"
                 error = error or read_error

@@ -62,9 +62,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$WORK/pids"
 
-HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
+HTTP_PORT=$(pick_port 8080 "$PRIMARY" "$SECONDARY" "$VIP")
+HTTPS_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
+while [ "$HTTPS_PORT" = "$HTTP_PORT" ]; do HTTPS_PORT=$(pick_port $((HTTP_PORT + 2)) "$PRIMARY" "$SECONDARY" "$VIP"); done
 PEER_PORT=$(pick_port 8445 "$PRIMARY" "$SECONDARY")
-while [ "$PEER_PORT" = "$HTTP_PORT" ]; do PEER_PORT=$(pick_port $((HTTP_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
+while [ "$PEER_PORT" = "$HTTP_PORT" ] || [ "$PEER_PORT" = "$HTTPS_PORT" ]; do PEER_PORT=$(pick_port $((HTTPS_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
 PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
 WITNESS_PORT=$(pick_port 15432 "$WITNESS")
 
@@ -108,6 +110,6 @@ printf 'ssm failover benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/failover.py \
   --app "$SSM" --key "$KEY" --work "$WORK" \
-  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --peer-port "$PEER_PORT" --pg-port "$PG_PORT" \
+  --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --peer-port "$PEER_PORT" --pg-port "$PG_PORT" \
   --witness "$WITNESS_DB" --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS" \
   --cycles "$CYCLES"

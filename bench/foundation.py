@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process
 
 HOST = "127.0.0.1"
 
@@ -32,7 +32,7 @@ class Node:
         """Starts the node; returns milliseconds from process start to /health/ready answering 200."""
         a = self.args
         command = [a.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{a.port}",
-                   "--db", a.db, "--data", a.data]
+                   "--https-port", str(a.https_port), "--db", a.db, "--data", a.data]
         log = open(a.log, "ab")
         started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -79,15 +79,15 @@ class Node:
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection that keeps the cookies the server sets."""
+    """One keep-alive HTTPS/1.1 connection that keeps the cookies the server sets."""
 
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    def __init__(self, port, context):
+        self.conn = http.client.HTTPSConnection(HOST, port, timeout=60, context=context)
         self.cookies = {}
         self.connects = 0
 
     def send(self, method, path, body=None):
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **REQUESTED_WITH}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if self.cookies:
@@ -137,6 +137,7 @@ def main():
     for name in ("--app", "--db", "--data", "--log", "--pid-file"):
         parser.add_argument(name, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--https-port", type=int, required=True)
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--idle-seconds", type=float, default=5)
@@ -171,8 +172,10 @@ def main():
         rss_idle = node.status_kib("VmRSS")
 
         # 3. Baseline and create-account latency, interleaved in blocks so that both see the same machine noise.
-        live = Client(args.port)
-        admin = Client(args.port)
+        # Both over HTTPS, where the dashboard's API is served: the baseline pays the same TLS as the writes.
+        context = pinned_context([HOST], args.https_port)
+        live = Client(args.https_port, context)
+        admin = Client(args.https_port, context)
         status, data = admin.send("POST", "/api/session",
                                   json.dumps({"userName": "admin", "password": password}).encode())
         if status != 200 or "ssm.auth" not in admin.cookies:

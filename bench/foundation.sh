@@ -66,12 +66,14 @@ ADMIN_PASSWORD=$(random_secret)
 while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
 
 NODE_PORT=$(free_port)
+HTTPS_PORT=$(free_port)
+while [ "$HTTPS_PORT" = "$NODE_PORT" ]; do HTTPS_PORT=$(free_port); done
 printf 'ssm foundation benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
   "$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')" \
   "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/foundation.py \
-  --app "$APP/ssm" --port "$NODE_PORT" --db "$DB" --data "$WORK/node" \
+  --app "$APP/ssm" --port "$NODE_PORT" --https-port "$HTTPS_PORT" --db "$DB" --data "$WORK/node" \
   --log "$WORK/node.log" --pid-file "$NODE_PID_FILE" \
   --starts "$STARTS" --count "$COUNT" --idle-seconds "$IDLE_SECONDS"

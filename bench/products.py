@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from benchlib import stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process
 from failover import BenchError, Cluster, log_findings
 
 
@@ -36,7 +36,7 @@ class Api:
         if self.conn is None:
             self.conn = (http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
                          if self.context else http.client.HTTPConnection(self.host, self.port, timeout=self.timeout))
-        h = {"Accept": "application/json", **(headers or {})}
+        h = {"Accept": "application/json", **REQUESTED_WITH, **(headers or {})}
         if body is not None:
             h["Content-Type"] = "application/json"
         if self.cookies:
@@ -211,7 +211,8 @@ def main():
         active, _ = cluster.wait_steady()
         progress(f"{result.stdout.strip()} ({ms:.0f} ms); active: {active}")
 
-        api = Api(args.vip, args.http_port)
+        # The API is HTTPS only: the nodes' self-signed certificates until CSC signs the VIP's, then CSC's root.
+        api = Api(args.vip, args.https_port, pinned_context([args.primary, args.secondary], args.https_port, cafile=root_pem))
         wait_until("login through the VIP", lambda: api.send("POST", "/api/session", {"userName": "admin", "password": admin_password})[0] == 200,
                    60, cluster.check_alive)
         account = api.json("POST", "/api/accounts", {"name": "BENCH", "description": "products benchmark", "contactEmail": "ops@example.com"},
@@ -250,7 +251,7 @@ def main():
         command = [args.app, "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
                    "--direct", f"https://{a.address}:{args.https_port}/", "--csc-root", root_pem, "--token", secret,
                    "--db", f"Host={os.path.join(a.data, 'pg-run')};Port={args.pg_port};Username=postgres;Database=ssm;Timeout=15",
-                   "--api", f"http://{args.vip}:{args.http_port}/", "--count", str(args.count), "--concurrency", str(args.concurrency),
+                   "--api", f"https://{args.vip}:{args.https_port}/", "--count", str(args.count), "--concurrency", str(args.concurrency),
                    "--report-requests", str(args.report_requests), "--reports-per-request", str(args.reports_per_request),
                    "--instances", str(args.instances), "--node-pid", str(a.process.pid),
                    "--watch", f"active node={a.process.pid}", f"active postgres={a.postmaster_pid()}",

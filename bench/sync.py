@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 
-from benchlib import stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process
 
 HOST = "127.0.0.1"
 
@@ -84,7 +84,7 @@ class Client:
     def send(self, method, path, body=None, headers=None, content_type="application/json"):
         if self.conn is None:
             self.conn = self._connect()
-        h = {"Accept": "application/json"}
+        h = {"Accept": "application/json", **REQUESTED_WITH}
         if body is not None:
             h["Content-Type"] = content_type
         if self.cookies:
@@ -275,7 +275,7 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--db", "--work", "--psql", "--node-pid-file", "--csc-pid-file"):
         parser.add_argument(name, required=True)
-    for name in ("--port", "--csc-port", "--pg-port"):
+    for name in ("--port", "--https-port", "--csc-port", "--pg-port"):
         parser.add_argument(name, type=int, required=True)
     parser.add_argument("--instances", type=int, default=100000)
     parser.add_argument("--usage", type=int, default=1000000)
@@ -309,11 +309,12 @@ def main():
         progress(f"Starting the node on http://{HOST}:{args.port}")
         node = Process("the node",
                        [args.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{args.port}",
-                        "--data", f"{work}/node", "--db", args.db, "--csc", f"https://{HOST}:{args.csc_port}",
+                        "--https-port", str(args.https_port), "--data", f"{work}/node", "--db", args.db, "--csc", f"https://{HOST}:{args.csc_port}",
                         "--csc-root", root_pem], f"{work}/node.log", args.node_pid_file)
         live = Client(args.port, timeout=5)
         wait_until("the node's /health/ready", lambda: live.send("GET", "/health/ready")[0] == 200, 180, [node])
-        admin = Client(args.port)
+        # The API is HTTPS only; the node presents its self-signed certificate, or the one CSC signs later.
+        admin = Client(args.https_port, pinned_context([HOST], args.https_port, cafile=root_pem))
         admin.json("POST", "/api/session", {"userName": "admin", "password": admin_password})
         if "ssm.auth" not in admin.cookies:
             raise SystemExit(f"login set no ssm.auth cookie: {admin.cookies}")

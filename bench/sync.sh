@@ -102,6 +102,8 @@ OPERATOR_PASSWORD=$(random_secret)
 NODE_PORT=$(free_port)
 CSC_PORT=$(free_port)
 while [ "$CSC_PORT" = "$NODE_PORT" ]; do CSC_PORT=$(free_port); done
+HTTPS_PORT=$(free_port)
+while [ "$HTTPS_PORT" = "$NODE_PORT" ] || [ "$HTTPS_PORT" = "$CSC_PORT" ]; do HTTPS_PORT=$(free_port); done
 printf 'ssm sync benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
   "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
   "$( [ -n "${BENCH_APP:-}" ] && echo " (app from $BENCH_APP)" )" \
@@ -109,7 +111,7 @@ printf 'ssm sync benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
 printf 'sizes: %s instances, %s usage records, change %s %%\n' "$INSTANCES" "$USAGE" "$CHANGE_PERCENT"
 
 PGPASSWORD=$PG_PASSWORD SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD python3 bench/sync.py \
-  --app "$APP/ssm" --port "$NODE_PORT" --csc-port "$CSC_PORT" --pg-port "$PG_PORT" --db "$DB" --work "$WORK" \
+  --app "$APP/ssm" --port "$NODE_PORT" --https-port "$HTTPS_PORT" --csc-port "$CSC_PORT" --pg-port "$PG_PORT" --db "$DB" --work "$WORK" \
   --psql "$PG_BIN/psql" --node-pid-file "$NODE_PID_FILE" --csc-pid-file "$CSC_PID_FILE" \
   --instances "$INSTANCES" --usage "$USAGE" --change-percent "$CHANGE_PERCENT" --raw-upload "$RAW_UPLOAD" \
   --timeout "$TIMEOUT"

@@ -7,12 +7,15 @@ using Ssm.Domain.Users;
 
 namespace Ssm.Application.Users;
 
-public sealed record SignInOutcome(bool Succeeded, string UserName, UserRole Role, string Error)
+public sealed record SignInOutcome(bool Succeeded, string UserName, UserRole Role, string Error, string SessionId = "", string SecurityStamp = "")
 {
     public static SignInOutcome Failed(string error) => new(false, "", UserRole.Viewer, error);
 }
 
-/// <summary>Checks a password and keeps the lockout counters. Both outcomes are written to the Event Log.</summary>
+/// <summary>
+/// Checks a password and starts a server-side session. Both outcomes are written to the Event Log. Failed
+/// attempts are limited per source address by the web host, never by locking the user out everywhere.
+/// </summary>
 [Sender(SenderRole.Public)]
 public sealed record SignIn(string UserName, string Password) : ICommand<SignInOutcome>
 {
@@ -28,33 +31,15 @@ public sealed class SignInValidator : AbstractValidator<SignIn>
     }
 }
 
-public sealed class SignInHandler(IDocumentStore store, IPasswordHasher hasher, IClock clock, ChangeNotifier notifier)
+public sealed class SignInHandler(IDocumentSession session, IPasswordHasher hasher, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<SignIn, SignInOutcome>
 {
     public const string WrongCredentials = "Wrong user name or password.";
-    private const int Attempts = 30;
 
     // Checked against for unknown users, so their answer takes as long as a known user's.
-    private readonly Lazy<string> _decoy = new(() => hasher.Hash(Guid.NewGuid().ToString()));
+    private static string? _decoy;
 
     public async ValueTask<SignInOutcome> Handle(SignIn command, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await using var session = store.LightweightSession();
-                return await TryAsync(session, command, cancellationToken);
-            }
-            catch (JasperFx.ConcurrencyException) when (attempt < Attempts)
-            {
-                // Another login changed the counters meanwhile: count again on fresh data.
-                await Task.Delay(Random.Shared.Next(1, 5 * attempt), cancellationToken);
-            }
-        }
-    }
-
-    private async Task<SignInOutcome> TryAsync(IDocumentSession session, SignIn command, CancellationToken cancellationToken)
     {
         var now = clock.UtcNow;
         var name = UserAccount.KeyOf(command.UserName);
@@ -63,24 +48,18 @@ public sealed class SignInHandler(IDocumentStore store, IPasswordHasher hasher, 
         SignInOutcome result;
         if (account is null)
         {
-            hasher.Verify(_decoy.Value, command.Password);
+            hasher.Verify(_decoy ??= hasher.Hash(Guid.NewGuid().ToString()), command.Password);
             result = SignInOutcome.Failed(WrongCredentials);
         }
-        else if (account.IsLockedOut(now))
-            result = SignInOutcome.Failed($"This user is locked out until {account.LockedOutUntil:HH:mm:ss} UTC after repeated failed logins.");
         else if (!hasher.Verify(account.PasswordHash, command.Password))
-        {
-            account.RecordFailedLogin(now);
-            session.Store(account);
-            result = SignInOutcome.Failed(account.IsLockedOut(now)
-                ? $"Wrong password. This user is now locked out until {account.LockedOutUntil:HH:mm:ss} UTC."
-                : WrongCredentials);
-        }
+            result = SignInOutcome.Failed(WrongCredentials);
         else
         {
-            account.RecordSuccessfulLogin();
-            session.Store(account);
-            result = new SignInOutcome(true, account.Id, account.Role, "");
+            var started = UserSession.Start(account.Id, now);
+            session.Store(started);
+            // Sessions past their lifetime are swept here, where new ones are made.
+            session.DeleteWhere<UserSession>(s => s.ExpiresAt < now);
+            result = new SignInOutcome(true, account.Id, account.Role, "", started.Id, account.SecurityStamp);
         }
 
         session.Store(EventLogEntry.Record(now, name, EventCategory.Security, nameof(SignIn), name,

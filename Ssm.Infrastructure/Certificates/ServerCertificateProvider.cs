@@ -23,10 +23,11 @@ public sealed class ServerCertificateProvider(IDocumentStore documents, ChangeNo
 {
     private static readonly TimeSpan Every = TimeSpan.FromSeconds(3);
     private X509Certificate2? _current;
-    private X509Certificate2? _selfSigned;
+    // Handshakes run in parallel: one self-signed certificate per process, so a client that pinned it keeps seeing it.
+    private readonly Lazy<X509Certificate2> _selfSigned = new(() => CreateSelfSigned(node.Value.Listen));
     private string? _loadedFor;
 
-    public X509Certificate2 Current => _current ?? SelfSigned();
+    public X509Certificate2 Current => _current ?? _selfSigned.Value;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -82,17 +83,14 @@ public sealed class ServerCertificateProvider(IDocumentStore documents, ChangeNo
         }
     }
 
-    private X509Certificate2 SelfSigned()
+    private static X509Certificate2 CreateSelfSigned(string listenUrl)
     {
-        if (_selfSigned is not null)
-            return _selfSigned;
-        var host = Uri.TryCreate(node.Value.Listen, UriKind.Absolute, out var listen) ? listen.Host : "localhost";
+        var host = Uri.TryCreate(listenUrl, UriKind.Absolute, out var listen) ? listen.Host : "localhost";
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={host}, O=SSM On-Prem (self-signed until CSC signs)", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(SignedCertificates.SubjectAlternativeName(host));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
-        _selfSigned = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
-        return _selfSigned;
+        return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
     }
 }

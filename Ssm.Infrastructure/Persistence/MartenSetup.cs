@@ -28,8 +28,8 @@ internal static class MartenSetup
         options.Schema.For<EventLogEntry>()
             .Index(x => x.At)
             .Index(x => x.Category);
-        // Parallel wrong passwords must each count toward the lockout.
         options.Schema.For<UserAccount>().UseOptimisticConcurrency(true);
+        options.Schema.For<UserSession>().Index(x => x.ExpiresAt);
         options.Schema.For<ClusterDocument>();
 
         options.Schema.For<Entitlement>().Index(x => x.AccountId);

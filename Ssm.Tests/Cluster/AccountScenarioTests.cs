@@ -94,8 +94,8 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         afterHandover.HeartbeatConnected.ShouldBeFalse();
         afterHandover.Peer!.Role.ShouldBe(NodeRole.Stopped);
         afterHandover.LastFailover!.Cause.ShouldContain("planned handover");
-        using (var plain = new HttpClient())
-            (await plain.GetAsync(_cluster.UrlOf("primary"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        using (var plain = new HttpClient(_cluster.Certificates.Handler()))
+            (await plain.GetAsync(_cluster.HttpsUrlOf("primary"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
         (await AccountsThroughVip(await _cluster.SignedInThroughVipAsync())).ShouldContain("Before Handover");
 
         // A verb in the wrong state explains and changes nothing.
@@ -119,8 +119,8 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         stopSecondary.Status.ShouldBe(HttpStatusCode.OK, stopSecondary.Body);
         await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
         (await AccountsThroughVip(await _cluster.SignedInThroughVipAsync())).ShouldContain("TEST");
-        using (var plain = new HttpClient())
-            (await plain.GetAsync(_cluster.UrlOf("secondary"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        using (var plain = new HttpClient(_cluster.Certificates.Handler()))
+            (await plain.GetAsync(_cluster.HttpsUrlOf("secondary"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
 
         // 7. ha_cluster_start on the secondary: replication primary → secondary again.
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
@@ -158,7 +158,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         discarded.Status.ShouldBe(HttpStatusCode.Conflict);
         discarded.Body.ShouldContain("discarded");
         (await _cluster.StatusAsync("primary")).Self.Role.ShouldBe(NodeRole.Stopped);
-        using (var direct = new HttpClient { BaseAddress = _cluster.UrlOf("secondary") })
+        using (var direct = new HttpClient(_cluster.Certificates.Handler()) { BaseAddress = _cluster.HttpsUrlOf("secondary") })
             (await direct.PostAsJsonAsync("/api/session", new { userName = "admin", password = NodeProcess.AdminPassword })).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
 }

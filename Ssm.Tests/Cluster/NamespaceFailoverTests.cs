@@ -18,7 +18,8 @@ namespace Ssm.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private const int Port = 8443;
+    private const int Port = 8080;
+    private const int HttpsPort = 8443;
     private const int PgPort = 15432;
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"ssm-netns-{Guid.NewGuid():N}"[..28]);
     private readonly Dictionary<string, Process> _processes = [];
@@ -70,13 +71,22 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         var stopWriter = Path.Combine(_root, "stop");
         var writerScript = Path.Combine(_root, "writer.py");
         await File.WriteAllTextAsync(writerScript, WriterScript);
+        // The writer trusts exactly the two nodes' self-signed certificates, read from their HTTPS ports.
+        var pins = string.Join(",", [await FingerprintAsync("a"), await FingerprintAsync("b")]);
         var writerLog = new StringBuilder();
         _processes["writer"] = _lab.Start("c", new Dictionary<string, string>(), writerLog,
-            "python3", writerScript, Vip, Port.ToString(), NodeProcess.AdminPassword, acknowledged, stopWriter);
+            "python3", writerScript, Vip, HttpsPort.ToString(), NodeProcess.AdminPassword, acknowledged, stopWriter, pins);
 
         using var sampling = new CancellationTokenSource();
         var sampler = SampleWritersAsync(sampling.Token);
-        await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), "the client never wrote through the VIP");
+        try
+        {
+            await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), $"the client never wrote through the VIP (pins {pins})");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\n--- writer ---\n{writerLog}{Log("primary")}", ex);
+        }
 
         // Cut the active off: its link goes down, nothing refuses anything.
         await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "down");
@@ -126,6 +136,13 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         return connection;
     }
 
+    private async Task<string> FingerprintAsync(string host)
+    {
+        var output = await _lab!.ExecAsync("c", "sh", "-c",
+            $"openssl s_client -connect {_lab.Address(Hosts[host])}:{HttpsPort} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256");
+        return output.Trim().Split('=').Last().Replace(":", "").ToLowerInvariant();
+    }
+
     private void StartNode(string host, string name, string witness)
     {
         var log = new StringBuilder();
@@ -133,7 +150,8 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         _processes[name] = _lab!.Start(host, new Dictionary<string, string> { ["SSM_ADMIN_PASSWORD"] = NodeProcess.AdminPassword }, log,
             "dotnet", NodeProcess.WebAssemblyPath(), "node", "--name", name, "--listen", Url(host), "--data", Data(name), "--manage-db",
             "--pg-port", PgPort.ToString(), "--cluster-keys", Keys, "--peer-port", PeerPort.ToString(), "--witness", witness,
-            "--vip-provider", "ip", "--vip-interface", "eth0", "--heartbeat-ms", "200", "--failover-timeout-ms", "1000");
+            "--vip-provider", "ip", "--vip-interface", "eth0", "--heartbeat-ms", "200", "--failover-timeout-ms", "1000",
+            "--https-port", HttpsPort.ToString());
     }
 
     private string Log(string name) { lock (_logs[name]) return "\n--- " + name + " ---\n" + _logs[name]; }
@@ -256,14 +274,19 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
     }
 
     private const string WriterScript = """
-        import http.client, json, os, sys, time
-        vip, port, password, out, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-        conn, cookie, n = None, None, 0
+        import hashlib, http.client, json, os, ssl, sys, time
+        vip, port, password, out, stop, pins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6].split(",")
+        tls = ssl.create_default_context()
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # pinned below instead: the nodes' own self-signed certificates
+        conn, cookie, n, last_error = None, None, 0, None
         log = open(out, "a", buffering=1)
         while not os.path.exists(stop):
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection(vip, port, timeout=0.5)
+                    conn = http.client.HTTPSConnection(vip, port, timeout=0.5, context=tls)
+                    conn.connect()
+                    if hashlib.sha256(conn.sock.getpeercert(True)).hexdigest() not in pins:
+                        raise Exception("certificate not pinned")
                 if cookie is None:
                     conn.request("POST", "/api/session", json.dumps({"userName": "admin", "password": password}), {"Content-Type": "application/json"})
                     r = conn.getresponse(); r.read()
@@ -273,13 +296,16 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
                 n += 1
                 name = "N%06d" % n
                 conn.request("POST", "/api/accounts", json.dumps({"name": name, "description": "", "contactEmail": "ops@example.com"}),
-                             {"Content-Type": "application/json", "Cookie": cookie})
+                             {"Content-Type": "application/json", "Cookie": cookie, "X-Requested-With": "writer"})
                 r = conn.getresponse(); r.read()
                 if r.status == 201:
                     log.write("%s %.6f\n" % (name, time.time()))
                 elif r.status == 401:
                     cookie = None
-            except Exception:
+            except Exception as error:
+                if repr(error) != last_error:
+                    last_error = repr(error)
+                    print(last_error, flush=True)
                 try:
                     conn.close()
                 except Exception:

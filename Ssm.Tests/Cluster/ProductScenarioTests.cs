@@ -55,7 +55,7 @@ public sealed class ProductScenarioTests : IAsyncLifetime
     private async Task<(long Instances, int InUse)> CountsAsync(string node, Guid accountId)
     {
         using var client = await _cluster.SignedInThroughVipAsync((await _cluster.StatusAsync(node)).Self.Role == NodeRole.Standalone
-            ? _cluster.UrlOf(node) : null);
+            ? _cluster.HttpsUrlOf(node) : null);
         var page = await client.GetFromJsonAsync<ProductInstancePage>($"/api/product-instances?accountId={accountId}&pageSize=100", TestCluster.Json);
         var licenses = await client.GetFromJsonAsync<List<LicenseDto>>($"/api/licenses?accountId={accountId}", TestCluster.Json);
         page!.Items.Count.ShouldBe((int)page.Total);
@@ -146,7 +146,9 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         // Teardown on the active primary; the Host Common Name becomes its own address; after a sync, products register again there.
         (await _cluster.VerbAsync("primary", "teardown")).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Standalone);
-        using var standalone = await _cluster.SignedInThroughVipAsync(_cluster.UrlOf("primary"));
+        // At its own address it still presents the certificate signed for the VIP: the operator pins that one.
+        await _cluster.Certificates.PinAsync(_cluster.PrimaryAddress, _cluster.HttpsPort);
+        using var standalone = await _cluster.SignedInThroughVipAsync(_cluster.HttpsUrlOf("primary"));
         await OperatorApi.SetHostCommonNameAsync(standalone, _cluster.PrimaryAddress);
         await OperatorApi.SignForAsync(standalone, _cluster.PrimaryAddress, _cluster.Csc.Root, _cluster.PrimaryAddress, _cluster.HttpsPort);
         using var direct = new ProductClient(new Uri($"https://{_cluster.PrimaryAddress}:{_cluster.HttpsPort}/"), _cluster.Csc.Root);

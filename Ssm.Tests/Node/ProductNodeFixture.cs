@@ -37,6 +37,8 @@ public sealed class ProductNodeFixture : IAsyncLifetime
                 ["SmartTransport__RequestsPerSecond"] = RequestsPerSecond.ToString(),
                 ["Csc__ScheduleCheckSeconds"] = "1",
             });
+        // The node presents the certificate CSC signs from the middle of this set-up on.
+        Node.Certificates.TrustRoot(Csc.Root);
         Admin = await Node.SignedInAsync();
         Account = await OperatorApi.CreateAccountAsync(Admin, "Products");
         await OperatorApi.RequestActivationAsync(Admin, Account.Id);

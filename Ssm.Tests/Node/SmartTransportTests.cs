@@ -124,7 +124,7 @@ public sealed class SmartTransportTests(ProductNodeFixture fixture)
     [Fact]
     public async Task Plain_HTTP_is_refused_and_a_product_checks_the_server_name()
     {
-        using var http = new HttpClient { BaseAddress = fixture.Node.BaseAddress };
+        using var http = new HttpClient { BaseAddress = fixture.Node.HttpAddress };
         var (status, body) = await PostAsync(http, """{"request":"register"}""");
         status.ShouldBe(403);
         body.GetProperty("error").GetProperty("code").GetString().ShouldBe("HTTPS_REQUIRED");

@@ -6,8 +6,9 @@ using System.Text;
 namespace Ssm.Tests.Support;
 
 /// <summary>
-/// A real `ssm node` process, built from Ssm.Web, on its own database and a free loopback port:
-/// what an operator runs, not an in-memory test host.
+/// A real `ssm node` process, built from Ssm.Web, on its own database and free loopback ports: what an
+/// operator runs, not an in-memory test host. Clients talk HTTPS (<see cref="BaseAddress"/>) and trust the
+/// certificate the node presented when it started; the HTTP port serves only health and cluster calls.
 /// </summary>
 public sealed class NodeProcess : IAsyncDisposable
 {
@@ -16,14 +17,19 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly string _dataDirectory;
 
+    /// <summary>The HTTPS port: dashboard, APIs, products.</summary>
     public Uri BaseAddress { get; }
+    /// <summary>The HTTP listener (--listen): health, peer and console calls, redirects to HTTPS.</summary>
+    public Uri HttpAddress { get; }
     public string ConnectionString { get; }
     public TimeSpan StartToReady { get; private set; }
+    public PinnedCertificates Certificates { get; } = new();
 
-    private NodeProcess(Process process, Uri baseAddress, string connectionString, string dataDirectory)
+    private NodeProcess(Process process, Uri baseAddress, Uri httpAddress, string connectionString, string dataDirectory)
     {
         _process = process;
         BaseAddress = baseAddress;
+        HttpAddress = httpAddress;
         ConnectionString = connectionString;
         _dataDirectory = dataDirectory;
     }
@@ -35,14 +41,18 @@ public sealed class NodeProcess : IAsyncDisposable
     {
         var server = await PostgresServer.GetAsync();
         var connectionString = await server.CreateDatabaseAsync(database);
-        var port = PostgresServer.FreePort();
-        var baseAddress = new Uri($"http://127.0.0.1:{port}");
+        var httpAddress = new Uri($"http://127.0.0.1:{PostgresServer.FreePort()}");
+        var extra = arguments?.ToList() ?? [];
+        var httpsAt = extra.IndexOf("--https-port");
+        var httpsPort = httpsAt >= 0 ? int.Parse(extra[httpsAt + 1]) : PostgresServer.FreePort();
+        if (httpsAt < 0)
+            extra.AddRange(["--https-port", httpsPort.ToString()]);
         var data = Path.Combine(Path.GetTempPath(), $"ssm-test-node-{Guid.NewGuid():N}");
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { WebAssemblyPath(), "node", "--name", name, "--listen", baseAddress.ToString().TrimEnd('/'), "--db", connectionString, "--data", data })
+        foreach (var arg in new[] { WebAssemblyPath(), "node", "--name", name, "--listen", httpAddress.ToString().TrimEnd('/'), "--db", connectionString, "--data", data })
             start.ArgumentList.Add(arg);
-        foreach (var arg in arguments ?? [])
+        foreach (var arg in extra)
             start.ArgumentList.Add(arg);
         start.Environment["SSM_ADMIN_PASSWORD"] = AdminPassword;
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
@@ -50,13 +60,14 @@ public sealed class NodeProcess : IAsyncDisposable
             start.Environment[key] = value;
 
         var started = Stopwatch.StartNew();
-        var node = new NodeProcess(Process.Start(start)!, baseAddress, connectionString, data);
+        var node = new NodeProcess(Process.Start(start)!, new Uri($"https://127.0.0.1:{httpsPort}"), httpAddress, connectionString, data);
         node._process.OutputDataReceived += (_, e) => node.Append(e.Data);
         node._process.ErrorDataReceived += (_, e) => node.Append(e.Data);
         node._process.BeginOutputReadLine();
         node._process.BeginErrorReadLine();
         await node.WaitReadyAsync();
         node.StartToReady = started.Elapsed;
+        await node.Certificates.PinAsync(node.BaseAddress.Host, node.BaseAddress.Port);
         return node;
     }
 
@@ -70,7 +81,7 @@ public sealed class NodeProcess : IAsyncDisposable
 
     private async Task WaitReadyAsync()
     {
-        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        using var http = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
@@ -92,15 +103,23 @@ public sealed class NodeProcess : IAsyncDisposable
         throw new TimeoutException($"ssm node not ready after 60 s:\n{Output}");
     }
 
-    /// <summary>A client with its own cookie jar, not signed in.</summary>
-    public HttpClient Anonymous() => new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
+    /// <summary>
+    /// An HTTPS client with its own cookie jar, not signed in, connecting from the given loopback address (its
+    /// own login-throttle bucket) or 127.0.0.1. It sends X-Requested-With, as the dashboard's own scripts would.
+    /// </summary>
+    public HttpClient Anonymous(IPAddress? source = null)
     {
-        BaseAddress = BaseAddress,
-    };
+        var handler = Certificates.Handler();
+        if (source is not null)
+            handler.ConnectCallback = Ssm.Web.Products.ProductClient.ConnectFrom(source);
+        var client = new HttpClient(handler) { BaseAddress = BaseAddress };
+        client.DefaultRequestHeaders.Add(Ssm.Web.Security.CrossSiteGuard.RequestedWithHeader, "ssm-tests");
+        return client;
+    }
 
-    public async Task<HttpClient> SignedInAsync(string user = "admin", string password = AdminPassword)
+    public async Task<HttpClient> SignedInAsync(string user = "admin", string password = AdminPassword, IPAddress? source = null)
     {
-        var client = Anonymous();
+        var client = Anonymous(source);
         var response = await client.PostAsJsonAsync("/api/session", new { userName = user, password });
         response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
         return client;

@@ -38,16 +38,18 @@ public sealed class TestCluster : IAsyncDisposable
     public string PrimaryAddress => $"{Net}.11";
     public string SecondaryAddress => $"{Net}.9";
     public string Vip => $"{Net}.14";
-    public Uri VipUrl => new($"http://{Vip}:{HttpPort}");
+    /// <summary>The dashboard and the APIs through the VIP: HTTPS only (the HTTP port serves health and cluster calls).</summary>
+    public Uri VipUrl => new($"https://{Vip}:{HttpsPort}");
     public int HeartbeatMs { get; init; } = 200;
     public int FailoverTimeoutMs { get; init; } = 1000;
 
-    private TestCluster(string net, int httpPort, int pgPort, int peerPort)
+    private TestCluster(string net, int httpPort, int pgPort, int peerPort, int httpsPort)
     {
         Net = net;
         HttpPort = httpPort;
         PgPort = pgPort;
         PeerPort = peerPort;
+        HttpsPort = httpsPort;
         _root = Path.Combine(Path.GetTempPath(), $"ssm-cluster-{Guid.NewGuid():N}"[..30]);
         Directory.CreateDirectory(_root);
         _keys = Path.Combine(_root, "keys");
@@ -59,7 +61,7 @@ public sealed class TestCluster : IAsyncDisposable
     {
         _ = witnessDatabase;
         var net = $"127.{Random.Shared.Next(20, 250)}.{Random.Shared.Next(1, 250)}";
-        var cluster = new TestCluster(net, FreePort(net), FreePort(net), FreePort(net)) { UseWitness = useWitness };
+        var cluster = new TestCluster(net, FreePort(net), FreePort(net), FreePort(net), FreePort(net)) { UseWitness = useWitness };
         if (useWitness)
             await cluster.StartWitnessAsync();
         return cluster;
@@ -111,19 +113,23 @@ public sealed class TestCluster : IAsyncDisposable
     public Uri UrlOf(string node) => new($"http://{AddressOf(node)}:{HttpPort}");
     /// <summary>The node's peer and console API (mutual TLS).</summary>
     public Uri PeerUrlOf(string node) => new($"https://{AddressOf(node)}:{PeerPort}");
+    public Uri HttpsUrlOf(string node) => new($"https://{AddressOf(node)}:{HttpsPort}");
+
+    /// <summary>What the test clients trust on the HTTPS port: each node's certificate as read at its start, and the CSC root.</summary>
+    public PinnedCertificates Certificates { get; } = new();
     public string DataOf(string node) => Path.Combine(_root, node);
     public string Log(string node) { lock (_logs) return _logs.TryGetValue(node, out var b) ? b.ToString() : ""; }
 
     /// <summary>The CSC emulator the nodes synchronize with, when the test started one.</summary>
     public CscEmulatorProcess? Csc { get; private set; }
 
-    /// <summary>The nodes' HTTPS port (only with a CSC emulator, which signs their certificate).</summary>
-    public int HttpsPort { get; private set; }
+    /// <summary>The nodes' HTTPS port (self-signed until CSC signs their certificate).</summary>
+    public int HttpsPort { get; }
 
     public async Task StartCscAsync(string approval = "manual")
     {
-        HttpsPort = FreePort(Net);
         Csc = await CscEmulatorProcess.StartAsync(Path.Combine(_root, "csc"), approval, "1.00:00:00");
+        Certificates.TrustRoot(Csc.Root);
     }
 
     public async Task StartNodeAsync(string node)
@@ -134,6 +140,7 @@ public sealed class TestCluster : IAsyncDisposable
                      NodeProcess.WebAssemblyPath(), "node", "--name", node, "--listen", UrlOf(node).ToString().TrimEnd('/'),
                      "--data", DataOf(node), "--manage-db", "--pg-port", PgPort.ToString(), "--cluster-keys", _keys, "--peer-port", PeerPort.ToString(),
                      "--heartbeat-ms", HeartbeatMs.ToString(), "--failover-timeout-ms", FailoverTimeoutMs.ToString(),
+                     "--https-port", HttpsPort.ToString(),
                  })
             start.ArgumentList.Add(arg);
         if (UseWitness)
@@ -143,7 +150,7 @@ public sealed class TestCluster : IAsyncDisposable
         }
         if (Csc is not null)
         {
-            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString() })
+            foreach (var arg in new[] { "--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath })
                 start.ArgumentList.Add(arg);
             // Each node asks every second whether a sync is due or was left unfinished by the other.
             start.Environment["Csc__ScheduleCheckSeconds"] = "1";
@@ -167,7 +174,10 @@ public sealed class TestCluster : IAsyncDisposable
             try
             {
                 if ((await http.GetAsync(new Uri(UrlOf(node), "/health/live"))).IsSuccessStatusCode)
+                {
+                    await Certificates.PinAsync(AddressOf(node), HttpsPort);
                     return;
+                }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
             {
@@ -265,11 +275,10 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>A browser-less operator signed in through the VIP (or, after a teardown, at a node's own address).</summary>
     public async Task<HttpClient> SignedInThroughVipAsync(Uri? at = null)
     {
-        var client = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false })
-        {
-            BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3),
-        };
+        var client = new HttpClient(Certificates.Handler()) { BaseAddress = at ?? VipUrl, Timeout = TimeSpan.FromSeconds(3) };
+        client.DefaultRequestHeaders.Add(Ssm.Web.Security.CrossSiteGuard.RequestedWithHeader, "ssm-tests");
         var deadline = DateTime.UtcNow.AddSeconds(15);
+        var last = "";
         while (true)
         {
             try
@@ -277,12 +286,14 @@ public sealed class TestCluster : IAsyncDisposable
                 var response = await client.PostAsJsonAsync("/api/session", new { userName = "admin", password = NodeProcess.AdminPassword });
                 if (response.IsSuccessStatusCode)
                     return client;
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
             }
             catch (Exception ex) when ((ex is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline)
             {
+                last = $"{ex.Message} {ex.InnerException?.Message}";
             }
             if (DateTime.UtcNow > deadline)
-                throw new TimeoutException("could not sign in through the VIP");
+                throw new TimeoutException($"could not sign in at {client.BaseAddress}; last: {last}\n--- primary ---\n{Log("primary")}\n--- secondary ---\n{Log("secondary")}");
             await Task.Delay(100);
         }
     }

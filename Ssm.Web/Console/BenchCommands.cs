@@ -15,7 +15,7 @@ public static class BenchCommands
         var root = new Option<string>("--csc-root") { Description = "PEM of the CSC root the products trust", Required = true };
         var token = new Option<string>("--token") { Description = "registration token (no use limit)", Required = true };
         var db = new Option<string>("--db") { Description = "connection string of the active node's PostgreSQL", Required = true };
-        var api = new Option<string?>("--api") { Description = "the node's HTTP address through the VIP, for the page (admin password from SSM_ADMIN_PASSWORD)" };
+        var api = new Option<string?>("--api") { Description = "the dashboard's HTTPS address through the VIP, for the page (admin password from SSM_ADMIN_PASSWORD)" };
         var count = new Option<int>("--count") { Description = "registrations (and raw inserts)", DefaultValueFactory = _ => 20_000 };
         var concurrency = new Option<int>("--concurrency") { Description = "requests in flight", DefaultValueFactory = _ => 64 };
         var reportRequests = new Option<int>("--report-requests") { Description = "usage report requests", DefaultValueFactory = _ => 20_000 };

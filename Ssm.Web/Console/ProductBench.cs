@@ -379,7 +379,11 @@ public sealed class ProductBench(ProductBench.Settings settings)
             _notes.Add("page: no --api or no SSM_ADMIN_PASSWORD, the HTTP endpoint was not tried");
             return null;
         }
-        var http = new HttpClient(new SocketsHttpHandler { CookieContainer = new CookieContainer() }) { BaseAddress = settings.Api, Timeout = TimeSpan.FromSeconds(60) };
+        // The dashboard's API is HTTPS only: trust the CSC root, as the products do.
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(X509CertificateLoader.LoadCertificateFromFile(settings.CscRoot));
+        var handler = new SocketsHttpHandler { CookieContainer = new CookieContainer(), SslOptions = { CertificateChainPolicy = policy } };
+        var http = new HttpClient(handler) { BaseAddress = settings.Api, Timeout = TimeSpan.FromSeconds(60) };
         using var login = await http.PostAsJsonAsync("/api/session", new { userName = "admin", password = settings.AdminPassword }, cancellationToken);
         if (!login.IsSuccessStatusCode)
             throw new InvalidOperationException($"POST /api/session answered {(int)login.StatusCode}");

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -23,6 +24,7 @@ namespace Ssm.Web.Hosting;
 public static class NodeHost
 {
     public const long MaxRequestBodyBytes = 1024 * 1024;
+    public const int DefaultHttpsPort = 8443;
 
     /// <summary>A connection the loopback VIP relays gets the address of the client behind it (rate limits, logs).</summary>
     private static ConnectionDelegate RestoreRelayedClient(ConnectionDelegate next) => connection =>
@@ -41,6 +43,12 @@ public static class NodeHost
         });
         builder.Configuration.AddInMemoryCollection(overrides);
         var node = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+        // The dashboard and the APIs are served over HTTPS only, so every node has an HTTPS port.
+        if (node.HttpsPort <= 0)
+        {
+            node.HttpsPort = DefaultHttpsPort;
+            builder.Configuration.AddInMemoryCollection([new($"{NodeOptions.Section}:{nameof(NodeOptions.HttpsPort)}", DefaultHttpsPort.ToString())]);
+        }
 
         builder.WebHost.UseStaticWebAssets();
         // With the ip provider the VIP arrives on this host's interface: listen on every address of the port.
@@ -70,16 +78,15 @@ public static class NodeHost
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
             kestrel.Listen(address, listen.Port, http => http.Use(RestoreRelayedClient));
             // HTTPS with the certificate CSC signed for the Host Common Name (self-signed until then).
-            if (node.HttpsPort > 0)
-                kestrel.Listen(address, node.HttpsPort, https =>
+            kestrel.Listen(address, node.HttpsPort, https =>
+            {
+                https.Use(RestoreRelayedClient);
+                https.UseHttps(options =>
                 {
-                    https.Use(RestoreRelayedClient);
-                    https.UseHttps(options =>
-                    {
-                        var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
-                        options.ServerCertificateSelector = (_, _) => certificates.Current;
-                    });
+                    var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
+                    options.ServerCertificateSelector = (_, _) => certificates.Current;
                 });
+            });
         });
 
         builder.Services.AddSerilog(log =>
@@ -109,14 +116,18 @@ public static class NodeHost
         builder.Services.AddCascadingAuthenticationState();
         builder.Services.AddMudServices();
         builder.Services.AddScoped<UiSender>();
+        builder.Services.AddScoped<AuthenticationStateProvider, SessionRevalidator>();
 
         var app = builder.Build();
         // The cluster role first, a rejoin after a crash included, while the endpoints are mapped; ClusterStartup
         // holds the other hosted services and the web server back until it is done (decision 0015).
         _ = app.Services.GetRequiredService<ClusterSupervisor>().StartAsync(CancellationToken.None);
         app.UseExceptionHandler();
+        app.UseHttpsOnly(node.HttpsPort);
+        app.UseHsts();
         app.UseStatusCodePages();
         app.UseRoleGate();
+        app.UseCrossSiteGuard();
         app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -147,8 +158,9 @@ public static class NodeHost
     {
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
         {
-            cookie.Cookie.Name = "ssm.auth";
+            cookie.Cookie.Name = CrossSiteGuard.CookieName;
             cookie.Cookie.HttpOnly = true;
+            cookie.Cookie.SecurePolicy = CookieSecurePolicy.Always;
             cookie.Cookie.SameSite = SameSiteMode.Strict;
             cookie.LoginPath = "/login";
             cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
@@ -156,6 +168,19 @@ public static class NodeHost
             // Browsers navigating to a page are sent to the login page; every other caller gets a plain 401/403.
             cookie.Events.OnRedirectToLogin = context => Refuse(context.HttpContext, StatusCodes.Status401Unauthorized, context.RedirectUri);
             cookie.Events.OnRedirectToAccessDenied = context => Refuse(context.HttpContext, StatusCodes.Status403Forbidden, null);
+            cookie.Events.OnValidatePrincipal = SessionCookie.ValidateAsync;
+        });
+        services.AddMemoryCache();
+        services.AddSingleton<SessionCache>();
+        services.AddSingleton<LoginThrottle>();
+        services.AddAntiforgery(antiforgery => antiforgery.Cookie.SecurePolicy = CookieSecurePolicy.Always);
+        // Browsers ignore HSTS for IP addresses; a node reached by its Host Common Name gets it. Not for
+        // localhost, where it would bind every other local web server of the machine to HTTPS.
+        services.AddHsts(hsts =>
+        {
+            hsts.MaxAge = TimeSpan.FromDays(365);
+            hsts.ExcludedHosts.Clear();
+            hsts.ExcludedHosts.Add("localhost");
         });
         services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
