@@ -30,15 +30,18 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         var cut = context.Render<Accounts>();
         IRenderedComponent<IComponent> page = cut;
 
-        cut.WaitForElement("[data-testid=request-activation]", Wait).Click();
+        cut.WaitForElement("[data-testid=request-activation]", Wait);
+        // Found and clicked on the renderer's own thread: a live update of the list between the two would leave the
+        // click on a handler that no longer exists.
+        await cut.InvokeAsync(() => cut.Find("[data-testid=request-activation]").Click());
         page.Input("csc-user").Change("csc-operator");
         page.Input("csc-password").Change("wrong");
-        cut.Find("[data-testid=csc-submit]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=csc-submit]").Click());
         cut.WaitForAssertion(() => cut.Find("[data-testid=table-error]").TextContent.ShouldContain("CSC refused"), Wait);
         cut.Find("[data-testid=account-status]").TextContent.ShouldBe("New");
 
         page.Input("csc-password").Change(CscEmulatorProcess.Password);
-        cut.Find("[data-testid=csc-submit]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=csc-submit]").Click());
         cut.WaitForAssertion(() =>
         {
             cut.Find("[data-testid=account-status]").TextContent.ShouldBe("Requested", cut.FindAll("[data-testid=table-error]").FirstOrDefault()?.TextContent);

@@ -80,8 +80,9 @@ public sealed partial class WebSecurityTests(NodeFixture fixture)
     [Theory]
     [InlineData("/health/live", HttpStatusCode.OK)]
     [InlineData("/health/ready", HttpStatusCode.OK)]
-    [InlineData("/admin/ha/status", HttpStatusCode.Unauthorized)]
-    public async Task Health_and_the_cluster_calls_stay_on_the_HTTP_port(string path, HttpStatusCode expected)
+    [InlineData("/admin/ha/status", HttpStatusCode.Forbidden)]
+    [InlineData("/peer/heartbeat", HttpStatusCode.Forbidden)]
+    public async Task Only_health_stays_on_the_HTTP_port_and_the_cluster_calls_are_refused_there(string path, HttpStatusCode expected)
     {
         using var http = PlainHttp();
         (await http.GetAsync(path)).StatusCode.ShouldBe(expected);

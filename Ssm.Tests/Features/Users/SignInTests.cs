@@ -6,6 +6,8 @@ using Ssm.Domain.Events;
 using Ssm.Domain.Users;
 using Ssm.Tests.Support;
 
+using Ssm.Web.Security;
+
 namespace Ssm.Tests.Features.Users;
 
 [Collection(CoreCollection.Name)]
@@ -56,16 +58,16 @@ public sealed class SignInTests(CoreFixture fixture) : IAsyncLifetime
     public async Task A_session_follows_the_users_role_and_ends_when_deleted()
     {
         var signedIn = await fixture.Send(new SignIn("bob", Password));
-        (await fixture.Send(new CheckSession(signedIn.SessionId))).ShouldBe(new SessionState("bob", UserRole.Viewer, signedIn.SecurityStamp));
+        (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldBe(new SessionState("bob", UserRole.Viewer, signedIn.SecurityStamp));
 
         await fixture.Send(new SetUserPassword("bob", Password, UserRole.Admin));
-        var promoted = (await fixture.Send(new CheckSession(signedIn.SessionId))).ShouldNotBeNull();
+        var promoted = (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldNotBeNull();
         promoted.Role.ShouldBe(UserRole.Admin);
         promoted.SecurityStamp.ShouldNotBe(signedIn.SecurityStamp);
 
         await fixture.Send(new EndSession(signedIn.SessionId, "bob"));
-        (await fixture.Send(new CheckSession(signedIn.SessionId))).ShouldBeNull();
-        (await fixture.Send(new CheckSession("not-a-session"))).ShouldBeNull();
+        (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldBeNull();
+        (await fixture.SendAs(CurrentUser.Node, new CheckSession("not-a-session"))).ShouldBeNull();
     }
 
     [Fact]
@@ -78,7 +80,7 @@ public sealed class SignInTests(CoreFixture fixture) : IAsyncLifetime
             await session.SaveChangesAsync();
         }
 
-        (await fixture.Send(new CheckSession(signedIn.SessionId))).ShouldBeNull();
+        (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldBeNull();
     }
 
     [Fact]
