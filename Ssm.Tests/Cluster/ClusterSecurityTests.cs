@@ -32,16 +32,17 @@ public sealed class SecuredClusterFixture : IAsyncLifetime
         {
             await Cluster.StartNodeAsync("primary");
             await Cluster.StartNodeAsync("secondary");
-            (await Cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-            await Cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+            var deploy = await Cluster.DeployAsync();
+            deploy.Status.ShouldBe(HttpStatusCode.OK, deploy.Body);
+            await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
             SampleCommandLines();
             // A planned handover, then the failback, as the seed scenario does them.
-            (await Cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-            (await Cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-            await Cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+            await VerbAsync("primary", "cluster-stop");
+            await VerbAsync("primary", "cluster-start");
+            await Cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
             SampleCommandLines();
-            (await Cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-            (await Cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
+            await VerbAsync("secondary", "cluster-stop");
+            await VerbAsync("secondary", "cluster-start");
             await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
             SampleCommandLines();
         }
@@ -59,6 +60,12 @@ public sealed class SecuredClusterFixture : IAsyncLifetime
                 }
             }
         }
+    }
+
+    private async Task VerbAsync(string node, string verb)
+    {
+        var (status, body) = await Cluster.VerbAsync(node, verb);
+        status.ShouldBe(HttpStatusCode.OK, $"{verb} on {node}: {body}\n--- primary ---\n{Cluster.Log("primary")}\n--- secondary ---\n{Cluster.Log("secondary")}");
     }
 
     private Process? StartSniffer(string pcap, string net)

@@ -61,7 +61,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         await WaitUpAsync("a");
         await WaitUpAsync("b");
         var deploy = await _lab.CurlAsync("a", "POST", $"{PeerUrl("a")}/admin/ha/deploy",
-            JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls);
+            JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls, timeoutSeconds: 180);
         deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
         await WaitStatusAsync("a", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.VipHolder == "primary");
         await WaitStatusAsync("b", s => s.Mode == ReplicationMode.Sync);

@@ -94,9 +94,10 @@ public sealed class NetworkLab : IAsyncDisposable
 
     /// <summary>An HTTP call made from inside a host's namespace (curl), returning status and body.</summary>
     /// <summary>curl in the host's namespace; with tls, a client certificate (tls.crt, tls.key) and the CA (ca.crt) of that folder.</summary>
-    public async Task<(int Status, string Body)> CurlAsync(string host, string method, string url, string? json = null, string? tls = null)
+    public async Task<(int Status, string Body)> CurlAsync(string host, string method, string url, string? json = null, string? tls = null,
+        int timeoutSeconds = 10)
     {
-        List<string> args = ["netns", "exec", Namespace(host), "curl", "-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"];
+        List<string> args = ["netns", "exec", Namespace(host), "curl", "-s", "-m", timeoutSeconds.ToString(), "-X", method, "-w", "\n%{http_code}"];
         if (tls is not null)
             args.AddRange(["--cert", Path.Combine(tls, "tls.crt"), "--key", Path.Combine(tls, "tls.key"), "--cacert", Path.Combine(tls, "ca.crt")]);
         if (json is not null)
