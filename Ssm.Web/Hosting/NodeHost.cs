@@ -59,6 +59,8 @@ public static class NodeHost
         // A node restarted after a crash replays its database's WAL while the host builds and starts (decision 0015).
         builder.Services.AddSingleton(CrashRecovery.Start(node, ha));
         var listen = new Uri(node.Listen);
+        if (listen.Port == node.HttpsPort)
+            throw new InvalidOperationException($"The HTTPS port ({node.HttpsPort}) must differ from the --listen port: pass --https-port.");
         var address = ha.VipProvider == "ip" ? IPAddress.Any
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
