@@ -61,6 +61,8 @@ public static class NodeHost
         var listen = new Uri(node.Listen);
         if (listen.Port == node.HttpsPort)
             throw new InvalidOperationException($"The HTTPS port ({node.HttpsPort}) must differ from the --listen port: pass --https-port.");
+        if (ha.ManageDatabase && (node.PeerPort == listen.Port || node.PeerPort == node.HttpsPort))
+            throw new InvalidOperationException($"The peer port ({node.PeerPort}) must differ from the HTTP and HTTPS ports: pass --peer-port.");
         var address = ha.VipProvider == "ip" ? IPAddress.Any
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
