@@ -31,6 +31,8 @@ ensure_dotnet
 ensure_postgres
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-failover.XXXXXX")
+# PostgreSQL runs as postgres when we are root: it must pass through this folder to its own (nothing here is readable).
+[ "$(id -u)" = 0 ] && chmod o+x "$WORK"
 APP=$WORK/app
 WITNESS_STARTED=false
 

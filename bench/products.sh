@@ -56,6 +56,8 @@ ensure_dotnet
 ensure_postgres
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-products.XXXXXX")
+# PostgreSQL runs as postgres when we are root: it must pass through this folder to its own (nothing here is readable).
+[ "$(id -u)" = 0 ] && chmod o+x "$WORK"
 APP=${BENCH_APP:-$WORK/app}
 WITNESS_STARTED=false
 
