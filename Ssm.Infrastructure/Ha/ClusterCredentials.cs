@@ -120,20 +120,7 @@ public sealed class ClusterCredentials
     /// <summary>The last step of a rotation, once every node presents a certificate of the new CA: only the signing CA stays trusted.</summary>
     public void RetireOldAuthorities() => WritePrivate(AuthoritiesPath, _issuer.ExportCertificatePem() + "\n");
 
-    public static void WritePrivate(string path, string text)
-    {
-        var temp = path + ".tmp";
-        File.Delete(temp);
-        using (var stream = OperatingSystem.IsWindows()
-                   ? new FileStream(temp, FileMode.CreateNew, FileAccess.Write)
-                   : new FileStream(temp, new FileStreamOptions
-                   {
-                       Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                   }))
-        using (var writer = new StreamWriter(stream))
-            writer.Write(text);
-        File.Move(temp, path, overwrite: true);
-    }
+    public static void WritePrivate(string path, string text) => PrivateFile.Write(path, text);
 
     /// <summary>
     /// A certificate signed by the cluster CA: CN is the name (PostgreSQL maps it to a role), OU the role

@@ -24,18 +24,6 @@ public sealed class LocalStateFile(IOptions<NodeOptions> node) : ILocalStateStor
     public void Save(LocalNodeState state)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        var temp = _path + ".tmp";
-        File.Delete(temp);
-        using (var stream = OperatingSystem.IsWindows()
-                   ? new FileStream(temp, FileMode.CreateNew, FileAccess.Write)
-                   : new FileStream(temp, new FileStreamOptions
-                   {
-                       Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                   }))
-        {
-            JsonSerializer.Serialize(stream, state, LocalStateJson.Default.LocalNodeState);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, _path, overwrite: true);
+        PrivateFile.Write(_path, stream => JsonSerializer.Serialize(stream, state, LocalStateJson.Default.LocalNodeState));
     }
 }
