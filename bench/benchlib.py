@@ -2,6 +2,7 @@
 import signal
 import ssl
 import subprocess
+import time
 
 # The dashboard and the API are HTTPS only, and cookie-authenticated writes need this header (decision 0016).
 REQUESTED_WITH = {"X-Requested-With": "bench"}
@@ -11,10 +12,23 @@ def pinned_context(addresses, port, cafile=None):
     """TLS that trusts exactly the certificates the nodes present now (self-signed until CSC signs one),
     and CSC's root if given. A node's self-signed certificate names its own address, not the VIP: the
     host name is not checked, the certificate itself is."""
-    pems = "".join(ssl.get_server_certificate((address, port)) for address in addresses)
+    pems = "".join(server_certificate(address, port) for address in addresses)
     context = ssl.create_default_context(cafile=cafile, cadata=pems)
     context.check_hostname = False
     return context
+
+
+def server_certificate(address, port, timeout=60):
+    """The certificate the node presents, waiting for its HTTPS port: a restarted node opens it only once it has
+    rejoined (decision 0015)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ssl.get_server_certificate((address, port), timeout=5)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def stop_process(process, pid_file):
