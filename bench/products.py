@@ -177,7 +177,7 @@ def main():
     os.environ["SmartTransport__RequestsPerSecond"] = str(args.rate_limit)
     cluster = Cluster(args)
     for node in cluster.nodes.values():
-        node.command += ["--https-port", str(args.https_port), "--csc", csc_url, "--csc-root", root_pem]
+        node.command += ["--csc", csc_url, "--csc-root", root_pem]
     emulator = bench = None
     watch = Watch(cluster)
     report, error = [], None
