@@ -127,16 +127,17 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             foreach (var folder in new[] { SocketDirectory, TlsDirectory, ConfigDirectory })
                 File.SetUnixFileMode(folder, owner);
         }
+        // Written only when changed, and given to the server's user without starting a program: this runs at every
+        // start of the server, on the rejoin's critical path.
         var certificate = _certificate.Value;
-        File.Copy(certificate.CertificatePath, Path.Combine(TlsDirectory, "server.crt"), overwrite: true);
-        File.Copy(certificate.KeyPath, Path.Combine(TlsDirectory, "server.key"), overwrite: true);
-        File.Copy(certificate.Credentials.AuthoritiesPath, Path.Combine(TlsDirectory, "ca.crt"), overwrite: true);
-        await WriteAccessRulesAsync(cancellationToken);
-        if (!ProcessRunner.IsRoot)
-            return;
-        await ProcessRunner.RunAsync("chgrp", ["postgres", Root], null, cancellationToken);
-        await ProcessRunner.RunAsync("chown", ["-R", "postgres", SocketDirectory, TlsDirectory, ConfigDirectory], null, cancellationToken);
-        if (Directory.Exists(DataDirectory))
+        PostgresOwner.Give(Root, groupOnly: true);
+        foreach (var folder in new[] { SocketDirectory, TlsDirectory, ConfigDirectory })
+            PostgresOwner.Give(folder);
+        PostgresOwner.WriteIfChanged(Path.Combine(TlsDirectory, "server.crt"), await File.ReadAllBytesAsync(certificate.CertificatePath, cancellationToken));
+        PostgresOwner.WriteIfChanged(Path.Combine(TlsDirectory, "server.key"), await File.ReadAllBytesAsync(certificate.KeyPath, cancellationToken));
+        PostgresOwner.WriteIfChanged(Path.Combine(TlsDirectory, "ca.crt"), await File.ReadAllBytesAsync(certificate.Credentials.AuthoritiesPath, cancellationToken));
+        WriteAccessRules();
+        if (ProcessRunner.IsRoot && Directory.Exists(DataDirectory))
             await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken);
     }
 
@@ -145,7 +146,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     /// address, and nobody else, over TLS with its cluster certificate, as the replication role, to the replication
     /// protocol and the postgres database (pg_rewind) only. No trust, no password, no other address.
     /// </summary>
-    private async Task WriteAccessRulesAsync(CancellationToken cancellationToken)
+    private void WriteAccessRules()
     {
         var hba = new StringBuilder("""
             # Written by ssm (decision 0018); rewritten when the peer changes. The node itself: local socket, peer authentication.
@@ -168,8 +169,8 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             }
             ident.AppendLine($"peer     \"{name.Replace("\"", "")}\"    {ReplicationUser}");
         }
-        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "pg_hba.conf"), hba.ToString(), cancellationToken);
-        await File.WriteAllTextAsync(Path.Combine(ConfigDirectory, "pg_ident.conf"), ident.ToString(), cancellationToken);
+        PostgresOwner.WriteIfChanged(Path.Combine(ConfigDirectory, "pg_hba.conf"), Encoding.UTF8.GetBytes(hba.ToString()));
+        PostgresOwner.WriteIfChanged(Path.Combine(ConfigDirectory, "pg_ident.conf"), Encoding.UTF8.GetBytes(ident.ToString()));
     }
 
     public async Task AllowPeerAsync(string? peerHost, string? peerName, CancellationToken cancellationToken)
