@@ -44,7 +44,6 @@ public sealed class ClusterSupervisor(
     private LocalNodeState _state = new();
     private long _lastRenewal;
     private long _lastDatabaseOk = time.GetTimestamp();
-    private long _lastStreaming;
     private long _lastJoinAttempt;
     private string _lastSnapshot = "";
     private readonly double _createdAt = ProcessUptime.Milliseconds;
@@ -270,6 +269,15 @@ public sealed class ClusterSupervisor(
             await FinishInterruptedTakeoverLockedAsync(won.Epoch, cancellationToken);
             return;
         }
+        if (_state.LastRole != NodeRole.Active && hello is not { Role: NodeRole.Active } && witness.Configured
+            && await TryTakeOverAsync(cancellationToken))
+        {
+            await database.StartAsync(cancellationToken);
+            await PromoteLockedAsync($"takeover at start-up: {_state.PeerName} is {(hello is null ? "unreachable" : hello.Role.ToString().ToLowerInvariant())}",
+                _state.PeerName ?? "", time.GetTimestamp(), cancellationToken);
+            await Record(EventCategory.Cluster, "Takeover", $"active at epoch {Epoch} after start-up", cancellationToken);
+            return;
+        }
         if (_state.LastRole != NodeRole.Active)
         {
             await database.StopAsync(cancellationToken);
@@ -336,6 +344,21 @@ public sealed class ClusterSupervisor(
         await PromoteLockedAsync($"takeover interrupted at epoch {epoch}, finished", _state.PeerName ?? "", started, cancellationToken);
     }
 
+    /// <summary>The witness grants the next epoch to the recorded sync standby once the active's lease expired.</summary>
+    private async Task<bool> TryTakeOverAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _lastRenewal = time.GetTimestamp();
+            return await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            WitnessReachable = false;
+            return false;
+        }
+    }
+
     /// <summary>
     /// The peer's hello for a join decision. Not a liveness check, so not the heartbeat's 400 ms: the first call of a
     /// restarted process (cold HTTP and JSON code, a busy machine) took 0.2-0.45 s, and a timeout cost a second's retry.
@@ -397,7 +420,7 @@ public sealed class ClusterSupervisor(
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.None;
             await DropDiscardedSlotAsync(cancellationToken);
-            await journal.RecordTeardownAsync(discarded, Epoch + 1, cancellationToken);
+            await JournalAsync(ct => journal.RecordTeardownAsync(discarded, Epoch + 1, ct), "the teardown into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await vip.ReleaseAsync();
             // The discarded node may still stream; it must never find the lease free again.
             if (witness.Configured)
@@ -475,12 +498,12 @@ public sealed class ClusterSupervisor(
             store.Save(_state);
             _lastRenewal = time.GetTimestamp();
             await ActivateLockedAsync(cancellationToken);
-            await database.SetSynchronousStandbyAsync(reply.Node, cancellationToken);
+            var confirmed = await database.SetSynchronousStandbyAsync(reply.Node, cancellationToken);
             Mode = ReplicationMode.Sync;
-            await journal.RecordDeployAsync(new ClusterDocument
-            {
-                Epoch = epoch, Active = Name, PrimaryNode = Name, SecondaryNode = reply.Node, Vip = vipAddress,
-            }, cancellationToken);
+            if (confirmed)
+                await RecordSyncStandbyAsync(reply.Node, cancellationToken);
+            var cluster = new ClusterDocument { Epoch = epoch, Active = Name, PrimaryNode = Name, SecondaryNode = reply.Node, Vip = vipAddress };
+            await JournalAsync(ct => journal.RecordDeployAsync(cluster, ct), "the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await Record(EventCategory.Cluster, "Deploy", $"primary {Name}, secondary {reply.Node}, VIP {vipAddress}", cancellationToken);
             return $"Cluster deployed: {Name} (primary) active, {reply.Node} (secondary) standby, VIP {vipAddress}, epoch {epoch}" +
                    (witnessConnection is null ? ", no witness (crash takeover needs ha_takeover)." : ", witness configured.");
@@ -583,9 +606,20 @@ public sealed class ClusterSupervisor(
         {
             if (Role != NodeRole.Active || node != _state.PeerName)
                 return;
-            // A standby leaving on purpose: commits must not wait for it.
+            // A standby leaving on purpose: commits must not wait for it, once the witness no longer names it.
+            if (witness.Configured && !await RecordSyncStandbyAsync(null, cancellationToken))
+            {
+                logger.LogWarning("Standby {Peer} leaves, but the witness could not be told: commits wait for it until the witness answers", node);
+                return;
+            }
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.Async;
+            // A reading taken before the standby left must not make the next tick turn synchronous again.
+            lock (_databaseLock)
+            {
+                Database = Database with { Standbys = Database.Standbys.Where(s => s.Name != node).ToList() };
+                _databaseReadAt = time.GetTimestamp();
+            }
         }
         finally
         {
@@ -621,6 +655,26 @@ public sealed class ClusterSupervisor(
     }
 
     private int _synchronizing;
+    private bool _syncRecorded;
+
+    /// <summary>Tells the witness which standby this active's commits wait for; false if it could not be told.</summary>
+    private async Task<bool> RecordSyncStandbyAsync(string? standby, CancellationToken cancellationToken)
+    {
+        if (!witness.Configured)
+            return true;
+        try
+        {
+            var recorded = await witness.SetSyncStandbyAsync(_state.ClusterName, Name, Epoch, standby, cancellationToken);
+            _syncRecorded = recorded && standby is not null;
+            return recorded;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _syncRecorded = false;
+            logger.LogWarning("Could not record sync standby {Standby} at the witness: {Error}", standby ?? "none", ex.Message);
+            return false;
+        }
+    }
 
     /// <summary>
     /// Takes the transition lock within a timeout on the supervisor's clock, trying every 10 ms: SemaphoreSlim's own
@@ -692,7 +746,29 @@ public sealed class ClusterSupervisor(
         if (!_state.Deployed || Role == NodeRole.Standalone)
         {
             var reading = time.GetTimestamp();
-            Observe(await database.ReadStateAsync(cancellationToken), reading);
+            var state = await database.ReadStateAsync(cancellationToken);
+            Observe(state, reading);
+            if (state.Running)
+                _lastDatabaseOk = reading;
+            else if (Role == NodeRole.Standalone && database.IsManaged && time.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout
+                     && time.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1) && await _transition.WaitAsync(0, cancellationToken))
+            {
+                // The only writer's own server died (killed, out of memory): start it again (found by the simulator, seed 394).
+                try
+                {
+                    _lastJoinAttempt = time.GetTimestamp();
+                    logger.LogWarning("This standalone node's database is down; starting it");
+                    await database.StartAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogWarning("Starting the database failed: {Error}", ex.Message);
+                }
+                finally
+                {
+                    _transition.Release();
+                }
+            }
             Publish();
             return;
         }
@@ -754,8 +830,7 @@ public sealed class ClusterSupervisor(
     private async Task LeaseLoopAsync()
     {
         using var timer = new PeriodicTimer(_ha.HeartbeatInterval, time);
-        Task<DatabaseState>? probe = null;
-        long probing = 0;
+        Task? probe = null;
         while (await timer.WaitForNextTickAsync())
         {
             if (Role != NodeRole.Active || Volatile.Read(ref _fencing) != 0)
@@ -765,12 +840,7 @@ public sealed class ClusterSupervisor(
                 // A slow probe (a database busy with clients) must not space out the renewals: the next probe starts
                 // when the last one has answered, and the renewal goes on every heartbeat regardless.
                 if (probe is null || probe.IsCompleted)
-                {
-                    if (probe is { IsCompletedSuccessfully: true })
-                        Observe(probe.Result, probing);
-                    probing = time.GetTimestamp();
-                    probe = ReadDatabaseAsync(CancellationToken.None);
-                }
+                    probe = ProbeDatabaseAsync();
                 var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
                 if (!await renewal)
                     await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
@@ -780,6 +850,13 @@ public sealed class ClusterSupervisor(
                 logger.LogWarning("Lease renewal failed: {Error}", ex.Message);
             }
         }
+    }
+
+    /// <summary>Reads the database and takes the reading in at once: a reading kept for a heartbeat goes stale.</summary>
+    private async Task ProbeDatabaseAsync()
+    {
+        var probing = time.GetTimestamp();
+        Observe(await ReadDatabaseAsync(CancellationToken.None), probing);
     }
 
     /// <summary>Renews this active's lease; false when the witness shows a newer epoch held by another node.</summary>
@@ -835,8 +912,6 @@ public sealed class ClusterSupervisor(
             var state = await database.ReadStateAsync(timeout.Token);
             if (state.Running)
                 _lastDatabaseOk = time.GetTimestamp();
-            if (state.ReceiverStatus == "streaming")
-                _lastStreaming = time.GetTimestamp();
             return state;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -863,17 +938,22 @@ public sealed class ClusterSupervisor(
     {
         await TryAcquireVipAsync(cancellationToken);
         var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
-        if (streaming && Mode != ReplicationMode.Sync)
+        if (streaming && (Mode != ReplicationMode.Sync || (witness.Configured && !_syncRecorded)))
         {
-            await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+            // Named at the witness (so it may take over) only once it holds every write acknowledged so far.
+            var confirmed = await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+            if (Mode != ReplicationMode.Sync)
+                logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
             Mode = ReplicationMode.Sync;
-            logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
+            if (confirmed)
+                await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
         }
         else if (!streaming && Mode == ReplicationMode.Sync && witness.Configured && WitnessReachable == true)
         {
-            // Degrade only while the witness confirms the standby is gone (DESIGN §5).
+            // Degrade only while the witness confirms the standby is gone, and only once the witness no longer names
+            // it as the standby that may take over: from then on commits no longer wait for it.
             var seen = await witness.LastSeenAsync(_state.ClusterName, _state.PeerName!, cancellationToken);
-            if (seen is null || seen > _ha.FailoverTimeout)
+            if ((seen is null || seen > _ha.FailoverTimeout) && await RecordSyncStandbyAsync(null, cancellationToken))
             {
                 await database.SetSynchronousStandbyAsync(null, cancellationToken);
                 Mode = ReplicationMode.Async;
@@ -918,25 +998,22 @@ public sealed class ClusterSupervisor(
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)
             return;
-        // Only a standby that was streaming, in sync by the active's last word, has every acknowledged write
-        // (remote_apply). After the active degraded to async, or one catching up, it waits for the operator.
-        if (time.GetElapsedTime(_lastStreaming) > 2 * _ha.FailoverTimeout || Peer.Last?.Mode != ReplicationMode.Sync)
-        {
-            TakeoverNeedsOperator = true;
-            logger.LogWarning("Active {Peer} lost, but this standby was not in sync with it (last mode {Mode}, streamed {Age:0} ms ago): not taking over",
-                _state.PeerName, Peer.Last?.Mode, time.GetElapsedTime(_lastStreaming).TotalMilliseconds);
-            return;
-        }
+        // Only the standby the active last recorded at the witness as synchronous has every acknowledged write; the
+        // witness checks that, the expiry and the epoch in one compare-and-set. After a degrade it names nobody.
         var detected = time.GetTimestamp();
         _lastRenewal = detected;
         var handedOver = Lease is { Holder: var holder, Epoch: var leaseEpoch } && holder == Name && leaseEpoch == Epoch + 1;
-        if (handedOver || await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+        if (handedOver || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
         {
             logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
             await PromoteLockedAsync($"crash failover: {_state.PeerName} unreachable for {(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms",
                 _state.PeerName ?? "", detected, cancellationToken);
+            return;
         }
+        // Refused: the lease has not expired yet (the active may still be writing), or it does not name this node as
+        // the sync standby: then only the operator may choose to lose writes (ha_takeover).
+        TakeoverNeedsOperator = Lease is { Expired: true } lease && lease.SyncStandby != Name && lease.Epoch == Epoch;
     }
 
     // ---------------------------------------------------------------- transitions
@@ -948,7 +1025,8 @@ public sealed class ClusterSupervisor(
         Mode = ReplicationMode.Async;
         await ActivateLockedAsync(cancellationToken);
         var total = time.GetElapsedTime(started);
-        await journal.RecordTakeoverAsync(new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1)), cancellationToken);
+        var record = new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1));
+        await JournalAsync(ct => journal.RecordTakeoverAsync(record, ct), "the takeover into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
         await Record(EventCategory.Cluster, "Failover", $"{cause}: {from} → {Name}, epoch {Epoch}, {total.TotalMilliseconds:0} ms", cancellationToken);
         return promote;
     }
@@ -962,6 +1040,13 @@ public sealed class ClusterSupervisor(
         TakeoverNeedsOperator = false;
         if (_state.PeerName is { } standby)
             await database.EnsureStandbySlotAsync(standby, cancellationToken);
+        // What the database does decides the mode: a resumed active's server still waits for the standby it named.
+        var state = await ReadDatabaseAsync(cancellationToken);
+        if (state.Running)
+        {
+            Mode = string.IsNullOrEmpty(state.SyncStandbyNames) ? ReplicationMode.Async : ReplicationMode.Sync;
+            _syncRecorded = false;
+        }
         // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
         await TryAcquireVipAsync(cancellationToken);
@@ -1057,7 +1142,6 @@ public sealed class ClusterSupervisor(
         if (role == NodeRole.Standby && Role != NodeRole.Standby)
         {
             Peer = Peer with { LastSeenTimestamp = time.GetTimestamp() };
-            _lastStreaming = time.GetTimestamp();
         }
         if (role == NodeRole.Active && Role != NodeRole.Active)
             _lastDatabaseOk = time.GetTimestamp();
@@ -1092,18 +1176,35 @@ public sealed class ClusterSupervisor(
         }
     }
 
-    private async Task Record(EventCategory category, string action, string detail, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes an Event Log line in the background: a commit may wait for a standby that is gone (a resumed active's
+    /// server still names it), and a transition must never wait for that while it holds the lock (simulator, seed 200).
+    /// </summary>
+    private Task Record(EventCategory category, string action, string detail, CancellationToken cancellationToken)
     {
         if (!AcceptsWrites)
-            return;
+            return Task.CompletedTask;
+        var entry = Domain.Events.EventLogEntry.Record(clock.UtcNow, Name, category, action, Name, EventOutcome.Success, detail);
+        _ = JournalAsync(ct => journal.RecordEventAsync(entry, ct), $"the Event Log line {action}", TimeSpan.FromSeconds(30), cancellationToken)
+            .ContinueWith(written => { if (written.Result) notifier.Publish(ChangeTopic.Events); }, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A write of the cluster's own records, given up after a timeout rather than left to hang a transition.</summary>
+    private async Task<bool> JournalAsync(Func<CancellationToken, Task> write, string what, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            await journal.RecordEventAsync(Domain.Events.EventLogEntry.Record(clock.UtcNow, Name, category, action, Name, EventOutcome.Success, detail), cancellationToken);
-            notifier.Publish(ChangeTopic.Events);
+            await write(linked.Token);
+            return true;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException || deadline.IsCancellationRequested)
         {
-            logger.LogWarning("Could not record {Action} in the Event Log: {Error}", action, ex.Message);
+            logger.LogWarning("Could not write {What}: {Error}", what, ex.Message);
+            return false;
         }
     }
 }

@@ -281,13 +281,28 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
             StartServer();
         }, cancellationToken);
 
-    public Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken) =>
-        ServerCall(Ms(2, 10), () =>
+    public async Task<bool> SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken)
+    {
+        var written = await ServerCall(Ms(2, 10), () =>
         {
             SyncName = standbyName;
             Settle();
-            return 0;
+            return History.Count;
         }, cancellationToken);
+        if (standbyName is null)
+            return true;
+        var deadline = world.Scheduler.Now + TimeSpan.FromSeconds(1);
+        while (world.Scheduler.Now < deadline)
+        {
+            var caughtUp = await ServerCall(Ms(0.5, 2), () =>
+                SyncName == standbyName && world.Databases.Any(d => d.Source == this && d.Connected && d.Running && d.NodeName == standbyName
+                                                                    && d.History.Count >= written), cancellationToken);
+            if (caughtUp)
+                return true;
+            await Task.Delay(TimeSpan.FromMilliseconds(2), world.Scheduler.Time, cancellationToken);
+        }
+        return false;
+    }
 
     public Task EnsureStandbySlotAsync(string standbyName, CancellationToken cancellationToken) =>
         StandbyData ? Task.CompletedTask : ServerCall(Ms(1, 4), () => 0, cancellationToken);

@@ -17,9 +17,11 @@ public sealed record SimResult(int Seed, string? Violation, IReadOnlyList<string
 public static class SimRun
 {
     private static readonly TimeSpan FaultsFrom = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan FaultsUntil = TimeSpan.FromSeconds(25);
-    private static readonly TimeSpan HealAt = TimeSpan.FromSeconds(32);
-    private static readonly TimeSpan End = TimeSpan.FromSeconds(55);
+    private static readonly TimeSpan FaultsUntil = TimeSpan.FromSeconds(17);
+    private static readonly TimeSpan HealAt = TimeSpan.FromSeconds(24);
+    private static readonly TimeSpan Settling = TimeSpan.FromSeconds(14);
+    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(12);
+    private static readonly TimeSpan Healthy = TimeSpan.FromSeconds(8);
 
     public static SimResult Run(int seed, int traceLines = 200, bool debug = false)
     {
@@ -56,7 +58,7 @@ public static class SimRun
         if (world.A.Role != NodeRole.Active || world.B.Role != NodeRole.Standby)
             throw new SimViolation($"deploy did not form the cluster: a {world.A.Role}, b {world.B.Role}");
         world.ClusterFormed = true;
-        world.StartClient(TimeSpan.FromMilliseconds(25));
+        world.StartClient(TimeSpan.FromMilliseconds(50));
 
         world.Network.MaxExtraDelayMs = random.Next(4) == 0 ? 30 : 2;
         var count = 1 + random.Next(5);
@@ -71,15 +73,56 @@ public static class SimRun
         scheduler.RunUntil(HealAt);
         faults.Add($"{HealAt.TotalSeconds:0.000} s heal");
         Heal(world);
-        for (var at = HealAt + TimeSpan.FromSeconds(3); at < End - TimeSpan.FromSeconds(8); at += TimeSpan.FromSeconds(3))
+        var end = HealAt + Settling;
+        if (random.Next(4) == 0)
         {
-            scheduler.RunUntil(at);
-            // The operator starts what an operator stopped (and what waits for one).
+            // One node's host stays down: the other must serve alone, even if its own process restarts meanwhile.
+            var (lost, survivor) = random.Next(2) == 0 ? (world.A, world.B) : (world.B, world.A);
+            var restartSurvivor = random.Next(2) == 0;
+            // After a healthy while (the cluster in sync again), so that the survivor is entitled to take over.
+            var down = HealAt + Healthy;
+            Operate(world, HealAt, down);
+            faults.Add($"{down.TotalSeconds:0.000} s host {lost.Name} down for {Outage.TotalSeconds:0} s" +
+                       (restartSurvivor ? $", kill -9 node {survivor.Name} 2 s later (restarted at once)" : ""));
+            lost.Crash();
+            lost.Database.KillServer();
+            if (restartSurvivor)
+            {
+                scheduler.RunUntil(down + TimeSpan.FromSeconds(2));
+                survivor.Crash();
+                survivor.Start();
+            }
+            Operate(world, down, down + Outage);
+            RequireWriting(world, survivor, $"{lost.Name} down for {Outage.TotalSeconds:0} s");
+            lost.Start();
+            end += Healthy + Outage;
+        }
+        Operate(world, end - Settling, end);
+        CheckLive(world);
+    }
+
+    /// <summary>Runs to the end, the operator starting what an operator stopped every 3 s (an operator would).</summary>
+    private static void Operate(SimWorld world, TimeSpan from, TimeSpan until)
+    {
+        for (var at = from + TimeSpan.FromSeconds(3); at < until - TimeSpan.FromSeconds(6); at += TimeSpan.FromSeconds(3))
+        {
+            world.Scheduler.RunUntil(at);
             foreach (var node in world.Nodes.Where(n => n.Role == NodeRole.Stopped && n.Store.Load().Intent == NodeIntent.Stopped))
                 node.Verb("ha_cluster_start", s => s.ClusterStartAsync(CancellationToken.None));
         }
-        scheduler.RunUntil(End);
-        CheckLive(world);
+        world.Scheduler.RunUntil(until);
+    }
+
+    /// <summary>Liveness with one node down: the survivor and the witness are healthy, so the survivor writes.</summary>
+    private static void RequireWriting(SimWorld world, SimNode survivor, string situation)
+    {
+        if (survivor.Store.Load().Intent != NodeIntent.Member || world.Writer() is not null && world.Writer() != survivor)
+            return;
+        if (world.Writer() != survivor)
+            throw new SimViolation($"{situation}: {survivor.Name} does not write: {survivor.Role} ({Reason(survivor)})");
+        var lastAck = world.Acks.Count == 0 ? TimeSpan.Zero : world.Acks[^1].At;
+        if (survivor.Supervisor.Role != NodeRole.Standalone && world.Scheduler.Now - lastAck > TimeSpan.FromSeconds(2))
+            throw new SimViolation($"{situation}: the client got no acknowledged write since {lastAck.TotalSeconds:0.000} s");
     }
 
     private static void Heal(SimWorld world)

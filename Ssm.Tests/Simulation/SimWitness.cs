@@ -8,6 +8,7 @@ public sealed class SimLeaseTable
     public long Epoch { get; set; }
     public string Holder { get; set; } = "";
     public long ExpiresAt { get; set; }
+    public string? SyncStandby { get; set; }
     public bool Exists { get; set; }
     public Dictionary<string, long> Seen { get; } = [];
     /// <summary>Every epoch the lease took, in order (the "epochs never go back" check).</summary>
@@ -71,13 +72,14 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
             Table.Epoch = epoch;
             Table.Holder = holder;
             Table.ExpiresAt = Now + ttl.Ticks;
+            Table.SyncStandby = null;
             Took(epoch);
             return 0;
         }, cancellationToken);
 
     public Task<LeaseState?> ReadAsync(string cluster, CancellationToken cancellationToken) =>
         Call(() => Table.Exists
-            ? new LeaseState(Table.Epoch, Table.Holder, Table.ExpiresAt < Now, TimeSpan.FromTicks(Table.ExpiresAt - Now).TotalMilliseconds)
+            ? new LeaseState(Table.Epoch, Table.Holder, Table.ExpiresAt < Now, TimeSpan.FromTicks(Table.ExpiresAt - Now).TotalMilliseconds, Table.SyncStandby)
             : null, cancellationToken);
 
     public Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
@@ -85,9 +87,32 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
         {
             if (!Table.Exists || Table.Epoch != expectedEpoch || (Table.Holder != node && Table.ExpiresAt >= Now))
                 return false;
+            if (newEpoch != Table.Epoch)
+                Table.SyncStandby = null;
             (Table.Epoch, Table.Holder, Table.ExpiresAt) = (newEpoch, node, Now + ttl.Ticks);
             Took(newEpoch);
             world.Trace($"witness: lease epoch {newEpoch} to {node}");
+            return true;
+        }, cancellationToken);
+
+    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+        Call(() =>
+        {
+            if (!Table.Exists || Table.Epoch != expectedEpoch || Table.ExpiresAt >= Now || Table.SyncStandby != node)
+                return false;
+            (Table.Epoch, Table.Holder, Table.ExpiresAt, Table.SyncStandby) = (expectedEpoch + 1, node, Now + ttl.Ticks, null);
+            Took(expectedEpoch + 1);
+            world.Trace($"witness: lease epoch {expectedEpoch + 1} to {node} (its sync standby)");
+            return true;
+        }, cancellationToken);
+
+    public Task<bool> SetSyncStandbyAsync(string cluster, string holder, long epoch, string? standby, CancellationToken cancellationToken) =>
+        Call(() =>
+        {
+            if (!Table.Exists || Table.Holder != holder || Table.Epoch != epoch)
+                return false;
+            Table.SyncStandby = standby;
+            world.Trace($"witness: {holder} records sync standby {standby ?? "none"}");
             return true;
         }, cancellationToken);
 
@@ -105,7 +130,7 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
         {
             if (!Table.Exists || Table.Holder != from || Table.Epoch != epoch)
                 return false;
-            (Table.Epoch, Table.Holder, Table.ExpiresAt) = (epoch + 1, to, Now + ttl.Ticks);
+            (Table.Epoch, Table.Holder, Table.ExpiresAt, Table.SyncStandby) = (epoch + 1, to, Now + ttl.Ticks, null);
             Took(epoch + 1);
             world.Trace($"witness: lease epoch {epoch + 1} handed from {from} to {to}");
             return true;
