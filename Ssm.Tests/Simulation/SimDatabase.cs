@@ -131,7 +131,6 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
     {
         if (Server is not { Alive: true } server)
             return Task.FromException<T>(new InvalidOperationException($"database on {host}: connection refused"));
-        world.Network.Debug?.Invoke($"{nodeName}: server call from {world.Scheduler.CurrentProcess.Name} {new System.Diagnostics.StackTrace().GetFrame(1)?.GetMethod()?.Name}");
         var done = new TaskCompletionSource<T>();
         Action<Exception> fail = error => done.TrySetException(error);
         _inFlight.Add(fail);
@@ -140,7 +139,6 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
         {
             _inFlight.Remove(fail);
             registration.Dispose();
-            world.Network.Debug?.Invoke($"{nodeName}: server call done completed={done.Task.IsCompleted} same={Server == server}");
             if (done.Task.IsCompleted || Server != server)
                 return;
             try

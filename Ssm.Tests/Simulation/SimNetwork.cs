@@ -29,11 +29,8 @@ public sealed class SimNetwork(SimScheduler scheduler)
     /// Sends one message: delivered on the receiver's process after a latency unless the link is cut (then, or when
     /// lost, it is never delivered; the sender's own timeout decides). A duplicate models a retried request.
     /// </summary>
-    public Action<string>? Debug { get; set; }
-
     public void Send(string from, string to, SimProcess receiver, Action deliver, bool mayDuplicate = false)
     {
-        Debug?.Invoke($"send {from}->{to} for {receiver.Name} alive={receiver.Alive} frozen={receiver.Frozen}");
         if (!Reachable(from, to) || scheduler.Random.NextDouble() < LossRate)
             return;
         scheduler.After(scheduler.System, Latency(), () =>

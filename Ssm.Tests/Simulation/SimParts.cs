@@ -14,9 +14,14 @@ public sealed class SimStateStore : ILocalStateStore
 
     public LocalNodeState Load() => JsonSerializer.Deserialize<LocalNodeState>(_json)!;
 
-    public void Save(LocalNodeState state) => _json = JsonSerializer.Serialize(state);
+    public void Save(LocalNodeState state)
+    {
+        _json = JsonSerializer.Serialize(state);
+        SavedEpoch = state.Epoch;
+    }
 
-    public long SavedEpoch => Load().Epoch;
+    /// <summary>The epoch last written (checked after every step, so kept apart from the JSON).</summary>
+    public long SavedEpoch { get; private set; }
 }
 
 /// <summary>The one address; the last node to take it gets the traffic (gratuitous ARP), even after it died.</summary>

@@ -6,7 +6,7 @@ public sealed record SimResult(int Seed, string? Violation, IReadOnlyList<string
     IReadOnlyList<string> Trace)
 {
     public string Report() =>
-        $"seed {Seed}: {Violation}\nfaults: {string.Join("; ", Faults)}\n--- trace (last {Trace.Count} lines) ---\n{string.Join("\n", Trace)}";
+        $"seed {Seed}: {Violation ?? "no violation"}\nfaults: {string.Join("; ", Faults)}\n--- trace (last {Trace.Count} lines) ---\n{string.Join("\n", Trace)}";
 }
 
 /// <summary>
@@ -23,11 +23,9 @@ public static class SimRun
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(12);
     private static readonly TimeSpan Healthy = TimeSpan.FromSeconds(8);
 
-    public static SimResult Run(int seed, int traceLines = 200, bool debug = false)
+    public static SimResult Run(int seed, int traceLines = 200, SimMutation mutation = SimMutation.None)
     {
-        var world = new SimWorld(seed);
-        if (debug)
-            world.Network.Debug = world.Trace;
+        var world = new SimWorld(seed, mutation);
         var faults = new List<string>();
         string? violation = null;
         try

@@ -2,6 +2,19 @@ using Ssm.Application.Ha;
 
 namespace Ssm.Tests.Simulation;
 
+/// <summary>
+/// A bug planted on purpose, to show the checks catch what they claim to: the simulator must find a violation with
+/// it (SimulationTests), and none without.
+/// </summary>
+public enum SimMutation
+{
+    None,
+    /// <summary>A crash takeover no longer asks whether the witness names the node as the sync standby (this session's fix undone).</summary>
+    TakeoverIgnoresSyncRecord,
+    /// <summary>An active that degrades to asynchronous leaves its standby named at the witness.</summary>
+    DegradeKeepsSyncRecord,
+}
+
 /// <summary>The witness's lease row and "seen" table, on the witness's clock (the scheduler's).</summary>
 public sealed class SimLeaseTable
 {
@@ -98,7 +111,9 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
     public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
         Call(() =>
         {
-            if (!Table.Exists || Table.Epoch != expectedEpoch || Table.ExpiresAt >= Now || Table.SyncStandby != node)
+            if (!Table.Exists || Table.Epoch != expectedEpoch || Table.ExpiresAt >= Now)
+                return false;
+            if (Table.SyncStandby != node && world.Mutation != SimMutation.TakeoverIgnoresSyncRecord)
                 return false;
             (Table.Epoch, Table.Holder, Table.ExpiresAt, Table.SyncStandby) = (expectedEpoch + 1, node, Now + ttl.Ticks, null);
             Took(expectedEpoch + 1);
@@ -111,6 +126,8 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
         {
             if (!Table.Exists || Table.Holder != holder || Table.Epoch != epoch)
                 return false;
+            if (standby is null && world.Mutation == SimMutation.DegradeKeepsSyncRecord)
+                return true;
             Table.SyncStandby = standby;
             world.Trace($"witness: {holder} records sync standby {standby ?? "none"}");
             return true;

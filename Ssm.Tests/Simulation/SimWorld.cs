@@ -19,9 +19,10 @@ public sealed class SimWorld
     private readonly HashSet<long> _forgiven = [];
     private readonly SimProcess _client;
 
-    public SimWorld(int seed)
+    public SimWorld(int seed, SimMutation mutation = SimMutation.None)
     {
         Seed = seed;
+        Mutation = mutation;
         Scheduler = new SimScheduler(seed);
         Network = new SimNetwork(Scheduler);
         WitnessProcess = Scheduler.CreateProcess("witness");
@@ -34,6 +35,7 @@ public sealed class SimWorld
     }
 
     public int Seed { get; }
+    public SimMutation Mutation { get; }
     public SimScheduler Scheduler { get; }
     public SimNetwork Network { get; }
     public SimLeaseTable Lease { get; } = new();
