@@ -63,7 +63,10 @@ cleanup() {
   for dir in "$DATA/primary/pg" "$DATA/secondary/pg" "$DATA/witness"; do pg_stop "$dir"; done
   log "Stopped"
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C ends with the shell's usual 130 (TERM 143); a failure keeps its own exit code.
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
 if [ -n "${SSM_APP:-}" ]; then
   [ -x "$APP/ssm" ] || die "SSM_APP=$APP holds no ssm executable"
@@ -181,8 +184,8 @@ if [ "$MODE" = standalone ]; then
                  ($OTHER is not started: it refuses to rejoin). Nothing answers on the VIP $VIP any more.
   Log in as admin with the password shown at the first start.
   Node log:      $DATA/$SURVIVOR.log
-  HTTPS: the certificate was signed for the VIP; set Security → Certificates → Host Common Name to $SURVIVOR_ADDRESS
-         and synchronize, then trust $DATA/csc/csc-root.pem (the seed's last step).
+  HTTPS: a certificate CSC signed for the VIP does not fit this address: set Security → Certificates → Host Common
+         Name to $SURVIVOR_ADDRESS and synchronize (the seed's last step); products then trust $DATA/csc/csc-root.pem.
   CSC emulator:  $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
 
   Try it (another terminal, from $(pwd)):
