@@ -29,17 +29,21 @@ done
 ROOT=$(pwd)
 DATA=${SSM_DATA:-$ROOT/.data}
 APP=${SSM_APP:-$DATA/app}
-PORT=${SSM_HTTP_PORT:-8080}
-HTTPS_PORT=${SSM_HTTPS_PORT:-8443}
-PRIMARY=${SSM_PRIMARY:-127.0.0.11}
-SECONDARY=${SSM_SECONDARY:-127.0.0.9}
-VIP=${SSM_VIP:-127.0.0.14}
-WITNESS=${SSM_WITNESS:-127.0.0.13}
-PEER_PORT=${SSM_PEER_PORT:-8444}
-PG_PORT=${SSM_PG_PORT:-15432}
+PORT=8080
+HTTPS_PORT=8443
+PRIMARY=127.0.0.11
+SECONDARY=127.0.0.9
+VIP=127.0.0.14
+WITNESS=127.0.0.13
+PEER_PORT=8444
+PG_PORT=15432
+CSC=127.0.0.15
+CSC_PORT=9443
+# Elsewhere, if the environment says so (see --help).
+PRIMARY=${SSM_PRIMARY:-$PRIMARY} SECONDARY=${SSM_SECONDARY:-$SECONDARY} VIP=${SSM_VIP:-$VIP} WITNESS=${SSM_WITNESS:-$WITNESS} CSC=${SSM_CSC:-$CSC}
+PORT=${SSM_HTTP_PORT:-$PORT} HTTPS_PORT=${SSM_HTTPS_PORT:-$HTTPS_PORT} PEER_PORT=${SSM_PEER_PORT:-$PEER_PORT} PG_PORT=${SSM_PG_PORT:-$PG_PORT} CSC_PORT=${SSM_CSC_PORT:-$CSC_PORT}
 KEYS=$DATA/cluster-keys
-CSC=${SSM_CSC:-127.0.0.15}
-CSC_URL=https://$CSC:${SSM_CSC_PORT:-9443}
+CSC_URL=https://$CSC:$CSC_PORT
 
 ensure_dotnet
 ensure_postgres
@@ -210,13 +214,17 @@ start_node secondary "$SECONDARY"
 wait_up "$PRIMARY"
 wait_up "$SECONDARY"
 
+# deploy FROM TO: the node at FROM becomes the cluster's primary, with its data; TO, its secondary, gets a copy.
+deploy() {
+  local PRIMARY=$1 SECONDARY=$2
+  "$SSM" ha_deploy --node "https://$PRIMARY:$PEER_PORT" --peer "https://$SECONDARY:$PEER_PORT" --vip "$VIP"
+}
 if [ "$MODE" = redeploy ]; then
   log "Deploying a new cluster from $SURVIVOR (its data) to the fresh $OTHER"
-  "$SSM" ha_deploy --node "https://$SURVIVOR_ADDRESS:$PEER_PORT" --peer "https://$OTHER_ADDRESS:$PEER_PORT" --vip "$VIP" \
-    || die "ha_deploy failed; see $DATA/$SURVIVOR.log and $DATA/$OTHER.log"
+  deploy "$SURVIVOR_ADDRESS" "$OTHER_ADDRESS" || die "ha_deploy failed; see $DATA/$SURVIVOR.log and $DATA/$OTHER.log"
 elif ! "$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" >/dev/null 2>&1 && \
    ! "$SSM" ha_status --node "https://$SECONDARY:$PEER_PORT" >/dev/null 2>&1; then
-  "$SSM" ha_deploy --node "https://$PRIMARY:$PEER_PORT" --peer "https://$SECONDARY:$PEER_PORT" --vip "$VIP"
+  deploy "$PRIMARY" "$SECONDARY"
 fi
 # The node deployed from (after a re-deploy from the secondary: the node named secondary) is the cluster's primary.
 read -r _ identity <<<"$(node_state primary)"
