@@ -62,7 +62,13 @@ public sealed class RunScriptTests : IAsyncLifetime
         (console.Exit, console.Output.Contains("Discarded      secondary (it refuses to rejoin)")).ShouldBe((3, true), console.Output);
         // What answers where: the primary at its own address, with the data; not the VIP, not the discarded secondary.
         using (var standalone = await _run.SignInAsync(_run.Primary, password))
+        {
             (await AccountNamesAsync(standalone)).ShouldContain("KEPT");
+            // The High Availability page says it too.
+            var haPage = await standalone.GetStringAsync("/ha");
+            haPage.ShouldContain("data-testid=\"ha-torn-down\"");
+            haPage.ShouldContain("secondary was discarded");
+        }
         (await RunScript.AnswersAsync(_run.Vip, _run.HttpsPort)).ShouldBeFalse();
         (await RunScript.AnswersAsync(_run.Secondary, _run.HttpsPort)).ShouldBeFalse();
         (await RunScript.AnswersAsync(_run.Secondary, _run.PeerPort)).ShouldBeFalse();
