@@ -6,13 +6,29 @@
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
 #   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
 # Installs PostgreSQL if missing. Ctrl-C stops everything it started.
+#
+# After `ha_teardown` it starts only the standalone node (the discarded one refuses to rejoin) and says so;
+#   ./run.sh --fresh-secondary   wipes the discarded node's data, starts it empty and runs ha_deploy from the
+#                                standalone node, whose data the new cluster keeps.
+# SSM_DATA (default .data), SSM_PRIMARY, SSM_SECONDARY, SSM_VIP, SSM_WITNESS, SSM_CSC (addresses), SSM_HTTP_PORT,
+# SSM_HTTPS_PORT, SSM_PEER_PORT, SSM_PG_PORT, SSM_CSC_PORT change where it runs; SSM_APP=DIR runs the `ssm` already
+# built in DIR instead of publishing one (the tests run it so, beside other clusters).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
+FRESH_SECONDARY=false
+for arg in "$@"; do
+  case $arg in
+    --fresh-secondary) FRESH_SECONDARY=true ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument: $arg (see ./run.sh --help)" ;;
+  esac
+done
+
 ROOT=$(pwd)
 DATA=${SSM_DATA:-$ROOT/.data}
-APP=$DATA/app
+APP=${SSM_APP:-$DATA/app}
 PORT=8080
 HTTPS_PORT=8443
 PRIMARY=127.0.0.11
@@ -21,9 +37,13 @@ VIP=127.0.0.14
 WITNESS=127.0.0.13
 PEER_PORT=8444
 PG_PORT=15432
-KEYS=$DATA/cluster-keys
 CSC=127.0.0.15
-CSC_URL=https://$CSC:9443
+CSC_PORT=9443
+# Elsewhere, if the environment says so (see --help).
+PRIMARY=${SSM_PRIMARY:-$PRIMARY} SECONDARY=${SSM_SECONDARY:-$SECONDARY} VIP=${SSM_VIP:-$VIP} WITNESS=${SSM_WITNESS:-$WITNESS} CSC=${SSM_CSC:-$CSC}
+PORT=${SSM_HTTP_PORT:-$PORT} HTTPS_PORT=${SSM_HTTPS_PORT:-$HTTPS_PORT} PEER_PORT=${SSM_PEER_PORT:-$PEER_PORT} PG_PORT=${SSM_PG_PORT:-$PG_PORT} CSC_PORT=${SSM_CSC_PORT:-$CSC_PORT}
+KEYS=$DATA/cluster-keys
+CSC_URL=https://$CSC:$CSC_PORT
 
 ensure_dotnet
 ensure_postgres
@@ -47,10 +67,17 @@ cleanup() {
   for dir in "$DATA/primary/pg" "$DATA/secondary/pg" "$DATA/witness"; do pg_stop "$dir"; done
   log "Stopped"
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C ends with the shell's usual 130 (TERM 143); a failure keeps its own exit code.
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
-log "Building the node (Release)"
-publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
+if [ -n "${SSM_APP:-}" ]; then
+  [ -x "$APP/ssm" ] || die "SSM_APP=$APP holds no ssm executable"
+else
+  log "Building the node (Release)"
+  publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
+fi
 SSM="$APP/ssm"
 
 # The data folder is ours alone; as root, PostgreSQL (user postgres) may only pass through it to its own folders.
@@ -78,8 +105,52 @@ for _ in $(seq 1 120); do
 done
 [ -f "$DATA/csc/csc-root.pem" ] || die "the CSC emulator did not start; see $DATA/csc.log"
 
+# node_state NAME: what the node's own state file (its data folder) says: new (never in a cluster), member,
+# discarded, or torn-down (standalone after it ran ha_teardown; then also who, when and which node was discarded).
+node_state() {
+  python3 - "$DATA/$1/ha-state.json" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+s = json.load(open(path)) if os.path.exists(path) else {}
+if s.get("Intent") == "Discarded":
+    print("discarded")
+elif s.get("Deployed"):
+    print("member", s.get("Identity", "Primary").lower())
+elif s.get("TornDown"):
+    t = s["TornDown"]
+    print("torn-down", t["By"], t["At"][:19].replace("T", "_") + "_UTC", t["Discarded"])
+else:
+    print("new")
+PY
+}
+
+# After ha_teardown: one node is standalone with the data (the survivor), the other discarded.
+SURVIVOR=""
+for name in primary secondary; do
+  read -r state by at discarded <<<"$(node_state "$name")"
+  if [ "$state" = torn-down ]; then
+    SURVIVOR=$name TORN_BY=$by TORN_AT=${at//_/ } TORN_DISCARDED=$discarded
+  fi
+done
+address_of() { if [ "$1" = primary ]; then echo "$PRIMARY"; else echo "$SECONDARY"; fi; }
+if [ -n "$SURVIVOR" ]; then
+  OTHER=$([ "$SURVIVOR" = primary ] && echo secondary || echo primary)
+  SURVIVOR_ADDRESS=$(address_of "$SURVIVOR")
+  OTHER_ADDRESS=$(address_of "$OTHER")
+fi
+MODE=cluster
+if $FRESH_SECONDARY; then
+  [ -n "$SURVIVOR" ] || die "--fresh-secondary rebuilds the cluster after ha_teardown, but no node in $DATA was torn down"
+  log "Re-provisioning $OTHER: its data ($DATA/$OTHER, discarded at the teardown) is wiped; $SURVIVOR keeps all of its own"
+  pg_stop "$DATA/$OTHER/pg"
+  rm -rf "${DATA:?}/$OTHER" "$DATA/$OTHER.pid"
+  MODE=redeploy
+elif [ -n "$SURVIVOR" ]; then
+  MODE=standalone
+fi
+
 first_run=false
-if [ ! -f "$DATA/primary/ha-state.json" ]; then
+if [ ! -f "$DATA/primary/ha-state.json" ] && [ ! -f "$DATA/secondary/ha-state.json" ]; then
   first_run=true
   SSM_ADMIN_PASSWORD=$(random_secret)
   export SSM_ADMIN_PASSWORD
@@ -102,6 +173,40 @@ wait_up() {
   die "the node on $address did not start; see $DATA/*.log"
 }
 
+export SSM_CLUSTER_KEYS=$KEYS
+if [ "$MODE" = standalone ]; then
+  log "Starting $SURVIVOR ($SURVIVOR_ADDRESS) alone: the cluster was torn down and $OTHER is discarded"
+  rm -f "$DATA/$OTHER.pid"
+  start_node "$SURVIVOR" "$SURVIVOR_ADDRESS"
+  wait_up "$SURVIVOR_ADDRESS"
+  "$SSM" ha_status --node "https://$SURVIVOR_ADDRESS:$PEER_PORT" || true
+  cat <<MSG
+
+  SSM On-Prem is running STANDALONE: the HA cluster was torn down.
+  Dashboard (the node's own address):  https://$SURVIVOR_ADDRESS:$HTTPS_PORT/
+  Torn down:     by ha_teardown on $TORN_BY at $TORN_AT; $TORN_DISCARDED was discarded
+                 ($OTHER is not started: it refuses to rejoin). Nothing answers on the VIP $VIP any more.
+  Log in as admin with the password shown at the first start.
+  Node log:      $DATA/$SURVIVOR.log
+  HTTPS: a certificate CSC signed for the VIP does not fit this address: set Security → Certificates → Host Common
+         Name to $SURVIVOR_ADDRESS and synchronize (the seed's last step); products then trust $DATA/csc/csc-root.pem.
+  CSC emulator:  $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
+
+  Try it (another terminal, from $(pwd)):
+    export SSM_CLUSTER_KEYS=$KEYS
+    $SSM ha_status --node https://$SURVIVOR_ADDRESS:$PEER_PORT      # when and by whom the cluster was torn down
+    $SSM product register --server https://$SURVIVOR_ADDRESS:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001 --force
+  Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/$SURVIVOR/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
+
+  Build the HA cluster again ($SURVIVOR keeps its data; $OTHER's discarded data is wiped and copied afresh from it):
+    Ctrl-C here, then:   ./run.sh --fresh-secondary
+  Stop everything:   Ctrl-C
+
+MSG
+  wait
+  exit 0
+fi
+
 log "Starting primary ($PRIMARY) and secondary ($SECONDARY)"
 mkdir -p "$DATA/primary" "$DATA/secondary"
 start_node primary "$PRIMARY"
@@ -109,17 +214,34 @@ start_node secondary "$SECONDARY"
 wait_up "$PRIMARY"
 wait_up "$SECONDARY"
 
-export SSM_CLUSTER_KEYS=$KEYS
-if ! "$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" >/dev/null 2>&1 && \
-   ! "$SSM" ha_status --node "https://$SECONDARY:$PEER_PORT" >/dev/null 2>&1; then
+# deploy FROM TO: the node at FROM becomes the cluster's primary, with its data; TO, its secondary, gets a copy.
+deploy() {
+  local PRIMARY=$1 SECONDARY=$2
   "$SSM" ha_deploy --node "https://$PRIMARY:$PEER_PORT" --peer "https://$SECONDARY:$PEER_PORT" --vip "$VIP"
+}
+if [ "$MODE" = redeploy ]; then
+  log "Deploying a new cluster from $SURVIVOR (its data) to the fresh $OTHER"
+  deploy "$SURVIVOR_ADDRESS" "$OTHER_ADDRESS" || die "ha_deploy failed; see $DATA/$SURVIVOR.log and $DATA/$OTHER.log"
+elif ! "$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" >/dev/null 2>&1 && \
+   ! "$SSM" ha_status --node "https://$SECONDARY:$PEER_PORT" >/dev/null 2>&1; then
+  deploy "$PRIMARY" "$SECONDARY"
 fi
-"$SSM" ha_status --node "https://$PRIMARY:$PEER_PORT" || true
+# The node deployed from (after a re-deploy from the secondary: the node named secondary) is the cluster's primary.
+read -r _ identity <<<"$(node_state primary)"
+if [ "${identity:-primary}" = secondary ]; then FIRST=$SECONDARY SECOND=$PRIMARY FIRST_NAME=secondary SECOND_NAME=primary
+else FIRST=$PRIMARY SECOND=$SECONDARY FIRST_NAME=primary SECOND_NAME=secondary; fi
+"$SSM" ha_status --node "https://$FIRST:$PEER_PORT" || true
 
 cat <<MSG
 
   SSM On-Prem HA is running.   Dashboard (through the VIP):  https://$VIP:$HTTPS_PORT/
 MSG
+if [ "$MODE" = redeploy ]; then
+  cat <<MSG
+  A new cluster, deployed from $SURVIVOR with all its data; $OTHER was re-provisioned (a copy of it).
+  The Host Common Name is still the one set while standalone: set it to $VIP and synchronize for products.
+MSG
+fi
 if $first_run; then
   cat <<MSG
   Log in as admin, password:   $SSM_ADMIN_PASSWORD   (shown once)
@@ -136,13 +258,13 @@ cat <<MSG
 
   Try it (another terminal, from $(pwd)):
     export SSM_CLUSTER_KEYS=$KEYS
-    $SSM ha_status        --node https://$PRIMARY:$PEER_PORT
-    $SSM ha_cluster_stop  --node https://$PRIMARY:$PEER_PORT     # failover: the secondary takes over
-    $SSM ha_cluster_start --node https://$PRIMARY:$PEER_PORT     # the primary rejoins as standby
-    $SSM ha_cluster_stop  --node https://$SECONDARY:$PEER_PORT   # failback: the primary is active again
-    $SSM ha_cluster_start --node https://$SECONDARY:$PEER_PORT
-    kill -9 \$(cat $DATA/primary.pid) \$(head -1 $DATA/primary/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
-    $SSM node --name primary --listen http://$PRIMARY:$PORT --data $DATA/primary --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/primary.log 2>&1 & echo \$! > $DATA/primary.pid
+    $SSM ha_status        --node https://$FIRST:$PEER_PORT
+    $SSM ha_cluster_stop  --node https://$FIRST:$PEER_PORT     # failover: the secondary takes over
+    $SSM ha_cluster_start --node https://$FIRST:$PEER_PORT     # the primary rejoins as standby
+    $SSM ha_cluster_stop  --node https://$SECOND:$PEER_PORT   # failback: the primary is active again
+    $SSM ha_cluster_start --node https://$SECOND:$PEER_PORT
+    kill -9 \$(cat $DATA/$FIRST_NAME.pid) \$(head -1 $DATA/$FIRST_NAME/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
+    $SSM node --name $FIRST_NAME --listen http://$FIRST:$PORT --data $DATA/$FIRST_NAME --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/$FIRST_NAME.log 2>&1 & echo \$! > $DATA/$FIRST_NAME.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
   Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
   synchronize, create a token under Registration Tokens, then act as products:
@@ -150,8 +272,8 @@ cat <<MSG
     $SSM product report   --sn FOC0001 --csc-root $DATA/csc/csc-root.pem --count 3
                           # Product Instances and Licenses show them live; they keep reporting across a failover
   API toolkit for monitoring tools (docs/api-toolkit.md): Accounts → API clients, then POST /backend/oauth/token.
-  Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/primary/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
-                     (against the active node's own database: use secondary/ when the secondary is active)
+  Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/$FIRST_NAME/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
+                     (against the active node's own database: use $SECOND_NAME/ when the secondary is active)
   Stop everything:   Ctrl-C
 
 MSG

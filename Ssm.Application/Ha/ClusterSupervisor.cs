@@ -109,7 +109,7 @@ public sealed class ClusterSupervisor(
         {
             await database.InitializeAsync(cancellationToken);
             await database.StartAsync(cancellationToken);
-            SetRole(NodeRole.Standalone, "no cluster deployed");
+            SetRole(NodeRole.Standalone, _state.TornDown?.Text ?? "no cluster deployed");
             return;
         }
         switch (_state.Intent)
@@ -426,11 +426,11 @@ public sealed class ClusterSupervisor(
             if (witness.Configured)
                 await witness.InitializeAsync(_state.ClusterName, Name, Epoch + 1, TimeSpan.FromDays(36500), cancellationToken);
             witness.Configure(null);
-            _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone };
+            _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone, TornDown = new(Name, clock.UtcNow, discarded) };
             store.Save(_state);
             // The discarded node no longer replicates from this server: its pg_hba line goes (its walsender ends).
             await database.AllowPeerAsync(null, null, cancellationToken);
-            SetRole(NodeRole.Standalone, $"cluster torn down; {discarded} discarded");
+            SetRole(NodeRole.Standalone, _state.TornDown.Text);
             await Record(EventCategory.Cluster, "Teardown", $"standalone; {discarded} discarded", cancellationToken);
             return $"Cluster dissolved: {Name} is standalone with all data; {discarded} is discarded and refuses to rejoin.";
         }

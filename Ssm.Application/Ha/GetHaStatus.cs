@@ -27,7 +27,8 @@ public sealed record HaStatus(
     bool? WitnessReachable,
     string? LeaseHolder,
     bool TakeoverNeedsOperator,
-    IReadOnlyList<FailoverRecord> History)
+    IReadOnlyList<FailoverRecord> History,
+    ClusterTeardown? TornDown = null)
 {
     public FailoverRecord? LastFailover => History.Count > 0 ? History[0] : null;
 }
@@ -44,7 +45,11 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
             $"{supervisor.DatabaseNode.Endpoint.Host}", supervisor.Role, supervisor.Reason);
         if (!state.Deployed)
             return new HaStatus(false, self, null, false, null, null, supervisor.Vip.Provider, null, null, null, ReplicationMode.None,
-                null, null, supervisor.Database.Timeline, supervisor.Epoch, false, null, null, false, []);
+                null, null, supervisor.Database.Timeline, supervisor.Epoch, false, null, null, false, [], state.TornDown);
+        // The discarded node was told by the one that tore the cluster down; its own name is the discarded one.
+        var tornDown = state is { Intent: NodeIntent.Discarded, DiscardedBy: { } by }
+            ? new ClusterTeardown(by, state.DiscardedAt ?? DateTimeOffset.MinValue, supervisor.Name)
+            : null;
 
         var observed = supervisor.Peer;
         var peerHello = observed.Last;
@@ -92,6 +97,6 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
         var mode = supervisor.Role == NodeRole.Standby ? peerHello?.Mode ?? ReplicationMode.None : supervisor.Mode;
         return new HaStatus(true, self, peer, connected, age?.TotalMilliseconds, state.Vip, supervisor.Vip.Provider, vipHolder, from, to,
             mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, state.UsesWitness,
-            supervisor.WitnessReachable, supervisor.Lease?.Holder, supervisor.TakeoverNeedsOperator, history);
+            supervisor.WitnessReachable, supervisor.Lease?.Holder, supervisor.TakeoverNeedsOperator, history, tornDown);
     }
 }

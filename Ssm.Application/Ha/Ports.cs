@@ -111,6 +111,15 @@ public interface IPeerLink
     Task<TResponse> CallAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// The end of a cluster, as the node that ran ha_teardown keeps it (and as the discarded node is told it):
+/// which node ran it, when, and which node was discarded. Kept until the next ha_deploy starts a new cluster.
+/// </summary>
+public sealed record ClusterTeardown(string By, DateTimeOffset At, string Discarded)
+{
+    public string Text => $"cluster torn down by ha_teardown on {By} at {At:u}; {Discarded} discarded";
+}
+
 /// <summary>The node's own record of its cluster membership, kept in its data folder (not replicated).</summary>
 public sealed class LocalNodeState
 {
@@ -136,6 +145,8 @@ public sealed class LocalNodeState
     }
     public string? DiscardedBy { get; set; }
     public DateTimeOffset? DiscardedAt { get; set; }
+    /// <summary>On a standalone node: the cluster it was the active of until ha_teardown (null if it never was in one).</summary>
+    public ClusterTeardown? TornDown { get; set; }
 }
 
 public interface ILocalStateStore

@@ -1,3 +1,4 @@
+using Marten;
 using Microsoft.Playwright;
 using Ssm.Tests.Support;
 
@@ -149,5 +150,77 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
 
         // No reload: the circuit re-checks its session and sends the browser to the login page.
         await page.WaitForURLAsync("**/login**", new() { Timeout = 5_000 });
+    }
+
+    [Fact]
+    public async Task The_licenses_table_fits_a_1366_px_screen_and_every_row_opens_its_usage_chart_beneath_it()
+    {
+        // Names and tags as long as Cisco's, on an account of their own.
+        using var api = await fixture.Node.SignedInAsync();
+        var account = await OperatorApi.CreateAccountAsync(api, $"Campus Network Operations {Guid.NewGuid():N}"[..34]);
+        var licenses = new[]
+        {
+            ("regid.2017-07.com.cisco.DNA_Advantage_C9300_48P_3Y,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40", "Catalyst 9300 DNA Advantage, 48-port, Term License 3 Years"),
+            ("regid.2018-02.com.cisco.NetworkEssentials_C9500_40X_5Y,1.0_0f6b2d8c-7a51-4c1e-8f3b-5d2e9a4c6b17", "Catalyst 9500 Network Essentials, 40-port 10G, Term 5 Years"),
+            ("regid.2019-11.com.cisco.ISE_Premier_Endpoint_Subscription,1.0_9b3e5f71-2c4d-4a8e-b6f0-1d7c3e9a5b28", "Identity Services Engine Premier Endpoint Subscription"),
+            ("regid.2020-05.com.cisco.SDWAN_DNA_Essentials_Tier2_100M,1.0_4e8a1c6d-9f2b-4b3a-a7e5-6c0d8f1b2e93", "SD-WAN DNA Essentials Tier 2 up to 100 Mbps, Term 3 Years"),
+        };
+        // And the worst case: a tag in use that was never bought, shown by its tag for a name, out of compliance.
+        const string unbought = "regid.2021-09.com.cisco.Catalyst_8000V_DNA_Premier_Tier3_1G_Unbought,1.0_2a7c9e4b-5d1f-4e6a-8b3c-0f9d7e2a1c64";
+        using (var store = DocumentStore.For(options =>
+               {
+                   options.Connection(fixture.Node.ConnectionString);
+                   options.DatabaseSchemaName = "ssm";
+                   options.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+                   options.Schema.For<Ssm.Domain.Products.ProductUsage>().UseOptimisticConcurrency(true);
+               }))
+        await using (var session = store.LightweightSession())
+        {
+            foreach (var (tag, name) in licenses)
+                session.Store(Features.Products.ProductData.Bought(account.Id, tag, name, 1000));
+            session.Store(new Ssm.Domain.Products.ProductUsage
+            {
+                Id = Guid.CreateVersion7(), AccountId = account.Id, LastReportAt = DateTimeOffset.UtcNow,
+                Usage = [new Ssm.Domain.Products.LicenseUse(unbought, 3, DateTimeOffset.UtcNow.AddDays(1))],
+            });
+            await session.SaveChangesAsync();
+        }
+        licenses = [.. licenses, (unbought, unbought)];
+
+        var context = await _browser.NewContextAsync(new()
+        {
+            BaseURL = fixture.Node.BaseAddress.ToString(), ViewportSize = new() { Width = 1366, Height = 768 },
+        });
+        var page = await context.NewPageAsync();
+        await LogInAsync(page, "/licenses");
+        var rows = page.Locator($"[data-testid=license-row][data-account='{account.Name}']");
+        await Assertions.Expect(rows).ToHaveCountAsync(licenses.Length);
+        await FitsAsync(page);
+        await ScreenshotAsync(page, "licenses-1366");
+
+        foreach (var (tag, name) in licenses)
+        {
+            var row = page.Locator($"[data-testid=license-row][data-account='{account.Name}'][data-tag='{tag}']");
+            // The name leads the row; the tag is its tooltip.
+            (await row.Locator("td").First.InnerTextAsync()).ShouldBe(name);
+            (await row.Locator("td").First.GetAttributeAsync("title")).ShouldBe(tag);
+            await row.Locator("[data-testid=license-chart]").ClickAsync();
+            // The chart and the tag open in the row right beneath it, and the page still fits.
+            var details = row.Locator("xpath=following-sibling::tr[1]");
+            await Assertions.Expect(details.Locator($"[data-testid=usage-chart][data-tag='{tag}'] svg").First).ToBeVisibleAsync();
+            await Assertions.Expect(details.Locator("[data-testid=license-tag]")).ToHaveTextAsync(tag);
+            await FitsAsync(page);
+        }
+        await ScreenshotAsync(page, "licenses-1366-chart");
+    }
+
+    /// <summary>No horizontal scrolling: neither the table's own container nor the page is wider than what shows.</summary>
+    private static async Task FitsAsync(IPage page)
+    {
+        var table = await page.Locator("[data-testid=licenses-table] .mud-table-container")
+            .EvaluateAsync<int[]>("e => [e.scrollWidth, e.clientWidth]");
+        table[0].ShouldBeLessThanOrEqualTo(table[1], "the licenses table scrolls sideways");
+        var document = await page.EvaluateAsync<int[]>("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]");
+        document[0].ShouldBeLessThanOrEqualTo(document[1], "the page scrolls sideways");
     }
 }

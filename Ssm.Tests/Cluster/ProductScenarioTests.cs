@@ -145,7 +145,8 @@ public sealed class ProductScenarioTests : IAsyncLifetime
 
         // Teardown on the active primary; the Host Common Name becomes its own address; after a sync, products register again there.
         (await _cluster.VerbAsync("primary", "teardown")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Standalone);
+        var standaloneStatus = await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Standalone);
+        (standaloneStatus.TornDown?.By, standaloneStatus.TornDown?.Discarded).ShouldBe(("primary", "secondary"));
         // At its own address it still presents the certificate signed for the VIP: the operator pins that one.
         await _cluster.Certificates.PinAsync(_cluster.PrimaryAddress, _cluster.HttpsPort);
         using var standalone = await _cluster.SignedInThroughVipAsync(_cluster.HttpsUrlOf("primary"));

@@ -19,6 +19,21 @@ public sealed class HaStatusRenderingTests
     }
 
     [Fact]
+    public void A_torn_down_node_says_by_whom_when_and_which_node_was_discarded()
+    {
+        var teardown = new ClusterTeardown("primary", new DateTimeOffset(2026, 12, 3, 21, 0, 0, TimeSpan.Zero), "secondary");
+        var status = new HaStatus(false, Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = teardown.Text },
+            null, false, null, null, "loopback", null, null, null, ReplicationMode.None, null, null, 3, 9, false, null, null, false, [], teardown);
+
+        var text = HaCommands.Render(status);
+
+        text.ShouldStartWith("The HA cluster is not running on this node (primary is standalone: cluster torn down by ha_teardown on primary at 2026-12-03 21:00:00Z; secondary discarded).");
+        text.ShouldContain("Torn down      by ha_teardown on primary at 2026-12-03 21:00:00Z; primary kept all data");
+        text.ShouldContain("Discarded      secondary (it refuses to rejoin)");
+        text.ShouldContain("ha_deploy --peer");
+    }
+
+    [Fact]
     public void A_running_cluster_shows_nodes_heartbeat_vip_replication_epoch_witness_and_last_failover()
     {
         var failover = new FailoverRecord(DateTimeOffset.UnixEpoch, "crash failover", "secondary", "primary", 9, 1211);

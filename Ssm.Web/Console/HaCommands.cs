@@ -262,6 +262,13 @@ public static class HaCommands
         if (!s.Deployed)
         {
             b.AppendLine($"The HA cluster is not running on this node ({s.Self.Name} is {s.Self.Role.ToString().ToLowerInvariant()}: {s.Self.Reason}).");
+            if (s.TornDown is { } t)
+            {
+                b.AppendLine();
+                b.AppendLine($"  {"Torn down",-14} by ha_teardown on {t.By} at {t.At:u}; {s.Self.Name} kept all data");
+                b.AppendLine($"  {"Discarded",-14} {t.Discarded} (it refuses to rejoin)");
+                b.AppendLine($"  {"New cluster",-14} start a node with an empty data folder, then here: ha_deploy --peer https://ITS-ADDRESS:8444 --vip VIP");
+            }
             return b.ToString();
         }
         b.AppendLine($"HA cluster status, seen from {s.Self.Name}");
@@ -279,6 +286,8 @@ public static class HaCommands
         b.AppendLine($"  {"Witness",-14} {(s.WitnessConfigured ? (s.WitnessReachable == true ? "reachable" : "UNREACHABLE") + (s.LeaseHolder is null ? "" : $", lease held by {s.LeaseHolder}") : "none (a crashed active is taken over only by ha_takeover)")}");
         if (s.TakeoverNeedsOperator)
             b.AppendLine($"  {"Attention",-14} the active is unreachable and this standby will not take over on its own (no witness, or not in sync): check, then run ha_takeover");
+        if (s.TornDown is { } torn)
+            b.AppendLine($"  {"Torn down",-14} by ha_teardown on {torn.By} at {torn.At:u}: {torn.Discarded} is discarded and refuses to rejoin");
         b.AppendLine($"  {"Last failover",-14} {(s.LastFailover is { } f ? $"{f.At:u} {f.Cause}: {f.From} → {f.To} in {f.DurationMs:0} ms (epoch {f.Epoch})" : "none")}");
         return b.ToString();
     }
