@@ -37,7 +37,11 @@ RTO_TIMEOUT_S = 60
 SAMPLE_INTERVAL_S = 0.05
 WRITE_TIMEOUT_S = 0.5
 
-TARGETS = {"planned": 500, "crash": 1500}
+TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 4000, "witness": 6000, "both": 15000}
+TITLES = {"planned": "planned handover", "crash": "kill -9 node+pg", "pgkill": "kill -9 pg alone", "freeze": "SIGSTOP node",
+          "pgfreeze": "SIGSTOP pg", "witness": "witness down+crash", "both": "both restarted"}
+FREEZE_S = 8.0           # how long a SIGSTOP lasts
+WITNESS_DOWN_S = 3.0     # the witness is stopped this long; the active is killed half a second in
 REJOIN_TARGET_MS = 3000
 
 
@@ -71,9 +75,13 @@ def _read_message(sock):
     return header[:1], _recv_exact(sock, length - 4)
 
 
+# Third column: the server could acknowledge a commit now: writable, and not waiting for a sync standby that is not
+# connected (an old active whose standby was promoted is writable but acknowledges nothing).
 SAMPLE_SQL = (b"select pg_is_in_recovery(), (select string_agg(wait_event_type || ':' || wait_event, ',') "
               b"from pg_stat_activity where backend_type = 'client backend' and state = 'active' "
-              b"and wait_event is not null and pid <> pg_backend_pid())")
+              b"and wait_event is not null and pid <> pg_backend_pid()), "
+              b"not pg_is_in_recovery() and (current_setting('synchronous_standby_names') = '' "
+              b"or exists (select 1 from pg_stat_replication where sync_state = 'sync'))")
 
 
 def pg_sample(socket_path, timeout=0.3):
@@ -92,12 +100,12 @@ def pg_sample(socket_path, timeout=0.3):
             if kind == b"R" and struct.unpack("!i", body[:4])[0] != 0:
                 raise BenchError(f"{socket_path} asks for a password: the sampler needs trust on the local socket")
             if kind == b"E":
-                return None, []      # starting up, shutting down, not yet accepting connections...
+                return None, [], False      # starting up, shutting down, not yet accepting connections...
             if kind == b"Z":
                 break
         query = SAMPLE_SQL + b"\0"
         sock.sendall(b"Q" + struct.pack("!i", 4 + len(query)) + query)
-        values = [None, None]
+        values = [None, None, None]
         while True:
             kind, body = _read_message(sock)
             if kind == b"D":
@@ -109,7 +117,7 @@ def pg_sample(socket_path, timeout=0.3):
                     values.append(body[offset:offset + length] if length >= 0 else None)
                     offset += max(length, 0)
             elif kind == b"E":
-                values = [None, None]
+                values = [None, None, None]
             elif kind == b"Z":
                 break
         try:
@@ -117,9 +125,9 @@ def pg_sample(socket_path, timeout=0.3):
         except OSError:
             pass
         waits = values[1].decode().split(",") if values[1] else []
-        return {b"t": True, b"f": False}.get(values[0]), waits
+        return {b"t": True, b"f": False}.get(values[0]), waits, values[2] == b"t"
     except (OSError, ConnectionError, struct.error):
-        return None, []
+        return None, [], False
     finally:
         sock.close()
 
@@ -423,22 +431,25 @@ class Sampler(threading.Thread):
                 except Exception as error:  # a sampler bug must not silently end the check
                     self.failures += 1
                     self.last_failure = repr(error)
-                    results = [(None, [])] * len(self.nodes)
+                    results = [(None, [], False)] * len(self.nodes)
                 answers = [r[0] for r in results]
                 phase = self.phase.value
                 waits = self.waits.setdefault(phase, {})
-                for in_recovery, events in results:
+                for in_recovery, events, _ in results:
                     if in_recovery is False:
                         for event in events:
                             waits[event] = waits.get(event, 0) + 1
-                c = self.counts.setdefault(phase, [0, 0, 0])
+                c = self.counts.setdefault(phase, [0, 0, 0, 0])
                 c[0] += 1
                 if all(a is not None for a in answers):
                     c[1] += 1
                 if all(a is False for a in answers):
                     c[2] += 1
                     self.two_writers.append((started, phase))
-                    progress(f"TWO WRITERS: both PostgreSQL servers answered pg_is_in_recovery() = false ({phase})")
+                    progress(f"TWO WRITABLE: both PostgreSQL servers answered pg_is_in_recovery() = false ({phase})")
+                if all(r[2] for r in results):
+                    c[3] += 1
+                    progress(f"TWO ACKNOWLEDGING: both PostgreSQL servers could acknowledge a commit ({phase})")
                 time.sleep(max(0.0, SAMPLE_INTERVAL_S - (now() - started)))
             self.completed = True
         except BenchError as error:
@@ -673,6 +684,88 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
              f"rejoin {rejoin:.0f} ms, longest write gap after recovery {cycle['later_gap']:.0f} ms")
 
 
+def signal_tree(pid, sig):
+    for victim in [pid] + descendants(pid):
+        try:
+            os.kill(victim, sig)
+        except ProcessLookupError:
+            pass
+
+
+def postmaster_of(data):
+    try:
+        with open(os.path.join(data, "postmaster.pid")) as f:
+            pid = int(f.readline().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if data in cmdline(pid) else None
+
+
+def fault_cycle(kind, cluster, writer, phase, i, cycles, done):
+    """One chaos fault on the active (or on both nodes, or on the witness): RTO as the client through the VIP sees
+    it, then the time until the cluster is active + sync with a connected standby again."""
+    active = cluster.find_active()
+    standby = cluster.other(active)
+    victim = cluster.nodes[active]
+    phase.value = kind
+    at = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    thaw = None
+    t0 = now()
+    if kind == "pgkill":
+        pid = victim.postmaster_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+    elif kind == "freeze":
+        pid = victim.process.pid
+        signal_tree(pid, signal.SIGSTOP)
+        thaw = threading.Timer(FREEZE_S, signal_tree, (pid, signal.SIGCONT))
+    elif kind == "pgfreeze":
+        pid = victim.postmaster_pid()
+        if pid is not None:
+            signal_tree(pid, signal.SIGSTOP)
+            thaw = threading.Timer(FREEZE_S, signal_tree, (pid, signal.SIGCONT))
+    elif kind == "witness":
+        witness = postmaster_of(cluster.args.witness_data)
+        if witness is None:
+            raise BenchError("no witness postmaster found")
+        signal_tree(witness, signal.SIGSTOP)
+        thaw = threading.Timer(WITNESS_DOWN_S, signal_tree, (witness, signal.SIGCONT))
+        thaw.start()
+        time.sleep(0.5)
+        victim.crash()
+    elif kind == "both":
+        victim.crash()
+        cluster.nodes[standby].crash()
+    if thaw is not None and kind != "witness":
+        thaw.start()
+    try:
+        restarted = list(cluster.nodes.values()) if kind == "both" else [victim] if kind == "witness" else []
+        for node in restarted:
+            node.start()
+        for node in restarted:
+            node.wait_live()
+        if restarted:
+            # A restarted node presents a new self-signed certificate: the client trusts it as a browser would after
+            # its user accepted it once (the wait for it counts in the gap).
+            writer.context = pinned_context([node.address for node in cluster.nodes.values()], victim.args.https_port)
+        rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
+    finally:
+        if thaw is not None:
+            thaw.join()
+    cycle = {"at": at, "from": active, "to": None, "rto": rto, "gap": gap, "failed": kinds, "rejoin": None, "later_gap": None}
+    done.append(cycle)
+    t1 = now()
+    if kind in ("pgkill", "freeze", "pgfreeze") and victim.process is None:
+        victim.start()
+    new_active, reached = cluster.wait_steady()
+    writer.context = pinned_context([node.address for node in cluster.nodes.values()], victim.args.https_port)
+    cycle["to"] = new_active
+    cycle["rejoin"] = (reached - max(t1, t0 + rto / 1000)) * 1000
+    cycle["later_gap"] = later_gap(writer, t0 + rto / 1000, now())
+    progress(f"{kind} {i}/{cycles}: {active} → {new_active}: client-seen gap {gap or 0:.0f} ms (first ack {rto:.0f} ms after the fault, "
+             f"failed {kinds}), rejoin {cycle['rejoin']:.0f} ms")
+
+
 def read_all_names(host, port, password, context):
     conn = http.client.HTTPSConnection(host, port, timeout=30, context=context)
     cookies = {}
@@ -731,6 +824,8 @@ def main():
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--witness-data", default="")
+    parser.add_argument("--scenarios", default="planned,crash")
     for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
@@ -745,7 +840,11 @@ def main():
     phase = Phase()
     writer = Writer(args.vip, args.https_port, password, phase)
     sampler = Sampler(list(cluster.nodes.values()), phase)
-    results = {"planned": [], "crash": []}
+    kinds = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in TARGETS]
+    if unknown:
+        raise SystemExit(f"unknown scenarios {unknown}; known: {', '.join(TARGETS)}")
+    results = {k: [] for k in kinds}
     error = None
     try:
         progress(f"Starting primary ({args.primary}) and secondary ({args.secondary}), http port {args.http_port}, "
@@ -768,12 +867,28 @@ def main():
         if not writer.snapshot()[0]:
             raise BenchError(f"no write acknowledged through the VIP after {2 * SETTLE_S:g} s; failures: {writer.snapshot()[1][-5:]}")
 
-        for scenario, run in (("planned", planned_cycle), ("crash", crash_cycle)):
+        # planned,crash alone keep the old order (all of one, then the other); more kinds are mixed, in an order
+        # shuffled each round (a seed printed in the report).
+        order = [(k, i) for k in kinds for i in range(1, args.cycles + 1)]
+        if len(kinds) > 2:
+            import random
+            seed = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
+            rng = random.Random(seed)
+            order = []
             for i in range(1, args.cycles + 1):
-                phase.value = "between"
-                cluster.wait_steady()
-                time.sleep(SETTLE_S)
-                run(cluster, writer, phase, i, args.cycles, results[scenario])
+                round_kinds = list(kinds)
+                rng.shuffle(round_kinds)
+                order.extend((k, i) for k in round_kinds)
+            progress(f"chaos order seed {seed} (CHAOS_SEED={seed} repeats it)")
+        runners = {"planned": planned_cycle, "crash": crash_cycle}
+        for scenario, i in order:
+            phase.value = "between"
+            cluster.wait_steady()
+            time.sleep(SETTLE_S)
+            if scenario in runners:
+                runners[scenario](cluster, writer, phase, i, args.cycles, results[scenario])
+            else:
+                fault_cycle(scenario, cluster, writer, phase, i, args.cycles, results[scenario])
         phase.value = "between"
         cluster.wait_steady()
         time.sleep(SETTLE_S)
@@ -811,27 +926,29 @@ def main():
         report.append(f"cluster: primary {args.primary}, secondary {args.secondary}, VIP {args.vip}:{args.http_port}, "
                       f"heartbeat {args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms, "
                       f"{args.cycles} cycles per scenario")
-        header = (f"{'scenario (cycles)':<22} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
-                  f"{'promote ms min/med/max':<23} {'RTO/promote':>11} {'acked':>7} {'lost':>8} {'two-writer':>14}")
+        header = (f"{'scenario (cycles)':<26} {'gap ms min/med/max':<20} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
+                  f"{'promote ms min/med/max':<23} {'RTO/promote':>11} {'acked':>7} {'lost':>8} {'2 writable':>11} {'2 acking':>9}")
         report.append(header)
         report.append("-" * len(header))
-        for scenario, title in (("planned", "planned handover"), ("crash", "crash failover")):
+        for scenario in kinds:
+            title = TITLES[scenario]
             cycles = results[scenario]
             rtos = [c["rto"] for c in cycles]
             rejoins = [c["rejoin"] for c in cycles if c["rejoin"] is not None]
-            promotes = [c["promote"] for c in cycles if c["promote"] is not None]
+            promotes = [c["promote"] for c in cycles if c.get("promote") is not None]
+            gaps = [c["gap"] for c in cycles]
             acked = sum(1 for a in acks if a[3] == scenario)
             lost = lost_by_phase.get(scenario, 0) if total is not None else None
-            samples = sampler.counts.get(scenario, [0, 0, 0])
+            samples = sampler.counts.get(scenario, [0, 0, 0, 0])
             target = TARGETS[scenario]
             rto_ok = bool(rtos) and statistics.median(rtos) <= target
             rejoin_ok = bool(rejoins) and len(rejoins) == len(cycles) and max(rejoins) <= REJOIN_TARGET_MS
             ratio = (f"{statistics.median(rtos) / statistics.median(promotes):.1f}x" if rtos and promotes else "-")
             lost_text = "?" if lost is None else f"{lost} {verdict(lost == 0)}"
-            report.append(f"{title + ' (' + str(len(cycles)) + ')':<22} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
+            report.append(f"{title + ' (' + str(len(cycles)) + ')':<26} {mmm(gaps):<20} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
                           f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
                           f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
-                          f"{str(samples[2]) + ' ' + (verdict(samples[2] == 0) if sampler.completed else 'INCOMPLETE'):>14}")
+                          f"{samples[2]:>11} {str(samples[3]) + ' ' + (verdict(samples[3] == 0) if sampler.completed else 'INCOMPLETE'):>9}")
         report.append("targets: planned handover RTO median <= 500 ms, crash RTO median <= 1500 ms, "
                       "every rejoin <= 3000 ms, lost = 0, two-writer samples = 0")
         report.append("RTO: planned = from the moment the node is asked to stop (POST /admin/ha/cluster-stop, what `ssm ha_cluster_stop` sends) to the "
@@ -839,7 +956,7 @@ def main():
                       "acknowledged through the VIP.")
         report.append("promote: planned = 'promote M ms' printed by ha_cluster_stop (pg_promote + wait, measured by the node); "
                       "crash = the promoted PostgreSQL's own log, 'received promote request' to 'ready to accept connections'.")
-        for scenario in ("planned", "crash"):
+        for scenario in kinds:
             cycles = results[scenario]
             if not cycles:
                 continue
@@ -850,21 +967,22 @@ def main():
                          f"(so ~{c['stop_cli'] - c['handover']:.0f} ms of CLI start-up), server-log promote "
                          f"{c['server_promote'] if c['server_promote'] is None else round(c['server_promote'])} ms"
                          if scenario == "planned" else
-                         f"peer silent {c['detected']} ms at takeover, node-reported takeover {c['takeover']} ms")
+                         f"peer silent {c['detected']} ms at takeover, node-reported takeover {c['takeover']} ms"
+                         if scenario == "crash" else f"active after: {c['to']}")
                 gap = "-" if c["gap"] is None else f"{c['gap']:.0f}"
                 rejoin = "FAILED" if c["rejoin"] is None else f"{c['rejoin']:.0f}"
                 later = ("-" if c["later_gap"] is None else f"{c['later_gap']:.0f}"
                          + (" (A SECOND OUTAGE)" if c["later_gap"] > args.failover_timeout_ms else ""))
                 report.append(f"  {n}. {c['at']} {c['from']} → {c['to']}: RTO {c['rto']:.0f}, write gap {gap}, rejoin {rejoin}, "
-                              f"promote {'-' if c['promote'] is None else round(c['promote'])} ms; {extra}; "
+                              f"promote {'-' if c.get('promote') is None else round(c['promote'])} ms; {extra}; "
                               f"longest write gap after the recovery until rejoined {later}; failed attempts: {failed}")
             report.append(f"  write gap ms (last ack before → first ack after) min/med/max: {mmm([c['gap'] for c in cycles])}")
         report.append(f"writes acknowledged in total: {len(acks)} (failed attempts {len(failures)}, logins {writer.logins}); "
                       f"accounts read back: {'-' if total is None else total}; "
                       f"lost in total: {'?' if total is None else sum(lost_by_phase.values())}"
                       + (f" ({read_error})" if read_error else ""))
-        report.append("two-writer sampler (samples / both answered / both writable): " + ", ".join(
-            f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else "")
+        report.append("two-writer sampler (samples / both answered / both writable / both could acknowledge): " + ", ".join(
+            f"{p} {c[0]}/{c[1]}/{c[2]}/{c[3]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else "")
             + (f"; {sampler.failures} samples failed, last: {sampler.last_failure}" if sampler.failures else "")
             + ("" if sampler.completed else "; THE SAMPLER STOPPED EARLY: the two-writer counts cover only part of the run"))
         report.append("client backends seen waiting on the writable server (wait event: samples): " + ("; ".join(

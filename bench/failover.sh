@@ -6,7 +6,10 @@
 # synchronous with a connected peer again), the raw promote time of the same run as baseline, writes
 # acknowledged, acknowledged writes missing at the end (lost), and samples where both nodes' PostgreSQL
 # were writable at once (two writers).
-# Usage: bench/failover.sh    (env: CYCLES=5 HEARTBEAT_MS=200 FAILOVER_TIMEOUT_MS=1000
+# SCENARIOS picks more fault kinds (mixed, in a shuffled order per round; see bench/chaos.sh): planned, crash,
+# pgkill (kill -9 of the active's PostgreSQL alone), freeze (SIGSTOP of the active node 8 s), pgfreeze (SIGSTOP of
+# its PostgreSQL 8 s), witness (witness stopped 3 s, the active killed 0.5 s in), both (both nodes and PostgreSQL killed).
+# Usage: bench/failover.sh    (env: CYCLES=5 SCENARIOS=planned,crash HEARTBEAT_MS=200 FAILOVER_TIMEOUT_MS=1000
 #                              BENCH_NET=127.0.91  BENCH_SNAPSHOT=0  BENCH_KEEP_LOGS=DIR)
 #   BENCH_SNAPSHOT=1  publishes from a copy of the working tree in the temp folder, so that a build running
 #                     in the repository at the same time is not disturbed (slower: a full build).
@@ -114,4 +117,4 @@ SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/failover.py \
   --app "$SSM" --key "$KEY" --work "$WORK" \
   --primary "$PRIMARY" --secondary "$SECONDARY" --vip "$VIP" --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --peer-port "$PEER_PORT" --pg-port "$PG_PORT" \
   --witness "$WITNESS_DB" --heartbeat-ms "$HEARTBEAT_MS" --failover-timeout-ms "$FAILOVER_TIMEOUT_MS" \
-  --cycles "$CYCLES"
+  --cycles "$CYCLES" --witness-data "$WORK/witness" --scenarios "${SCENARIOS:-planned,crash}"
