@@ -17,6 +17,7 @@ public static class DependencyInjection
         services.AddSingleton<Licenses.LicenseUsage>();
         services.AddSingleton<Ha.IClusterJournal, Ha.MartenClusterJournal>();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<Ha.WriteGate>();
         services.AddSingleton<Ha.ClusterSupervisor>();
         return services;
     }

@@ -322,6 +322,7 @@ class Writer(threading.Thread):
         self.lock = threading.Lock()
         self.acks = []        # (name, t_send, t_ack, phase)
         self.failures = []    # (t, kind, phase)
+        self.unanswered = []  # (name, phase): writes sent whose answer was an error or nothing
         self.logins = 0
         self.stopping = threading.Event()
         self.counter = 0
@@ -392,11 +393,16 @@ class Writer(threading.Thread):
                 if title:   # the role page of a node that does not take writes names the node and its role
                     kind += f" ({title.group(1).decode(errors='replace')})"
                 self._fail(kind)
+                with self.lock:
+                    self.unanswered.append((name, self.phase.value))
                 if status == 401:
                     signed_in = False
                     self.cookies.clear()
             except (OSError, http.client.HTTPException) as error:
                 self._fail(self._kind(error))
+                if signed_in:
+                    with self.lock:
+                        self.unanswered.append((f"W{self.counter:06d}", self.phase.value))
             # A fresh connection after any error; a short pause so that a refused connect does not spin.
             conn.close()
             conn = None
@@ -918,10 +924,15 @@ def main():
                 read_error = f"final read through the VIP failed: {e}"
                 error = error or read_error
         lost_by_phase = {}
+        ambiguous_by_phase = {}
         if total is not None:
             for name, _, _, p in acks:
                 if name not in names:
                     lost_by_phase[p] = lost_by_phase.get(p, 0) + 1
+            # Writes the client was told failed (or never told) that did happen: the client cannot know its answer.
+            for name, p in writer.unanswered:
+                if name in names:
+                    ambiguous_by_phase[p] = ambiguous_by_phase.get(p, 0) + 1
 
         report.append(f"cluster: primary {args.primary}, secondary {args.secondary}, VIP {args.vip}:{args.http_port}, "
                       f"heartbeat {args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms, "
@@ -981,6 +992,8 @@ def main():
                       f"accounts read back: {'-' if total is None else total}; "
                       f"lost in total: {'?' if total is None else sum(lost_by_phase.values())}"
                       + (f" ({read_error})" if read_error else ""))
+        report.append("writes that failed or timed out at the client yet were committed (ambiguous answers), by phase: "
+                      + (", ".join(f"{p} {n}" for p, n in sorted(ambiguous_by_phase.items())) or "none"))
         report.append("two-writer sampler (samples / both answered / both writable / both could acknowledge): " + ", ".join(
             f"{p} {c[0]}/{c[1]}/{c[2]}/{c[3]}" for p, c in sampler.counts.items()) + (f"; sampler error: {sampler.error}" if sampler.error else "")
             + (f"; {sampler.failures} samples failed, last: {sampler.last_failure}" if sampler.failures else "")

@@ -36,6 +36,7 @@ public sealed class ClusterSupervisor(
     ChangeNotifier notifier,
     IClock clock,
     TimeProvider time,
+    WriteGate writeGate,
     ILogger<ClusterSupervisor> logger)
 {
     private const string HandingOver = "handing over";
@@ -175,6 +176,10 @@ public sealed class ClusterSupervisor(
 
         await vip.ReleaseAsync();
         SetRole(NodeRole.Stopped, HandingOver);
+        // No request is admitted any more; those admitted get their true answer before the server stops (a fast
+        // shutdown would cut them off, and a client whose commit was cut off cannot know whether it happened).
+        if (!await writeGate.WaitDrainedAsync(TimeSpan.FromSeconds(2), time))
+            logger.LogWarning("{Count} requests still running 2 s into the handover; stopping the database under them", writeGate.InFlight);
         // A fast shutdown sends all WAL to the connected standby before the server exits.
         await database.StopAsync(cancellationToken);
         var lsn = await database.LastCheckpointLsnAsync(cancellationToken);

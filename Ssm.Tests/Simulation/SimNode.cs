@@ -40,15 +40,19 @@ public sealed class SimNode
         ManageDatabase = true, Witness = "host=w", HeartbeatIntervalMs = 200, FailoverTimeoutMs = 1000, DatabaseTimeoutMs = 3000, VipProvider = "sim",
     };
 
+    /// <summary>The node's count of admitted client requests (a new one per process, as in the node).</summary>
+    public WriteGate Gate { get; private set; } = new();
+
     public void Start()
     {
         Starts++;
+        Gate = new WriteGate();
         Process = _world.Scheduler.CreateProcess(Name);
         Vip.Held = false;
         var node = new NodeOptions { Name = Name, Listen = $"http://{Host}:8443", PeerPort = 8444 };
         Supervisor = new ClusterSupervisor(Database, Vip, new SimWitness(_world, Host), new SimPeerLink(_world, Host), Store,
             Microsoft.Extensions.Options.Options.Create(Options()), Microsoft.Extensions.Options.Options.Create(node),
-            new SimJournal(_world, Database), new ChangeNotifier(), new SimClock(_world.Scheduler), _world.Scheduler.Time,
+            new SimJournal(_world, Database), new ChangeNotifier(), new SimClock(_world.Scheduler), _world.Scheduler.Time, Gate,
             new SimLogger<ClusterSupervisor>(_world, Name));
         var supervisor = Supervisor;
         _world.Trace($"{Name}: node process started");

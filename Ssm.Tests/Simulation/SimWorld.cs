@@ -150,11 +150,20 @@ public sealed class SimWorld
                 try
                 {
                     // The role gate, then the commit on the node's own database.
-                    if (node.Supervisor.AcceptsWrites)
+                    var supervisor = node.Supervisor;
+                    var gate = node.Gate;
+                    if (gate.TryEnter(() => supervisor.AcceptsWrites))
                     {
-                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), Scheduler.Time);
-                        await node.Database.CommitAsync(id, timeout.Token);
-                        ok = true;
+                        try
+                        {
+                            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), Scheduler.Time);
+                            await node.Database.CommitAsync(id, timeout.Token);
+                            ok = true;
+                        }
+                        finally
+                        {
+                            gate.Exit();
+                        }
                     }
                 }
                 catch (Exception)

@@ -16,9 +16,26 @@ public static class RoleGate
     {
         var supervisor = context.RequestServices.GetRequiredService<ClusterSupervisor>();
         var path = context.Request.Path;
-        if (supervisor.AcceptsWrites || AlwaysOpen.Any(p => path.StartsWithSegments(p)))
+        if (AlwaysOpen.Any(p => path.StartsWithSegments(p)))
         {
             await next(context);
+            return;
+        }
+        // Requests that end are counted, so a planned handover waits for their answers; a Blazor circuit or a
+        // WebSocket lives as long as its page and is only admitted.
+        var lasting = context.WebSockets.IsWebSocketRequest || path.StartsWithSegments("/_blazor");
+        var gate = context.RequestServices.GetRequiredService<WriteGate>();
+        if (lasting ? supervisor.AcceptsWrites : gate.TryEnter(() => supervisor.AcceptsWrites))
+        {
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                if (!lasting)
+                    gate.Exit();
+            }
             return;
         }
         var vip = supervisor.State.Vip is { } address ? $"{context.Request.Scheme}://{address}:{context.Connection.LocalPort}/" : null;
