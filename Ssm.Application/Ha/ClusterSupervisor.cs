@@ -51,6 +51,8 @@ public sealed class ClusterSupervisor(
 
     public string Name => nodeOptions.Value.Name;
     public NodeRole Role { get; private set; } = NodeRole.Standalone;
+    /// <summary>What the node is doing; <see cref="Role"/> follows from it (docs/cluster-states.md).</summary>
+    public NodeState NodeState { get; private set; } = NodeState.Standalone;
     public string Reason { get; private set; } = "";
     public long Epoch => _state.Epoch;
     public LocalNodeState State => _state;
@@ -71,7 +73,7 @@ public sealed class ClusterSupervisor(
         : null;
 
     public PeerHello Hello() =>
-        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode);
+        new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode, NodeState);
 
     /// <summary>The node's own PostgreSQL answered within the failover timeout (a frozen one does not).</summary>
     private bool DatabaseAnswers => Role != NodeRole.Active || time.GetElapsedTime(_lastDatabaseOk) <= _ha.DatabaseTimeout;
@@ -101,7 +103,7 @@ public sealed class ClusterSupervisor(
             logger.LogError("This cluster was deployed with a witness, but this node has none configured (--witness): it cannot take over after a crash");
         if (!database.IsManaged)
         {
-            SetRole(NodeRole.Standalone, "database managed outside the node");
+            SetRole(NodeState.Standalone, "database managed outside the node");
             return;
         }
         // Before the server starts: only the peer's address may replicate or rewind, and only with a cluster certificate.
@@ -110,31 +112,35 @@ public sealed class ClusterSupervisor(
         {
             await database.InitializeAsync(cancellationToken);
             await database.StartAsync(cancellationToken);
-            SetRole(NodeRole.Standalone, _state.TornDown?.Text ?? "no cluster deployed");
+            SetRole(NodeState.Standalone, _state.TornDown?.Text ?? "no cluster deployed");
             return;
         }
         switch (_state.Intent)
         {
             case NodeIntent.Discarded:
                 await database.StopAsync(cancellationToken);
-                SetRole(NodeRole.Stopped, DiscardedText());
+                SetRole(NodeState.Discarded, DiscardedText());
                 return;
             case NodeIntent.Stopped:
                 await database.StopAsync(cancellationToken);
-                SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+                SetRole(NodeState.StoppedByOperator, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
                 return;
             default:
                 // Rejoin (or resume) at once rather than at the first heartbeat after start-up. Later ticks retry.
                 _lastJoinAttempt = 0;
                 logger.LogInformation("Cluster start-up {Uptime:F0} ms after the process started (supervisor created at {Created:F0} ms)",
                     ProcessUptime.Milliseconds, _createdAt);
-                SetRole(NodeRole.Stopped, "rejoining the cluster");
+                SetRole(NodeState.Joining, "rejoining the cluster");
                 if (_state.PeerDatabaseHost is { } peerHost)
                     database.WarmUp(new DatabaseEndpoint(peerHost, _state.PeerDatabasePort));
                 await TickAsync(CancellationToken.None);
                 return;
         }
     }
+
+    /// <summary>The peer stopped on purpose to hand over, and will ask for the promotion itself (a peer of an older version says so in words).</summary>
+    private static bool IsHandingOver(PeerHello hello) =>
+        hello.State == NodeState.HandingOver || (hello.State == NodeState.Unknown && hello.Reason == HandingOver);
 
     private string DiscardedText() =>
         $"discarded by ha_teardown on {_state.DiscardedBy} at {_state.DiscardedAt:u}: this node refuses to rejoin; deploy a new cluster from the standalone node";
@@ -155,7 +161,7 @@ public sealed class ClusterSupervisor(
                     await TellPeerStandbyLeavesAsync(cancellationToken);
                     await database.StopAsync(cancellationToken);
                     SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
-                    SetRole(NodeRole.Stopped, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+                    SetRole(NodeState.StoppedByOperator, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
                     return $"Cluster services stopped on standby {Name}; {_state.PeerName} stays active, replication is asynchronous until this node rejoins.";
                 default:
                     return await HandOverLockedAsync(cancellationToken);
@@ -175,7 +181,7 @@ public sealed class ClusterSupervisor(
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
 
         await vip.ReleaseAsync();
-        SetRole(NodeRole.Stopped, HandingOver);
+        SetRole(NodeState.HandingOver, HandingOver);
         // No request is admitted any more; those admitted get their true answer before the server stops (a fast
         // shutdown would cut them off, and a client whose commit was cut off cannot know whether it happened).
         if (!await writeGate.WaitDrainedAsync(TimeSpan.FromSeconds(2), time))
@@ -191,7 +197,7 @@ public sealed class ClusterSupervisor(
         const string stopped = "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start";
         if (!standbyReady)
         {
-            SetRole(NodeRole.Stopped, stopped);
+            SetRole(NodeState.StoppedByOperator, stopped);
             return $"Cluster services stopped on {Name}. No streaming standby could take over: the service is down until ha_cluster_start.";
         }
         try
@@ -204,7 +210,7 @@ public sealed class ClusterSupervisor(
         }
         finally
         {
-            SetRole(NodeRole.Stopped, stopped);
+            SetRole(NodeState.StoppedByOperator, stopped);
         }
     }
 
@@ -245,15 +251,15 @@ public sealed class ClusterSupervisor(
         {
             if (hello.Epoch < Epoch)
             {
-                SetRole(NodeRole.Stopped, $"{hello.Node} claims to be active at epoch {hello.Epoch}, older than this node's {Epoch}; refusing to follow it");
+                SetRole(NodeState.WaitingForPeer, $"{hello.Node} claims to be active at epoch {hello.Epoch}, older than this node's {Epoch}; refusing to follow it");
                 return;
             }
-            SetRole(NodeRole.Stopped, $"rejoining as standby of {hello.Node}");
+            SetRole(NodeState.Joining, $"rejoining as standby of {hello.Node}");
             await database.RejoinAsync(new DatabaseEndpoint(hello.DatabaseHost, hello.DatabasePort), Name, cancellationToken);
             _state.Epoch = hello.Epoch;
             SaveIntent(NodeIntent.Member, NodeRole.Standby);
             Mode = ReplicationMode.None;
-            SetRole(NodeRole.Standby, $"streaming from {hello.Node}");
+            SetRole(NodeState.Standby, $"streaming from {hello.Node}");
             // Tell the active now rather than at the next heartbeat: it turns synchronous as soon as it sees this.
             if (await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken) is { } reply)
                 Peer = new PeerObservation(reply, time.GetTimestamp());
@@ -265,7 +271,7 @@ public sealed class ClusterSupervisor(
         if (hello is not null && hello.Epoch > Epoch)
         {
             await database.StopAsync(cancellationToken);
-            SetRole(NodeRole.Stopped, $"{hello.Node} ({hello.Role}) has the newer epoch {hello.Epoch} (this node: {Epoch}): start the cluster on it first");
+            SetRole(NodeState.WaitingForPeer, $"{hello.Node} ({hello.Role}) has the newer epoch {hello.Epoch} (this node: {Epoch}): start the cluster on it first");
             return;
         }
         if (_state.LastRole != NodeRole.Active && witness.Configured && await TryReadLeaseAsync(cancellationToken) is { } won
@@ -287,7 +293,7 @@ public sealed class ClusterSupervisor(
         {
             await database.StopAsync(cancellationToken);
             SaveIntent(NodeIntent.Member, _state.LastRole);
-            SetRole(NodeRole.Stopped, hello is null
+            SetRole(NodeState.WaitingForPeer, hello is null
                 ? $"waiting for {_state.PeerName}: it is unreachable and this node was not the last active (its data may be behind)"
                 : $"waiting for {_state.PeerName} ({hello.Role}) to become active; this node was not the last active");
             return;
@@ -297,31 +303,31 @@ public sealed class ClusterSupervisor(
             var lease = await TryReadLeaseAsync(cancellationToken);
             if (lease is null)
             {
-                SetRole(NodeRole.Stopped, "the witness is unreachable: cannot prove no other node is active");
+                SetRole(NodeState.WaitingForWitness, "the witness is unreachable: cannot prove no other node is active");
                 return;
             }
             if (lease.Epoch != Epoch || (lease.Holder != Name && !lease.Expired))
             {
                 await database.StopAsync(cancellationToken);
-                SetRole(NodeRole.Stopped, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
+                SetRole(NodeState.WaitingForPeer, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
                 return;
             }
             var asked = time.GetTimestamp();
             if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
             {
-                SetRole(NodeRole.Stopped, "the witness refused the lease");
+                SetRole(NodeState.WaitingForWitness, "the witness refused the lease");
                 return;
             }
             _lastRenewal = asked;
         }
         else if (hello is null && !operatorAsked)
         {
-            SetRole(NodeRole.Stopped, $"{_state.PeerName} is unreachable and no witness is configured: start with ha_cluster_start or ha_takeover");
+            SetRole(NodeState.WaitingForOperator, $"{_state.PeerName} is unreachable and no witness is configured: start with ha_cluster_start or ha_takeover");
             return;
         }
         else if (hello is null)
         {
-            SetRole(NodeRole.Stopped, $"{_state.PeerName} is unreachable and no witness is configured, so this node cannot prove it is not active; use ha_takeover to force");
+            SetRole(NodeState.WaitingForOperator, $"{_state.PeerName} is unreachable and no witness is configured, so this node cannot prove it is not active; use ha_takeover to force");
             return;
         }
         await database.StartAsync(cancellationToken);
@@ -342,7 +348,7 @@ public sealed class ClusterSupervisor(
         await database.StartAsync(cancellationToken);
         if (!await witness.TryAcquireAsync(_state.ClusterName, Name, epoch, epoch, _ha.FailoverTimeout, cancellationToken))
         {
-            SetRole(NodeRole.Stopped, $"could not renew the lease of epoch {epoch} this node had won");
+            SetRole(NodeState.WaitingForWitness, $"could not renew the lease of epoch {epoch} this node had won");
             return;
         }
         _lastRenewal = started;
@@ -435,7 +441,7 @@ public sealed class ClusterSupervisor(
             store.Save(_state);
             // The discarded node no longer replicates from this server: its pg_hba line goes (its walsender ends).
             await database.AllowPeerAsync(null, null, cancellationToken);
-            SetRole(NodeRole.Standalone, _state.TornDown.Text);
+            SetRole(NodeState.Standalone, _state.TornDown.Text);
             await Record(EventCategory.Cluster, "Teardown", $"standalone; {discarded} discarded", cancellationToken);
             return $"Cluster dissolved: {Name} is standalone with all data; {discarded} is discarded and refuses to rejoin.";
         }
@@ -532,7 +538,7 @@ public sealed class ClusterSupervisor(
                 throw new WrongStateException($"{Name} is {Role} in a cluster already.");
             if (request.Witness && string.IsNullOrWhiteSpace(_ha.Witness))
                 throw new WrongStateException($"{request.Primary} uses a witness and {Name} has none: start {Name} with --witness (the same witness).");
-            SetRole(NodeRole.Stopped, $"copying the database of {request.Primary}");
+            SetRole(NodeState.Copying, $"copying the database of {request.Primary}");
             await database.AllowPeerAsync(request.DatabaseHost, request.Primary, cancellationToken);
             await database.CloneAsync(new DatabaseEndpoint(request.DatabaseHost, request.DatabasePort), Name, cancellationToken);
             _state = new LocalNodeState
@@ -543,7 +549,7 @@ public sealed class ClusterSupervisor(
             };
             store.Save(_state);
             witness.Configure(request.Witness ? _ha.Witness : null);
-            SetRole(NodeRole.Standby, $"streaming from {request.Primary}");
+            SetRole(NodeState.Standby, $"streaming from {request.Primary}");
             return new JoinReply(Name, database.Endpoint.Host, database.Endpoint.Port);
         }
         finally
@@ -596,7 +602,7 @@ public sealed class ClusterSupervisor(
             _state.DiscardedBy = request.By;
             _state.DiscardedAt = clock.UtcNow;
             store.Save(_state);
-            SetRole(NodeRole.Stopped, DiscardedText());
+            SetRole(NodeState.Discarded, DiscardedText());
         }
         finally
         {
@@ -978,7 +984,7 @@ public sealed class ClusterSupervisor(
         {
             logger.LogWarning("This standby's database is down for {Age:0} ms; rejoining", time.GetElapsedTime(_lastDatabaseOk).TotalMilliseconds);
             _lastJoinAttempt = 0;
-            SetRole(NodeRole.Stopped, "database stopped unexpectedly; rejoining the cluster");
+            SetRole(NodeState.Joining, "database stopped unexpectedly; rejoining the cluster");
             return;
         }
         if (witness.Configured)
@@ -998,7 +1004,7 @@ public sealed class ClusterSupervisor(
         }
         var age = PeerAge;
         // A peer handing over is stopped on purpose and about to ask for the promotion itself.
-        var peerDown = Peer.Last is { Role: NodeRole.Stopped, Reason: not HandingOver } or { Role: NodeRole.Active, DatabaseOk: false };
+        var peerDown = Peer.Last is { Role: NodeRole.Stopped } last && !IsHandingOver(last) || Peer.Last is { Role: NodeRole.Active, DatabaseOk: false };
         var lost = age is null || age > _ha.FailoverTimeout || peerDown;
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)
@@ -1053,7 +1059,7 @@ public sealed class ClusterSupervisor(
             _syncRecorded = false;
         }
         // The role before the VIP: the first client through the VIP must not meet the standby page.
-        SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
+        SetRole(NodeState.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
         await TryAcquireVipAsync(cancellationToken);
         // Only a new version changes the schema; clients already reach the node meanwhile.
         await journal.ApplySchemaAsync(cancellationToken);
@@ -1094,7 +1100,7 @@ public sealed class ClusterSupervisor(
         _lastJoinAttempt = time.GetTimestamp();
         try
         {
-            SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+            SetRole(NodeState.Fenced, $"stepped down: {reason}");
             await vip.ReleaseAsync();
         }
         catch (Exception ex)
@@ -1119,7 +1125,7 @@ public sealed class ClusterSupervisor(
         if (Role != NodeRole.Active)
             return;
         await vip.ReleaseAsync();
-        SetRole(NodeRole.Stopped, $"stepped down: {reason}");
+        SetRole(NodeState.Fenced, $"stepped down: {reason}");
         await database.StopAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Standby);
         _lastJoinAttempt = time.GetTimestamp();
@@ -1141,8 +1147,10 @@ public sealed class ClusterSupervisor(
         store.Save(_state);
     }
 
-    private void SetRole(NodeRole role, string reason)
+    private void SetRole(NodeState state, string reason)
     {
+        var role = NodeStates.RoleOf(state);
+        NodeState = state;
         // A node that just became standby gives the active a full timeout before judging it lost.
         if (role == NodeRole.Standby && Role != NodeRole.Standby)
         {

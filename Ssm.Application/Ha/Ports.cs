@@ -102,7 +102,7 @@ public interface IWitness
 /// answering; Mode is the active's replication mode (only a standby last told "sync" has every write).
 /// </summary>
 public sealed record PeerHello(string Node, NodeRole Role, long Epoch, string DatabaseHost, int DatabasePort, string? Lsn, string Reason,
-    bool DatabaseOk = true, ReplicationMode Mode = ReplicationMode.None);
+    bool DatabaseOk = true, ReplicationMode Mode = ReplicationMode.None, NodeState State = NodeState.Unknown);
 
 /// <summary>Calls the other node's peer API with the cluster key.</summary>
 public interface IPeerLink
