@@ -35,7 +35,7 @@ public sealed record HaStatus(
 [Sender(SenderRole.Viewer)]
 public sealed record GetHaStatus : IQuery<HaStatus>;
 
-public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session) : IQueryHandler<GetHaStatus, HaStatus>
+public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session, IStorageErrors storage) : IQueryHandler<GetHaStatus, HaStatus>
 {
     public async ValueTask<HaStatus> Handle(GetHaStatus query, CancellationToken cancellationToken)
     {
@@ -83,7 +83,7 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
                 var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken);
                 history = cluster?.History ?? [];
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException)
+            catch (Exception ex) when (storage.IsUnavailable(ex))
             {
                 history = [];
             }
