@@ -487,8 +487,8 @@ class Cluster:
 
     @staticmethod
     def steady(status):
-        return (status is not None and status["self"]["role"] == "Active" and status["mode"] == "Sync"
-                and status["heartbeatConnected"] and (status.get("peer") or {}).get("role") == "Standby")
+        return (status is not None and status["self"]["role"] == "Active" and status["replication"]["mode"] == "Sync"
+                and status["heartbeat"]["connected"] and (status.get("peer") or {}).get("role") == "Standby")
 
     def wait_steady(self, timeout=STEADY_TIMEOUT_S, on=None):
         """Waits until one node (or `on`) is active, synchronous, with a connected standby; returns (name, time)."""
@@ -502,7 +502,7 @@ class Cluster:
                 if self.steady(status):
                     return name, now()
             time.sleep(0.05)
-        summary = {n: (s and {k: s.get(k) for k in ("self", "peer", "mode", "heartbeatConnected", "epoch")}) for n, s in last.items()}
+        summary = {n: (s and {k: s.get(k) for k in ("self", "peer", "replication", "heartbeat", "epoch")}) for n, s in last.items()}
         raise BenchError(f"the cluster did not become active+sync+heartbeat within {timeout} s; last status: "
                          f"{json.dumps(summary)}\n--- primary log ---\n{self.nodes['primary'].log_tail()}"
                          f"\n--- secondary log ---\n{self.nodes['secondary'].log_tail()}")

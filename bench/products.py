@@ -90,7 +90,7 @@ class Watch(threading.Thread):
             state = []
             for name, node in self.cluster.nodes.items():
                 s = node.status(timeout=3)
-                state.append(f"{name}:{s['self']['role']}/{s['mode']}" if s else f"{name}:no answer")
+                state.append(f"{name}:{s['self']['role']}/{s['replication']['mode']}" if s else f"{name}:no answer")
             state = " ".join(state)
             self.samples += 1
             if state != self.last:

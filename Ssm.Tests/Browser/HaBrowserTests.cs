@@ -34,7 +34,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
 
         var context = await _browser.NewContextAsync(new() { BaseURL = _cluster.VipUrl.ToString() });
         var page = await context.NewPageAsync();
@@ -60,7 +60,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
         var context = await _browser.NewContextAsync(new() { BaseURL = _cluster.VipUrl.ToString() });
         var page = await context.NewPageAsync();
 
@@ -135,7 +135,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.VipHolder == "secondary");
+        await _cluster.WaitForAsync("secondary", s => s.Vip.Holder == "secondary");
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         await page.Locator("[data-testid=sync-all]").ClickAsync(new() { Timeout = 20_000 });

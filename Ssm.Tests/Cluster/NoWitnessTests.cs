@@ -19,8 +19,8 @@ public sealed class NoWitnessTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        var healthy = await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Self.Role == NodeRole.Standby);
-        healthy.WitnessConfigured.ShouldBeFalse();
+        var healthy = await _cluster.WaitForAsync("secondary", s => s.Heartbeat.Connected && s.Self.Role == NodeRole.Standby);
+        healthy.Witness.Configured.ShouldBeFalse();
 
         await _cluster.CrashAsync("primary");
 
@@ -32,7 +32,7 @@ public sealed class NoWitnessTests : IAsyncLifetime
 
         var takeover = await _cluster.VerbAsync("secondary", "takeover");
         takeover.Status.ShouldBe(HttpStatusCode.OK, takeover.Body);
-        var active = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary" && s.LastFailover is not null);
+        var active = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary" && s.LastFailover is not null);
         active.TakeoverNeedsOperator.ShouldBeFalse();
         active.LastFailover!.Cause.ShouldContain("operator takeover");
         using var client = await _cluster.SignedInThroughVipAsync();

@@ -138,7 +138,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
 
         // Before CSC signed anything, HTTPS through the VIP presents a self-signed certificate products refuse.
         (await HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
@@ -164,14 +164,14 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         // 3. ha_cluster_stop on the primary: the secondary is active, and sync succeeds from it; through the
         // VIP it presents the very same certificate (read from the replicated database).
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary");
         (await WaitHttpsAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await SyncAsync(client)).ShouldSatisfyAllConditions(r => r.Result.ShouldBe(SyncResult.Succeeded, r.Error), r => r.Node.ShouldBe("secondary"));
 
         // 4–5. The primary rejoins as standby; TEST is created and requested on the active secondary.
         (await _cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
         AccountDto test;
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
@@ -181,7 +181,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
 
         // 6. ha_cluster_stop on the secondary: the primary is active and TEST is there, requested.
         (await _cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "primary");
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var accounts = await client.GetFromJsonAsync<Page<AccountDto>>("/api/accounts?search=TEST", TestCluster.Json);
@@ -190,7 +190,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
 
         // 7. The secondary rejoins; the cluster is whole; TEST is synchronized: active with its licenses.
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var run = await SyncAsync(client);
@@ -222,7 +222,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             await WaitRunAsync(client, r => r.Node == "primary" && r.Result == SyncResult.Running && r.ItemsUp > 0);
         }
         await _cluster.CrashAsync("primary");
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary", TimeSpan.FromSeconds(20));
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary", TimeSpan.FromSeconds(20));
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var resumed = await WaitRunAsync(client, r => r.Node == "secondary" && r.Trigger == SyncTrigger.CatchUp && r.Result != SyncResult.Running);
