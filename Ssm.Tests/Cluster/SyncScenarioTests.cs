@@ -82,24 +82,6 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         throw new TimeoutException($"no sync run reached the expected state; runs: {string.Join("; ", last?.Items.Select(r => $"{r.Scope} {r.Node} {r.Result} {r.Stage} {r.ItemsUp} {r.Error}") ?? [])}");
     }
 
-    private sealed record HttpsView(bool Trusted, string Subject, string Thumbprint);
-
-    /// <summary>A TLS handshake with the VIP's HTTPS port, as a product would: trusting only the CSC root, the host name checked.</summary>
-    private async Task<HttpsView> HttpsThroughVipAsync()
-    {
-        using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(_cluster.Vip, _cluster.HttpsPort);
-        var trusted = false;
-        using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, certificate, _, errors) =>
-        {
-            trusted = CscEmulatorProcess.TrustedBy(_cluster.Csc!.Root, certificate, errors);
-            return true;
-        });
-        await tls.AuthenticateAsClientAsync(_cluster.Vip);
-        var presented = new System.Security.Cryptography.X509Certificates.X509Certificate2(tls.RemoteCertificate!);
-        return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
-    }
-
     /// <summary>An HTTP client for the VIP's HTTPS port that trusts only the CSC root and checks the host name.</summary>
     private HttpClient HttpsClient()
     {
@@ -109,26 +91,6 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             ServerCertificateCustomValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(root, certificate, errors),
         };
         return new HttpClient(handler) { BaseAddress = new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}"), Timeout = TimeSpan.FromSeconds(10) };
-    }
-
-    private async Task<HttpsView> WaitHttpsAsync(Func<HttpsView, bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        HttpsView? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                last = await HttpsThroughVipAsync();
-                if (condition(last))
-                    return last;
-            }
-            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
-            {
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"HTTPS through the VIP never presented the expected certificate; last: {last}");
     }
 
     [Fact]
@@ -141,7 +103,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
 
         // Before CSC signed anything, HTTPS through the VIP presents a self-signed certificate products refuse.
-        (await HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
+        (await _cluster.HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
 
         // 2. Host Common Name = the VIP; sync succeeds from the active primary and CSC signs the certificate.
         string signed;
@@ -152,7 +114,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             await RequestAndApproveAsync(client, lab);
             var run = await SyncAsync(client, lab.Id);
             (run.Result, run.Node, run.ItemsDown).ShouldBe((SyncResult.Succeeded, "primary", 4L), run.Error);
-            var https = await WaitHttpsAsync(h => h.Trusted);
+            var https = await _cluster.WaitHttpsThroughVipAsync(h => h.Trusted);
             https.Subject.ShouldContain(_cluster.Vip);
             signed = https.Thumbprint;
             // The dashboard itself over TLS through the VIP, as a browser trusting the CSC root gets it.
@@ -165,7 +127,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         // VIP it presents the very same certificate (read from the replicated database).
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary");
-        (await WaitHttpsAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
+        (await _cluster.WaitHttpsThroughVipAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await SyncAsync(client)).ShouldSatisfyAllConditions(r => r.Result.ShouldBe(SyncResult.Succeeded, r.Error), r => r.Node.ShouldBe("secondary"));
 
