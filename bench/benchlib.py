@@ -1,4 +1,5 @@
 """What the benchmark drivers share (imported from bench/, beside them)."""
+import os
 import signal
 import ssl
 import subprocess
@@ -6,6 +7,11 @@ import time
 
 # The dashboard and the API are HTTPS only, and cookie-authenticated writes need this header (decision 0016).
 REQUESTED_WITH = {"X-Requested-With": "bench"}
+
+
+def tool(app, name):
+    """A program of tools/ (csc-emulator, product-simulator), published in a folder of its own beside ssm."""
+    return os.path.join(os.path.dirname(app), name, name)
 
 
 def pinned_context(addresses, port, cafile=None):

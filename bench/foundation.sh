@@ -27,16 +27,8 @@ PG_STARTED=false
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ -s "$NODE_PID_FILE" ]; then
-    local pid; pid=$(cat "$NODE_PID_FILE")
-    # Only signal it if that pid still is our node (its command line names our temp folder).
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
-      log "Stopping the node (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
+  # Only if that pid still is our node (its command line names our temp folder).
+  stop_own_pids "$WORK" "$APP/ssm"
   if $PG_STARTED; then
     log "Stopping PostgreSQL"
     pg_stop "$PG_DIR"

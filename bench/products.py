@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process, tool
 from failover import BenchError, Cluster, log_findings
 
 
@@ -185,7 +185,7 @@ def main():
         progress(f"Starting the CSC emulator on {csc_url}")
         pid_file = os.path.join(args.work, "pids", "csc.pid")
         with open(os.path.join(args.work, "csc.log"), "ab") as log:
-            emulator = subprocess.Popen([args.app, "csc-emulator", "--listen", csc_url, "--data", csc_dir, "--approval", "auto"],
+            emulator = subprocess.Popen([tool(args.app, "csc-emulator"), "--listen", csc_url, "--data", csc_dir, "--approval", "auto"],
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         with open(pid_file, "w") as f:
             f.write(str(emulator.pid))
@@ -248,7 +248,7 @@ def main():
         active = cluster.find_active()
         standby = cluster.other(active)
         a, s = cluster.nodes[active], cluster.nodes[standby]
-        command = [args.app, "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
+        command = [tool(args.app, "product-simulator"), "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
                    "--direct", f"https://{a.address}:{args.https_port}/", "--csc-root", root_pem, "--token", secret,
                    "--db", f"Host={os.path.join(a.data, 'pg-run')};Port={args.pg_port};Username=postgres;Database=ssm;Timeout=15",
                    "--api", f"https://{args.vip}:{args.https_port}/", "--count", str(args.count), "--concurrency", str(args.concurrency),

@@ -68,7 +68,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   # The nodes leave their PostgreSQL running when they exit (a crash must look like a crash): stop them here.
-  stop_own_pids "$WORK/pids" "$APP/ssm"
+  stop_own_pids "$WORK/pids" "$APP/"
   stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
   if $WITNESS_STARTED; then
     log "Stopping the witness PostgreSQL"
@@ -99,17 +99,7 @@ PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
 WITNESS_PORT=$(pick_port 15432 "$WITNESS")
 CSC_PORT=$(pick_port 9443 "$CSC")
 
-if [ -z "${BENCH_APP:-}" ]; then
-  log "Publishing the node (Release) from a copy of HEAD to $APP"
-  mkdir -p "$WORK/src"
-  git archive HEAD | tar -x -C "$WORK/src"
-  if ! (cd "$WORK/src" && publish_node "$APP") >"$WORK/publish.log" 2>&1; then
-    tail -30 "$WORK/publish.log" >&2
-    die "dotnet publish failed"
-  fi
-  rm -rf "$WORK/src"
-fi
-[ -x "$APP/ssm" ] || die "no ssm executable in $APP"
+bench_publish "$WORK" "$APP"
 SSM=$APP/ssm
 KEY=$WORK/cluster-keys
 "$SSM" ha_generate_keys --out "$KEY" >/dev/null

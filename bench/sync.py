@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import REQUESTED_WITH, pinned_context, stop_process, tool
 
 HOST = "127.0.0.1"
 
@@ -297,7 +297,7 @@ def main():
         # 1. The CSC emulator, trusted through its own root.
         progress(f"Starting the CSC emulator on https://{HOST}:{args.csc_port}")
         emulator = Process("the CSC emulator",
-                           [args.app, "csc-emulator", "--listen", f"https://{HOST}:{args.csc_port}", "--data", csc_dir,
+                           [tool(args.app, "csc-emulator"), "--listen", f"https://{HOST}:{args.csc_port}", "--data", csc_dir,
                             "--approval", "auto"], f"{work}/csc.log", args.csc_pid_file)
         wait_until("the emulator's root file", lambda: os.path.exists(root_pem) and os.path.getsize(root_pem) > 0,
                    60, [emulator])

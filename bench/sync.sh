@@ -38,24 +38,11 @@ NODE_PID_FILE=$WORK/node.pid
 CSC_PID_FILE=$WORK/csc.pid
 PG_STARTED=false
 
-# Stops a process this script started, by its pid, if that pid still is our `ssm` (its command line names APP).
-stop_pid_file() {
-  local file=$1 name=$2 pid
-  [ -s "$file" ] || return 0
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
-    log "Stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid_file "$NODE_PID_FILE" "the node"
-  stop_pid_file "$CSC_PID_FILE" "the CSC emulator"
+  # The node and the CSC emulator, each by the pid file beside it, if that pid still runs a program of APP.
+  stop_own_pids "$WORK" "$APP/"
   if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
     mkdir -p "$BENCH_KEEP_LOGS"
     cp -f "$WORK"/node.log "$WORK"/csc.log "$BENCH_KEEP_LOGS"/ 2>/dev/null || true
@@ -83,17 +70,7 @@ pg_start "$PG_DIR" "$PG_PORT" "${PG_OPTIONS[@]}"
 PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "create database ssm"
 DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
 
-if [ -z "${BENCH_APP:-}" ]; then
-  log "Publishing the node (Release) from a copy of HEAD to $APP"
-  mkdir -p "$WORK/src"
-  git archive HEAD | tar -x -C "$WORK/src"
-  if ! (cd "$WORK/src" && publish_node "$APP") >"$WORK/publish.log" 2>&1; then
-    tail -30 "$WORK/publish.log" >&2
-    die "dotnet publish failed"
-  fi
-  rm -rf "$WORK/src"
-fi
-[ -x "$APP/ssm" ] || die "no ssm executable in $APP"
+bench_publish "$WORK" "$APP"
 
 ADMIN_PASSWORD=$(random_secret)
 while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done

@@ -54,6 +54,31 @@ publish_node() {
     --use-current-runtime --self-contained false -p:PublishReadyToRun=true
 }
 
+# publish_tool OUT PROJECT: a tool under tools/ (the CSC emulator, the product simulator), each in a folder of its own.
+publish_tool() {
+  DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet publish "$2" -c Release -o "$1" --nologo --use-current-runtime --self-contained false
+}
+
+# bench_publish WORK APP: the node and the tools published in APP (each tool in a folder of its own beside ssm),
+# from a copy of HEAD, so that uncommitted changes are not what is measured; nothing when BENCH_APP names a folder
+# published before.
+bench_publish() {
+  local work=$1 app=$2
+  if [ -z "${BENCH_APP:-}" ]; then
+    log "Publishing the node and the tools (Release) from a copy of HEAD to $app"
+    mkdir -p "$work/src"
+    git archive HEAD | tar -x -C "$work/src"
+    if ! (cd "$work/src" && publish_node "$app" \
+          && publish_tool "$app/csc-emulator" tools/Ssm.CscEmulator/Ssm.CscEmulator.csproj \
+          && publish_tool "$app/product-simulator" tools/Ssm.ProductSimulator/Ssm.ProductSimulator.csproj) >"$work/publish.log" 2>&1; then
+      tail -30 "$work/publish.log" >&2
+      die "dotnet publish failed"
+    fi
+    rm -rf "$work/src"
+  fi
+  [ -x "$app/ssm" ] || die "no ssm executable in $app"
+}
+
 # PostgreSQL refuses to run as root: run its programs as the postgres user then.
 pg_run() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -1,7 +1,7 @@
 using Microsoft.Playwright;
 using Ssm.Application.Registration;
 using Ssm.Tests.Support;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Browser;
 

@@ -9,7 +9,7 @@ using Ssm.Domain.Nodes;
 using Ssm.Application.Products;
 using Ssm.Tests.Support;
 using Ssm.Web.Endpoints;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Cluster;
 
