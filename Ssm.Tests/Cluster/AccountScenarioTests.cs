@@ -11,7 +11,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The account part of the acceptance scenario (DESIGN §6) on two real nodes with real streaming
+/// The account part of the acceptance scenario (docs/cluster.md, The acceptance scenario) on two real nodes with real streaming
 /// replication: planned handover, failback, crash failover, automatic rejoin, teardown.
 /// </summary>
 [Collection(ClusterCollection.Name)]

@@ -14,7 +14,7 @@ using Ssm.ProductSimulator;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The product part of the acceptance scenario (DESIGN §6), through the VIP over HTTPS: products register
+/// The product part of the acceptance scenario (docs/cluster.md, The acceptance scenario), through the VIP over HTTPS: products register
 /// before and during a failover, keep reporting across failover and failback without registering again,
 /// all are there afterwards with their license counts, and after a teardown they register with the
 /// standalone primary under its own name.

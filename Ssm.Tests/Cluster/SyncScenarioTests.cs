@@ -15,7 +15,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The account-synchronization steps of the acceptance scenario (DESIGN §6) on two real nodes and the real
+/// The account-synchronization steps of the acceptance scenario (docs/cluster.md, The acceptance scenario) on two real nodes and the real
 /// CSC emulator, through the VIP: sync from the active primary, from the secondary after a handover, an
 /// account requested on the secondary that is active after failback; then a crash of the active node in
 /// the middle of an upload, which the new active resumes without CSC counting anything twice.
