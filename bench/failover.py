@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, pinned_context, progress, stop_process
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -41,16 +41,8 @@ TARGETS = {"planned": 500, "crash": 1500}
 REJOIN_TARGET_MS = 3000
 
 
-def progress(message):
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
 def now():
     return time.monotonic()
-
-
-class BenchError(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- PostgreSQL: pg_is_in_recovery over the Unix socket
@@ -328,17 +320,12 @@ class Writer(threading.Thread):
             self.failures.append((now(), kind, self.phase.value))
 
     def _send(self, conn, method, path, body):
-        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        # A connection of its own (not a Session): each failure is classified and timed where it happens.
+        headers = cookie_header(self.cookies, {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH})
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                self.cookies[name] = morsel.value
+        keep_cookies(response, self.cookies)
         return response.status, data
 
     @staticmethod
@@ -674,28 +661,13 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
 
 
 def read_all_names(host, port, password, context):
-    conn = http.client.HTTPSConnection(host, port, timeout=30, context=context)
-    cookies = {}
-
-    def send(method, path, body=None):
-        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
-        if cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            cookies.update({k: m.value for k, m in jar.items()})
-        return response.status, data
-
-    status, data = send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
+    session = Session(host, port, context, timeout=30)
+    status, data = session.send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
     if status != 200:
         raise BenchError(f"login through the VIP for the final read failed: {status} {data[:300]!r}")
     names, page, total = set(), 1, None
     while True:
-        status, data = send("GET", f"/api/accounts?pageSize=100&page={page}")
+        status, data = session.send("GET", f"/api/accounts?pageSize=100&page={page}")
         if status != 200:
             raise BenchError(f"GET /api/accounts page {page} answered {status}: {data[:300]!r}")
         body = json.loads(data)
@@ -704,7 +676,7 @@ def read_all_names(host, port, password, context):
         if page >= body["pageCount"]:
             break
         page += 1
-    conn.close()
+    session.conn.close()
     return names, total
 
 
