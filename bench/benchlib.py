@@ -177,3 +177,20 @@ def wait_until(what, probe, timeout, check=lambda: None, interval=0.05):
         if time.monotonic() > deadline:
             raise BenchError(f"{what} not within {timeout} s" + (f" (last error: {last})" if last else ""))
         time.sleep(interval)
+
+
+def finish(report, error=None):
+    """Prints the report on stdout; a benchmark that failed says so last and exits with 1."""
+    if error:
+        report.append(f"BENCHMARK FAILED: {error}")
+    print("\n".join(report), flush=True)
+    if error:
+        sys.exit(1)
+
+
+def run(main):
+    """Runs a driver's main: a BenchError ends it with its message (and exit code 1), not a traceback."""
+    try:
+        main()
+    except BenchError as error:
+        raise SystemExit(str(error))

@@ -20,11 +20,10 @@ import socket
 import statistics
 import struct
 import subprocess
-import sys
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, pinned_context, progress, stop_process
+from benchlib import REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, progress, stop_process
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -845,14 +844,10 @@ def main():
         findings = log_findings(cluster)
         report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
         report.extend(findings[:60])
-        if error:
-            report.append(f"BENCHMARK FAILED: {error}")
     finally:
         for node in cluster.nodes.values():
             node.stop()
-    print("\n".join(report), flush=True)
-    if error:
-        sys.exit(1)
+    finish(report, error)
 
 
 if __name__ == "__main__":

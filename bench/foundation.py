@@ -10,7 +10,7 @@ import os
 import statistics
 import time
 
-from benchlib import BenchError, Process, Session, pinned_context, progress, wait_until
+from benchlib import Process, Session, pinned_context, progress, run, wait_until
 
 HOST = "127.0.0.1"
 
@@ -144,7 +144,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        raise SystemExit(str(error))
+    run(main)

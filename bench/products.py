@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from benchlib import BenchError, Process, Session, pinned_context, progress, stop_process, tool, wait_until
+from benchlib import BenchError, Process, Session, finish, pinned_context, progress, stop_process, tool, wait_until
 from failover import Cluster, log_findings
 
 
@@ -232,15 +232,11 @@ def main():
         findings = log_findings(cluster)
         report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
         report.extend(findings[:30])
-        if error:
-            report.append(f"BENCHMARK FAILED: {error}")
         for node in cluster.nodes.values():
             node.stop()
         if emulator is not None:
             emulator.stop()
-    print("\n".join(report), flush=True)
-    if error:
-        sys.exit(1)
+    finish(report, error)
 
 
 if __name__ == "__main__":

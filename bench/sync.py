@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from benchlib import BenchError, Process, Session, pinned_context, progress, tool, wait_until
+from benchlib import BenchError, Process, Session, pinned_context, progress, run, tool, wait_until
 
 HOST = "127.0.0.1"
 
@@ -346,7 +346,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        raise SystemExit(str(error))
+    run(main)
