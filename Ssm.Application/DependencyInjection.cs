@@ -1,5 +1,6 @@
 using FluentValidation;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Ssm.Application.Common;
 
 namespace Ssm.Application;
@@ -14,6 +15,8 @@ public static class DependencyInjection
         services.AddSingleton<Registration.RegistrationTokenCache>();
         services.AddSingleton<Registration.RegistrationCommits>();
         services.AddSingleton<Licenses.LicenseUsage>();
+        services.AddSingleton<Ha.IClusterJournal, Ha.MartenClusterJournal>();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<Ha.ClusterSupervisor>();
         return services;
     }

@@ -38,7 +38,12 @@ public interface IDatabaseNode
     Task RejoinAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken);
     /// <summary>Replaces this node's data with a base backup of the source and starts it as its standby.</summary>
     Task CloneAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken);
-    Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes commits wait for the named standby (null: for none). True once the server counts it as synchronous and it
+    /// has replayed everything committed before, acknowledged without it included: only then does it hold every
+    /// acknowledged write. False if that was not seen within a second (commits wait for it all the same).
+    /// </summary>
+    Task<bool> SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken);
     /// <summary>Creates, if missing, the replication slot that keeps the WAL the named standby has yet to receive.</summary>
     Task EnsureStandbySlotAsync(string standbyName, CancellationToken cancellationToken);
     /// <summary>Drops the slots no standby streams from (teardown: the discarded node must not pin WAL forever).</summary>
@@ -62,7 +67,8 @@ public interface IVip
     Task ReleaseAsync();
 }
 
-public sealed record LeaseState(long Epoch, string Holder, bool Expired, double ExpiresInMs);
+/// <summary>The witness's lease; SyncStandby is the standby the holder has confirmed synchronous (the only one that may take over).</summary>
+public sealed record LeaseState(long Epoch, string Holder, bool Expired, double ExpiresInMs, string? SyncStandby = null);
 
 /// <summary>The third vote: a lease row taken and renewed by compare-and-set on the epoch, on the witness's clock.</summary>
 public interface IWitness
@@ -70,8 +76,18 @@ public interface IWitness
     bool Configured { get; }
     Task InitializeAsync(string cluster, string holder, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
     Task<LeaseState?> ReadAsync(string cluster, CancellationToken cancellationToken);
-    /// <summary>Takes the lease at newEpoch if it is at expectedEpoch and expired or already ours.</summary>
+    /// <summary>Takes the lease at newEpoch if it is at expectedEpoch and expired or already ours; a new epoch has no sync standby yet.</summary>
     Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>
+    /// A crash takeover: the lease at expectedEpoch + 1, only if it expired at expectedEpoch and its holder had recorded
+    /// this node as its synchronous standby, in one compare-and-set (so no degrade can slip between the check and the take).
+    /// </summary>
+    Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>
+    /// The holder records which standby its commits wait for (null: none). Set only once the database waits for it, and
+    /// cleared before the database stops waiting: the record never names a standby that may lack an acknowledged write.
+    /// </summary>
+    Task<bool> SetSyncStandbyAsync(string cluster, string holder, long epoch, string? standby, CancellationToken cancellationToken);
     Task<bool> RenewAsync(string cluster, string node, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
     Task<bool> TransferAsync(string cluster, string from, string to, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
     Task ReportSeenAsync(string cluster, string node, CancellationToken cancellationToken);

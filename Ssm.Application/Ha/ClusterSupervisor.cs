@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using Marten;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Ssm.Application.Common;
@@ -10,7 +8,7 @@ namespace Ssm.Application.Ha;
 
 public sealed record PeerObservation(PeerHello? Last, long LastSeenTimestamp)
 {
-    public TimeSpan? Age => LastSeenTimestamp == 0 ? null : Stopwatch.GetElapsedTime(LastSeenTimestamp);
+    public TimeSpan? AgeOn(TimeProvider time) => LastSeenTimestamp == 0 ? null : time.GetElapsedTime(LastSeenTimestamp);
 }
 
 public sealed record HandoverRequest(string From, long Epoch, string? MinimumLsn, string Cause);
@@ -34,9 +32,10 @@ public sealed class ClusterSupervisor(
     ILocalStateStore store,
     IOptions<HaOptions> haOptions,
     IOptions<NodeOptions> nodeOptions,
-    IDocumentStore documents,
+    IClusterJournal journal,
     ChangeNotifier notifier,
     IClock clock,
+    TimeProvider time,
     ILogger<ClusterSupervisor> logger)
 {
     private const string HandingOver = "handing over";
@@ -44,8 +43,7 @@ public sealed class ClusterSupervisor(
     private readonly HaOptions _ha = haOptions.Value;
     private LocalNodeState _state = new();
     private long _lastRenewal;
-    private long _lastDatabaseOk = Stopwatch.GetTimestamp();
-    private long _lastStreaming;
+    private long _lastDatabaseOk = time.GetTimestamp();
     private long _lastJoinAttempt;
     private string _lastSnapshot = "";
     private readonly double _createdAt = ProcessUptime.Milliseconds;
@@ -56,6 +54,7 @@ public sealed class ClusterSupervisor(
     public long Epoch => _state.Epoch;
     public LocalNodeState State => _state;
     public PeerObservation Peer { get; private set; } = new(null, 0);
+    public TimeSpan? PeerAge => Peer.AgeOn(time);
     public bool? WitnessReachable { get; private set; }
     public LeaseState? Lease { get; private set; }
     public DatabaseState Database { get; private set; } = DatabaseState.Down;
@@ -74,7 +73,7 @@ public sealed class ClusterSupervisor(
         new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode);
 
     /// <summary>The node's own PostgreSQL answered within the failover timeout (a frozen one does not).</summary>
-    private bool DatabaseAnswers => Role != NodeRole.Active || Stopwatch.GetElapsedTime(_lastDatabaseOk) <= _ha.DatabaseTimeout;
+    private bool DatabaseAnswers => Role != NodeRole.Active || time.GetElapsedTime(_lastDatabaseOk) <= _ha.DatabaseTimeout;
 
     // ---------------------------------------------------------------- start-up
 
@@ -93,8 +92,8 @@ public sealed class ClusterSupervisor(
 
     private async Task StartOnceAsync(CancellationToken cancellationToken)
     {
-        _ = Task.Run(WatchdogAsync, CancellationToken.None);
-        _ = Task.Run(LeaseLoopAsync, CancellationToken.None);
+        _ = WatchdogAsync();
+        _ = LeaseLoopAsync();
         _state = store.Load();
         witness.Configure(_state.Deployed && _state.UsesWitness ? _ha.Witness : null);
         if (_state.Deployed && _state.UsesWitness && string.IsNullOrWhiteSpace(_ha.Witness))
@@ -131,7 +130,7 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, "rejoining the cluster");
                 if (_state.PeerDatabaseHost is { } peerHost)
                     database.WarmUp(new DatabaseEndpoint(peerHost, _state.PeerDatabasePort));
-                await Task.Run(() => TickAsync(CancellationToken.None), CancellationToken.None);
+                await TickAsync(CancellationToken.None);
                 return;
         }
     }
@@ -170,7 +169,7 @@ public sealed class ClusterSupervisor(
     /// <summary>Planned handover: stop taking writes, let the standby replay everything, then it promotes.</summary>
     private async Task<string> HandOverLockedAsync(CancellationToken cancellationToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = time.GetTimestamp();
         var hello = PeerUrl is { } url ? await peer.HeartbeatAsync(url, Hello(), cancellationToken) : null;
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
 
@@ -196,7 +195,7 @@ public sealed class ClusterSupervisor(
             var reply = await peer.CallAsync<HandoverReply>(PeerUrl!, "/peer/promote",
                 new HandoverRequest(Name, Epoch, lsn, "planned handover (ha_cluster_stop)"), TimeSpan.FromSeconds(30), cancellationToken);
             return $"Cluster services stopped on {Name}. {reply.Node} is active at epoch {reply.Epoch} " +
-                   $"(handover {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
+                   $"(handover {time.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
         }
         finally
         {
@@ -230,12 +229,12 @@ public sealed class ClusterSupervisor(
     /// <summary>Decides how this member comes back: as the active's standby, as the active itself, or not at all.</summary>
     private async Task JoinLockedAsync(bool operatorAsked, CancellationToken cancellationToken)
     {
-        var calling = Stopwatch.GetTimestamp();
+        var calling = time.GetTimestamp();
         var hello = PeerUrl is { } url ? await AskPeerAsync(url, cancellationToken) : null;
         if (hello is not null)
-            Peer = new PeerObservation(hello, Stopwatch.GetTimestamp());
+            Peer = new PeerObservation(hello, time.GetTimestamp());
         logger.LogInformation("Joining: {Peer} answered {Role} in {Ms:F0} ms ({Uptime:F0} ms after the process started)",
-            _state.PeerName, hello?.Role.ToString() ?? "nothing", Stopwatch.GetElapsedTime(calling).TotalMilliseconds, ProcessUptime.Milliseconds);
+            _state.PeerName, hello?.Role.ToString() ?? "nothing", time.GetElapsedTime(calling).TotalMilliseconds, ProcessUptime.Milliseconds);
 
         if (hello is { Role: NodeRole.Active })
         {
@@ -252,7 +251,7 @@ public sealed class ClusterSupervisor(
             SetRole(NodeRole.Standby, $"streaming from {hello.Node}");
             // Tell the active now rather than at the next heartbeat: it turns synchronous as soon as it sees this.
             if (await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken) is { } reply)
-                Peer = new PeerObservation(reply, Stopwatch.GetTimestamp());
+                Peer = new PeerObservation(reply, time.GetTimestamp());
             await Record(EventCategory.Cluster, "Rejoin", $"standby of {hello.Node} at epoch {Epoch}", cancellationToken);
             return;
         }
@@ -262,6 +261,21 @@ public sealed class ClusterSupervisor(
         {
             await database.StopAsync(cancellationToken);
             SetRole(NodeRole.Stopped, $"{hello.Node} ({hello.Role}) has the newer epoch {hello.Epoch} (this node: {Epoch}): start the cluster on it first");
+            return;
+        }
+        if (_state.LastRole != NodeRole.Active && witness.Configured && await TryReadLeaseAsync(cancellationToken) is { } won
+            && won.Holder == Name && won.Epoch == Epoch + 1)
+        {
+            await FinishInterruptedTakeoverLockedAsync(won.Epoch, cancellationToken);
+            return;
+        }
+        if (_state.LastRole != NodeRole.Active && hello is not { Role: NodeRole.Active } && witness.Configured
+            && await TryTakeOverAsync(cancellationToken))
+        {
+            await database.StartAsync(cancellationToken);
+            await PromoteLockedAsync($"takeover at start-up: {_state.PeerName} is {(hello is null ? "unreachable" : hello.Role.ToString().ToLowerInvariant())}",
+                _state.PeerName ?? "", time.GetTimestamp(), cancellationToken);
+            await Record(EventCategory.Cluster, "Takeover", $"active at epoch {Epoch} after start-up", cancellationToken);
             return;
         }
         if (_state.LastRole != NodeRole.Active)
@@ -287,7 +301,7 @@ public sealed class ClusterSupervisor(
                 SetRole(NodeRole.Stopped, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
                 return;
             }
-            var asked = Stopwatch.GetTimestamp();
+            var asked = time.GetTimestamp();
             if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
             {
                 SetRole(NodeRole.Stopped, "the witness refused the lease");
@@ -308,6 +322,41 @@ public sealed class ClusterSupervisor(
         await database.StartAsync(cancellationToken);
         await ActivateLockedAsync(cancellationToken);
         await Record(EventCategory.Cluster, "Resume", $"active again at epoch {Epoch}", cancellationToken);
+    }
+
+    /// <summary>
+    /// This node won the witness's lease for a takeover (crash failover or handover) and went down before it promoted.
+    /// Nobody else can write at that epoch, and its data has every acknowledged write: it had to be in sync to win the
+    /// lease, and the old active's commits waited for it. Without this the lease names a node that waits for the other,
+    /// and the other refuses a lease that is not its own: a cluster stuck for good (found by the simulator, seed 12).
+    /// </summary>
+    private async Task FinishInterruptedTakeoverLockedAsync(long epoch, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        logger.LogWarning("The witness names this node holder of epoch {Epoch}, which it won but never took up: finishing that takeover", epoch);
+        await database.StartAsync(cancellationToken);
+        if (!await witness.TryAcquireAsync(_state.ClusterName, Name, epoch, epoch, _ha.FailoverTimeout, cancellationToken))
+        {
+            SetRole(NodeRole.Stopped, $"could not renew the lease of epoch {epoch} this node had won");
+            return;
+        }
+        _lastRenewal = started;
+        await PromoteLockedAsync($"takeover interrupted at epoch {epoch}, finished", _state.PeerName ?? "", started, cancellationToken);
+    }
+
+    /// <summary>The witness grants the next epoch to the recorded sync standby once the active's lease expired.</summary>
+    private async Task<bool> TryTakeOverAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _lastRenewal = time.GetTimestamp();
+            return await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            WitnessReachable = false;
+            return false;
+        }
     }
 
     /// <summary>
@@ -338,10 +387,10 @@ public sealed class ClusterSupervisor(
             var hello = await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken);
             if (hello is { Role: NodeRole.Active })
                 throw new WrongStateException($"{hello.Node} is active and answering: use ha_cluster_stop on it for a planned handover.");
-            _lastRenewal = Stopwatch.GetTimestamp();
+            _lastRenewal = time.GetTimestamp();
             if (witness.Configured && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                 throw new WrongStateException("the witness still sees the active's lease; wait for it to expire");
-            var started = Stopwatch.GetTimestamp();
+            var started = time.GetTimestamp();
             await PromoteLockedAsync("operator takeover (ha_takeover)", _state.PeerName ?? "", started, cancellationToken);
             return $"{Name} took over as active at epoch {Epoch}.";
         }
@@ -371,15 +420,7 @@ public sealed class ClusterSupervisor(
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.None;
             await DropDiscardedSlotAsync(cancellationToken);
-            await using (var session = documents.LightweightSession())
-            {
-                var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken) ?? new ClusterDocument();
-                cluster.TornDown = true;
-                cluster.Discarded = discarded;
-                cluster.Epoch = Epoch + 1;
-                session.Store(cluster);
-                await session.SaveChangesAsync(cancellationToken);
-            }
+            await JournalAsync(ct => journal.RecordTeardownAsync(discarded, Epoch + 1, ct), "the teardown into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await vip.ReleaseAsync();
             // The discarded node may still stream; it must never find the lease free again.
             if (witness.Configured)
@@ -408,7 +449,7 @@ public sealed class ClusterSupervisor(
             await database.DropIdleSlotsAsync(cancellationToken);
             if (streaming == 0)
                 return;
-            await Task.Delay(100, cancellationToken);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
         }
         logger.LogWarning("{Peer} still streams after teardown; its replication slot stays until it stops", _state.PeerName);
     }
@@ -455,18 +496,14 @@ public sealed class ClusterSupervisor(
                 Vip = vipAddress, UsesWitness = witnessConnection is not null,
             };
             store.Save(_state);
-            _lastRenewal = Stopwatch.GetTimestamp();
+            _lastRenewal = time.GetTimestamp();
             await ActivateLockedAsync(cancellationToken);
-            await database.SetSynchronousStandbyAsync(reply.Node, cancellationToken);
+            var confirmed = await database.SetSynchronousStandbyAsync(reply.Node, cancellationToken);
             Mode = ReplicationMode.Sync;
-            await using (var session = documents.LightweightSession())
-            {
-                session.Store(new ClusterDocument
-                {
-                    Epoch = epoch, Active = Name, PrimaryNode = Name, SecondaryNode = reply.Node, Vip = vipAddress,
-                });
-                await session.SaveChangesAsync(cancellationToken);
-            }
+            if (confirmed)
+                await RecordSyncStandbyAsync(reply.Node, cancellationToken);
+            var cluster = new ClusterDocument { Epoch = epoch, Active = Name, PrimaryNode = Name, SecondaryNode = reply.Node, Vip = vipAddress };
+            await JournalAsync(ct => journal.RecordDeployAsync(cluster, ct), "the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await Record(EventCategory.Cluster, "Deploy", $"primary {Name}, secondary {reply.Node}, VIP {vipAddress}", cancellationToken);
             return $"Cluster deployed: {Name} (primary) active, {reply.Node} (secondary) standby, VIP {vipAddress}, epoch {epoch}" +
                    (witnessConnection is null ? ", no witness (crash takeover needs ha_takeover)." : ", witness configured.");
@@ -512,13 +549,13 @@ public sealed class ClusterSupervisor(
 
     public async Task<HandoverReply> AcceptHandoverAsync(HandoverRequest request, CancellationToken cancellationToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var started = time.GetTimestamp();
         await _transition.WaitAsync(cancellationToken);
         try
         {
             // Already promoted from this very handover (the peer lost, then retried): the same answer again.
             if (Role == NodeRole.Active && Epoch == request.Epoch + 1)
-                return new HandoverReply(Name, Epoch, 0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                return new HandoverReply(Name, Epoch, 0, time.GetElapsedTime(started).TotalMilliseconds);
             if (Role != NodeRole.Standby)
                 throw new WrongStateException($"{Name} is {Role}, not a standby: it cannot take over.");
             if (request.Epoch < Epoch)
@@ -528,14 +565,14 @@ public sealed class ClusterSupervisor(
                 throw new WrongStateException($"this standby did not replay up to {request.MinimumLsn} within 10 s; not promoting");
             if (witness.Configured)
             {
-                _lastRenewal = Stopwatch.GetTimestamp();
+                _lastRenewal = time.GetTimestamp();
                 var lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
                 var ours = lease is not null && lease.Holder == Name && lease.Epoch == Epoch + 1;
                 if (!ours && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                     throw new WrongStateException("the witness did not grant this node the next epoch");
             }
             var promote = await PromoteLockedAsync(request.Cause, request.From, started, cancellationToken);
-            return new HandoverReply(Name, Epoch, promote.TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return new HandoverReply(Name, Epoch, promote.TotalMilliseconds, time.GetElapsedTime(started).TotalMilliseconds);
         }
         finally
         {
@@ -569,9 +606,20 @@ public sealed class ClusterSupervisor(
         {
             if (Role != NodeRole.Active || node != _state.PeerName)
                 return;
-            // A standby leaving on purpose: commits must not wait for it.
+            // A standby leaving on purpose: commits must not wait for it, once the witness no longer names it.
+            if (witness.Configured && !await RecordSyncStandbyAsync(null, cancellationToken))
+            {
+                logger.LogWarning("Standby {Peer} leaves, but the witness could not be told: commits wait for it until the witness answers", node);
+                return;
+            }
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.Async;
+            // A reading taken before the standby left must not make the next tick turn synchronous again.
+            lock (_databaseLock)
+            {
+                Database = Database with { Standbys = Database.Standbys.Where(s => s.Name != node).ToList() };
+                _databaseReadAt = time.GetTimestamp();
+            }
         }
         finally
         {
@@ -597,16 +645,52 @@ public sealed class ClusterSupervisor(
     /// <summary>The heartbeat arriving from the peer counts as seeing it, and may carry a higher epoch.</summary>
     public async Task<PeerHello> ReceiveHeartbeatAsync(PeerHello from, CancellationToken cancellationToken)
     {
-        Peer = new PeerObservation(from, Stopwatch.GetTimestamp());
+        Peer = new PeerObservation(from, time.GetTimestamp());
         if (EpochRules.MustStepDown(Role, Epoch, from.Epoch))
             await FenceNowAsync($"{from.Node} is at epoch {from.Epoch}, newer than this node's {Epoch}", NodeRole.Standby);
         else if (Role == NodeRole.Active && Mode != ReplicationMode.Sync && from is { Role: NodeRole.Standby } && from.Node == _state.PeerName
                  && Interlocked.CompareExchange(ref _synchronizing, 1, 0) == 0)
-            _ = Task.Run(SynchronizeSoonAsync, CancellationToken.None);
+            _ = SynchronizeSoonAsync();
         return Hello();
     }
 
     private int _synchronizing;
+    private bool _syncRecorded;
+
+    /// <summary>Tells the witness which standby this active's commits wait for; false if it could not be told.</summary>
+    private async Task<bool> RecordSyncStandbyAsync(string? standby, CancellationToken cancellationToken)
+    {
+        if (!witness.Configured)
+            return true;
+        try
+        {
+            var recorded = await witness.SetSyncStandbyAsync(_state.ClusterName, Name, Epoch, standby, cancellationToken);
+            _syncRecorded = recorded && standby is not null;
+            return recorded;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _syncRecorded = false;
+            logger.LogWarning("Could not record sync standby {Standby} at the witness: {Error}", standby ?? "none", ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Takes the transition lock within a timeout on the supervisor's clock, trying every 10 ms: SemaphoreSlim's own
+    /// timed wait runs on real timers and the thread pool, which the deterministic simulator cannot follow.
+    /// </summary>
+    private async Task<bool> WaitForTransitionAsync(TimeSpan timeout)
+    {
+        var started = time.GetTimestamp();
+        while (!await _transition.WaitAsync(0))
+        {
+            if (time.GetElapsedTime(started) >= timeout)
+                return false;
+            await Task.Delay(TimeSpan.FromMilliseconds(10), time);
+        }
+        return true;
+    }
 
     /// <summary>
     /// The peer says it is a standby (it has just rejoined) while this active is not synchronous: look at the
@@ -617,14 +701,14 @@ public sealed class ClusterSupervisor(
     {
         try
         {
-            var started = Stopwatch.GetTimestamp();
-            while (Role == NodeRole.Active && Mode != ReplicationMode.Sync && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+            var started = time.GetTimestamp();
+            while (Role == NodeRole.Active && Mode != ReplicationMode.Sync && time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
             {
-                var reading = Stopwatch.GetTimestamp();
+                var reading = time.GetTimestamp();
                 var state = await ReadDatabaseAsync(CancellationToken.None);
                 if (state.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming"))
                 {
-                    if (!await _transition.WaitAsync(TimeSpan.FromMilliseconds(500)))
+                    if (!await WaitForTransitionAsync(TimeSpan.FromMilliseconds(500)))
                         return;
                     try
                     {
@@ -642,7 +726,7 @@ public sealed class ClusterSupervisor(
                     }
                     return;
                 }
-                await Task.Delay(20);
+                await Task.Delay(TimeSpan.FromMilliseconds(20), time);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -661,8 +745,30 @@ public sealed class ClusterSupervisor(
     {
         if (!_state.Deployed || Role == NodeRole.Standalone)
         {
-            var reading = Stopwatch.GetTimestamp();
-            Observe(await database.ReadStateAsync(cancellationToken), reading);
+            var reading = time.GetTimestamp();
+            var state = await database.ReadStateAsync(cancellationToken);
+            Observe(state, reading);
+            if (state.Running)
+                _lastDatabaseOk = reading;
+            else if (Role == NodeRole.Standalone && database.IsManaged && time.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout
+                     && time.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1) && await _transition.WaitAsync(0, cancellationToken))
+            {
+                // The only writer's own server died (killed, out of memory): start it again (found by the simulator, seed 394).
+                try
+                {
+                    _lastJoinAttempt = time.GetTimestamp();
+                    logger.LogWarning("This standalone node's database is down; starting it");
+                    await database.StartAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogWarning("Starting the database failed: {Error}", ex.Message);
+                }
+                finally
+                {
+                    _transition.Release();
+                }
+            }
             Publish();
             return;
         }
@@ -673,7 +779,7 @@ public sealed class ClusterSupervisor(
             // An active's state is read by the lease loop every heartbeat already; read it here only otherwise.
             if (Role != NodeRole.Active)
             {
-                var reading = Stopwatch.GetTimestamp();
+                var reading = time.GetTimestamp();
                 Observe(Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken), reading);
             }
             PeerHello? hello = null;
@@ -681,7 +787,7 @@ public sealed class ClusterSupervisor(
             {
                 hello = await peer.HeartbeatAsync(url, Hello(), cancellationToken);
                 if (hello is not null)
-                    Peer = new PeerObservation(hello, Stopwatch.GetTimestamp());
+                    Peer = new PeerObservation(hello, time.GetTimestamp());
             }
             if (Role != NodeRole.Active && vip.Held)
                 await vip.ReleaseAsync();
@@ -699,8 +805,8 @@ public sealed class ClusterSupervisor(
                     await StandbyTickAsync(cancellationToken);
                     break;
                 case NodeRole.Stopped when _state.Intent == NodeIntent.Member && Volatile.Read(ref _fencing) == 0
-                                           && (_lastJoinAttempt == 0 || Stopwatch.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
-                    _lastJoinAttempt = Stopwatch.GetTimestamp();
+                                           && (_lastJoinAttempt == 0 || time.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
+                    _lastJoinAttempt = time.GetTimestamp();
                     await JoinLockedAsync(operatorAsked: false, cancellationToken);
                     break;
             }
@@ -723,9 +829,8 @@ public sealed class ClusterSupervisor(
     /// </summary>
     private async Task LeaseLoopAsync()
     {
-        using var timer = new PeriodicTimer(_ha.HeartbeatInterval);
-        Task<DatabaseState>? probe = null;
-        long probing = 0;
+        using var timer = new PeriodicTimer(_ha.HeartbeatInterval, time);
+        Task? probe = null;
         while (await timer.WaitForNextTickAsync())
         {
             if (Role != NodeRole.Active || Volatile.Read(ref _fencing) != 0)
@@ -735,12 +840,7 @@ public sealed class ClusterSupervisor(
                 // A slow probe (a database busy with clients) must not space out the renewals: the next probe starts
                 // when the last one has answered, and the renewal goes on every heartbeat regardless.
                 if (probe is null || probe.IsCompleted)
-                {
-                    if (probe is { IsCompletedSuccessfully: true })
-                        Observe(probe.Result, probing);
-                    probing = Stopwatch.GetTimestamp();
-                    probe = ReadDatabaseAsync(CancellationToken.None);
-                }
+                    probe = ProbeDatabaseAsync();
                 var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
                 if (!await renewal)
                     await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
@@ -752,13 +852,20 @@ public sealed class ClusterSupervisor(
         }
     }
 
+    /// <summary>Reads the database and takes the reading in at once: a reading kept for a heartbeat goes stale.</summary>
+    private async Task ProbeDatabaseAsync()
+    {
+        var probing = time.GetTimestamp();
+        Observe(await ReadDatabaseAsync(CancellationToken.None), probing);
+    }
+
     /// <summary>Renews this active's lease; false when the witness shows a newer epoch held by another node.</summary>
     private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken)
     {
         try
         {
             // The lease runs from when the witness renewed it, which is after we asked: count from the asking.
-            var asked = Stopwatch.GetTimestamp();
+            var asked = time.GetTimestamp();
             if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
             {
                 _lastRenewal = asked;
@@ -798,15 +905,13 @@ public sealed class ClusterSupervisor(
     /// <summary>Reads the local database's state within half a failover timeout; a hung server counts as down.</summary>
     private async Task<DatabaseState> ReadDatabaseAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter((Role == NodeRole.Active ? _ha.DatabaseTimeout : _ha.FailoverTimeout) / 2);
+        using var deadline = new CancellationTokenSource((Role == NodeRole.Active ? _ha.DatabaseTimeout : _ha.FailoverTimeout) / 2, time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
             var state = await database.ReadStateAsync(timeout.Token);
             if (state.Running)
-                _lastDatabaseOk = Stopwatch.GetTimestamp();
-            if (state.ReceiverStatus == "streaming")
-                _lastStreaming = Stopwatch.GetTimestamp();
+                _lastDatabaseOk = time.GetTimestamp();
             return state;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -833,17 +938,22 @@ public sealed class ClusterSupervisor(
     {
         await TryAcquireVipAsync(cancellationToken);
         var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
-        if (streaming && Mode != ReplicationMode.Sync)
+        if (streaming && (Mode != ReplicationMode.Sync || (witness.Configured && !_syncRecorded)))
         {
-            await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+            // Named at the witness (so it may take over) only once it holds every write acknowledged so far.
+            var confirmed = await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+            if (Mode != ReplicationMode.Sync)
+                logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
             Mode = ReplicationMode.Sync;
-            logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
+            if (confirmed)
+                await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
         }
         else if (!streaming && Mode == ReplicationMode.Sync && witness.Configured && WitnessReachable == true)
         {
-            // Degrade only while the witness confirms the standby is gone (DESIGN §5).
+            // Degrade only while the witness confirms the standby is gone, and only once the witness no longer names
+            // it as the standby that may take over: from then on commits no longer wait for it.
             var seen = await witness.LastSeenAsync(_state.ClusterName, _state.PeerName!, cancellationToken);
-            if (seen is null || seen > _ha.FailoverTimeout)
+            if ((seen is null || seen > _ha.FailoverTimeout) && await RecordSyncStandbyAsync(null, cancellationToken))
             {
                 await database.SetSynchronousStandbyAsync(null, cancellationToken);
                 Mode = ReplicationMode.Async;
@@ -859,9 +969,9 @@ public sealed class ClusterSupervisor(
     private async Task StandbyTickAsync(CancellationToken cancellationToken)
     {
         // The standby's own PostgreSQL died (killed, out of memory): rejoin, which restarts and repairs it.
-        if (!Database.Running && Stopwatch.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout)
+        if (!Database.Running && time.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout)
         {
-            logger.LogWarning("This standby's database is down for {Age:0} ms; rejoining", Stopwatch.GetElapsedTime(_lastDatabaseOk).TotalMilliseconds);
+            logger.LogWarning("This standby's database is down for {Age:0} ms; rejoining", time.GetElapsedTime(_lastDatabaseOk).TotalMilliseconds);
             _lastJoinAttempt = 0;
             SetRole(NodeRole.Stopped, "database stopped unexpectedly; rejoining the cluster");
             return;
@@ -881,32 +991,29 @@ public sealed class ClusterSupervisor(
                 WitnessReachable = false;
             }
         }
-        var age = Peer.Age;
+        var age = PeerAge;
         // A peer handing over is stopped on purpose and about to ask for the promotion itself.
         var peerDown = Peer.Last is { Role: NodeRole.Stopped, Reason: not HandingOver } or { Role: NodeRole.Active, DatabaseOk: false };
         var lost = age is null || age > _ha.FailoverTimeout || peerDown;
         TakeoverNeedsOperator = lost && !witness.Configured;
         if (!lost || !witness.Configured || WitnessReachable != true)
             return;
-        // Only a standby that was streaming, in sync by the active's last word, has every acknowledged write
-        // (remote_apply). After the active degraded to async, or one catching up, it waits for the operator.
-        if (Stopwatch.GetElapsedTime(_lastStreaming) > 2 * _ha.FailoverTimeout || Peer.Last?.Mode != ReplicationMode.Sync)
-        {
-            TakeoverNeedsOperator = true;
-            logger.LogWarning("Active {Peer} lost, but this standby was not in sync with it (last mode {Mode}, streamed {Age:0} ms ago): not taking over",
-                _state.PeerName, Peer.Last?.Mode, Stopwatch.GetElapsedTime(_lastStreaming).TotalMilliseconds);
-            return;
-        }
-        var detected = Stopwatch.GetTimestamp();
+        // Only the standby the active last recorded at the witness as synchronous has every acknowledged write; the
+        // witness checks that, the expiry and the epoch in one compare-and-set. After a degrade it names nobody.
+        var detected = time.GetTimestamp();
         _lastRenewal = detected;
         var handedOver = Lease is { Holder: var holder, Epoch: var leaseEpoch } && holder == Name && leaseEpoch == Epoch + 1;
-        if (handedOver || await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+        if (handedOver || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
         {
             logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
             await PromoteLockedAsync($"crash failover: {_state.PeerName} unreachable for {(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms",
                 _state.PeerName ?? "", detected, cancellationToken);
+            return;
         }
+        // Refused: the lease has not expired yet (the active may still be writing), or it does not name this node as
+        // the sync standby: then only the operator may choose to lose writes (ha_takeover).
+        TakeoverNeedsOperator = Lease is { Expired: true } lease && lease.SyncStandby != Name && lease.Epoch == Epoch;
     }
 
     // ---------------------------------------------------------------- transitions
@@ -917,14 +1024,9 @@ public sealed class ClusterSupervisor(
         _state.Epoch++;
         Mode = ReplicationMode.Async;
         await ActivateLockedAsync(cancellationToken);
-        var total = Stopwatch.GetElapsedTime(started);
-        await using (var session = documents.LightweightSession())
-        {
-            var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken) ?? new ClusterDocument();
-            cluster.RecordTakeover(new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1)));
-            session.Store(cluster);
-            await session.SaveChangesAsync(cancellationToken);
-        }
+        var total = time.GetElapsedTime(started);
+        var record = new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1));
+        await JournalAsync(ct => journal.RecordTakeoverAsync(record, ct), "the takeover into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
         await Record(EventCategory.Cluster, "Failover", $"{cause}: {from} → {Name}, epoch {Epoch}, {total.TotalMilliseconds:0} ms", cancellationToken);
         return promote;
     }
@@ -938,11 +1040,18 @@ public sealed class ClusterSupervisor(
         TakeoverNeedsOperator = false;
         if (_state.PeerName is { } standby)
             await database.EnsureStandbySlotAsync(standby, cancellationToken);
+        // What the database does decides the mode: a resumed active's server still waits for the standby it named.
+        var state = await ReadDatabaseAsync(cancellationToken);
+        if (state.Running)
+        {
+            Mode = string.IsNullOrEmpty(state.SyncStandbyNames) ? ReplicationMode.Async : ReplicationMode.Sync;
+            _syncRecorded = false;
+        }
         // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeRole.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
         await TryAcquireVipAsync(cancellationToken);
         // Only a new version changes the schema; clients already reach the node meanwhile.
-        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await journal.ApplySchemaAsync(cancellationToken);
     }
 
     /// <summary>
@@ -952,18 +1061,18 @@ public sealed class ClusterSupervisor(
     /// </summary>
     private async Task WatchdogAsync()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), time);
         while (await timer.WaitForNextTickAsync())
         {
             if (Role != NodeRole.Active || !witness.Configured || Volatile.Read(ref _fencing) != 0)
                 continue;
-            var peerAge = Peer.Age ?? TimeSpan.MaxValue;
-            var databaseSilent = Stopwatch.GetElapsedTime(_lastDatabaseOk);
-            var isolated = Stopwatch.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
+            var peerAge = PeerAge ?? TimeSpan.MaxValue;
+            var databaseSilent = time.GetElapsedTime(_lastDatabaseOk);
+            var isolated = time.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
             if (!isolated && databaseSilent <= _ha.DatabaseFenceAfter)
                 continue;
             await FenceNowAsync(isolated
-                ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({Stopwatch.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
+                ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({time.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
                 : $"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms",
                 NodeRole.Active);
         }
@@ -977,7 +1086,7 @@ public sealed class ClusterSupervisor(
     {
         if (Role != NodeRole.Active || Interlocked.CompareExchange(ref _fencing, 1, 0) != 0)
             return;
-        _lastJoinAttempt = Stopwatch.GetTimestamp();
+        _lastJoinAttempt = time.GetTimestamp();
         try
         {
             SetRole(NodeRole.Stopped, $"stepped down: {reason}");
@@ -991,7 +1100,7 @@ public sealed class ClusterSupervisor(
         {
             await database.KillAsync(CancellationToken.None);
             SaveIntent(NodeIntent.Member, lastRole);
-            _lastJoinAttempt = Stopwatch.GetTimestamp();
+            _lastJoinAttempt = time.GetTimestamp();
             logger.LogWarning("Fenced: {Reason}", reason);
             Interlocked.Exchange(ref _fencing, 0);
         }
@@ -1008,7 +1117,7 @@ public sealed class ClusterSupervisor(
         SetRole(NodeRole.Stopped, $"stepped down: {reason}");
         await database.StopAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Standby);
-        _lastJoinAttempt = Stopwatch.GetTimestamp();
+        _lastJoinAttempt = time.GetTimestamp();
         logger.LogWarning("Stepped down: {Reason}", reason);
     }
 
@@ -1032,11 +1141,10 @@ public sealed class ClusterSupervisor(
         // A node that just became standby gives the active a full timeout before judging it lost.
         if (role == NodeRole.Standby && Role != NodeRole.Standby)
         {
-            Peer = Peer with { LastSeenTimestamp = Stopwatch.GetTimestamp() };
-            _lastStreaming = Stopwatch.GetTimestamp();
+            Peer = Peer with { LastSeenTimestamp = time.GetTimestamp() };
         }
         if (role == NodeRole.Active && Role != NodeRole.Active)
-            _lastDatabaseOk = Stopwatch.GetTimestamp();
+            _lastDatabaseOk = time.GetTimestamp();
         if (role != Role)
             logger.LogInformation("Role {From} → {To}: {Reason}", Role, role, reason);
         Role = role;
@@ -1046,7 +1154,7 @@ public sealed class ClusterSupervisor(
 
     private void Publish()
     {
-        var snapshot = $"{Role}|{Reason}|{Epoch}|{Mode}|{Peer.Last?.Role}|{Peer.Age?.TotalSeconds > 1}|{WitnessReachable}|{vip.Held}";
+        var snapshot = $"{Role}|{Reason}|{Epoch}|{Mode}|{Peer.Last?.Role}|{PeerAge?.TotalSeconds > 1}|{WitnessReachable}|{vip.Held}";
         if (snapshot == _lastSnapshot)
             return;
         _lastSnapshot = snapshot;
@@ -1068,20 +1176,35 @@ public sealed class ClusterSupervisor(
         }
     }
 
-    private async Task Record(EventCategory category, string action, string detail, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes an Event Log line in the background: a commit may wait for a standby that is gone (a resumed active's
+    /// server still names it), and a transition must never wait for that while it holds the lock (simulator, seed 200).
+    /// </summary>
+    private Task Record(EventCategory category, string action, string detail, CancellationToken cancellationToken)
     {
         if (!AcceptsWrites)
-            return;
+            return Task.CompletedTask;
+        var entry = Domain.Events.EventLogEntry.Record(clock.UtcNow, Name, category, action, Name, EventOutcome.Success, detail);
+        _ = JournalAsync(ct => journal.RecordEventAsync(entry, ct), $"the Event Log line {action}", TimeSpan.FromSeconds(30), cancellationToken)
+            .ContinueWith(written => { if (written.Result) notifier.Publish(ChangeTopic.Events); }, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A write of the cluster's own records, given up after a timeout rather than left to hang a transition.</summary>
+    private async Task<bool> JournalAsync(Func<CancellationToken, Task> write, string what, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            await using var session = documents.LightweightSession();
-            session.Store(Domain.Events.EventLogEntry.Record(clock.UtcNow, Name, category, action, Name, EventOutcome.Success, detail));
-            await session.SaveChangesAsync(cancellationToken);
-            notifier.Publish(ChangeTopic.Events);
+            await write(linked.Token);
+            return true;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException || deadline.IsCancellationRequested)
         {
-            logger.LogWarning("Could not record {Action} in the Event Log: {Error}", action, ex.Message);
+            logger.LogWarning("Could not write {What}: {Error}", what, ex.Message);
+            return false;
         }
     }
 }

@@ -63,7 +63,7 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
 
         var observed = supervisor.Peer;
         var peerHello = observed.Last;
-        var age = observed.Age;
+        var age = supervisor.PeerAge;
         // Heard from within two seconds; connected means it answers as a running member.
         var fresh = age is not null && age < TimeSpan.FromSeconds(2);
         var connected = fresh && peerHello?.Role is NodeRole.Active or NodeRole.Standby;

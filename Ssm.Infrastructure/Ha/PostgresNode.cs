@@ -539,7 +539,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         await drop.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken)
+    public async Task<bool> SetSynchronousStandbyAsync(string? standbyName, CancellationToken cancellationToken)
     {
         var value = standbyName is null ? "" : $"\"{standbyName}\"";
         await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
@@ -549,15 +549,34 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         await using (var reload = new NpgsqlCommand("select pg_reload_conf()", connection))
             await reload.ExecuteNonQueryAsync(cancellationToken);
         if (standbyName is null)
-            return;
+            return true;
         // The reload reaches the server's processes a moment later, and commits acknowledged before that did not wait
-        // for the standby: return once the server counts it as synchronous (or after a second, if it stopped streaming).
+        // for the standby: confirmed once the server counts it as synchronous and it has replayed all WAL written up to
+        // then (every earlier commit), or not within a second (it stopped streaming).
         var started = Stopwatch.GetTimestamp();
         await using var check = new NpgsqlCommand(
             "select exists (select 1 from pg_stat_replication where application_name = $1 and sync_state = 'sync')", connection);
         check.Parameters.AddWithValue(standbyName);
-        while (await check.ExecuteScalarAsync(cancellationToken) is not true && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+        while (await check.ExecuteScalarAsync(cancellationToken) is not true)
+        {
+            if (Stopwatch.GetElapsedTime(started) >= TimeSpan.FromSeconds(1))
+                return false;
             await Task.Delay(2, cancellationToken);
+        }
+        await using var caughtUp = new NpgsqlCommand("""
+            select exists (select 1 from pg_stat_replication
+                           where application_name = $1 and sync_state = 'sync' and replay_lsn >= $2::pg_lsn)
+            """, connection);
+        var written = (string)(await Scalar(connection, "select pg_current_wal_lsn()::text", cancellationToken))!;
+        caughtUp.Parameters.AddWithValue(standbyName);
+        caughtUp.Parameters.AddWithValue(written);
+        while (await caughtUp.ExecuteScalarAsync(cancellationToken) is not true)
+        {
+            if (Stopwatch.GetElapsedTime(started) >= TimeSpan.FromSeconds(1))
+                return false;
+            await Task.Delay(2, cancellationToken);
+        }
+        return true;
     }
 
     public async Task EnsureReplicationUserAsync(CancellationToken cancellationToken)

@@ -47,11 +47,12 @@ public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, 
         await using var command = Source.CreateCommand("""
             create table if not exists ssm_witness_lease (
                 cluster text primary key, epoch bigint not null, holder text not null, expires_at timestamptz not null);
+            alter table ssm_witness_lease add column if not exists sync_standby text;
             create table if not exists ssm_witness_seen (
                 cluster text not null, node text not null, seen_at timestamptz not null, primary key (cluster, node));
-            insert into ssm_witness_lease (cluster, epoch, holder, expires_at)
-            values (@cluster, @epoch, @holder, now() + @ttl)
-            on conflict (cluster) do update set epoch = excluded.epoch, holder = excluded.holder, expires_at = excluded.expires_at;
+            insert into ssm_witness_lease (cluster, epoch, holder, expires_at, sync_standby)
+            values (@cluster, @epoch, @holder, now() + @ttl, null)
+            on conflict (cluster) do update set epoch = excluded.epoch, holder = excluded.holder, expires_at = excluded.expires_at, sync_standby = null;
             """);
         command.Parameters.AddWithValue("cluster", cluster);
         command.Parameters.AddWithValue("epoch", epoch);
@@ -63,19 +64,33 @@ public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, 
     public async Task<LeaseState?> ReadAsync(string cluster, CancellationToken cancellationToken)
     {
         await using var command = Source.CreateCommand(
-            "select epoch, holder, expires_at < now(), extract(epoch from expires_at - now()) * 1000 from ssm_witness_lease where cluster = @cluster");
+            "select epoch, holder, expires_at < now(), extract(epoch from expires_at - now()) * 1000, sync_standby from ssm_witness_lease where cluster = @cluster");
         command.Parameters.AddWithValue("cluster", cluster);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
             return null;
-        return new LeaseState(reader.GetInt64(0), reader.GetString(1), reader.GetBoolean(2), Convert.ToDouble(reader.GetValue(3)));
+        return new LeaseState(reader.GetInt64(0), reader.GetString(1), reader.GetBoolean(2), Convert.ToDouble(reader.GetValue(3)),
+            reader.IsDBNull(4) ? null : reader.GetString(4));
     }
 
     public Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
         UpdateAsync("""
-            update ssm_witness_lease set epoch = @new, holder = @node, expires_at = now() + @ttl
+            update ssm_witness_lease set epoch = @new, holder = @node, expires_at = now() + @ttl,
+                sync_standby = case when @new = epoch then sync_standby end
             where cluster = @cluster and epoch = @expected and (holder = @node or expires_at < now())
             """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("new", newEpoch), ("ttl", ttl));
+
+    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+        UpdateAsync("""
+            update ssm_witness_lease set epoch = epoch + 1, holder = @node, expires_at = now() + @ttl, sync_standby = null
+            where cluster = @cluster and epoch = @expected and expires_at < now() and sync_standby = @node
+            """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("ttl", ttl));
+
+    public Task<bool> SetSyncStandbyAsync(string cluster, string holder, long epoch, string? standby, CancellationToken cancellationToken) =>
+        UpdateAsync("""
+            update ssm_witness_lease set sync_standby = @standby
+            where cluster = @cluster and holder = @holder and epoch = @epoch
+            """, cancellationToken, ("cluster", cluster), ("holder", holder), ("epoch", epoch), ("standby", (object?)standby ?? DBNull.Value));
 
     public Task<bool> RenewAsync(string cluster, string node, long epoch, TimeSpan ttl, CancellationToken cancellationToken) =>
         UpdateAsync("""
@@ -85,7 +100,7 @@ public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, 
 
     public Task<bool> TransferAsync(string cluster, string from, string to, long epoch, TimeSpan ttl, CancellationToken cancellationToken) =>
         UpdateAsync("""
-            update ssm_witness_lease set holder = @to, epoch = @epoch + 1, expires_at = now() + @ttl
+            update ssm_witness_lease set holder = @to, epoch = @epoch + 1, expires_at = now() + @ttl, sync_standby = null
             where cluster = @cluster and holder = @from and epoch = @epoch
             """, cancellationToken, ("cluster", cluster), ("from", from), ("to", to), ("epoch", epoch), ("ttl", ttl));
 

@@ -1,0 +1,91 @@
+using Ssm.Application.Ha;
+
+namespace Ssm.Tests.Simulation;
+
+/// <summary>
+/// The peer API over the simulated network: a request crosses to the peer's host and runs on its node process; the
+/// answer crosses back. A dead node's host refuses at once; a frozen node or a cut link answers nothing, and the
+/// caller's timeout decides, as with HttpPeerLink.
+/// </summary>
+public sealed class SimPeerLink(SimWorld world, string host) : IPeerLink
+{
+    private static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMilliseconds(400);
+
+    public async Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SendAsync<PeerHello>(peer, "/peer/heartbeat", self, HeartbeatTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    public Task<TResponse> CallAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken) =>
+        SendAsync<TResponse>(peer, path, body, timeout, cancellationToken);
+
+    private async Task<TResponse> SendAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var target = world.NodeAt(peer.Host) ?? throw new HttpRequestException($"no such host {peer.Host}");
+        var caller = world.Scheduler.CurrentProcess;
+        var done = new TaskCompletionSource<TResponse>();
+        world.Network.Send(host, target.Host, world.Scheduler.System, () =>
+        {
+            if (!target.Process.Alive)
+            {
+                // The host is up and refuses the port: positive evidence that no node process runs there.
+                world.Network.Send(target.Host, host, caller, () => done.TrySetException(new HttpRequestException("Connection refused")));
+                return;
+            }
+            world.Scheduler.Post(target.Process, () => _ = ServeAsync(target, path, body, caller, done));
+        }, mayDuplicate: path != "/peer/heartbeat");
+        using var deadline = new CancellationTokenSource(timeout, world.Scheduler.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        return await done.Task.WaitAsync(linked.Token);
+    }
+
+    private async Task ServeAsync<TResponse>(SimNode target, string path, object body, SimProcess caller, TaskCompletionSource<TResponse> done)
+    {
+        var supervisor = target.Supervisor;
+        object? response;
+        Exception? error = null;
+        try
+        {
+            response = path switch
+            {
+                "/peer/heartbeat" => await supervisor.ReceiveHeartbeatAsync((PeerHello)body, CancellationToken.None),
+                "/peer/promote" => await supervisor.AcceptHandoverAsync((HandoverRequest)body, CancellationToken.None),
+                "/peer/join" => await supervisor.AcceptJoinAsync((JoinRequest)body, CancellationToken.None),
+                "/peer/discard" => await DiscardAsync(target, (DiscardRequest)body),
+                "/peer/standby-leaving" => await LeavingAsync(target, (PeerHello)body),
+                _ => throw new InvalidOperationException($"404 {path}"),
+            };
+        }
+        catch (Exception ex)
+        {
+            response = null;
+            error = new InvalidOperationException($"peer {target.Name} refused {path}: {ex.Message}");
+        }
+        world.Network.Send(target.Host, host, caller, () =>
+        {
+            if (error is not null)
+                done.TrySetException(error);
+            else
+                done.TrySetResult((TResponse)response!);
+        });
+    }
+
+    private static async Task<object> DiscardAsync(SimNode target, DiscardRequest request)
+    {
+        await target.Supervisor.AcceptDiscardAsync(request, CancellationToken.None);
+        return new JoinReply(target.Name, target.Host, 5432);
+    }
+
+    private static async Task<object> LeavingAsync(SimNode target, PeerHello hello)
+    {
+        await target.Supervisor.AcceptStandbyLeavingAsync(hello.Node, CancellationToken.None);
+        return target.Supervisor.Hello();
+    }
+}
