@@ -79,6 +79,10 @@ else
   publish_node "$APP" >"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
 fi
 SSM="$APP/ssm"
+publish_tool "$DATA/csc-emulator" tools/Ssm.CscEmulator/Ssm.CscEmulator.csproj >>"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
+CSC_EMULATOR="$DATA/csc-emulator/csc-emulator"
+publish_tool "$DATA/product-simulator" tools/Ssm.ProductSimulator/Ssm.ProductSimulator.csproj >>"$DATA/publish.log" 2>&1 || { tail -20 "$DATA/publish.log"; die "build failed"; }
+PRODUCT="$DATA/product-simulator/product-simulator"
 
 # The data folder is ours alone; as root, PostgreSQL (user postgres) may only pass through it to its own folders.
 if [ "$(id -u)" = 0 ]; then chgrp postgres "$DATA" && chmod 710 "$DATA"; else chmod 700 "$DATA"; fi
@@ -96,7 +100,7 @@ pg_start "$DATA/witness" "$PG_PORT" "-c listen_addresses=$WITNESS"
 if [ ! -f "$DATA/csc-operator-password" ]; then random_secret > "$DATA/csc-operator-password"; chmod 600 "$DATA/csc-operator-password"; fi
 CSC_PASSWORD=$(cat "$DATA/csc-operator-password")
 log "Starting the CSC emulator ($CSC_URL)"
-CSC_OPERATOR_PASSWORD=$CSC_PASSWORD "$SSM" csc-emulator --listen "$CSC_URL" --data "$DATA/csc" >>"$DATA/csc.log" 2>&1 &
+CSC_OPERATOR_PASSWORD=$CSC_PASSWORD "$CSC_EMULATOR" --listen "$CSC_URL" --data "$DATA/csc" >>"$DATA/csc.log" 2>&1 &
 PIDS+=($!)
 echo $! > "$DATA/csc.pid"
 for _ in $(seq 1 120); do
@@ -268,9 +272,9 @@ cat <<MSG
                                                             # restart the crashed primary: it rejoins as standby by itself
   Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
   synchronize, create a token under Registration Tokens, then act as products:
-    $SSM product register --server https://$VIP:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001
-    $SSM product report   --sn FOC0001 --csc-root $DATA/csc/csc-root.pem --count 3
-                          # Product Instances and Licenses show them live; they keep reporting across a failover
+    $PRODUCT register --server https://$VIP:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001
+    $PRODUCT report   --sn FOC0001 --csc-root $DATA/csc/csc-root.pem --count 3
+                             # Product Instances and Licenses show them live; they keep reporting across a failover
   API toolkit for monitoring tools (docs/api-toolkit.md): Accounts → API clients, then POST /backend/oauth/token.
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/$FIRST_NAME/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
                      (against the active node's own database: use $SECOND_NAME/ when the secondary is active)

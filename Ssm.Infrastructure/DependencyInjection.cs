@@ -42,6 +42,7 @@ public static class DependencyInjection
         services.Configure<HaOptions>(configuration.GetSection(HaOptions.Section));
         services.AddSingleton<IClock, SystemClock>();
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
+        services.AddSingleton<IStorageErrors, PostgresStorageErrors>();
         // Start-up order matters: the cluster role (and the database it starts) first. Hosted services start in the
         // order they are added, and data protection's loads the key ring from the database, which a node restarting
         // after a crash does not have yet: 0.2-0.4 s that a rejoin waited for.

@@ -1,13 +1,11 @@
 using System.CommandLine;
 using Ssm.Web.Console;
 
-var root = new RootCommand("SSM On-Prem HA: license server node, console verbs and tools")
+var root = new RootCommand("SSM On-Prem HA: the license server node and its operator's console verbs")
 {
     NodeCommands.Node(),
     AdminCommands.Admin(),
-    ProductCommands.Product(),
-    BenchCommands.Bench(),
 };
-foreach (var verb in HaCommands.All().Concat(CscCommands.All()))
+foreach (var verb in HaCommands.All())
     root.Subcommands.Add(verb);
 return await root.Parse(args).InvokeAsync();

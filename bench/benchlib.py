@@ -1,11 +1,21 @@
 """What the benchmark drivers share (imported from bench/, beside them)."""
+import http.client
+import http.cookies
+import json
+import os
 import signal
 import ssl
 import subprocess
+import sys
 import time
 
 # The dashboard and the API are HTTPS only, and cookie-authenticated writes need this header (decision 0016).
 REQUESTED_WITH = {"X-Requested-With": "bench"}
+
+
+def tool(app, name):
+    """A program of tools/ (csc-emulator, product-simulator), published in a folder of its own beside ssm."""
+    return os.path.join(os.path.dirname(app), name, name)
 
 
 def pinned_context(addresses, port, cafile=None):
@@ -42,3 +52,145 @@ def stop_process(process, pid_file):
             process.kill()
             process.wait()
     open(pid_file, "w").close()
+
+
+class BenchError(Exception):
+    pass
+
+
+def progress(message):
+    """Progress goes to stderr; the report is what a driver prints on stdout."""
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def log_tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def cookie_header(cookies, headers):
+    """Adds the session cookies kept so far to a request's headers."""
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return headers
+
+
+def keep_cookies(response, cookies):
+    """Remembers the cookies a response sets (the session cookie after a login)."""
+    for header in response.msg.get_all("Set-Cookie") or []:
+        jar = http.cookies.SimpleCookie()
+        jar.load(header)
+        cookies.update({name: morsel.value for name, morsel in jar.items()})
+
+
+class Session:
+    """One keep-alive HTTP or HTTPS (with a context) connection that keeps the cookies the server sets.
+    A connection the server closed while idle (Kestrel: after 130 s) is opened anew once; connects counts them."""
+
+    def __init__(self, host, port, context=None, timeout=120):
+        self.host, self.port, self.context, self.timeout = host, port, context, timeout
+        self.conn, self.cookies, self.connects = None, {}, 0
+
+    def _connect(self):
+        self.connects += 1
+        if self.context is None:
+            return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
+
+    def send(self, method, path, body=None, headers=None, content_type="application/json"):
+        """Sends BODY (bytes) and returns (status, data)."""
+        h = {"Accept": "application/json", **REQUESTED_WITH}
+        if body is not None:
+            h["Content-Type"] = content_type
+        h.update(headers or {})
+        cookie_header(self.cookies, h)
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = self._connect()
+            reused = self.conn.sock is not None
+            try:
+                self.conn.request(method, path, body=body, headers=h)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2 or not reused:
+                    raise
+        keep_cookies(response, self.cookies)
+        return response.status, data
+
+    def json(self, method, path, body=None, expect=(200,), headers=None):
+        """Sends BODY as JSON and returns the answer parsed; another status than EXPECT is a BenchError."""
+        status, data = self.send(method, path, None if body is None else json.dumps(body).encode(), headers)
+        if status not in expect:
+            raise BenchError(f"{method} {path} answered {status}, expected {expect}: {data[:500]!r}")
+        return json.loads(data) if data else None
+
+
+class Process:
+    """A child process whose pid is written to a file (the wrapper script stops it by that pid if we cannot)."""
+
+    def __init__(self, name, command, log, pid_file, env=None, new_session=False):
+        self.name, self.log, self.pid_file = name, log, pid_file
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                            env=env, start_new_session=new_session)
+        with open(pid_file, "w") as f:
+            f.write(str(self.process.pid))
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def check(self):
+        if self.process.poll() is not None:
+            raise BenchError(f"{self.name} exited with code {self.process.returncode}:\n{log_tail(self.log)}")
+
+    def stop(self):
+        stop_process(self.process, self.pid_file)
+
+    def status_kib(self, field):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise BenchError(f"no {field} in /proc/{self.pid}/status")
+
+
+def wait_until(what, probe, timeout, check=lambda: None, interval=0.05):
+    """Returns once PROBE() is true; CHECK() raises if what we wait on died. A probe that cannot connect yet counts
+    as not yet; after TIMEOUT seconds a BenchError names WHAT and the last error."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        check()
+        try:
+            if probe():
+                return
+        except (OSError, http.client.HTTPException, ssl.SSLError, ValueError) as error:
+            last = error
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} not within {timeout} s" + (f" (last error: {last})" if last else ""))
+        time.sleep(interval)
+
+
+def finish(report, error=None):
+    """Prints the report on stdout; a benchmark that failed says so last and exits with 1."""
+    if error:
+        report.append(f"BENCHMARK FAILED: {error}")
+    print("\n".join(report), flush=True)
+    if error:
+        sys.exit(1)
+
+
+def run(main):
+    """Runs a driver's main: a BenchError ends it with its message (and exit code 1), not a traceback."""
+    try:
+        main()
+    except BenchError as error:
+        raise SystemExit(str(error))

@@ -20,11 +20,10 @@ import socket
 import statistics
 import struct
 import subprocess
-import sys
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, progress, stop_process
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -45,16 +44,8 @@ WITNESS_DOWN_S = 3.0     # the witness is stopped this long; the active is kille
 REJOIN_TARGET_MS = 3000
 
 
-def progress(message):
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
 def now():
     return time.monotonic()
-
-
-class BenchError(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- PostgreSQL: pg_is_in_recovery over the Unix socket
@@ -337,17 +328,12 @@ class Writer(threading.Thread):
             self.failures.append((now(), kind, self.phase.value))
 
     def _send(self, conn, method, path, body):
-        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        # A connection of its own (not a Session): each failure is classified and timed where it happens.
+        headers = cookie_header(self.cookies, {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH})
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                self.cookies[name] = morsel.value
+        keep_cookies(response, self.cookies)
         return response.status, data
 
     @staticmethod
@@ -504,8 +490,8 @@ class Cluster:
 
     @staticmethod
     def steady(status):
-        return (status is not None and status["self"]["role"] == "Active" and status["mode"] == "Sync"
-                and status["heartbeatConnected"] and (status.get("peer") or {}).get("role") == "Standby")
+        return (status is not None and status["self"]["role"] == "Active" and status["replication"]["mode"] == "Sync"
+                and status["heartbeat"]["connected"] and (status.get("peer") or {}).get("role") == "Standby")
 
     def wait_steady(self, timeout=STEADY_TIMEOUT_S, on=None):
         """Waits until one node (or `on`) is active, synchronous, with a connected standby; returns (name, time)."""
@@ -519,7 +505,7 @@ class Cluster:
                 if self.steady(status):
                     return name, now()
             time.sleep(0.05)
-        summary = {n: (s and {k: s.get(k) for k in ("self", "peer", "mode", "heartbeatConnected", "epoch")}) for n, s in last.items()}
+        summary = {n: (s and {k: s.get(k) for k in ("self", "peer", "replication", "heartbeat", "epoch")}) for n, s in last.items()}
         raise BenchError(f"the cluster did not become active+sync+heartbeat within {timeout} s; last status: "
                          f"{json.dumps(summary)}\n--- primary log ---\n{self.nodes['primary'].log_tail()}"
                          f"\n--- secondary log ---\n{self.nodes['secondary'].log_tail()}")
@@ -773,28 +759,13 @@ def fault_cycle(kind, cluster, writer, phase, i, cycles, done):
 
 
 def read_all_names(host, port, password, context):
-    conn = http.client.HTTPSConnection(host, port, timeout=30, context=context)
-    cookies = {}
-
-    def send(method, path, body=None):
-        headers = {"Accept": "application/json", "Content-Type": "application/json", **REQUESTED_WITH}
-        if cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            cookies.update({k: m.value for k, m in jar.items()})
-        return response.status, data
-
-    status, data = send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
+    session = Session(host, port, context, timeout=30)
+    status, data = session.send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
     if status != 200:
         raise BenchError(f"login through the VIP for the final read failed: {status} {data[:300]!r}")
     names, page, total = set(), 1, None
     while True:
-        status, data = send("GET", f"/api/accounts?pageSize=100&page={page}")
+        status, data = session.send("GET", f"/api/accounts?pageSize=100&page={page}")
         if status != 200:
             raise BenchError(f"GET /api/accounts page {page} answered {status}: {data[:300]!r}")
         body = json.loads(data)
@@ -803,7 +774,7 @@ def read_all_names(host, port, password, context):
         if page >= body["pageCount"]:
             break
         page += 1
-    conn.close()
+    session.conn.close()
     return names, total
 
 
@@ -1004,14 +975,10 @@ def main():
         findings = log_findings(cluster)
         report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
         report.extend(findings[:60])
-        if error:
-            report.append(f"BENCHMARK FAILED: {error}")
     finally:
         for node in cluster.nodes.values():
             node.stop()
-    print("\n".join(report), flush=True)
-    if error:
-        sys.exit(1)
+    finish(report, error)
 
 
 if __name__ == "__main__":

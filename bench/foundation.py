@@ -4,23 +4,15 @@ Starts `ssm node` itself (so it knows the exact process start), measures, and al
 The admin password comes from the SSM_ADMIN_PASSWORD environment variable, which the node also reads.
 """
 import argparse
-import http.client
-import http.cookies
 import json
 import math
 import os
 import statistics
-import subprocess
-import sys
 import time
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import Process, Session, pinned_context, progress, run, wait_until
 
 HOST = "127.0.0.1"
-
-
-def progress(message):
-    print(f"==> {message}", file=sys.stderr, flush=True)
 
 
 class Node:
@@ -31,78 +23,22 @@ class Node:
     def start(self):
         """Starts the node; returns milliseconds from process start to /health/ready answering 200."""
         a = self.args
-        command = [a.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{a.port}",
-                   "--https-port", str(a.https_port), "--db", a.db, "--data", a.data]
-        log = open(a.log, "ab")
         started = time.monotonic()
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        with open(a.pid_file, "w") as f:
-            f.write(str(self.process.pid))
-        deadline = started + 180
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the node exited with code {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection(HOST, a.port, timeout=5)
-                conn.request("GET", "/health/ready")
-                response = conn.getresponse()
-                response.read()
-                conn.close()
-                if response.status == 200:
-                    return (time.monotonic() - started) * 1000
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the node was not ready after 180 s:\n{self.log_tail()}")
-            time.sleep(0.01)
+        self.process = Process("the node", [a.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{a.port}",
+                                            "--https-port", str(a.https_port), "--db", a.db, "--data", a.data],
+                               a.log, a.pid_file)
+        probe = Session(HOST, a.port, timeout=5)
+        wait_until("the node's /health/ready", lambda: probe.send("GET", "/health/ready")[0] == 200, 180,
+                   self.process.check, interval=0.01)
+        return (time.monotonic() - started) * 1000
 
     def stop(self):
-        if self.process is None:
-            return
-        stop_process(self.process, self.args.pid_file)
-        self.process = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
 
     def status_kib(self, field):
-        with open(f"/proc/{self.process.pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise SystemExit(f"no {field} in /proc/{self.process.pid}/status")
-
-    def log_tail(self, lines=30):
-        try:
-            with open(self.args.log, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-
-class Client:
-    """One keep-alive HTTPS/1.1 connection that keeps the cookies the server sets."""
-
-    def __init__(self, port, context):
-        self.conn = http.client.HTTPSConnection(HOST, port, timeout=60, context=context)
-        self.cookies = {}
-        self.connects = 0
-
-    def send(self, method, path, body=None):
-        headers = {"Accept": "application/json", **REQUESTED_WITH}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if self.conn.sock is None:
-            self.connects += 1
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        data = response.read()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                self.cookies[name] = morsel.value
-        return response.status, data
+        return self.process.status_kib(field)
 
 
 def percentile(sorted_values, p):
@@ -174,8 +110,8 @@ def main():
         # 3. Baseline and create-account latency, interleaved in blocks so that both see the same machine noise.
         # Both over HTTPS, where the dashboard's API is served: the baseline pays the same TLS as the writes.
         context = pinned_context([HOST], args.https_port)
-        live = Client(args.https_port, context)
-        admin = Client(args.https_port, context)
+        live = Session(HOST, args.https_port, context, timeout=60)
+        admin = Session(HOST, args.https_port, context, timeout=60)
         status, data = admin.send("POST", "/api/session",
                                   json.dumps({"userName": "admin", "password": password}).encode())
         if status != 200 or "ssm.auth" not in admin.cookies:
@@ -208,4 +144,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

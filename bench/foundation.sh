@@ -17,44 +17,12 @@ IDLE_SECONDS=${BENCH_IDLE_SECONDS:-5}
 ensure_dotnet
 ensure_postgres
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-bench.XXXXXX")
-PG_DIR=$WORK/pg
+bench_work bench
 APP=$WORK/app
-NODE_PID_FILE=$WORK/node.pid
-PG_STARTED=false
-
-# Stops what this script started: the node (if the helper left it running) by its pid, then PostgreSQL.
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -s "$NODE_PID_FILE" ]; then
-    local pid; pid=$(cat "$NODE_PID_FILE")
-    # Only signal it if that pid still is our node (its command line names our temp folder).
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
-      log "Stopping the node (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  if $PG_STARTED; then
-    log "Stopping PostgreSQL"
-    pg_stop "$PG_DIR"
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-PG_PORT=$(free_port)
-PG_PASSWORD=$(random_secret)
-log "Creating a throwaway PostgreSQL cluster in $PG_DIR (port $PG_PORT)"
-pg_init "$PG_DIR" "$PG_PASSWORD"
-PG_STARTED=true
-pg_start "$PG_DIR" "$PG_PORT"
-PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "create database ssm"
-DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
+bench_postgres "$WORK/pg"
 
 log "Publishing the node (Release) to $APP"
 if ! publish_node "$APP" >"$WORK/publish.log" 2>&1; then
@@ -62,8 +30,7 @@ if ! publish_node "$APP" >"$WORK/publish.log" 2>&1; then
   die "dotnet publish failed"
 fi
 
-ADMIN_PASSWORD=$(random_secret)
-while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
+bench_admin_password
 
 NODE_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
@@ -75,5 +42,5 @@ printf 'ssm foundation benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/foundation.py \
   --app "$APP/ssm" --port "$NODE_PORT" --https-port "$HTTPS_PORT" --db "$DB" --data "$WORK/node" \
-  --log "$WORK/node.log" --pid-file "$NODE_PID_FILE" \
+  --log "$WORK/node.log" --pid-file "$WORK/pids/node.pid" \
   --starts "$STARTS" --count "$COUNT" --idle-seconds "$IDLE_SECONDS"

@@ -1,9 +1,9 @@
-"""Measurements for bench/products.sh (Python 3 standard library only; the load itself is `ssm bench products`).
+"""Measurements for bench/products.sh (Python 3 standard library only; the load itself is `product-simulator bench products`).
 
 Starts the CSC emulator and both `ssm node --manage-db` processes (with HTTPS, pointed at the emulator, the Smart
 Transport rate limit as given), deploys the two-node cluster with synchronous replication and a witness, activates an
 account, sets the Host Common Name to the VIP and synchronizes once so that CSC signs the server certificate, makes a
-registration token without a use limit, then runs `ssm bench products` against the VIP and the active node's own
+registration token without a use limit, then runs `product-simulator bench products` against the VIP and the active node's own
 PostgreSQL while it watches that the cluster stays active + synchronous. Passwords come from SSM_ADMIN_PASSWORD and
 CSC_OPERATOR_PASSWORD (the nodes and the emulator read them too). Report on stdout, progress on stderr.
 """
@@ -17,63 +17,8 @@ import sys
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
-from failover import BenchError, Cluster, log_findings
-
-
-def progress(message):
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
-class Api:
-    """One keep-alive HTTP(S) connection that keeps the session cookie."""
-
-    def __init__(self, host, port, context=None, timeout=120):
-        self.host, self.port, self.context, self.timeout = host, port, context, timeout
-        self.conn, self.cookies = None, {}
-
-    def send(self, method, path, body=None, headers=None):
-        if self.conn is None:
-            self.conn = (http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
-                         if self.context else http.client.HTTPConnection(self.host, self.port, timeout=self.timeout))
-        h = {"Accept": "application/json", **REQUESTED_WITH, **(headers or {})}
-        if body is not None:
-            h["Content-Type"] = "application/json"
-        if self.cookies:
-            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        try:
-            self.conn.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=h)
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = None
-            raise
-        for header in response.msg.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
-        return response.status, data
-
-    def json(self, method, path, body=None, expect=(200,)):
-        status, data = self.send(method, path, body)
-        if status not in expect:
-            raise BenchError(f"{method} {path} answered {status}, expected {expect}: {data[:500]!r}")
-        return json.loads(data) if data else None
-
-
-def wait_until(what, probe, timeout, check=lambda: None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        check()
-        try:
-            if probe():
-                return
-        except (OSError, http.client.HTTPException, ssl.SSLError, ValueError) as error:
-            last = error
-        if time.monotonic() > deadline:
-            raise BenchError(f"{what} not within {timeout} s" + (f" (last error: {last})" if last else ""))
-        time.sleep(0.1)
+from benchlib import BenchError, Process, Session, finish, pinned_context, progress, stop_process, tool, wait_until
+from failover import Cluster, log_findings
 
 
 class Watch(threading.Thread):
@@ -90,7 +35,7 @@ class Watch(threading.Thread):
             state = []
             for name, node in self.cluster.nodes.items():
                 s = node.status(timeout=3)
-                state.append(f"{name}:{s['self']['role']}/{s['mode']}" if s else f"{name}:no answer")
+                state.append(f"{name}:{s['self']['role']}/{s['replication']['mode']}" if s else f"{name}:no answer")
             state = " ".join(state)
             self.samples += 1
             if state != self.last:
@@ -183,20 +128,12 @@ def main():
     report, error = [], None
     try:
         progress(f"Starting the CSC emulator on {csc_url}")
-        pid_file = os.path.join(args.work, "pids", "csc.pid")
-        with open(os.path.join(args.work, "csc.log"), "ab") as log:
-            emulator = subprocess.Popen([args.app, "csc-emulator", "--listen", csc_url, "--data", csc_dir, "--approval", "auto"],
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        with open(pid_file, "w") as f:
-            f.write(str(emulator.pid))
-
-        def emulator_alive():
-            if emulator.poll() is not None:
-                raise BenchError(f"the CSC emulator exited with code {emulator.returncode}")
-
-        wait_until("the emulator's root file", lambda: os.path.exists(root_pem) and os.path.getsize(root_pem) > 0, 60, emulator_alive)
-        csc = Api(args.csc, args.csc_port, ssl.create_default_context(cafile=root_pem))
-        wait_until("GET /csc/v1/root", lambda: csc.send("GET", "/csc/v1/root")[0] == 200, 60, emulator_alive)
+        emulator = Process("the CSC emulator",
+                           [tool(args.app, "csc-emulator"), "--listen", csc_url, "--data", csc_dir, "--approval", "auto"],
+                           os.path.join(args.work, "csc.log"), os.path.join(args.work, "pids", "csc.pid"), new_session=True)
+        wait_until("the emulator's root file", lambda: os.path.exists(root_pem) and os.path.getsize(root_pem) > 0, 60, emulator.check)
+        csc = Session(args.csc, args.csc_port, ssl.create_default_context(cafile=root_pem))
+        wait_until("GET /csc/v1/root", lambda: csc.send("GET", "/csc/v1/root")[0] == 200, 60, emulator.check)
 
         progress(f"Starting primary ({args.primary}) and secondary ({args.secondary}): http {args.http_port}, https {args.https_port}, "
                  f"PostgreSQL {args.pg_port}, Smart Transport limit {args.rate_limit}/s per source (0 = off)")
@@ -212,9 +149,9 @@ def main():
         progress(f"{result.stdout.strip()} ({ms:.0f} ms); active: {active}")
 
         # The API is HTTPS only: the nodes' self-signed certificates until CSC signs the VIP's, then CSC's root.
-        api = Api(args.vip, args.https_port, pinned_context([args.primary, args.secondary], args.https_port, cafile=root_pem))
-        wait_until("login through the VIP", lambda: api.send("POST", "/api/session", {"userName": "admin", "password": admin_password})[0] == 200,
-                   60, cluster.check_alive)
+        api = Session(args.vip, args.https_port, pinned_context([args.primary, args.secondary], args.https_port, cafile=root_pem))
+        login = json.dumps({"userName": "admin", "password": admin_password}).encode()
+        wait_until("login through the VIP", lambda: api.send("POST", "/api/session", login)[0] == 200, 60, cluster.check_alive)
         account = api.json("POST", "/api/accounts", {"name": "BENCH", "description": "products benchmark", "contactEmail": "ops@example.com"},
                            expect=(201,))
         activated = api.json("POST", f"/api/accounts/{account['id']}/activation", {"user": "csc-operator", "password": operator_password})
@@ -248,7 +185,7 @@ def main():
         active = cluster.find_active()
         standby = cluster.other(active)
         a, s = cluster.nodes[active], cluster.nodes[standby]
-        command = [args.app, "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
+        command = [tool(args.app, "product-simulator"), "bench", "products", "--server", f"https://{args.vip}:{args.https_port}/",
                    "--direct", f"https://{a.address}:{args.https_port}/", "--csc-root", root_pem, "--token", secret,
                    "--db", f"Host={os.path.join(a.data, 'pg-run')};Port={args.pg_port};Username=postgres;Database=ssm;Timeout=15",
                    "--api", f"https://{args.vip}:{args.https_port}/", "--count", str(args.count), "--concurrency", str(args.concurrency),
@@ -266,7 +203,7 @@ def main():
         report.append("")
         settled = wait_settled([a.process.pid, s.process.pid])
         report.append(f"both nodes settled (below {SETTLED_CPU:.0%} of a core for 2 s: start-up JIT done) {settled:.0f} s before the load")
-        progress(f"Running ssm bench products against {active}")
+        progress(f"Running product-simulator bench products against {active}")
         watch.start()
         bench = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with open(os.path.join(args.work, "pids", "bench.pid"), "w") as f:
@@ -280,7 +217,7 @@ def main():
         tracer.stop()
         report.extend(output.rstrip("\n").split("\n"))
         if bench.returncode != 0:
-            error = f"ssm bench products exited with code {bench.returncode}"
+            error = f"product-simulator bench products exited with code {bench.returncode}"
     except BenchError as e:
         error = str(e)
     except KeyboardInterrupt:
@@ -295,15 +232,11 @@ def main():
         findings = log_findings(cluster)
         report.append(f"warnings/errors in the node and PostgreSQL logs: {len(findings)} distinct" + (":" if findings else ""))
         report.extend(findings[:30])
-        if error:
-            report.append(f"BENCHMARK FAILED: {error}")
         for node in cluster.nodes.values():
             node.stop()
         if emulator is not None:
-            stop_process(emulator, os.path.join(args.work, "pids", "csc.pid"))
-    print("\n".join(report), flush=True)
-    if error:
-        sys.exit(1)
+            emulator.stop()
+    finish(report, error)
 
 
 if __name__ == "__main__":

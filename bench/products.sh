@@ -55,74 +55,19 @@ case "$NET." in 127.*) ;; *) die "BENCH_NET must be a 127.x.y loopback prefix, n
 ensure_dotnet
 ensure_postgres
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-products.XXXXXX")
-# PostgreSQL runs as postgres when we are root: it must pass through this folder to its own (nothing here is readable).
-[ "$(id -u)" = 0 ] && chmod o+x "$WORK"
+bench_work products
 APP=${BENCH_APP:-$WORK/app}
-WITNESS_STARTED=false
-
-
-# Stops what this script started, each by its own pid: the load driver, the nodes, the emulator, then every
-# PostgreSQL, then the folder.
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  # The nodes leave their PostgreSQL running when they exit (a crash must look like a crash): stop them here.
-  stop_own_pids "$WORK/pids" "$APP/ssm"
-  stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
-  if $WITNESS_STARTED; then
-    log "Stopping the witness PostgreSQL"
-    pg_stop "$WORK/witness"
-  fi
-  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
-    mkdir -p "$BENCH_KEEP_LOGS"
-    for node in primary secondary; do
-      cp "$WORK/$node.log" "$BENCH_KEEP_LOGS/$node.log" 2>/dev/null || true
-      cp "$WORK/$node/pg-run/postgresql.log" "$BENCH_KEEP_LOGS/$node-postgresql.log" 2>/dev/null || true
-    done
-    cp "$WORK/csc.log" "$BENCH_KEEP_LOGS/csc.log" 2>/dev/null || true
-    log "Logs copied to $BENCH_KEEP_LOGS"
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK/pids"
 
-HTTP_PORT=$(pick_port 8443 "$PRIMARY" "$SECONDARY" "$VIP")
-HTTPS_PORT=$(pick_port 8444 "$PRIMARY" "$SECONDARY" "$VIP")
-while [ "$HTTPS_PORT" = "$HTTP_PORT" ]; do HTTPS_PORT=$(pick_port $((HTTP_PORT + 2)) "$PRIMARY" "$SECONDARY" "$VIP"); done
-PEER_PORT=$(pick_port 8445 "$PRIMARY" "$SECONDARY")
-while [ "$PEER_PORT" = "$HTTP_PORT" ] || [ "$PEER_PORT" = "$HTTPS_PORT" ]; do PEER_PORT=$(pick_port $((HTTPS_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
-PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
-WITNESS_PORT=$(pick_port 15432 "$WITNESS")
+bench_cluster_ports 8443 8444 8445
 CSC_PORT=$(pick_port 9443 "$CSC")
 
-if [ -z "${BENCH_APP:-}" ]; then
-  log "Publishing the node (Release) from a copy of HEAD to $APP"
-  mkdir -p "$WORK/src"
-  git archive HEAD | tar -x -C "$WORK/src"
-  if ! (cd "$WORK/src" && publish_node "$APP") >"$WORK/publish.log" 2>&1; then
-    tail -30 "$WORK/publish.log" >&2
-    die "dotnet publish failed"
-  fi
-  rm -rf "$WORK/src"
-fi
-[ -x "$APP/ssm" ] || die "no ssm executable in $APP"
+bench_publish "$WORK" "$APP"
 SSM=$APP/ssm
-KEY=$WORK/cluster-keys
-"$SSM" ha_generate_keys --out "$KEY" >/dev/null
-# The benchmark's own client of the console API (mutual TLS), as the console verbs make one for each call.
-"$SSM" ha_generate_keys --out "$KEY" --issue bench-console --role console >/dev/null
+bench_cluster_keys
 
-log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT (TLS, nodes admitted by cluster certificate)"
-WITNESS_DB=$("$SSM" ha_witness_init --data "$WORK/witness" --keys "$KEY" --address "$WITNESS" --port "$WITNESS_PORT")
-WITNESS_STARTED=true
-pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
-
-ADMIN_PASSWORD=$(random_secret)
-while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
+bench_admin_password
 OPERATOR_PASSWORD=$(random_secret)
 
 printf 'ssm products benchmark  commit %s%s  %s cores  dotnet %s  %s  load average %s\n' \

@@ -9,126 +9,17 @@ Passwords come from SSM_ADMIN_PASSWORD and CSC_OPERATOR_PASSWORD (the node and t
 Report on stdout, progress on stderr.
 """
 import argparse
-import http.client
-import http.cookies
 import json
 import os
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
-from benchlib import REQUESTED_WITH, pinned_context, stop_process
+from benchlib import BenchError, Process, Session, pinned_context, progress, run, tool, wait_until
 
 HOST = "127.0.0.1"
-
-
-def progress(message):
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
-def log_tail(path, lines=30):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
-
-
-class Process:
-    """A child process whose pid is written to a file (the wrapper stops it by that pid if we cannot)."""
-
-    def __init__(self, name, command, log, pid_file, env=None):
-        self.name, self.log, self.pid_file = name, log, pid_file
-        out = open(log, "ab")
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                        env=env)
-        out.close()
-        with open(pid_file, "w") as f:
-            f.write(str(self.process.pid))
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def check(self):
-        if self.process.poll() is not None:
-            raise SystemExit(f"{self.name} exited with code {self.process.returncode}:\n{log_tail(self.log)}")
-
-    def stop(self):
-        stop_process(self.process, self.pid_file)
-
-    def status_kib(self, field):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise SystemExit(f"no {field} in /proc/{self.pid}/status")
-
-
-class Client:
-    """One keep-alive connection (HTTP or HTTPS) that keeps the cookies the server sets."""
-
-    def __init__(self, port, context=None, timeout=120):
-        self.port, self.context, self.timeout = port, context, timeout
-        self.conn = None
-        self.cookies = {}
-
-    def _connect(self):
-        if self.context is None:
-            return http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
-        return http.client.HTTPSConnection(HOST, self.port, timeout=self.timeout, context=self.context)
-
-    def send(self, method, path, body=None, headers=None, content_type="application/json"):
-        if self.conn is None:
-            self.conn = self._connect()
-        h = {"Accept": "application/json", **REQUESTED_WITH}
-        if body is not None:
-            h["Content-Type"] = content_type
-        if self.cookies:
-            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        h.update(headers or {})
-        for attempt in (1, 2):
-            reused = self.conn.sock is not None
-            try:
-                self.conn.request(method, path, body=body, headers=h)
-                response = self.conn.getresponse()
-                data = response.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                # A keep-alive connection the server closed while idle (Kestrel: after 130 s): once more, anew.
-                if attempt == 2 or not reused:
-                    raise
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                self.cookies[name] = morsel.value
-        return response.status, data
-
-    def json(self, method, path, body=None, expect=(200,), headers=None):
-        status, data = self.send(method, path, None if body is None else json.dumps(body).encode(), headers)
-        if status not in expect:
-            raise SystemExit(f"{method} {path} answered {status}, expected {expect}: {data[:500]!r}")
-        return json.loads(data) if data else None
-
-
-def wait_until(what, probe, timeout, processes=()):
-    deadline = time.monotonic() + timeout
-    while True:
-        for p in processes:
-            p.check()
-        try:
-            if probe():
-                return
-        except (OSError, http.client.HTTPException, ssl.SSLError):
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} not within {timeout} s")
-        time.sleep(0.05)
 
 
 class Psql:
@@ -209,7 +100,7 @@ class Sampler(threading.Thread):
             try:
                 self.peak = max(self.peak, self.node.status_kib("VmRSS"))
                 self.samples += 1
-            except (OSError, SystemExit):
+            except (OSError, BenchError):
                 pass
             time.sleep(0.1)
 
@@ -297,13 +188,13 @@ def main():
         # 1. The CSC emulator, trusted through its own root.
         progress(f"Starting the CSC emulator on https://{HOST}:{args.csc_port}")
         emulator = Process("the CSC emulator",
-                           [args.app, "csc-emulator", "--listen", f"https://{HOST}:{args.csc_port}", "--data", csc_dir,
+                           [tool(args.app, "csc-emulator"), "--listen", f"https://{HOST}:{args.csc_port}", "--data", csc_dir,
                             "--approval", "auto"], f"{work}/csc.log", args.csc_pid_file)
         wait_until("the emulator's root file", lambda: os.path.exists(root_pem) and os.path.getsize(root_pem) > 0,
-                   60, [emulator])
+                   60, emulator.check)
         context = ssl.create_default_context(cafile=root_pem)
-        csc = Client(args.csc_port, context)
-        wait_until("GET /csc/v1/root", lambda: csc.send("GET", "/csc/v1/root")[0] == 200, 60, [emulator])
+        csc = Session(HOST, args.csc_port, context)
+        wait_until("GET /csc/v1/root", lambda: csc.send("GET", "/csc/v1/root")[0] == 200, 60, emulator.check)
 
         # 2. The node, standalone, pointed at the emulator.
         progress(f"Starting the node on http://{HOST}:{args.port}")
@@ -311,10 +202,10 @@ def main():
                        [args.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{args.port}",
                         "--https-port", str(args.https_port), "--data", f"{work}/node", "--db", args.db, "--csc", f"https://{HOST}:{args.csc_port}",
                         "--csc-root", root_pem], f"{work}/node.log", args.node_pid_file)
-        live = Client(args.port, timeout=5)
-        wait_until("the node's /health/ready", lambda: live.send("GET", "/health/ready")[0] == 200, 180, [node])
+        live = Session(HOST, args.port, timeout=5)
+        wait_until("the node's /health/ready", lambda: live.send("GET", "/health/ready")[0] == 200, 180, node.check)
         # The API is HTTPS only; the node presents its self-signed certificate, or the one CSC signs later.
-        admin = Client(args.https_port, pinned_context([HOST], args.https_port, cafile=root_pem))
+        admin = Session(HOST, args.https_port, pinned_context([HOST], args.https_port, cafile=root_pem))
         admin.json("POST", "/api/session", {"userName": "admin", "password": admin_password})
         if "ssm.auth" not in admin.cookies:
             raise SystemExit(f"login set no ssm.auth cookie: {admin.cookies}")
@@ -455,4 +346,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

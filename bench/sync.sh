@@ -14,7 +14,7 @@
 #   repository at the same time is neither disturbed nor measured (uncommitted changes are not included).
 #   BENCH_APP=DIR      uses an `ssm` already published in DIR instead (debugging the benchmark itself).
 #   BENCH_KEEP_LOGS    copies the node, emulator and PostgreSQL logs there before the temp folder is removed.
-#   BENCH_PG_SLOW_MS   logs PostgreSQL statements slower than that many ms (with BENCH_KEEP_LOGS: postgresql.log).
+#   BENCH_PG_SLOW_MS   logs PostgreSQL statements slower than that many ms (with BENCH_KEEP_LOGS: pg-server.log).
 #   BENCH_TIMEOUT      seconds a single sync may run before the benchmark gives up.
 # Everything lives in a temp folder that is removed at the end; only 127.0.0.1 is used.
 # Progress goes to stderr, the report to stdout.
@@ -31,72 +31,19 @@ TIMEOUT=${BENCH_TIMEOUT:-1800}
 ensure_dotnet
 ensure_postgres
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-sync.XXXXXX")
-PG_DIR=$WORK/pg
+bench_work sync
 APP=${BENCH_APP:-$WORK/app}
-NODE_PID_FILE=$WORK/node.pid
-CSC_PID_FILE=$WORK/csc.pid
-PG_STARTED=false
-
-# Stops a process this script started, by its pid, if that pid still is our `ssm` (its command line names APP).
-stop_pid_file() {
-  local file=$1 name=$2 pid
-  [ -s "$file" ] || return 0
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$APP/ssm"; then
-    log "Stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  fi
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pid_file "$NODE_PID_FILE" "the node"
-  stop_pid_file "$CSC_PID_FILE" "the CSC emulator"
-  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
-    mkdir -p "$BENCH_KEEP_LOGS"
-    cp -f "$WORK"/node.log "$WORK"/csc.log "$BENCH_KEEP_LOGS"/ 2>/dev/null || true
-    cp -f "$PG_DIR"/server.log "$BENCH_KEEP_LOGS"/postgresql.log 2>/dev/null || true
-  fi
-  if $PG_STARTED; then
-    log "Stopping PostgreSQL"
-    pg_stop "$PG_DIR"
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-PG_PORT=$(free_port)
-PG_PASSWORD=$(random_secret)
-log "Creating a throwaway PostgreSQL cluster in $PG_DIR (port $PG_PORT)"
-pg_init "$PG_DIR" "$PG_PASSWORD"
-PG_STARTED=true
 # Roomier than the defaults for the 1.1M-row seeding; the node's own statements are what is measured.
 PG_OPTIONS=(-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min)
 [ -n "${BENCH_PG_SLOW_MS:-}" ] && PG_OPTIONS+=(-c "log_min_duration_statement=$BENCH_PG_SLOW_MS")
-pg_start "$PG_DIR" "$PG_PORT" "${PG_OPTIONS[@]}"
-PGPASSWORD=$PG_PASSWORD pg_psql "$PG_DIR" "$PG_PORT" -d postgres -c "create database ssm"
-DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
+bench_postgres "$WORK/pg" "${PG_OPTIONS[@]}"
 
-if [ -z "${BENCH_APP:-}" ]; then
-  log "Publishing the node (Release) from a copy of HEAD to $APP"
-  mkdir -p "$WORK/src"
-  git archive HEAD | tar -x -C "$WORK/src"
-  if ! (cd "$WORK/src" && publish_node "$APP") >"$WORK/publish.log" 2>&1; then
-    tail -30 "$WORK/publish.log" >&2
-    die "dotnet publish failed"
-  fi
-  rm -rf "$WORK/src"
-fi
-[ -x "$APP/ssm" ] || die "no ssm executable in $APP"
+bench_publish "$WORK" "$APP"
 
-ADMIN_PASSWORD=$(random_secret)
-while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
+bench_admin_password
 OPERATOR_PASSWORD=$(random_secret)
 
 NODE_PORT=$(free_port)
@@ -112,6 +59,6 @@ printf 'sizes: %s instances, %s usage records, change %s %%\n' "$INSTANCES" "$US
 
 PGPASSWORD=$PG_PASSWORD SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD python3 bench/sync.py \
   --app "$APP/ssm" --port "$NODE_PORT" --https-port "$HTTPS_PORT" --csc-port "$CSC_PORT" --pg-port "$PG_PORT" --db "$DB" --work "$WORK" \
-  --psql "$PG_BIN/psql" --node-pid-file "$NODE_PID_FILE" --csc-pid-file "$CSC_PID_FILE" \
+  --psql "$PG_BIN/psql" --node-pid-file "$WORK/pids/node.pid" --csc-pid-file "$WORK/pids/csc.pid" \
   --instances "$INSTANCES" --usage "$USAGE" --change-percent "$CHANGE_PERCENT" --raw-upload "$RAW_UPLOAD" \
   --timeout "$TIMEOUT"

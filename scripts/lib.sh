@@ -54,6 +54,11 @@ publish_node() {
     --use-current-runtime --self-contained false -p:PublishReadyToRun=true
 }
 
+# publish_tool OUT PROJECT: a tool under tools/ (the CSC emulator, the product simulator), each in a folder of its own.
+publish_tool() {
+  DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet publish "$2" -c Release -o "$1" --nologo --use-current-runtime --self-contained false
+}
+
 # PostgreSQL refuses to run as root: run its programs as the postgres user then.
 pg_run() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -155,4 +160,110 @@ stop_node_postgres() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
+}
+
+# ---- The benchmarks' plumbing (bench/*.sh): a work folder, the programs, PostgreSQL, a cluster's ports and witness,
+# and one cleanup that stops, each by its own pid, what a benchmark started. The drivers' side is bench/benchlib.py.
+
+# bench_work NAME: a temp folder for one run ($WORK) with pids/ for the pid files of what it starts. PostgreSQL, run
+# as postgres when we are root, must pass through it to its own folders (nothing in it is readable to others).
+bench_work() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-$1.XXXXXX")
+  [ "$(id -u)" = 0 ] && chmod o+x "$WORK"
+  mkdir -p "$WORK/pids"
+}
+
+# bench_publish WORK APP: the node and the tools published in APP (each tool in a folder of its own beside ssm),
+# from a copy of HEAD, so that uncommitted changes are not what is measured; nothing when BENCH_APP names a folder
+# published before.
+bench_publish() {
+  local work=$1 app=$2
+  if [ -z "${BENCH_APP:-}" ]; then
+    log "Publishing the node and the tools (Release) from a copy of HEAD to $app"
+    mkdir -p "$work/src"
+    git archive HEAD | tar -x -C "$work/src"
+    if ! (cd "$work/src" && publish_node "$app" \
+          && publish_tool "$app/csc-emulator" tools/Ssm.CscEmulator/Ssm.CscEmulator.csproj \
+          && publish_tool "$app/product-simulator" tools/Ssm.ProductSimulator/Ssm.ProductSimulator.csproj) >"$work/publish.log" 2>&1; then
+      tail -30 "$work/publish.log" >&2
+      die "dotnet publish failed"
+    fi
+    rm -rf "$work/src"
+  fi
+  [ -x "$app/ssm" ] || die "no ssm executable in $app"
+}
+
+# The PostgreSQL servers a benchmark started itself (a throwaway one, the witness): bench_cleanup stops them.
+BENCH_PG_DIRS=()
+
+# bench_cleanup: the EXIT trap of a benchmark (`trap bench_cleanup EXIT; trap 'exit 130' INT TERM`). Stops every
+# program of $APP named by a pid file in $WORK/pids, the PostgreSQL the cluster nodes left running (a crash must look
+# like a crash, so nodes do not stop theirs), the servers of BENCH_PG_DIRS; copies every log to BENCH_KEEP_LOGS when
+# set; removes the folder; keeps the exit status.
+bench_cleanup() {
+  local rc=$? dir file
+  trap - EXIT INT TERM
+  if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+    stop_own_pids "$WORK/pids" "$APP/"
+    stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
+    for dir in "${BENCH_PG_DIRS[@]}"; do
+      log "Stopping PostgreSQL in $dir"
+      pg_stop "$dir"
+    done
+    if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+      mkdir -p "$BENCH_KEEP_LOGS"
+      # primary.log, primary/pg-run/postgresql.log -> primary-pg-run-postgresql.log, pg/server.log -> pg-server.log ...
+      (cd "$WORK" && find . -maxdepth 3 -name '*.log' ! -path './src/*' -printf '%P\n') | while read -r file; do
+        cp "$WORK/$file" "$BENCH_KEEP_LOGS/${file//\//-}" 2>/dev/null || true
+      done
+      log "Logs copied to $BENCH_KEEP_LOGS"
+    fi
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+
+# bench_postgres DIR [SERVER OPTIONS...]: a throwaway PostgreSQL in DIR on a free loopback port, with a database ssm;
+# sets PG_PORT, PG_PASSWORD and DB (the node's connection string).
+bench_postgres() {
+  local dir=$1; shift
+  PG_PORT=$(free_port)
+  PG_PASSWORD=$(random_secret)
+  log "Creating a throwaway PostgreSQL cluster in $dir (port $PG_PORT)"
+  pg_init "$dir" "$PG_PASSWORD"
+  BENCH_PG_DIRS+=("$dir")
+  pg_start "$dir" "$PG_PORT" "$@"
+  PGPASSWORD=$PG_PASSWORD pg_psql "$dir" "$PG_PORT" -d postgres -c "create database ssm"
+  DB="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD;Database=ssm"
+}
+
+# bench_cluster_ports HTTP HTTPS PEER: the ports of a two-node cluster on $PRIMARY, $SECONDARY, $VIP and $WITNESS,
+# the given ones where they are free, all different; sets HTTP_PORT, HTTPS_PORT, PEER_PORT, PG_PORT, WITNESS_PORT.
+bench_cluster_ports() {
+  HTTP_PORT=$(pick_port "$1" "$PRIMARY" "$SECONDARY" "$VIP")
+  HTTPS_PORT=$(pick_port "$2" "$PRIMARY" "$SECONDARY" "$VIP")
+  while [ "$HTTPS_PORT" = "$HTTP_PORT" ]; do HTTPS_PORT=$(pick_port $((HTTP_PORT + 2)) "$PRIMARY" "$SECONDARY" "$VIP"); done
+  PEER_PORT=$(pick_port "$3" "$PRIMARY" "$SECONDARY")
+  while [ "$PEER_PORT" = "$HTTP_PORT" ] || [ "$PEER_PORT" = "$HTTPS_PORT" ]; do PEER_PORT=$(pick_port $((HTTPS_PORT + 3)) "$PRIMARY" "$SECONDARY"); done
+  PG_PORT=$(pick_port 15432 "$PRIMARY" "$SECONDARY")
+  WITNESS_PORT=$(pick_port 15432 "$WITNESS")
+}
+
+# bench_cluster_keys: the cluster CA in $WORK/cluster-keys ($KEY) and the benchmark's own certificate for the console API
+# (mutual TLS), as the console verbs make one for each call; then the witness PostgreSQL on $WITNESS:$WITNESS_PORT,
+# which admits nodes by certificate; sets WITNESS_DB.
+bench_cluster_keys() {
+  KEY=$WORK/cluster-keys
+  "$SSM" ha_generate_keys --out "$KEY" >/dev/null
+  "$SSM" ha_generate_keys --out "$KEY" --issue bench-console --role console >/dev/null
+  log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT (TLS, nodes admitted by cluster certificate)"
+  WITNESS_DB=$("$SSM" ha_witness_init --data "$WORK/witness" --keys "$KEY" --address "$WITNESS" --port "$WITNESS_PORT")
+  BENCH_PG_DIRS+=("$WORK/witness")
+  pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
+}
+
+# bench_admin_password: a random first-admin password of 12 characters or more ($ADMIN_PASSWORD).
+bench_admin_password() {
+  ADMIN_PASSWORD=$(random_secret)
+  while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
 }

@@ -28,7 +28,7 @@ public sealed class CreateAccountValidator : AbstractValidator<CreateAccount>
     }
 }
 
-public sealed class CreateAccountHandler(IDocumentSession session, ICurrentUser user, IClock clock, ChangeNotifier notifier)
+public sealed class CreateAccountHandler(IDocumentSession session, IStorageErrors storage, ICurrentUser user, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<CreateAccount, AccountDto>
 {
     public async ValueTask<AccountDto> Handle(CreateAccount command, CancellationToken cancellationToken)
@@ -44,7 +44,7 @@ public sealed class CreateAccountHandler(IDocumentSession session, ICurrentUser 
         {
             await session.SaveChangesAsync(cancellationToken);
         }
-        catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex))
+        catch (Exception ex) when (storage.IsUniqueViolation(ex))
         {
             throw new ConflictException($"An account named '{command.Name}' already exists.");
         }

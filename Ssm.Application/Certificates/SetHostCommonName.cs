@@ -1,5 +1,5 @@
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Security.Cryptography;
 using FluentValidation;
 using Marten;
 using Mediator;
@@ -8,12 +8,6 @@ using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;
 
 namespace Ssm.Application.Certificates;
-
-/// <summary>What the node knows about its own addresses: with both IPv4 and IPv6 the Host Common Name must be an FQDN.</summary>
-public interface IHostAddresses
-{
-    bool DualStack { get; }
-}
 
 /// <summary>Security > Certificates: the name products address this server by.</summary>
 [Sender(SenderRole.Admin)]
@@ -56,30 +50,4 @@ public sealed class SetHostCommonNameHandler(IDocumentSession session, ICurrentU
         request.CertificateExtensions.Add(SignedCertificates.SubjectAlternativeName(name));
         return (key.ExportPkcs8PrivateKeyPem(), request.CreateSigningRequestPem());
     }
-}
-
-public sealed record CertificateStatus(string HostCommonName, bool Stale, string? SignedFor, DateTimeOffset? NotAfter, DateTimeOffset? SignedAt,
-    string? Issuer, string NameSetBy, DateTimeOffset NameSetAt)
-{
-    public static CertificateStatus From(ServerCertificate c)
-    {
-        string? issuer = null;
-        if (c.CertificatePem is { } pem)
-        {
-            using var certificate = X509Certificate2.CreateFromPem(pem);
-            issuer = certificate.Issuer;
-        }
-        return new(c.HostCommonName, c.IsStale, c.SignedFor, c.NotAfter, c.SignedAt, issuer, c.NameSetBy, c.NameSetAt);
-    }
-}
-
-[Sender(SenderRole.Viewer)]
-public sealed record GetCertificateStatus : IQuery<CertificateStatus?>;
-
-public sealed class GetCertificateStatusHandler(IQuerySession session) : IQueryHandler<GetCertificateStatus, CertificateStatus?>
-{
-    public async ValueTask<CertificateStatus?> Handle(GetCertificateStatus query, CancellationToken cancellationToken) =>
-        await session.LoadAsync<ServerCertificate>(ServerCertificate.SingletonId, cancellationToken) is { HostCommonName.Length: > 0 } c
-            ? CertificateStatus.From(c)
-            : null;
 }

@@ -7,36 +7,46 @@ namespace Ssm.Application.Ha;
 
 public sealed record HaNodeView(string Name, string Identity, string Address, NodeRole Role, string Reason);
 
-public sealed record HaStatus(
-    bool Deployed,
-    HaNodeView Self,
-    HaNodeView? Peer,
-    bool HeartbeatConnected,
-    double? HeartbeatAgeMs,
-    string? Vip,
-    string VipProvider,
-    string? VipHolder,
-    string? ReplicationFrom,
-    string? ReplicationTo,
-    ReplicationMode Mode,
-    long? LagBytes,
-    double? LagSeconds,
-    long Timeline,
-    long Epoch,
-    bool WitnessConfigured,
-    bool? WitnessReachable,
-    string? LeaseHolder,
-    bool TakeoverNeedsOperator,
-    IReadOnlyList<FailoverRecord> History,
-    ClusterTeardown? TornDown = null)
+/// <summary>Heard from the peer within two seconds, as a running member; AgeMs since its last heartbeat.</summary>
+public sealed record HeartbeatStatus(bool Connected, double? AgeMs)
 {
+    public static readonly HeartbeatStatus None = new(false, null);
+}
+
+/// <summary>The virtual address products use, how it is moved, and which node holds it now.</summary>
+public sealed record VipStatus(string? Address, string Provider, string? Holder);
+
+/// <summary>Which way the database streams (From → To), whether the active waits for the standby (Mode), and how far behind it is.</summary>
+public sealed record ReplicationStatus(ReplicationMode Mode, string? From, string? To, long? LagBytes, double? LagSeconds, long Timeline);
+
+/// <summary>The third vote, when the cluster was deployed with one.</summary>
+public sealed record WitnessStatus(bool Configured, bool? Reachable, string? LeaseHolder)
+{
+    public static readonly WitnessStatus None = new(false, null, null);
+}
+
+public sealed record HaStatus
+{
+    public required bool Deployed { get; init; }
+    public required HaNodeView Self { get; init; }
+    public HaNodeView? Peer { get; init; }
+    public HeartbeatStatus Heartbeat { get; init; } = HeartbeatStatus.None;
+    public required VipStatus Vip { get; init; }
+    public required ReplicationStatus Replication { get; init; }
+    public WitnessStatus Witness { get; init; } = WitnessStatus.None;
+    public long Epoch { get; init; }
+    public bool TakeoverNeedsOperator { get; init; }
+    public IReadOnlyList<FailoverRecord> History { get; init; } = [];
+    /// <summary>The cluster this node was part of was torn down (by whom, when, which node was discarded), kept across restarts.</summary>
+    public ClusterTeardown? TornDown { get; init; }
+
     public FailoverRecord? LastFailover => History.Count > 0 ? History[0] : null;
 }
 
 [Sender(SenderRole.Viewer)]
 public sealed record GetHaStatus : IQuery<HaStatus>;
 
-public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session) : IQueryHandler<GetHaStatus, HaStatus>
+public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session, IStorageErrors storage) : IQueryHandler<GetHaStatus, HaStatus>
 {
     public async ValueTask<HaStatus> Handle(GetHaStatus query, CancellationToken cancellationToken)
     {
@@ -44,8 +54,15 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
         var self = new HaNodeView(supervisor.Name, state.Deployed ? state.Identity.ToString().ToLowerInvariant() : "standalone",
             $"{supervisor.DatabaseNode.Endpoint.Host}", supervisor.Role, supervisor.Reason);
         if (!state.Deployed)
-            return new HaStatus(false, self, null, false, null, null, supervisor.Vip.Provider, null, null, null, ReplicationMode.None,
-                null, null, supervisor.Database.Timeline, supervisor.Epoch, false, null, null, false, [], state.TornDown);
+            return new HaStatus
+            {
+                Deployed = false,
+                Self = self,
+                Vip = new VipStatus(null, supervisor.Vip.Provider, null),
+                Replication = new ReplicationStatus(ReplicationMode.None, null, null, null, null, supervisor.Database.Timeline),
+                Epoch = supervisor.Epoch,
+                TornDown = state.TornDown,
+            };
         // The discarded node was told by the one that tore the cluster down; its own name is the discarded one.
         var tornDown = state is { Intent: NodeIntent.Discarded, DiscardedBy: { } by }
             ? new ClusterTeardown(by, state.DiscardedAt ?? DateTimeOffset.MinValue, supervisor.Name)
@@ -88,15 +105,26 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
                 var cluster = await session.LoadAsync<ClusterDocument>(ClusterDocument.SingletonId, cancellationToken);
                 history = cluster?.History ?? [];
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or InvalidOperationException)
+            catch (Exception ex) when (storage.IsUnavailable(ex))
             {
                 history = [];
             }
         }
         // A standby knows the mode only from the active's last heartbeat.
         var mode = supervisor.Role == NodeRole.Standby ? peerHello?.Mode ?? ReplicationMode.None : supervisor.Mode;
-        return new HaStatus(true, self, peer, connected, age?.TotalMilliseconds, state.Vip, supervisor.Vip.Provider, vipHolder, from, to,
-            mode, lagBytes, lagSeconds, database.Timeline, supervisor.Epoch, state.UsesWitness,
-            supervisor.WitnessReachable, supervisor.Lease?.Holder, supervisor.TakeoverNeedsOperator, history, tornDown);
+        return new HaStatus
+        {
+            Deployed = true,
+            Self = self,
+            Peer = peer,
+            Heartbeat = new HeartbeatStatus(connected, age?.TotalMilliseconds),
+            Vip = new VipStatus(state.Vip, supervisor.Vip.Provider, vipHolder),
+            Replication = new ReplicationStatus(mode, from, to, lagBytes, lagSeconds, database.Timeline),
+            Witness = new WitnessStatus(state.UsesWitness, supervisor.WitnessReachable, supervisor.Lease?.Holder),
+            Epoch = supervisor.Epoch,
+            TakeoverNeedsOperator = supervisor.TakeoverNeedsOperator,
+            History = history,
+            TornDown = tornDown,
+        };
     }
 }

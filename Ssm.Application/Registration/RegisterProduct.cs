@@ -44,7 +44,7 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     }
 }
 
-public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTokenCache tokens, RegistrationCommits commits, IDocumentStore documents,
+public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTokenCache tokens, RegistrationCommits commits, IDocumentStore documents, IStorageErrors storage,
     IProductCertificateAuthority authority, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<RegisterProduct, ProductRegistered>
 {
@@ -133,7 +133,7 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
                 await session.SaveChangesAsync(cancellationToken);
             }
         }
-        catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex))
+        catch (Exception ex) when (storage.IsUniqueViolation(ex))
         {
             throw Duplicate(udi);
         }

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Marten;
+using Ssm.Application.Common;
 using Ssm.Domain.Products;
 
 namespace Ssm.Application.Registration;
@@ -17,15 +18,17 @@ public sealed class RegistrationCommits : IDisposable
     private const int Writers = 2;
 
     private readonly IDocumentStore _documents;
+    private readonly IStorageErrors _storage;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Lazy<Task[]> _writers;
     private long _committedTogether;
 
     private sealed record Pending(ProductInstance Instance, TaskCompletionSource Committed);
 
-    public RegistrationCommits(IDocumentStore documents)
+    public RegistrationCommits(IDocumentStore documents, IStorageErrors storage)
     {
         _documents = documents;
+        _storage = storage;
         _writers = new Lazy<Task[]>(() => Enumerable.Range(0, Writers).Select(_ => Task.Run(WriteAsync)).ToArray());
     }
 
@@ -70,7 +73,7 @@ public sealed class RegistrationCommits : IDisposable
             foreach (var pending in batch)
                 pending.Committed.TrySetResult();
         }
-        catch (Exception ex) when (batch.Count > 1 && Common.StorageErrors.IsUniqueViolation(ex))
+        catch (Exception ex) when (batch.Count > 1 && _storage.IsUniqueViolation(ex))
         {
             foreach (var pending in batch)
                 await CommitAsync([pending]);

@@ -41,7 +41,7 @@ public sealed class ReportUsageValidator : AbstractValidator<ReportUsage>
     }
 }
 
-public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore documents, IClock clock, ChangeNotifier notifier)
+public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore documents, IStorageErrors storage, IClock clock, ChangeNotifier notifier)
     : ICommandHandler<ReportUsage, UsageAccepted>
 {
     private const int Attempts = 10;
@@ -72,8 +72,8 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore doc
     }
 
     /// <summary>Another report of the product committed first: its usage changed, or it created it, or it stored the same report.</summary>
-    private static bool IsRace(Exception error) =>
-        error is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException || StorageErrors.IsUniqueViolation(error);
+    private bool IsRace(Exception error) =>
+        error is JasperFx.ConcurrencyException or JasperFx.DocumentAlreadyExistsException || storage.IsUniqueViolation(error);
 
     private async Task<UsageAccepted> ReportAsync(IDocumentSession session, ReportUsage command, CancellationToken cancellationToken)
     {

@@ -1,6 +1,6 @@
 namespace Ssm.Domain.Nodes;
 
-/// <summary>The role a node plays now (DESIGN §5). Until a cluster is deployed every node is Standalone.</summary>
+/// <summary>The role a node plays now (docs/cluster.md, Roles and rules). Until a cluster is deployed every node is Standalone.</summary>
 public enum NodeRole
 {
     Standalone,

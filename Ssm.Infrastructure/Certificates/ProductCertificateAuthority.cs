@@ -11,7 +11,7 @@ namespace Ssm.Infrastructure.Certificates;
 /// Signs products' ID certificates with the cluster's CA. The CA is made once, by whichever node first needs
 /// it, and stored in the replicated database; a node keeps the loaded key, which never changes afterwards.
 /// </summary>
-public sealed class ProductCertificateAuthority(IDocumentStore documents, IClock clock) : IProductCertificateAuthority, IDisposable
+public sealed class ProductCertificateAuthority(IDocumentStore documents, IClock clock, IStorageErrors storage) : IProductCertificateAuthority, IDisposable
 {
     private readonly SemaphoreSlim _loading = new(1, 1);
     private Loaded? _ca;
@@ -64,7 +64,7 @@ public sealed class ProductCertificateAuthority(IDocumentStore documents, IClock
                 {
                     await session.SaveChangesAsync(cancellationToken);
                 }
-                catch (Exception ex) when (StorageErrors.IsUniqueViolation(ex) || ex is JasperFx.DocumentAlreadyExistsException)
+                catch (Exception ex) when (storage.IsUniqueViolation(ex) || ex is JasperFx.DocumentAlreadyExistsException)
                 {
                     // The other node made it first: use that one.
                     await using var again = documents.QuerySession();

@@ -25,7 +25,7 @@ public sealed class CrashRecovery
     /// <summary>
     /// Only a folder that a killed primary left (control file "in production") with no postmaster on it: a single-user
     /// server replays the WAL and shuts down cleanly, the very command pg_rewind would run first (and what a start as
-    /// primary would do). A crashed standby's folder is left alone (HA-NOTES trap 2).
+    /// primary would do). A crashed standby's folder is left alone (docs/cluster.md, trap: a crashed standby cannot be rewound directly).
     /// </summary>
     private static async Task<string> RecoverAsync(string dataDirectory, string bin)
     {
@@ -33,7 +33,7 @@ public sealed class CrashRecovery
         {
             if (!File.Exists(Path.Combine(dataDirectory, "PG_VERSION")) || File.Exists(Path.Combine(dataDirectory, "standby.signal")))
                 return "no crash recovery";
-            // A postmaster killed just before this process started may be a zombie for a moment (trap 8), and postgres
+            // A postmaster killed just before this process started may be a zombie for a moment (docs/cluster.md), and postgres
             // will not start while its lock file names one; a live one is a running server, never to be touched.
             var waited = Stopwatch.GetTimestamp();
             while (PostgresNode.PostmasterPid(dataDirectory) is { } pid && PostgresNode.ProcessState(pid) is { } state)
@@ -59,7 +59,7 @@ public sealed class CrashRecovery
                         CancellationToken.None);
                     break;
                 }
-                // The backends of a killed postmaster may still hold its shared memory for a moment (trap 8).
+                // The backends of a killed postmaster may still hold its shared memory for a moment (docs/cluster.md).
                 catch (InvalidOperationException ex) when (attempt < 40 && (ex.Message.Contains("shared memory") || ex.Message.Contains("lock file")))
                 {
                     await Task.Delay(50);

@@ -6,7 +6,7 @@ namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
 /// The `ip` VIP provider, as keepalived or Pacemaker's IPaddr2: adds the address to an interface and
-/// announces it with gratuitous ARP, so clients stop sending to the old holder at once (HA-NOTES trap 10).
+/// announces it with gratuitous ARP, so clients stop sending to the old holder at once (docs/cluster.md, trap: gratuitous ARP).
 /// Needs CAP_NET_ADMIN (root on a host, NET_ADMIN in a container).
 /// </summary>
 public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : IVip

@@ -11,7 +11,7 @@ namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
 /// The node's own PostgreSQL under DataDirectory/pg: initialise, start, stop, promote, rewind or clone
-/// from the active, and switch synchronous replication. See shared/HA-NOTES.md for the traps avoided here.
+/// from the active, and switch synchronous replication. docs/cluster.md lists the traps avoided here.
 /// </summary>
 public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 {
@@ -216,7 +216,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             ["-D", DataDirectory, "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--wal-segsize=1"], null, cancellationToken);
         await AppendAsync(Path.Combine(DataDirectory, "postgresql.conf"), """
 
-            # Written by ssm: streaming replication with rewind support (HA-NOTES: wal_log_hints).
+            # Written by ssm: streaming replication with rewind support (pg_rewind needs wal_log_hints).
             wal_level = replica
             wal_log_hints = on
             max_connections = 200
@@ -260,7 +260,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         await PrepareDirectoriesAsync(cancellationToken);
         if (await IsRunningAsync())
             return;
-        // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (trap 6).
+        // Node-specific settings go on the command line: pg_basebackup and pg_rewind copy the files (docs/cluster.md).
         // TLS with the node's cluster certificate, and access rules of this node's own (decision 0018).
         var options = $"-p {Endpoint.Port} -k '{SocketDirectory}' -c listen_addresses={Endpoint.Host} -c cluster_name=ssm -c unix_socket_permissions=0700 " +
                       $"-c ssl=on -c ssl_cert_file='{Path.Combine(TlsDirectory, "server.crt")}' -c ssl_key_file='{Path.Combine(TlsDirectory, "server.key")}' " +
@@ -304,7 +304,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         throw new TimeoutException($"PostgreSQL in {DataDirectory} not ready within {timeout.TotalSeconds:0} s: {LogTail()}");
     }
 
-    /// <summary>A killed postmaster stays a zombie until its parent reaps it (HA-NOTES trap 8): that is not alive.</summary>
+    /// <summary>A killed postmaster stays a zombie until its parent reaps it (docs/cluster.md): that is not alive.</summary>
     private static bool IsAlive(int pid) => ProcessState(pid) is { } state && state is not ('Z' or 'X');
 
     /// <summary>The state letter of /proc/PID/stat (R, S, D, Z...), or null when there is no such process.</summary>
@@ -376,7 +376,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     /// <summary>
     /// SIGKILL of the postmaster, in-process: no program to start on a loaded machine, and it works on a
-    /// frozen (stopped) server too. Its backends see the postmaster die and exit (HA-NOTES trap 8).
+    /// frozen (stopped) server too. Its backends see the postmaster die and exit (docs/cluster.md, trap: a killed postmaster may still look alive).
     /// </summary>
     public async Task KillAsync(CancellationToken cancellationToken)
     {
@@ -435,7 +435,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             await reader.ReadAsync(cancellationToken);
             var inRecovery = reader.GetBoolean(0);
             var syncNames = reader.IsDBNull(1) ? null : reader.GetString(1);
-            // On a standby the timeline is the one being received (HA-NOTES trap 5).
+            // On a standby the timeline is the one being received (docs/cluster.md, trap: the current timeline).
             if (inRecovery)
                 return new DatabaseState(true, true, Convert.ToInt64(reader.GetValue(5)), reader.IsDBNull(7) ? null : reader.GetString(7),
                     reader.IsDBNull(6) ? "stopped" : reader.GetString(6), syncNames, []);
@@ -476,12 +476,12 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         // Promoted already (a retry after an interrupted handover): nothing to do.
         if (!(bool)(await Scalar(connection, "select pg_is_in_recovery()", cancellationToken))!)
             return Stopwatch.GetElapsedTime(started);
-        // A promoted node that still names a sync standby hangs every commit (trap 3).
+        // A promoted node that still names a sync standby hangs every commit (docs/cluster.md, trap: synchronous commits hang).
         await using (var clear = new NpgsqlCommand("alter system set synchronous_standby_names = ''", connection))
             await clear.ExecuteNonQueryAsync(cancellationToken);
         await using (var reload = new NpgsqlCommand("select pg_reload_conf()", connection))
             await reload.ExecuteNonQueryAsync(cancellationToken);
-        // pg_promote(wait => true) polls every 100 ms (trap 9); poll ourselves every 2 ms instead.
+        // pg_promote(wait => true) polls every 100 ms (docs/cluster.md, trap: polling floors); poll ourselves every 2 ms instead.
         await using (var promote = new NpgsqlCommand("select pg_promote(false)", connection))
             await promote.ExecuteNonQueryAsync(cancellationToken);
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -492,7 +492,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
                 var promoted = Stopwatch.GetElapsedTime(started);
                 // A slot left from an earlier time as active pins old WAL, which pg_rewind would then copy.
                 await DropIdleSlotsAsync(cancellationToken);
-                // The old active's rewind needs the new timeline in this server's control file (trap 1): take
+                // The old active's rewind needs the new timeline in this server's control file (docs/cluster.md, trap: checkpoint before rewind): take
                 // the checkpoint now, off the write path, rather than when that node comes back.
                 _ = Task.Run(CheckpointInBackgroundAsync, CancellationToken.None);
                 return promoted;
@@ -632,7 +632,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             await CloneAsync(source, applicationName, cancellationToken);
             return;
         }
-        // A standby that crashed cannot be rewound directly (trap 2): bring it up once and stop it cleanly.
+        // A standby that crashed cannot be rewound directly (docs/cluster.md): bring it up once and stop it cleanly.
         if (File.Exists(Path.Combine(DataDirectory, "standby.signal")) && !await WasShutDownCleanlyAsync(cancellationToken))
         {
             await StartAsync(cancellationToken);
@@ -645,7 +645,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             var checkpointTaken = false;
             string sourceWal;
             // Right after a promotion the source's control file names the old timeline until a checkpoint
-            // (trap 1). The promotion's own checkpoint is usually done by the time a node rejoins.
+            // (docs/cluster.md, trap: checkpoint before rewind). The promotion's own checkpoint is usually done by the time a node rejoins.
             await using (var connection = new NpgsqlConnection(PeerConnection(source)))
             {
                 await connection.OpenAsync(cancellationToken);
@@ -755,7 +755,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     private async Task WriteStandbyConfigAsync(DatabaseEndpoint source, string applicationName, CancellationToken cancellationToken)
     {
-        // pg_rewind and pg_basebackup copy the source's settings: rewrite what must be this node's own (trap 6).
+        // pg_rewind and pg_basebackup copy the source's settings: rewrite what must be this node's own (docs/cluster.md).
         var auto = Path.Combine(DataDirectory, "postgresql.auto.conf");
         var lines = File.Exists(auto)
             ? (await File.ReadAllLinesAsync(auto, cancellationToken)).Where(l => !l.StartsWith("primary_conninfo") && !l.StartsWith("primary_slot_name") && !l.StartsWith("synchronous_standby_names")).ToList()

@@ -4,7 +4,7 @@ using Ssm.Application.Ha;
 namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
-/// The witness of DESIGN §3: one lease row per cluster in a small third PostgreSQL, changed only by
+/// The witness (docs/cluster.md, Topology): one lease row per cluster in a small third PostgreSQL, changed only by
 /// compare-and-set on the epoch and timed by the witness's own clock (now()), so node clocks never matter.
 /// </summary>
 public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, IAsyncDisposable

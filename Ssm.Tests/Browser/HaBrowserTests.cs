@@ -1,7 +1,7 @@
 using Microsoft.Playwright;
 using Ssm.Application.Registration;
 using Ssm.Tests.Support;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Browser;
 
@@ -34,7 +34,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
 
         var context = await _browser.NewContextAsync(new() { BaseURL = _cluster.VipUrl.ToString() });
         var page = await context.NewPageAsync();
@@ -60,7 +60,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == Ssm.Domain.Nodes.ReplicationMode.Sync);
         var context = await _browser.NewContextAsync(new() { BaseURL = _cluster.VipUrl.ToString() });
         var page = await context.NewPageAsync();
 
@@ -108,20 +108,9 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.GotoAsync("/product-instances");
         await BrowserTests.WaitInteractiveAsync(page);
         using var products = new ProductClient(new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}/"), _cluster.Csc!.Root);
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        ProductIdentity first;
-        while (true)
-        {
-            try
-            {
-                first = await products.RegisterAsync(secret, "C9300-24T", "FOCWEB1", "web-1");
-                break;
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(300); // the node picks up the certificate CSC just signed within a few seconds
-            }
-        }
+        // Products trust only the CSC root: wait until the VIP presents the certificate CSC just signed.
+        await _cluster.WaitHttpsThroughVipAsync(h => h.Trusted);
+        var first = await products.RegisterAsync(secret, "C9300-24T", "FOCWEB1", "web-1");
         await products.RegisterAsync(secret, "C9300-48P", "FOCWEB2", "web-2");
         await products.ReportAsync(first, [new UsageReport("w-1", Dna, 3, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow)]);
         await Assertions.Expect(page.Locator("[data-testid=product-row]")).ToHaveCountAsync(2, new() { Timeout = 10_000 });
@@ -135,7 +124,7 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(System.Net.HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.VipHolder == "secondary");
+        await _cluster.WaitForAsync("secondary", s => s.Vip.Holder == "secondary");
         await page.GotoAsync("/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         await page.Locator("[data-testid=sync-all]").ClickAsync(new() { Timeout = 20_000 });

@@ -11,7 +11,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The account part of the acceptance scenario (DESIGN §6) on two real nodes with real streaming
+/// The account part of the acceptance scenario (docs/cluster.md, The acceptance scenario) on two real nodes with real streaming
 /// replication: planned handover, failback, crash failover, automatic rejoin, teardown.
 /// </summary>
 [Collection(ClusterCollection.Name)]
@@ -38,9 +38,9 @@ public sealed class AccountScenarioTests : IAsyncLifetime
     private static void ShouldBeHealthy(HaStatus status, string active, string standby)
     {
         status.Self.Role.ShouldBe(status.Self.Name == active ? NodeRole.Active : NodeRole.Standby, JsonSerializer.Serialize(status));
-        status.VipHolder.ShouldBe(active);
-        status.HeartbeatConnected.ShouldBeTrue();
-        (status.ReplicationFrom, status.ReplicationTo).ShouldBe((active, standby));
+        status.Vip.Holder.ShouldBe(active);
+        status.Heartbeat.Connected.ShouldBeTrue();
+        (status.Replication.From, status.Replication.To).ShouldBe((active, standby));
     }
 
     [Fact]
@@ -52,7 +52,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         deploy.Status.ShouldBe(HttpStatusCode.OK, deploy.Body);
 
         // 1. Healthy: primary active with the VIP, replication primary → secondary, synchronous.
-        var healthy = await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null);
+        var healthy = await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Replication.To is not null);
         ShouldBeHealthy(healthy, "primary", "secondary");
         (await _cluster.ReplicationFromAsync("primary")).ShouldBe([("secondary", "streaming", "sync")]);
 
@@ -89,9 +89,9 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         var stopPrimary = await _cluster.VerbAsync("primary", "cluster-stop");
         stopPrimary.Status.ShouldBe(HttpStatusCode.OK, stopPrimary.Body);
         // The secondary hears the stopped primary answer as Stopped within a heartbeat or two.
-        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
-            && s.LastFailover is not null && s.Peer!.Role == NodeRole.Stopped && !s.HeartbeatConnected);
-        afterHandover.HeartbeatConnected.ShouldBeFalse();
+        var afterHandover = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary"
+            && s.LastFailover is not null && s.Peer!.Role == NodeRole.Stopped && !s.Heartbeat.Connected);
+        afterHandover.Heartbeat.Connected.ShouldBeFalse();
         afterHandover.Peer!.Role.ShouldBe(NodeRole.Stopped);
         afterHandover.LastFailover!.Cause.ShouldContain("planned handover");
         using (var plain = new HttpClient(_cluster.Certificates.Handler()))
@@ -106,7 +106,7 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         // 4. ha_cluster_start on the primary: it now replicates from the secondary.
         var startPrimary = await _cluster.VerbAsync("primary", "cluster-start");
         startPrimary.Status.ShouldBe(HttpStatusCode.OK, startPrimary.Body);
-        var reversed = await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null);
+        var reversed = await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Replication.To is not null);
         ShouldBeHealthy(reversed, "secondary", "primary");
         (await _cluster.ReplicationFromAsync("secondary")).ShouldBe([("primary", "streaming", "sync")]);
 
@@ -117,28 +117,28 @@ public sealed class AccountScenarioTests : IAsyncLifetime
         // 6. ha_cluster_stop on the secondary: the primary is active again and TEST is there.
         var stopSecondary = await _cluster.VerbAsync("secondary", "cluster-stop");
         stopSecondary.Status.ShouldBe(HttpStatusCode.OK, stopSecondary.Body);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "primary");
         (await AccountsThroughVip(await _cluster.SignedInThroughVipAsync())).ShouldContain("TEST");
         using (var plain = new HttpClient(_cluster.Certificates.Handler()))
             (await plain.GetAsync(_cluster.HttpsUrlOf("secondary"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
 
         // 7. ha_cluster_start on the secondary: replication primary → secondary again.
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        ShouldBeHealthy(await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null), "primary", "secondary");
+        ShouldBeHealthy(await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Replication.To is not null), "primary", "secondary");
         (await _cluster.ReplicationFromAsync("primary")).ShouldBe([("secondary", "streaming", "sync")]);
 
         // Crash: kill -9 of the active primary and its PostgreSQL; the witness lets the secondary take over.
         // (The standby takes over on its own only once it has heard that replication is synchronous.)
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync);
         await _cluster.CrashAsync("primary");
-        var afterCrash = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+        var afterCrash = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary"
             && s.LastFailover?.Cause.Contains("crash") == true);
         afterCrash.LastFailover!.Cause.ShouldContain("crash failover");
         afterCrash.Epoch.ShouldBeGreaterThan(reversed.Epoch);
 
         // The crashed primary restarts and rejoins by itself, as standby of the new active.
         await _cluster.StartNodeAsync("primary");
-        ShouldBeHealthy(await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.ReplicationTo is not null, TimeSpan.FromSeconds(40)),
+        ShouldBeHealthy(await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Replication.To is not null, TimeSpan.FromSeconds(40)),
             "secondary", "primary");
 
         await stop.CancelAsync();

@@ -46,8 +46,8 @@ public sealed class CaRotationTests : IAsyncLifetime
             while (!stop.IsCancellationRequested)
             {
                 var status = (await console.GetFromJsonAsync<HaStatus>("/admin/ha/status", TestCluster.Json))!;
-                if (!status.HeartbeatConnected || status.Mode != ReplicationMode.Sync || status.Epoch != epoch || status.Self.Role != NodeRole.Active)
-                    problems.Add($"step {step}: connected {status.HeartbeatConnected}, {status.Mode}, epoch {status.Epoch}, {status.Self.Role}");
+                if (!status.Heartbeat.Connected || status.Replication.Mode != ReplicationMode.Sync || status.Epoch != epoch || status.Self.Role != NodeRole.Active)
+                    problems.Add($"step {step}: connected {status.Heartbeat.Connected}, {status.Replication.Mode}, epoch {status.Epoch}, {status.Self.Role}");
                 await Task.Delay(100);
             }
         });
@@ -59,7 +59,7 @@ public sealed class CaRotationTests : IAsyncLifetime
             await Task.Delay(50);
         // A few heartbeats more after both applied it, on the new certificates.
         for (var i = 0; i < 10; i++)
-            await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected);
+            await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected);
         await stop.CancelAsync();
         await sampler;
         (Applied("primary"), Applied("secondary")).ShouldBe((step, step), _cluster.Log("primary"));
@@ -74,7 +74,7 @@ public sealed class CaRotationTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
         var old = ClusterCredentials.Load(_cluster.KeysDirectory);
         using var oldConsole = old.IssueConsole();
         var oldIssuer = Presented("primary").Issuer;
@@ -92,10 +92,10 @@ public sealed class CaRotationTests : IAsyncLifetime
         // New connections use the new certificates: a handover (peer calls, promotion, rewind, streaming).
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
         (await _cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
         (await _cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
 
         // 3. Only the new CA is trusted: a certificate of the old one opens neither the console API nor PostgreSQL.
         await StepAsync(3, () => fresh.RetireOldAuthorities());
@@ -108,6 +108,6 @@ public sealed class CaRotationTests : IAsyncLifetime
             Path.Combine(_cluster.DataOf("secondary"), "tls", "node.key"));
         (await PostgresProbe.TryAsync(IPAddress.Parse(_cluster.PrimaryAddress), _cluster.PgPort, PostgresNode.ReplicationUser, "postgres", true, true, newNode))
             .Authenticated.ShouldBeTrue();
-        (await _cluster.StatusAsync("primary")).WitnessReachable.ShouldBe(true);
+        (await _cluster.StatusAsync("primary")).Witness.Reachable.ShouldBe(true);
     }
 }

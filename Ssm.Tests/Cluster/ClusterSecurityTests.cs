@@ -34,16 +34,16 @@ public sealed class SecuredClusterFixture : IAsyncLifetime
             await Cluster.StartNodeAsync("secondary");
             var deploy = await Cluster.DeployAsync();
             deploy.Status.ShouldBe(HttpStatusCode.OK, deploy.Body);
-            await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+            await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
             SampleCommandLines();
             // A planned handover, then the failback, as the seed scenario does them.
             await VerbAsync("primary", "cluster-stop");
             await VerbAsync("primary", "cluster-start");
-            await Cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+            await Cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
             SampleCommandLines();
             await VerbAsync("secondary", "cluster-stop");
             await VerbAsync("secondary", "cluster-start");
-            await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+            await Cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
             SampleCommandLines();
         }
         finally
@@ -332,7 +332,7 @@ public sealed class ClusterSecurityTests(SecuredClusterFixture fixture) : IClass
         (await PostgresProbe.TryAsync(witness, Cluster.PgPort, WitnessSetup.Role, WitnessSetup.Role, false, false, null)).Authenticated.ShouldBeFalse();
         (await PostgresProbe.TryAsync(witness, Cluster.PgPort, WitnessSetup.Role, WitnessSetup.Role, false, true, null)).Authenticated.ShouldBeFalse();
         (await PostgresProbe.TryAsync(witness, Cluster.PgPort, "postgres", "postgres", false, true, peer)).Authenticated.ShouldBeFalse();
-        (await Cluster.StatusAsync("primary")).WitnessReachable.ShouldBe(true);
+        (await Cluster.StatusAsync("primary")).Witness.Reachable.ShouldBe(true);
     }
 
     [Fact]

@@ -46,15 +46,15 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync);
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await client.PostAsJsonAsync("/api/accounts", new { name = "Before Freeze", description = "", contactEmail = "ops@example.com" }))
                 .StatusCode.ShouldBe(HttpStatusCode.Created);
 
         await FreezeAsync(int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("primary"), "pg", "postmaster.pid")).First()));
 
-        var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+        var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary"
             && s.LastFailover is not null, TimeSpan.FromSeconds(20));
         promoted.LastFailover!.From.ShouldBe("primary");
         (await _cluster.StatusAsync("primary")).Self.Role.ShouldNotBe(NodeRole.Active);
@@ -69,7 +69,7 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
 
         // Thawed, the old active's server dies of the stop it was sent, and the node rejoins as standby.
         await ThawAsync();
-        await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+        await _cluster.WaitForAsync("secondary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(40));
     }
 }

@@ -63,8 +63,8 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         var deploy = await _lab.CurlAsync("a", "POST", $"{PeerUrl("a")}/admin/ha/deploy",
             JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls, timeoutSeconds: 180);
         deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
-        await WaitStatusAsync("a", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected && s.VipHolder == "primary");
-        await WaitStatusAsync("b", s => s.Mode == ReplicationMode.Sync);
+        await WaitStatusAsync("a", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Vip.Holder == "primary");
+        await WaitStatusAsync("b", s => s.Replication.Mode == ReplicationMode.Sync);
 
         // The client on its own host writes through the VIP and notes each acknowledged write.
         var acknowledged = Path.Combine(_root, "acknowledged.txt");
@@ -92,7 +92,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "down");
         // Counted from when the link is down: nothing the old active answers can arrive after that.
         var cut = DateTimeOffset.UtcNow;
-        var promoted = await WaitStatusAsync("b", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary" && s.LastFailover is not null, TimeSpan.FromSeconds(20));
+        var promoted = await WaitStatusAsync("b", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary" && s.LastFailover is not null, TimeSpan.FromSeconds(20));
         promoted.LastFailover!.Cause.ShouldContain("crash failover");
         await WaitForAsync(() => Lines(acknowledged).Any(l => l.At > cut), TimeSpan.FromSeconds(20),
             $"no write was acknowledged after the cut\n--- writer ---\n{writerLog}{Log("secondary")}");
@@ -107,7 +107,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
 
         // Heal the network: the old active rejoins as standby of the new one.
         await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "up");
-        await WaitStatusAsync("b", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+        await WaitStatusAsync("b", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(40));
 
         await File.WriteAllTextAsync(stopWriter, "");

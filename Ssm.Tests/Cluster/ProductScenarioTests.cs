@@ -9,12 +9,12 @@ using Ssm.Domain.Nodes;
 using Ssm.Application.Products;
 using Ssm.Tests.Support;
 using Ssm.Web.Endpoints;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The product part of the acceptance scenario (DESIGN §6), through the VIP over HTTPS: products register
+/// The product part of the acceptance scenario (docs/cluster.md, The acceptance scenario), through the VIP over HTTPS: products register
 /// before and during a failover, keep reporting across failover and failback without registering again,
 /// all are there afterwards with their license counts, and after a teardown they register with the
 /// standalone primary under its own name.
@@ -69,7 +69,7 @@ public sealed class ProductScenarioTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
 
         // 1. Host Common Name = the VIP. Before the sync that has CSC sign it, products are refused, naming both names.
         using var admin = await _cluster.SignedInThroughVipAsync();
@@ -101,7 +101,7 @@ public sealed class ProductScenarioTests : IAsyncLifetime
 
         // 3. Failover: ha_cluster_stop on the primary. A and B keep reporting without registering again; C and D register.
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary");
         await PersistAsync(() => products.ReportAsync(a, [Report("a-2", 4)]));
         // The stopped primary's own address tells a product, in JSON, to use the VIP.
         using (var stopped = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
@@ -121,11 +121,11 @@ public sealed class ProductScenarioTests : IAsyncLifetime
 
         // 4. Failback: the primary rejoins, the secondary stops, the primary is active again; then the secondary rejoins.
         (await _cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
         (await _cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "primary");
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
 
         // All four, with their counts; every one of them still reports with the identity it registered with.
         await PersistAsync(() => products.ReportAsync(b, [Report("b-2", 5)]));

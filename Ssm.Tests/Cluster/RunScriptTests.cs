@@ -78,27 +78,27 @@ public sealed class RunScriptTests : IAsyncLifetime
         banner = await _run.StartAsync("--fresh-secondary");
         banner.ShouldContain($"Dashboard (through the VIP):  https://{_run.Vip}:{_run.HttpsPort}/");
         banner.ShouldContain("A new cluster, deployed from primary with all its data; secondary was re-provisioned");
-        await _run.WaitForAsync(_run.Primary, s => s is { Deployed: true, TornDown: null, Mode: ReplicationMode.Sync, HeartbeatConnected: true }
+        await _run.WaitForAsync(_run.Primary, s => s is { Deployed: true, TornDown: null, Replication.Mode: ReplicationMode.Sync, Heartbeat.Connected: true }
                                                   && s.Self.Role == NodeRole.Active && s.Peer!.Role == NodeRole.Standby);
         using (var cluster = await _run.SignInAsync(_run.Vip, password))
             (await AccountNamesAsync(cluster)).ShouldContain("KEPT");
 
         // The seed's failover and failback on it: the secondary takes over with the data, TEST made there replicates back.
         (await _run.ConsoleAsync("ha_cluster_stop", _run.Primary)).Exit.ShouldBe(0);
-        await _run.WaitForAsync(_run.Secondary, s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
+        await _run.WaitForAsync(_run.Secondary, s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary");
         using (var onSecondary = await _run.SignInAsync(_run.Vip, password))
         {
             (await AccountNamesAsync(onSecondary)).ShouldContain("KEPT");
             await OperatorApi.CreateAccountAsync(onSecondary, "TEST");
         }
         (await _run.ConsoleAsync("ha_cluster_start", _run.Primary)).Exit.ShouldBe(0);
-        await _run.WaitForAsync(_run.Secondary, s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby);
+        await _run.WaitForAsync(_run.Secondary, s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby);
         (await _run.ConsoleAsync("ha_cluster_stop", _run.Secondary)).Exit.ShouldBe(0);
-        await _run.WaitForAsync(_run.Primary, s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        await _run.WaitForAsync(_run.Primary, s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "primary");
         using (var onPrimary = await _run.SignInAsync(_run.Vip, password))
             (await AccountNamesAsync(onPrimary)).ShouldBe(["KEPT", "TEST"], ignoreOrder: true);
         (await _run.ConsoleAsync("ha_cluster_start", _run.Secondary)).Exit.ShouldBe(0);
-        await _run.WaitForAsync(_run.Primary, s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby);
+        await _run.WaitForAsync(_run.Primary, s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby);
 
         (await _run.StopAsync()).ShouldBe(130, _run.Stderr);
         (await RunScript.AnswersAsync(_run.Primary, _run.HttpsPort)).ShouldBeFalse();

@@ -24,7 +24,7 @@ public sealed class StandbyDatabaseCrashTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync);
 
         var postmaster = int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("secondary"), "pg", "postmaster.pid")).First());
         await Shell.RunAsync("kill", ["-KILL", postmaster.ToString()]);
@@ -36,7 +36,7 @@ public sealed class StandbyDatabaseCrashTests : IAsyncLifetime
             created.StatusCode.ShouldBe(HttpStatusCode.Created);
         }
 
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(40));
         _cluster.Log("secondary").ShouldContain("This standby's database is down");
         var replication = await _cluster.ReplicationFromAsync("primary");

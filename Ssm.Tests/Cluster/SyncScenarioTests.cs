@@ -15,7 +15,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The account-synchronization steps of the acceptance scenario (DESIGN §6) on two real nodes and the real
+/// The account-synchronization steps of the acceptance scenario (docs/cluster.md, The acceptance scenario) on two real nodes and the real
 /// CSC emulator, through the VIP: sync from the active primary, from the secondary after a handover, an
 /// account requested on the secondary that is active after failback; then a crash of the active node in
 /// the middle of an upload, which the new active resumes without CSC counting anything twice.
@@ -82,24 +82,6 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         throw new TimeoutException($"no sync run reached the expected state; runs: {string.Join("; ", last?.Items.Select(r => $"{r.Scope} {r.Node} {r.Result} {r.Stage} {r.ItemsUp} {r.Error}") ?? [])}");
     }
 
-    private sealed record HttpsView(bool Trusted, string Subject, string Thumbprint);
-
-    /// <summary>A TLS handshake with the VIP's HTTPS port, as a product would: trusting only the CSC root, the host name checked.</summary>
-    private async Task<HttpsView> HttpsThroughVipAsync()
-    {
-        using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(_cluster.Vip, _cluster.HttpsPort);
-        var trusted = false;
-        using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, certificate, _, errors) =>
-        {
-            trusted = CscEmulatorProcess.TrustedBy(_cluster.Csc!.Root, certificate, errors);
-            return true;
-        });
-        await tls.AuthenticateAsClientAsync(_cluster.Vip);
-        var presented = new System.Security.Cryptography.X509Certificates.X509Certificate2(tls.RemoteCertificate!);
-        return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
-    }
-
     /// <summary>An HTTP client for the VIP's HTTPS port that trusts only the CSC root and checks the host name.</summary>
     private HttpClient HttpsClient()
     {
@@ -111,26 +93,6 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         return new HttpClient(handler) { BaseAddress = new Uri($"https://{_cluster.Vip}:{_cluster.HttpsPort}"), Timeout = TimeSpan.FromSeconds(10) };
     }
 
-    private async Task<HttpsView> WaitHttpsAsync(Func<HttpsView, bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        HttpsView? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                last = await HttpsThroughVipAsync();
-                if (condition(last))
-                    return last;
-            }
-            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
-            {
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"HTTPS through the VIP never presented the expected certificate; last: {last}");
-    }
-
     [Fact]
     public async Task Sync_follows_the_active_node_through_handover_failback_and_a_crash_mid_upload()
     {
@@ -138,10 +100,10 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.HeartbeatConnected);
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected);
 
         // Before CSC signed anything, HTTPS through the VIP presents a self-signed certificate products refuse.
-        (await HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
+        (await _cluster.HttpsThroughVipAsync()).Trusted.ShouldBeFalse();
 
         // 2. Host Common Name = the VIP; sync succeeds from the active primary and CSC signs the certificate.
         string signed;
@@ -152,7 +114,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             await RequestAndApproveAsync(client, lab);
             var run = await SyncAsync(client, lab.Id);
             (run.Result, run.Node, run.ItemsDown).ShouldBe((SyncResult.Succeeded, "primary", 4L), run.Error);
-            var https = await WaitHttpsAsync(h => h.Trusted);
+            var https = await _cluster.WaitHttpsThroughVipAsync(h => h.Trusted);
             https.Subject.ShouldContain(_cluster.Vip);
             signed = https.Thumbprint;
             // The dashboard itself over TLS through the VIP, as a browser trusting the CSC root gets it.
@@ -164,14 +126,14 @@ public sealed class SyncScenarioTests : IAsyncLifetime
         // 3. ha_cluster_stop on the primary: the secondary is active, and sync succeeds from it; through the
         // VIP it presents the very same certificate (read from the replicated database).
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary");
-        (await WaitHttpsAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary");
+        (await _cluster.WaitHttpsThroughVipAsync(h => h.Trusted)).Thumbprint.ShouldBe(signed);
         using (var client = await _cluster.SignedInThroughVipAsync())
             (await SyncAsync(client)).ShouldSatisfyAllConditions(r => r.Result.ShouldBe(SyncResult.Succeeded, r.Error), r => r.Node.ShouldBe("secondary"));
 
         // 4–5. The primary rejoins as standby; TEST is created and requested on the active secondary.
         (await _cluster.VerbAsync("primary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
         AccountDto test;
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
@@ -181,7 +143,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
 
         // 6. ha_cluster_stop on the secondary: the primary is active and TEST is there, requested.
         (await _cluster.VerbAsync("secondary", "cluster-stop")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "primary");
+        await _cluster.WaitForAsync("primary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "primary");
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var accounts = await client.GetFromJsonAsync<Page<AccountDto>>("/api/accounts?search=TEST", TestCluster.Json);
@@ -190,7 +152,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
 
         // 7. The secondary rejoins; the cluster is whole; TEST is synchronized: active with its licenses.
         (await _cluster.VerbAsync("secondary", "cluster-start")).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
+        await _cluster.WaitForAsync("primary", s => s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby, TimeSpan.FromSeconds(40));
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var run = await SyncAsync(client);
@@ -222,7 +184,7 @@ public sealed class SyncScenarioTests : IAsyncLifetime
             await WaitRunAsync(client, r => r.Node == "primary" && r.Result == SyncResult.Running && r.ItemsUp > 0);
         }
         await _cluster.CrashAsync("primary");
-        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary", TimeSpan.FromSeconds(20));
+        await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary", TimeSpan.FromSeconds(20));
         using (var client = await _cluster.SignedInThroughVipAsync())
         {
             var resumed = await WaitRunAsync(client, r => r.Node == "secondary" && r.Trigger == SyncTrigger.CatchUp && r.Result != SyncResult.Running);

@@ -25,9 +25,19 @@ public sealed class HaWidgetTests : IAsyncLifetime
         var self = new HaNodeView("primary", "primary", "127.0.0.11", primary, primary == NodeRole.Active ? "active, holding VIP 127.0.0.14" : "");
         var peer = new HaNodeView("secondary", "secondary", "127.0.0.9", secondary, "");
         var holder = primary == NodeRole.Active ? "primary" : secondary == NodeRole.Active ? "secondary" : null;
-        return new HaStatus(true, self, peer, connected, connected ? 80 : 4200, "127.0.0.14", "loopback", holder, from, to, mode,
-            from is null ? null : 0, from is null ? null : 0.001, 3, 7, witness, witness ? true : null, holder, takeover,
-            last is null ? [] : [last]);
+        return new HaStatus
+        {
+            Deployed = true,
+            Self = self,
+            Peer = peer,
+            Heartbeat = new HeartbeatStatus(connected, AgeMs: connected ? 80 : 4200),
+            Vip = new VipStatus("127.0.0.14", "loopback", holder),
+            Replication = new ReplicationStatus(mode, from, to, LagBytes: from is null ? null : 0, LagSeconds: from is null ? null : 0.001, Timeline: 3),
+            Witness = witness ? new WitnessStatus(true, Reachable: true, LeaseHolder: holder) : WitnessStatus.None,
+            Epoch = 7,
+            TakeoverNeedsOperator = takeover,
+            History = last is null ? [] : [last],
+        };
     }
 
     private IRenderedComponent<HaWidget> Render(HaStatus status) => _context.Render<HaWidget>(p => p.Add(w => w.Status, status));

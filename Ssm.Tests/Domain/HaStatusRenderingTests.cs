@@ -13,8 +13,14 @@ public sealed class HaStatusRenderingTests
     [Fact]
     public void A_standalone_node_says_the_cluster_is_not_running_here()
     {
-        var status = new HaStatus(false, Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = "cluster torn down" },
-            null, false, null, null, "loopback", null, null, null, ReplicationMode.None, null, null, 3, 9, false, null, null, false, []);
+        var status = new HaStatus
+        {
+            Deployed = false,
+            Self = Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = "cluster torn down" },
+            Vip = new VipStatus(null, "loopback", null),
+            Replication = new ReplicationStatus(ReplicationMode.None, null, null, null, null, Timeline: 3),
+            Epoch = 9,
+        };
         HaCommands.Render(status).ShouldStartWith("The HA cluster is not running on this node (primary is standalone");
     }
 
@@ -22,8 +28,15 @@ public sealed class HaStatusRenderingTests
     public void A_torn_down_node_says_by_whom_when_and_which_node_was_discarded()
     {
         var teardown = new ClusterTeardown("primary", new DateTimeOffset(2026, 12, 3, 21, 0, 0, TimeSpan.Zero), "secondary");
-        var status = new HaStatus(false, Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = teardown.Text },
-            null, false, null, null, "loopback", null, null, null, ReplicationMode.None, null, null, 3, 9, false, null, null, false, [], teardown);
+        var status = new HaStatus
+        {
+            Deployed = false,
+            Self = Primary with { Identity = "standalone", Role = NodeRole.Standalone, Reason = teardown.Text },
+            Vip = new VipStatus(null, "loopback", null),
+            Replication = new ReplicationStatus(ReplicationMode.None, null, null, null, null, Timeline: 3),
+            Epoch = 9,
+            TornDown = teardown,
+        };
 
         var text = HaCommands.Render(status);
 
@@ -37,8 +50,18 @@ public sealed class HaStatusRenderingTests
     public void A_running_cluster_shows_nodes_heartbeat_vip_replication_epoch_witness_and_last_failover()
     {
         var failover = new FailoverRecord(DateTimeOffset.UnixEpoch, "crash failover", "secondary", "primary", 9, 1211);
-        var status = new HaStatus(true, Primary, Secondary, true, 42, "127.0.0.14", "loopback", "primary", "primary", "secondary",
-            ReplicationMode.Sync, 0, 0.001, 3, 9, true, true, "primary", false, [failover]);
+        var status = new HaStatus
+        {
+            Deployed = true,
+            Self = Primary,
+            Peer = Secondary,
+            Heartbeat = new HeartbeatStatus(Connected: true, AgeMs: 42),
+            Vip = new VipStatus("127.0.0.14", "loopback", Holder: "primary"),
+            Replication = new ReplicationStatus(ReplicationMode.Sync, From: "primary", To: "secondary", LagBytes: 0, LagSeconds: 0.001, Timeline: 3),
+            Witness = new WitnessStatus(Configured: true, Reachable: true, LeaseHolder: "primary"),
+            Epoch = 9,
+            History = [failover],
+        };
 
         var text = HaCommands.Render(status);
 

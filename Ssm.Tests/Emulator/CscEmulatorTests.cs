@@ -10,7 +10,7 @@ using Ssm.Tests.Support;
 
 namespace Ssm.Tests.Emulator;
 
-/// <summary>The real `ssm csc-emulator` process, spoken to over HTTPS as the node's CSC client would (docs/csc-api.md).</summary>
+/// <summary>The real `csc-emulator` process, spoken to over HTTPS as the node's CSC client would (docs/csc-api.md).</summary>
 public sealed partial class CscEmulatorTests : IAsyncDisposable
 {
     private const string DnaAdvantage = "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40";
@@ -132,7 +132,7 @@ public sealed partial class CscEmulatorTests : IAsyncDisposable
         var listed = JsonDocument.Parse(await admin.GetStringAsync("/csc/v1/admin/activations?status=Pending")).RootElement;
         listed.GetProperty("activations").EnumerateArray().Select(a => a.GetProperty("requestId").GetString()).ShouldBe([requestId]);
 
-        var (exit, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, CscVerb(csc, "csc", "approve", requestId));
+        var (exit, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, CscVerb(csc, "approve", requestId));
         exit.ShouldBe(0, output);
         output.ShouldContain("approved");
 
@@ -141,7 +141,7 @@ public sealed partial class CscEmulatorTests : IAsyncDisposable
         approved.GetProperty("accessToken").GetString().ShouldNotBeNullOrEmpty();
         approved.GetProperty("accountId").GetString().ShouldNotBeNullOrEmpty();
 
-        (exit, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, CscVerb(csc, "csc", "approve", "r-unknown"));
+        (exit, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, CscVerb(csc, "approve", "r-unknown"));
         exit.ShouldBe(1, output);
         output.ShouldContain("not_found");
     }
@@ -153,7 +153,7 @@ public sealed partial class CscEmulatorTests : IAsyncDisposable
         var requestId = (await ActivateAsync(csc, "local-1")).GetProperty("requestId").GetString()!;
 
         var (exit, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password,
-            CscVerb(csc, "csc", "reject", requestId, "--reason", "No contract for <TEST>"));
+            CscVerb(csc, "reject", requestId, "--reason", "No contract for <TEST>"));
         exit.ShouldBe(0, output);
 
         using var anonymous = csc.Client();
@@ -175,7 +175,7 @@ public sealed partial class CscEmulatorTests : IAsyncDisposable
         await ShouldBeProblemAsync(await wrong.GetAsync("/csc/v1/admin/activations"), HttpStatusCode.Unauthorized, "bad_credentials");
 
         var requestId = (await ActivateAsync(csc, "local-1")).GetProperty("requestId").GetString()!;
-        var (exit, output) = await CscEmulatorProcess.RunAsync("not-the-password", CscVerb(csc, "csc", "approve", requestId));
+        var (exit, output) = await CscEmulatorProcess.RunAsync("not-the-password", CscVerb(csc, "approve", requestId));
         exit.ShouldBe(1, output);
         output.ShouldContain("bad_credentials");
     }
@@ -183,18 +183,18 @@ public sealed partial class CscEmulatorTests : IAsyncDisposable
     [Fact]
     public async Task The_verbs_refuse_bad_input_and_report_an_unreachable_emulator()
     {
-        var (exit, output) = await CscEmulatorProcess.RunAsync(null, "csc-emulator", "--listen", "https://127.0.0.1:1", "--data", _data);
+        var (exit, output) = await CscEmulatorProcess.RunAsync(null, "--listen", "https://127.0.0.1:1", "--data", _data);
         exit.ShouldBe(2, output);
         output.ShouldContain("CSC_OPERATOR_PASSWORD");
-        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "csc-emulator", "--listen", "http://127.0.0.1:1", "--data", _data);
+        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "--listen", "http://127.0.0.1:1", "--data", _data);
         exit.ShouldBe(2, output);
-        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "csc-emulator", "--token-lifetime", "soon", "--data", _data);
+        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "--token-lifetime", "soon", "--data", _data);
         exit.ShouldBe(2, output);
 
         var csc = await StartAsync();
         var root = csc.RootPath;
         await csc.KillAsync();
-        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "csc", "approve", "r-1", "--csc", csc.BaseAddress.ToString(), "--csc-root", root);
+        (exit, output) = await CscEmulatorProcess.RunAsync("pw", "approve", "r-1", "--csc", csc.BaseAddress.ToString(), "--csc-root", root);
         exit.ShouldBe(3, output);
     }
 

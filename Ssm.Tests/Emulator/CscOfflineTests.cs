@@ -10,7 +10,7 @@ using Ssm.Tests.Support;
 
 namespace Ssm.Tests.Emulator;
 
-/// <summary>`POST /csc/v1/offline` and `ssm csc offline` of the real `ssm csc-emulator` process, over HTTPS (docs/csc-api.md).</summary>
+/// <summary>`POST /csc/v1/offline` and `csc-emulator offline` of the real `csc-emulator` process, over HTTPS (docs/csc-api.md).</summary>
 public sealed partial class CscOfflineTests : IAsyncDisposable
 {
     private const string DnaAdvantage = "regid.2017-07.com.cisco.DNA_Advantage,1.0_6c1f0a52-4b8e-4d0e-9a37-2f5d8e1c7b40";
@@ -357,7 +357,7 @@ public sealed partial class CscOfflineTests : IAsyncDisposable
     }
 
     private static string[] Verb(CscEmulatorProcess csc, string request, string response, string? root = null) =>
-        ["csc", "offline", "--request", request, "--out", response, "--csc", csc.BaseAddress.ToString(), "--csc-root", root ?? csc.RootPath];
+        ["offline", "--request", request, "--out", response, "--csc", csc.BaseAddress.ToString(), "--csc-root", root ?? csc.RootPath];
 
     private static (ECDsa Key, string Pem) Csr(string commonName)
     {

@@ -11,7 +11,7 @@ using System.Security.Cryptography.X509Certificates;
 using Ssm.Domain.Products;
 using Ssm.Tests.Support;
 using Ssm.Web.Endpoints;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Node;
 

@@ -3,7 +3,7 @@ using Npgsql;
 using Ssm.Application.Accounts;
 using Ssm.Application.Registration;
 using Ssm.Tests.Support;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Node;
 

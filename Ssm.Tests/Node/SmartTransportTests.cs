@@ -7,7 +7,7 @@ using Ssm.Application.Licenses;
 using Ssm.Application.Registration;
 using Ssm.Tests.Support;
 using Ssm.Web.Endpoints;
-using Ssm.Web.Products;
+using Ssm.ProductSimulator;
 
 namespace Ssm.Tests.Node;
 
@@ -160,23 +160,23 @@ public sealed class SmartTransportTests(ProductNodeFixture fixture)
         {
             var serial = NextSerial();
             var common = new[] { "--server", fixture.Server.ToString(), "--csc-root", fixture.Csc.RootPath };
-            var (code, output) = await RunAsync(["product", "register", .. common, "--token", fixture.Token.Secret, "--sn", serial, "--state", state]);
+            var (code, output) = await RunAsync(["register", .. common, "--token", fixture.Token.Secret, "--sn", serial, "--state", state]);
             code.ShouldBe(0, output);
             output.ShouldContain("Registered C9300-24T:" + serial);
-            (code, output) = await RunAsync(["product", "report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
+            (code, output) = await RunAsync(["report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
             code.ShouldBe(0, output);
-            (code, output) = await RunAsync(["product", "report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
+            (code, output) = await RunAsync(["report", "--state", state, "--csc-root", fixture.Csc.RootPath, "--count", "2", "--report-id", "cli-1"]);
             code.ShouldBe(1, output);
             output.ShouldContain("REPORT_REPLAYED");
-            (code, output) = await RunAsync(["product", "register", .. common, "--token", "wrong", "--sn", NextSerial(), "--state", state + ".x"]);
+            (code, output) = await RunAsync(["register", .. common, "--token", "wrong", "--sn", NextSerial(), "--state", state + ".x"]);
             code.ShouldBe(1, output);
             output.ShouldContain("TOKEN_UNKNOWN");
-            (code, output) = await RunAsync(["product", "register", "--server", $"https://localhost:{fixture.HttpsPort}/", "--csc-root", fixture.Csc.RootPath,
+            (code, output) = await RunAsync(["register", "--server", $"https://localhost:{fixture.HttpsPort}/", "--csc-root", fixture.Csc.RootPath,
                 "--token", fixture.Token.Secret, "--sn", NextSerial(), "--state", state + ".y"]);
             code.ShouldBe(3, output);
-            (code, output) = await RunAsync(["product", "renew", "--state", state, "--csc-root", fixture.Csc.RootPath]);
+            (code, output) = await RunAsync(["renew", "--state", state, "--csc-root", fixture.Csc.RootPath]);
             code.ShouldBe(0, output);
-            (code, output) = await RunAsync(["product", "deregister", "--state", state, "--csc-root", fixture.Csc.RootPath]);
+            (code, output) = await RunAsync(["deregister", "--state", state, "--csc-root", fixture.Csc.RootPath]);
             code.ShouldBe(0, output);
             File.Exists(state).ShouldBeFalse();
         }
@@ -189,7 +189,7 @@ public sealed class SmartTransportTests(ProductNodeFixture fixture)
     private static async Task<(int Code, string Output)> RunAsync(string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(NodeProcess.WebAssemblyPath());
+        start.ArgumentList.Add(NodeProcess.ProductSimulatorAssemblyPath());
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;

@@ -7,7 +7,7 @@ using System.Text;
 namespace Ssm.Tests.Support;
 
 /// <summary>
-/// A real `ssm csc-emulator` process on a loopback port and a given data folder, reached over real HTTPS
+/// A real `csc-emulator` process on a loopback port and a given data folder, reached over real HTTPS
 /// by clients that trust only the root it generated.
 /// </summary>
 public sealed class CscEmulatorProcess : IAsyncDisposable
@@ -34,7 +34,7 @@ public sealed class CscEmulatorProcess : IAsyncDisposable
     {
         var baseAddress = new Uri($"https://127.0.0.1:{port ?? PostgresServer.FreePort()}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { NodeProcess.WebAssemblyPath(), "csc-emulator", "--listen", baseAddress.ToString().TrimEnd('/'),
+        foreach (var arg in new[] { NodeProcess.CscEmulatorAssemblyPath(), "--listen", baseAddress.ToString().TrimEnd('/'),
                      "--data", dataDirectory, "--approval", approval, "--token-lifetime", tokenLifetime })
             start.ArgumentList.Add(arg);
         start.Environment["CSC_OPERATOR_PASSWORD"] = Password;
@@ -71,7 +71,7 @@ public sealed class CscEmulatorProcess : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             if (_process.HasExited)
-                throw new InvalidOperationException($"ssm csc-emulator exited with {_process.ExitCode}:\n{Output}");
+                throw new InvalidOperationException($"csc-emulator exited with {_process.ExitCode}:\n{Output}");
             if (File.Exists(RootPath))
             {
                 Root ??= X509CertificateLoader.LoadCertificateFromFile(RootPath);
@@ -90,7 +90,7 @@ public sealed class CscEmulatorProcess : IAsyncDisposable
             }
             await Task.Delay(100);
         }
-        throw new TimeoutException($"ssm csc-emulator not ready after 60 s:\n{Output}");
+        throw new TimeoutException($"csc-emulator not ready after 60 s:\n{Output}");
     }
 
     /// <summary>A client that trusts only the emulator's root, host name checked.</summary>
@@ -142,7 +142,7 @@ public sealed class CscEmulatorProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string Output)> RunAsync(string? password, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(NodeProcess.WebAssemblyPath());
+        start.ArgumentList.Add(NodeProcess.CscEmulatorAssemblyPath());
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         start.Environment.Remove("CSC_OPERATOR_PASSWORD");

@@ -111,7 +111,7 @@ public sealed class NodeProcess : IAsyncDisposable
     {
         var handler = Certificates.Handler();
         if (source is not null)
-            handler.ConnectCallback = Ssm.Web.Products.ProductClient.ConnectFrom(source);
+            handler.ConnectCallback = Ssm.ProductSimulator.ProductClient.ConnectFrom(source);
         var client = new HttpClient(handler) { BaseAddress = BaseAddress };
         client.DefaultRequestHeaders.Add(Ssm.Web.Security.CrossSiteGuard.RequestedWithHeader, "ssm-tests");
         return client;
@@ -139,15 +139,23 @@ public sealed class NodeProcess : IAsyncDisposable
         process.ExitCode.ShouldBe(0, stderr);
     }
 
-    public static string WebAssemblyPath()
+    public static string WebAssemblyPath() => BuiltAssemblyPath("Ssm.Web", "ssm.dll");
+
+    /// <summary>The CSC emulator, a tool of its own (tools/Ssm.CscEmulator).</summary>
+    public static string CscEmulatorAssemblyPath() => BuiltAssemblyPath(Path.Combine("tools", "Ssm.CscEmulator"), "csc-emulator.dll");
+
+    /// <summary>The product simulator, a tool of its own (tools/Ssm.ProductSimulator).</summary>
+    public static string ProductSimulatorAssemblyPath() => BuiltAssemblyPath(Path.Combine("tools", "Ssm.ProductSimulator"), "product-simulator.dll");
+
+    private static string BuiltAssemblyPath(string project, string assembly)
     {
-        // The test assembly sits in Ssm.Tests/bin/<Configuration>/net10.0; the node is built beside it.
+        // The test assembly sits in Ssm.Tests/bin/<Configuration>/net10.0; each program is built in its own project's bin.
         var testOutput = AppContext.BaseDirectory.TrimEnd('/');
         var framework = Path.GetFileName(testOutput);
         var configuration = Path.GetFileName(Path.GetDirectoryName(testOutput)!);
         var root = Path.GetFullPath(Path.Combine(testOutput, "..", "..", "..", ".."));
-        var path = Path.Combine(root, "Ssm.Web", "bin", configuration, framework, "ssm.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException("Build Ssm.Web first", path);
+        var path = Path.Combine(root, project, "bin", configuration, framework, assembly);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} first", path);
     }
 
     public async ValueTask DisposeAsync()

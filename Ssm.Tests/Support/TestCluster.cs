@@ -246,6 +246,44 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     /// <summary>Reads pg_stat_replication on the node's own database: who streams from it, and how.</summary>
+    public sealed record HttpsView(bool Trusted, string Subject, string Thumbprint);
+
+    /// <summary>A TLS handshake with the VIP's HTTPS port, as a product would: trusting only the CSC root, the host name checked.</summary>
+    public async Task<HttpsView> HttpsThroughVipAsync()
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(Vip, HttpsPort);
+        var trusted = false;
+        using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, certificate, _, errors) =>
+        {
+            trusted = CscEmulatorProcess.TrustedBy(Csc!.Root, certificate, errors);
+            return true;
+        });
+        await tls.AuthenticateAsClientAsync(Vip);
+        var presented = new System.Security.Cryptography.X509Certificates.X509Certificate2(tls.RemoteCertificate!);
+        return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
+    }
+
+    public async Task<HttpsView> WaitHttpsThroughVipAsync(Func<HttpsView, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HttpsView? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await HttpsThroughVipAsync();
+                if (condition(last))
+                    return last;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"HTTPS through the VIP never presented the expected certificate; last: {last}");
+    }
+
     public async Task<List<(string Name, string State, string Sync)>> ReplicationFromAsync(string node)
     {
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder

@@ -277,13 +277,13 @@ public static class HaCommands
         foreach (var n in new[] { s.Self, s.Peer! }.OrderBy(n => n.Identity == "primary" ? 0 : 1))
             b.AppendLine($"  {n.Name,-14} {n.Identity,-10} {n.Address,-16} {n.Role,-9} {n.Reason}");
         b.AppendLine();
-        b.AppendLine($"  {"Heartbeat",-14} {(s.HeartbeatConnected ? "connected" : "disconnected")}{(s.HeartbeatAgeMs is { } age ? $" (last seen {age:0} ms ago)" : "")}");
-        b.AppendLine($"  {"VIP",-14} {s.Vip} ({s.VipProvider}), held by {s.VipHolder ?? "nobody"}");
-        var replication = s.ReplicationFrom is null ? "none" : $"{s.ReplicationFrom} → {s.ReplicationTo}";
-        var lag = s.LagBytes is null ? "" : $", lag {s.LagBytes} bytes / {s.LagSeconds:0.000} s";
-        b.AppendLine($"  {"Replication",-14} {replication}, {s.Mode.ToString().ToLowerInvariant()}{lag}, timeline {s.Timeline}");
+        b.AppendLine($"  {"Heartbeat",-14} {(s.Heartbeat.Connected ? "connected" : "disconnected")}{(s.Heartbeat.AgeMs is { } age ? $" (last seen {age:0} ms ago)" : "")}");
+        b.AppendLine($"  {"VIP",-14} {s.Vip.Address} ({s.Vip.Provider}), held by {s.Vip.Holder ?? "nobody"}");
+        var replication = s.Replication.From is null ? "none" : $"{s.Replication.From} → {s.Replication.To}";
+        var lag = s.Replication.LagBytes is null ? "" : $", lag {s.Replication.LagBytes} bytes / {s.Replication.LagSeconds:0.000} s";
+        b.AppendLine($"  {"Replication",-14} {replication}, {s.Replication.Mode.ToString().ToLowerInvariant()}{lag}, timeline {s.Replication.Timeline}");
         b.AppendLine($"  {"Epoch",-14} {s.Epoch}");
-        b.AppendLine($"  {"Witness",-14} {(s.WitnessConfigured ? (s.WitnessReachable == true ? "reachable" : "UNREACHABLE") + (s.LeaseHolder is null ? "" : $", lease held by {s.LeaseHolder}") : "none (a crashed active is taken over only by ha_takeover)")}");
+        b.AppendLine($"  {"Witness",-14} {(s.Witness.Configured ? (s.Witness.Reachable == true ? "reachable" : "UNREACHABLE") + (s.Witness.LeaseHolder is null ? "" : $", lease held by {s.Witness.LeaseHolder}") : "none (a crashed active is taken over only by ha_takeover)")}");
         if (s.TakeoverNeedsOperator)
             b.AppendLine($"  {"Attention",-14} the active is unreachable and this standby will not take over on its own (no witness, or not in sync): check, then run ha_takeover");
         if (s.TornDown is { } torn)

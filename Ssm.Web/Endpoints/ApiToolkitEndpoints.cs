@@ -145,3 +145,29 @@ public static class ApiToolkitEndpoints
         }
     }
 }
+
+/// <summary>The API toolkit clients of an account, as the dashboard manages them. Signed-in operators only.</summary>
+public static class ApiClientEndpoints
+{
+    public static IEndpointRouteBuilder MapApiClientEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/accounts/{id:guid}/api-clients", ListClients);
+        app.MapPost("/api/accounts/{id:guid}/api-clients", CreateClient);
+        app.MapPost("/api/api-clients/{id:guid}/revoke", RevokeClient);
+        return app;
+    }
+
+    public sealed record ClientBody(string? Name);
+
+    private static async Task<Ok<IReadOnlyList<ApiClientDto>>> ListClients(ISender sender, Guid id) =>
+        TypedResults.Ok(await sender.Send(new ListApiClients(id)));
+
+    private static async Task<Ok<CreatedApiClient>> CreateClient(ISender sender, Guid id, ClientBody body) =>
+        TypedResults.Ok(await sender.Send(new CreateApiClient(id, body.Name ?? "")));
+
+    private static async Task<NoContent> RevokeClient(ISender sender, Guid id)
+    {
+        await sender.Send(new RevokeApiClient(id));
+        return TypedResults.NoContent();
+    }
+}

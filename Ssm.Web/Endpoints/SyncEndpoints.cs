@@ -2,12 +2,11 @@ using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Ssm.Application.Accounts;
 using Ssm.Application.Common;
-using Ssm.Application.Licenses;
 using Ssm.Application.Sync;
 
 namespace Ssm.Web.Endpoints;
 
-/// <summary>CSC activation, synchronization, its schedule and history, licenses and alerts.</summary>
+/// <summary>CSC activation, synchronization, its schedule, history and alerts.</summary>
 public static class SyncEndpoints
 {
     public static IEndpointRouteBuilder MapSyncEndpoints(this IEndpointRouteBuilder app)
@@ -19,7 +18,6 @@ public static class SyncEndpoints
         sync.MapGet("/runs", Runs);
         sync.MapGet("/schedule", Schedule);
         sync.MapPut("/schedule", SetSchedule);
-        app.MapGet("/api/licenses", Licenses);
         app.MapGet("/api/alerts", Alerts);
         return app;
     }
@@ -46,9 +44,6 @@ public static class SyncEndpoints
     private static async Task<Ok<SyncScheduleDto>> Schedule(ISender sender) => TypedResults.Ok(await sender.Send(new GetSyncSchedule()));
 
     private static async Task<Ok<SyncScheduleDto>> SetSchedule(ISender sender, SetSyncSchedule command) => TypedResults.Ok(await sender.Send(command));
-
-    private static async Task<Ok<IReadOnlyList<LicenseDto>>> Licenses(ISender sender, Guid? accountId) =>
-        TypedResults.Ok(await sender.Send(new ListLicenses(accountId)));
 
     private static async Task<Ok<IReadOnlyList<SyncAlert>>> Alerts(ISender sender) => TypedResults.Ok(await sender.Send(new ListSyncAlerts()));
 }

@@ -146,10 +146,13 @@ public static class NodeHost
         app.MapEventEndpoints();
         app.MapSyncEndpoints();
         app.MapOfflineSyncEndpoints();
+        app.MapLicenseEndpoints();
         app.MapCertificateEndpoints();
         app.MapClusterEndpoints();
         app.MapSmartTransportEndpoints();
         app.MapRegistrationEndpoints();
+        app.MapProductEndpoints();
+        app.MapApiClientEndpoints();
         app.MapApiToolkitEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         app.Logger.LogInformation("Host built {Uptime:F0} ms after the process started", ProcessUptime.Milliseconds);

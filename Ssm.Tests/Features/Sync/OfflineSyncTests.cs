@@ -13,7 +13,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Features.Sync;
 
 /// <summary>
-/// Offline synchronization end to end: the node writes the request file, the real `ssm csc offline` verb
+/// Offline synchronization end to end: the node writes the request file, the real `csc-emulator offline` verb
 /// turns it into CSC's response file, and the node applies that (twice: nothing changes the second time).
 /// </summary>
 public sealed class OfflineSyncTests(OfflineCscFixture fixture) : IClassFixture<OfflineCscFixture>, IAsyncLifetime
@@ -29,7 +29,7 @@ public sealed class OfflineSyncTests(OfflineCscFixture fixture) : IClassFixture<
             var requestPath = Path.Combine(folder.FullName, request.FileName);
             var responsePath = Path.Combine(folder.FullName, "response.json");
             await File.WriteAllTextAsync(requestPath, request.Json);
-            var (code, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, "csc", "offline", "--request", requestPath,
+            var (code, output) = await CscEmulatorProcess.RunAsync(CscEmulatorProcess.Password, "offline", "--request", requestPath,
                 "--out", responsePath, "--csc", fixture.Csc.BaseAddress.ToString(), "--csc-root", fixture.Csc.RootPath);
             code.ShouldBe(0, output);
             return await File.ReadAllTextAsync(responsePath);

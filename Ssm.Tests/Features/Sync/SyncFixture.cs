@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Ssm.Tests.Support;
@@ -43,6 +44,32 @@ public abstract class CscFixture(string database, string approval, string tokenL
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         var usage = JsonDocument.Parse(await http.GetStringAsync($"/csc/v1/accounts/{cscAccountId}/usage")).RootElement;
         return (usage.GetProperty("instances").GetInt32(), usage.GetProperty("usageRecords").GetInt32());
+    }
+
+    /// <summary>Returns once CSC refuses the account's token as expired (401), as the node's next sync will find it.</summary>
+    public async Task WaitTokenExpiredAsync(Guid localAccountId)
+    {
+        string cscAccountId, token;
+        await using (var session = Services.GetRequiredService<Marten.IDocumentStore>().QuerySession())
+        {
+            var account = (await session.LoadAsync<Ssm.Domain.Accounts.LocalAccount>(localAccountId))!;
+            (cscAccountId, token) = (account.CscAccountId!, account.AccessToken!);
+        }
+        using var http = Csc.Client();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using var response = await http.GetAsync($"/csc/v1/accounts/{cscAccountId}/usage");
+            if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
+            {
+                (await response.Content.ReadAsStringAsync()).ShouldContain("token_expired");
+                return;
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"CSC still accepts the token of {cscAccountId}: {response.StatusCode}");
+            await Task.Delay(100);
+        }
     }
 
     public async Task AdminAsync(string requestId, string verb, string? reason = null)

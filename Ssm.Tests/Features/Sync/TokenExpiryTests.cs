@@ -30,7 +30,7 @@ public sealed class TokenExpiryTests(ShortTokenCscFixture fixture) : IClassFixtu
         (await SyncAsync(account.Id)).Result.ShouldBe(SyncResult.Succeeded);
         (await fixture.Send(new ListLicenses(account.Id))).Count.ShouldBe(4);
 
-        await Task.Delay(TimeSpan.FromSeconds(3.5), TestContext.Current.CancellationToken);
+        await fixture.WaitTokenExpiredAsync(account.Id);
         var failed = await SyncAsync(account.Id);
         failed.Result.ShouldBe(SyncResult.Failed);
         failed.Error.ShouldNotBeNull().ShouldContain("re-authenticate");
@@ -59,7 +59,7 @@ public sealed class TokenExpiryTests(ShortTokenCscFixture fixture) : IClassFixtu
             session.Store(stored);
             await session.SaveChangesAsync(TestContext.Current.CancellationToken);
         }
-        await Task.Delay(TimeSpan.FromSeconds(3.5), TestContext.Current.CancellationToken);
+        await fixture.WaitTokenExpiredAsync(account.Id);
         var failed = await SyncAsync(account.Id);
         failed.Result.ShouldBe(SyncResult.Failed);
         failed.Error.ShouldNotBeNull().ShouldContain("re-authenticate");

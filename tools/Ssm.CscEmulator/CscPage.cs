@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 /// <summary>
 /// The operator's page at `/`: activation requests with Approve and Reject buttons, and the offline request file form. Basic auth; since a browser

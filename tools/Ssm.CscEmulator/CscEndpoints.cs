@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 public sealed record ActivationBody(string? LocalAccountId, string? Name, string? ContactEmail, string? OnPremServer);
 

@@ -7,12 +7,11 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using Ssm.Web.Emulator;
 
-namespace Ssm.Web.Console;
+namespace Ssm.CscEmulator;
 
 /// <summary>
-/// `ssm csc-emulator` (the stand-in for Cisco Software Central) and `ssm csc approve|reject|offline` (its operator's verbs).
+/// `csc-emulator` (the stand-in for Cisco Software Central) and `csc-emulator approve|reject|offline` (its operator's verbs).
 /// Exit codes: 0 done, 1 refused or not found, 2 invalid input, 3 emulator unreachable.
 /// </summary>
 public static class CscCommands
@@ -32,19 +31,22 @@ public static class CscCommands
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable(PasswordVariable),
     };
 
-    public static IEnumerable<Command> All()
+    /// <summary>Serves the emulator, or with a verb operates a running one.</summary>
+    public static RootCommand Root()
     {
-        yield return Emulator();
-        yield return Csc();
+        var root = Serve();
+        foreach (var verb in OperatorVerbs())
+            root.Subcommands.Add(verb);
+        return root;
     }
 
-    private static Command Emulator()
+    private static RootCommand Serve()
     {
         var listen = new Option<string>("--listen") { Description = "https URL to serve on", DefaultValueFactory = _ => DefaultListen };
         var data = new Option<string>("--data") { Description = "folder for the root CA, state and catalogue", DefaultValueFactory = _ => ".data/csc" };
         var approval = new Option<string>("--approval") { Description = "auto: approve every activation at once; manual: leave it Pending", DefaultValueFactory = _ => "auto" };
         var lifetime = new Option<string>("--token-lifetime") { Description = "life of an access token, e.g. 180.00:00:00 or 00:00:03", DefaultValueFactory = _ => "180.00:00:00" };
-        var command = new Command("csc-emulator", "Serve a stand-in for Cisco Software Central (docs/csc-api.md)")
+        var command = new RootCommand("Serve a stand-in for Cisco Software Central (docs/csc-api.md); with a verb, operate a running one")
         {
             listen, data, approval, lifetime, User, Password,
         };
@@ -82,7 +84,7 @@ public static class CscCommands
         return command;
     }
 
-    private static Command Csc()
+    private static IEnumerable<Command> OperatorVerbs()
     {
         var url = new Option<string>("--csc") { Description = "URL of the CSC emulator", DefaultValueFactory = _ => DefaultListen };
         var root = new Option<string>("--csc-root") { Description = "PEM of the CSC root to trust", DefaultValueFactory = _ => ".data/csc/csc-root.pem" };
@@ -109,10 +111,7 @@ public static class CscCommands
             : parse.GetValue(responseFile) is not { Length: > 0 } responsePath ? Task.FromResult(Invalid("--out FILE is required"))
             : OfflineAsync(parse, url, root, requestPath, responsePath, ct));
 
-        return new Command("csc", "Operate the CSC emulator: approve or reject activation requests, answer offline request files")
-        {
-            approve, reject, offline,
-        };
+        return [approve, reject, offline];
     }
 
     private static async Task<int> CallAsync(ParseResult parse, Option<string> url, Option<string> root, string path, object? body, CancellationToken ct)

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 public sealed record Entitlement(string Tag, string Name, int Quantity, DateOnly StartDate, DateOnly EndDate);
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 public sealed record OfflineRequestFile(string? Format, string? RequestId, DateTime? CreatedAt, string? OnPremServer,
     List<OfflineRequestAccount?>? Accounts, string? Csr);

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 public enum ActivationStatus { Pending, Approved, Rejected }
 

@@ -4,12 +4,11 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Ssm.Application.Registration;
 using Ssm.Web.Endpoints;
-using Ssm.Web.Products;
 
-namespace Ssm.Web.Console;
+namespace Ssm.ProductSimulator;
 
 /// <summary>
-/// `ssm product register|renew|report|authorize|deregister`: a network product on Smart Transport, for demos,
+/// `product-simulator register|renew|report|authorize|deregister`: a network product on Smart Transport, for demos,
 /// tests and benchmarks. Exit codes: 0 done, 1 refused by the server, 2 invalid input, 3 server unreachable or not trusted.
 /// </summary>
 public static class ProductCommands
@@ -30,7 +29,7 @@ public static class ProductCommands
     private static readonly Option<string?> State = new("--state") { Description = "where the product keeps its identity (default .data/products/SN.json)" };
     private static readonly Option<bool> AsJson = new("--json") { Description = "print the server's answer as JSON" };
 
-    public static Command Product()
+    public static IEnumerable<Command> Verbs()
     {
         var token = new Option<string?>("--token") { Description = "registration token" };
         var pid = new Option<string>("--pid") { Description = "product ID (UDI PID)", DefaultValueFactory = _ => "C9300-24T" };
@@ -89,10 +88,7 @@ public static class ProductCommands
             return (answer, $"Deregistered instance {identity.InstanceId}.");
         }));
 
-        return new Command("product", "Act as a network product on Smart Transport (docs/smart-transport.md)")
-        {
-            register, renew, report, authorize, deregister,
-        };
+        return [register, renew, report, authorize, deregister];
     }
 
     private static string StatePath(ParseResult parse, string serial) =>

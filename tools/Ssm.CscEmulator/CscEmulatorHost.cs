@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Serilog;
 using Serilog.Events;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 public sealed record CscEmulatorOptions(Uri Listen, string DataDirectory, bool AutoApprove, TimeSpan TokenLifetime, string User, string Password);
 

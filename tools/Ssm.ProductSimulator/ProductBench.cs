@@ -4,14 +4,17 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography.X509Certificates;
 using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Marten.Linq;
 using Npgsql;
 using Ssm.Application.Registration;
 using Ssm.Domain.Products;
 using Ssm.Web.Hosting;
-using Ssm.Web.Products;
 
-namespace Ssm.Web.Console;
+namespace Ssm.ProductSimulator;
 
 /// <summary>
 /// Drives bench/products.sh: registrations through the VIP and the raw Marten insert rate of the same run, usage

@@ -1,10 +1,5 @@
 namespace Ssm.Application.Common;
 
-public interface IClock
-{
-    DateTimeOffset UtcNow { get; }
-}
-
 /// <summary>Who sends the message being handled: a dashboard user, an API client, a product (anonymous) or the node itself.</summary>
 public interface ICurrentUser
 {
@@ -14,10 +9,4 @@ public interface ICurrentUser
 
     /// <summary>The node itself: its jobs, start-up, console and cluster-key holders; never a web user.</summary>
     bool IsNode { get; }
-}
-
-public interface IPasswordHasher
-{
-    string Hash(string password);
-    bool Verify(string hash, string password);
 }

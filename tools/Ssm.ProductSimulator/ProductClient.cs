@@ -8,7 +8,7 @@ using Ssm.Domain.Certificates;
 using Ssm.Domain.Products;
 using Ssm.Web.Endpoints;
 
-namespace Ssm.Web.Products;
+namespace Ssm.ProductSimulator;
 
 /// <summary>What a product keeps after registering: its key, its ID certificate and where it registered.</summary>
 public sealed record ProductIdentity(Guid InstanceId, string Server, string Pid, string SerialNumber, string PrivateKeyPem, string IdCertificate,

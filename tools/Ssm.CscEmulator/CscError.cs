@@ -1,4 +1,4 @@
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 /// <summary>An error of the CSC contract: answered as problem+json with its status, `title` and `code`.</summary>
 public sealed class CscError(int status, string code, string title, IDictionary<string, object?>? extensions = null) : Exception(title)

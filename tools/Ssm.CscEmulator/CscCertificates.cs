@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Ssm.Web.Emulator;
+namespace Ssm.CscEmulator;
 
 /// <summary>The emulator's CSC root CA: created once in the data folder, then signs its server certificate and the nodes' CSRs.</summary>
 public sealed class CscCertificates

@@ -1,10 +1,10 @@
 using System.CommandLine;
 
-namespace Ssm.Web.Console;
+namespace Ssm.ProductSimulator;
 
 /// <summary>
-/// `ssm bench products`: the load driver of bench/products.sh (issue 5, item 9). It needs ECDSA request signing, which
-/// is why it is a verb of the product and not part of the Python driver. Report on stdout, progress on stderr.
+/// `product-simulator bench products`: the load driver of bench/products.sh. It needs ECDSA request signing and the
+/// node's own Marten set-up, which is why it is C# and not part of the Python driver. Report on stdout, progress on stderr.
 /// </summary>
 public static class BenchCommands
 {
@@ -44,7 +44,7 @@ public static class BenchCommands
                 parse.GetValue(root)!, parse.GetValue(token)!, parse.GetValue(db)!, parse.GetValue(api) is { } a ? new Uri(a) : null,
                 Math.Max(1, parse.GetValue(count)), Math.Max(1, parse.GetValue(concurrency)), Math.Max(0, parse.GetValue(reportRequests)),
                 Math.Clamp(parse.GetValue(perRequest), 1, 100), Math.Max(0, parse.GetValue(instances)), parse.GetValue(nodePid), watched,
-                Environment.GetEnvironmentVariable(Security.FirstAdmin.PasswordVariable));
+                Environment.GetEnvironmentVariable(Ssm.Web.Security.FirstAdmin.PasswordVariable));
             return await new ProductBench(settings).RunAsync(cancellationToken);
         });
         return new Command("bench", "Load drivers of the benchmarks in bench/") { products };

@@ -1,0 +1,6 @@
+namespace Ssm.Application.Common;
+
+public interface IClock
+{
+    DateTimeOffset UtcNow { get; }
+}

@@ -1,0 +1,13 @@
+using Mediator;
+using Ssm.Application.Common;
+
+namespace Ssm.Application.Ha;
+
+[Sender(SenderRole.Internal)]
+public sealed record TeardownCluster : ICommand<VerbResult>;
+
+public sealed class TeardownClusterHandler(ClusterSupervisor supervisor) : ICommandHandler<TeardownCluster, VerbResult>
+{
+    public async ValueTask<VerbResult> Handle(TeardownCluster command, CancellationToken cancellationToken) =>
+        new(await supervisor.TeardownAsync(cancellationToken));
+}

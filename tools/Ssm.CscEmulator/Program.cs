@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Ssm.CscEmulator;
+
+return await CscCommands.Root().Parse(args).InvokeAsync();
