@@ -273,7 +273,8 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
             Directory.Delete(_root, recursive: true);
     }
 
-    private const string WriterScript = """
+    /// <summary>A client that writes accounts through the VIP and notes each acknowledged one (also FrozenActiveTests).</summary>
+    internal const string WriterScript = """
         import hashlib, http.client, json, os, ssl, sys, time
         vip, port, password, out, stop, pins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6].split(",")
         tls = ssl.create_default_context()
