@@ -11,13 +11,15 @@ RUNS=${RUNS:-5}
 ensure_dotnet; ensure_postgres; ensure_package nft nftables; ensure_package python3 python3
 dotnet build Ssm.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 out=$(mktemp)
+log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq 1 "$RUNS"); do
   for test in Freezing_the_active_node_process Freezing_the_active_database; do
     log "run $i/$RUNS: $test"
     SSM_MEASUREMENTS=$out dotnet test --project Ssm.Tests/Ssm.Tests.csproj -c Release --no-build -- \
-      --filter-method "*$test*" >/dev/null || die "run $i of $test failed (it asserts one writer and no lost write)"
+      --filter-method "*$test*" >"$out.log" 2>&1 || { tail -80 "$out.log"; die "run $i of $test failed (it asserts one writer and no lost write)"; }
   done
 done
+log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -29,4 +31,4 @@ for key, what, target in [("frozen_node_gap_ms", "node process frozen 10 s", "me
         print(f"  min {values[0]} ms  median {statistics.median(values):.0f} ms  max {values[-1]} ms   (budget: {target})")
 print("  every run: 0 samples with two databases able to acknowledge a write, 0 acknowledged writes lost (asserted by the tests)")
 PY
-rm -f "$out"
+rm -f "$out" "$out.log"

@@ -20,6 +20,8 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
 
     private string Table => TableOf(vip);
     private string Ports => string.Join(", ", ports);
+    // The rules' comment names the holder, for whoever lists the table; only characters nft takes in a string.
+    private string Holder => new([.. node.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')]);
 
     /// <summary>Why the kernel cannot carry this VIP here, or null when it can.</summary>
     public static async Task<string?> WhyNotAsync(string vip, string target, CancellationToken cancellationToken)
@@ -53,8 +55,8 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
         var script = $$"""
             table ip {{Table}} { chain vip { type nat hook output priority -100; policy accept; }; chain stale { type filter hook output priority 0; policy accept; }; };
             flush chain ip {{Table}} vip; flush chain ip {{Table}} stale;
-            add rule ip {{Table}} vip ip daddr {{vip}} tcp dport { {{Ports}} } dnat to {{target}} comment "{{node}}";
-            add rule ip {{Table}} stale ct original ip daddr {{vip}} meta l4proto tcp ct original proto-dst { {{Ports}} } ct reply ip saddr != {{target}} tcp flags & rst == 0 reject with tcp reset comment "{{node}}"
+            add rule ip {{Table}} vip ip daddr {{vip}} tcp dport { {{Ports}} } dnat to {{target}} comment "{{Holder}}";
+            add rule ip {{Table}} stale ct original ip daddr {{vip}} meta l4proto tcp ct original proto-dst { {{Ports}} } ct reply ip saddr != {{target}} tcp flags & rst == 0 reject with tcp reset comment "{{Holder}}"
             """.ReplaceLineEndings(" ");
         var echo = await ProcessRunner.RunAsync("nft", ["--echo", "--handle", script], null, cancellationToken);
         _handles = (HandleOf(echo, "vip"), HandleOf(echo, "stale"));
