@@ -93,7 +93,8 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         StartWriter(root, acknowledged, stop, [await FingerprintAsync("primary"), await FingerprintAsync("secondary")]);
         using var sampling = new CancellationTokenSource();
         var sampler = SampleAsync(sampling.Token);
-        await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), "the client never wrote through the VIP");
+        await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(30),
+            $"the client never wrote through the VIP\n--- writer ---\n{_writerLog}\n--- primary ---\n{_cluster.Log("primary")}");
 
         var frozenAt = DateTimeOffset.UtcNow;
         var what = await freeze();
@@ -185,7 +186,8 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         var script = Path.Combine(root, "writer.py");
         File.WriteAllText(script, NamespaceFailoverTests.WriterScript);
         var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { script, _cluster.Vip, _cluster.HttpsPort.ToString(), NodeProcess.AdminPassword, acknowledged, stop, string.Join(",", pins) })
+        // A patient client (2 s per request): at a takeover the VIP's connections are reset, so patience costs no gap.
+        foreach (var arg in new[] { script, _cluster.Vip, _cluster.HttpsPort.ToString(), NodeProcess.AdminPassword, acknowledged, stop, string.Join(",", pins), "2" })
             start.ArgumentList.Add(arg);
         _writer = Process.Start(start)!;
         _writer.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_writerLog) _writerLog.AppendLine(e.Data); };
