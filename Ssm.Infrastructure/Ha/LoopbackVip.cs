@@ -15,6 +15,8 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
     private readonly int[] _ports = PortsOf(node.Value);
     // Acquire and release never interleave: a release during an acquire must win.
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // Asked once at start, so that no takeover waits for it.
+    private readonly Task<string?> _kernel = Task.Run(() => NftRedirect.KernelWhyNotAsync(CancellationToken.None));
     private NftRedirect? _redirect;
     private LoopbackRelay? _relay;
 
@@ -34,15 +36,16 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             if (Held)
                 return;
             if (address != Address || (_redirect is null && _relay is null))
-                await ChooseAsync(address, cancellationToken);
+                await ChooseAsync(address);
             if (_redirect is not null)
             {
-                await _redirect.PointHereAsync(cancellationToken);
-                logger.LogInformation("VIP {Address}:{Ports} acquired: the kernel redirects it to {Target} (nftables table {Table})",
-                    address, string.Join(",", _ports), _own, NftRedirect.TableOf(address));
+                // Claimed now, redirected in the background: a takeover renews its lease only after this returns, and
+                // nft is a process to start (up to a second on two loaded cores). Nobody else serves the VIP meanwhile.
+                Held = true;
+                _ = RedirectHereAsync(_redirect, address);
+                return;
             }
-            else
-                await _relay!.AcquireAsync(address, cancellationToken);
+            await _relay!.AcquireAsync(address, cancellationToken);
             Held = true;
         }
         finally
@@ -51,13 +54,37 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         }
     }
 
-    private async Task ChooseAsync(string address, CancellationToken cancellationToken)
+    private async Task RedirectHereAsync(NftRedirect redirect, string address)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            // Released (or moved to another address) before it came to this: nothing to do.
+            if (!Held || redirect != _redirect || redirect.Installed)
+                return;
+            await redirect.PointHereAsync(CancellationToken.None);
+            logger.LogInformation("VIP {Address}:{Ports} acquired: the kernel redirects it to {Target} (nftables table {Table})",
+                address, string.Join(",", _ports), _own, NftRedirect.TableOf(address));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // The supervisor tries again at its next heartbeat.
+            Held = false;
+            logger.LogWarning("VIP {Address} not redirected yet ({Error}); retrying every heartbeat", address, ex.Message);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task ChooseAsync(string address)
     {
         Address = address;
         if (_relay is not null)
             await _relay.DisposeAsync();
         (_redirect, _relay) = (null, null);
-        if (await NftRedirect.WhyNotAsync(address, _own, cancellationToken) is { } reason)
+        if ((NftRedirect.WhyNot(address, _own) ?? await _kernel) is { } reason)
         {
             logger.LogWarning("VIP {Address}: no kernel redirect ({Reason}); relaying it inside this process instead, so a frozen node "
                 + "keeps the VIP until it thaws (decision 0019)", address, reason);
@@ -76,7 +103,9 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
                 return;
             if (_relay is not null)
                 await _relay.ReleaseAsync();
-            else if (await _redirect!.ReleaseAsync())
+            else if (!_redirect!.Installed)
+                logger.LogInformation("VIP {Address} released before its redirect was made", Address);
+            else if (await _redirect.ReleaseAsync())
                 logger.LogInformation("VIP {Address} released: its redirect to {Target} removed", Address, _own);
             else
                 logger.LogWarning("VIP {Address} had moved to another node while this one could not act (frozen?): its redirect left as it is", Address);

@@ -16,6 +16,9 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
 {
     private (long Vip, long Stale)? _handles;
 
+    /// <summary>Whether this node's rules are in the table (as far as it knows: the other node may have replaced them).</summary>
+    public bool Installed => _handles is not null;
+
     public static string TableOf(string vip) => "ssm_vip_" + vip.Replace('.', '_');
 
     private string Table => TableOf(vip);
@@ -24,12 +27,22 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
     private string Holder => new([.. node.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')]);
 
     /// <summary>Why the kernel cannot carry this VIP here, or null when it can.</summary>
-    public static async Task<string?> WhyNotAsync(string vip, string target, CancellationToken cancellationToken)
+    public static async Task<string?> WhyNotAsync(string vip, string target, CancellationToken cancellationToken) =>
+        WhyNot(vip, target) ?? await KernelWhyNotAsync(cancellationToken);
+
+    /// <summary>Why these addresses cannot be redirected (an IPv6 VIP, a host name to listen on), or null.</summary>
+    public static string? WhyNot(string vip, string target)
     {
         if (!IPAddress.TryParse(vip, out var address) || address.AddressFamily != AddressFamily.InterNetwork || !IPAddress.IsLoopback(address))
             return $"the VIP {vip} is not an IPv4 loopback address";
         if (!IPAddress.TryParse(target, out var own) || own.AddressFamily != AddressFamily.InterNetwork)
             return $"the node's --listen host {target} is not an IPv4 address";
+        return null;
+    }
+
+    /// <summary>Why this process cannot change nftables (not root, no nft), or null.</summary>
+    public static async Task<string?> KernelWhyNotAsync(CancellationToken cancellationToken)
+    {
         if (!ProcessRunner.IsRoot)
             return "the node does not run as root (nftables needs CAP_NET_ADMIN)";
         if (FindNft() is null)

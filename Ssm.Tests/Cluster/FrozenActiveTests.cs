@@ -83,8 +83,8 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
         await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.VipHolder == "primary");
         await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
+        await WaitForAsync(() => _cluster.Log("primary").Contains("the kernel redirects it to"), TimeSpan.FromSeconds(10), "the VIP was never redirected");
         (await RedirectTargetAsync()).ShouldBe(_cluster.PrimaryAddress);
-        _cluster.Log("primary").ShouldContain("the kernel redirects it to");
 
         var root = _cluster.DataOf("writer");
         Directory.CreateDirectory(root);
@@ -94,7 +94,7 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         using var sampling = new CancellationTokenSource();
         var sampler = SampleAsync(sampling.Token);
         await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(30),
-            $"the client never wrote through the VIP\n--- writer ---\n{_writerLog}\n--- primary ---\n{_cluster.Log("primary")}");
+            () => $"the client never wrote through the VIP\n--- writer ---\n{_writerLog}\n--- primary ---\n{_cluster.Log("primary")}");
 
         var frozenAt = DateTimeOffset.UtcNow;
         var what = await freeze();
@@ -196,13 +196,15 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         _writer.BeginErrorReadLine();
     }
 
-    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure)
+    private static Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string failure) => WaitForAsync(condition, timeout, () => failure);
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, Func<string> failure)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!condition())
         {
             if (DateTime.UtcNow > deadline)
-                throw new TimeoutException(failure);
+                throw new TimeoutException(failure());
             await Task.Delay(50);
         }
     }
