@@ -64,8 +64,12 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         await RunAsync("frozen_database_gap_ms", Freeze * 0.8, async () =>
         {
             var postmaster = int.Parse(File.ReadLines(Path.Combine(_cluster.DataOf("primary"), "pg", "postmaster.pid")).First());
-            var children = await Shell.RunAsync("sh", ["-c", $"pgrep -P {postmaster} || true"]);
-            await StopAsync([postmaster, .. children.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)]);
+            // The postmaster first, so that it starts no backend meanwhile; a backend may still end before its turn.
+            await StopAsync([postmaster]);
+            var children = (await Shell.RunAsync("sh", ["-c", $"pgrep -P {postmaster} || true"]))
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+            _frozen.AddRange(children);
+            await Shell.RunAsync("sh", ["-c", $"kill -STOP {string.Join(' ', children)} 2>/dev/null || true"]);
             return "its PostgreSQL";
         });
         _cluster.Log("primary").ShouldContain("stepped down: its own database has not answered");
