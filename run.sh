@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
-#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider), HTTPS port 8443 (dashboard, API,
+#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider: nftables as root), HTTPS port 8443 (dashboard, API,
 #   Smart Transport, as SSM On-Prem), port 8444 (the nodes' peer and console calls: mutual TLS with certificates of
 #   the cluster's own CA, docs/security.md) and HTTP port 8080 (health; it redirects pages to HTTPS),
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
@@ -47,6 +47,8 @@ CSC_URL=https://$CSC:$CSC_PORT
 
 ensure_dotnet
 ensure_postgres
+# The loopback VIP as the kernel's redirect (decision 0019); without root the nodes relay it themselves.
+if [ "$(id -u)" = 0 ]; then ensure_package nft nftables; fi
 mkdir -p "$DATA"
 
 PIDS=()
@@ -65,6 +67,8 @@ cleanup() {
   done
   # Each node stops nothing of its PostgreSQL on exit (a crash must look like a crash); stop them here.
   for dir in "$DATA/primary/pg" "$DATA/secondary/pg" "$DATA/witness"; do pg_stop "$dir"; done
+  # The VIP's redirect outlives the nodes on purpose (a crashed active's clients are refused, not misrouted).
+  if [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then nft delete table ip "ssm_vip_${VIP//./_}" 2>/dev/null || true; fi
   log "Stopped"
 }
 # Ctrl-C ends with the shell's usual 130 (TERM 143); a failure keeps its own exit code.
@@ -270,6 +274,8 @@ cat <<MSG
     kill -9 \$(cat $DATA/$FIRST_NAME.pid) \$(head -1 $DATA/$FIRST_NAME/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
     $SSM node --name $FIRST_NAME --listen http://$FIRST:$PORT --data $DATA/$FIRST_NAME --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/$FIRST_NAME.log 2>&1 & echo \$! > $DATA/$FIRST_NAME.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
+    kill -STOP \$(cat $DATA/primary.pid)   # freeze the active: the secondary takes over and the VIP follows it (as root)
+    kill -CONT \$(cat $DATA/primary.pid)   # thawed, the old active finds itself fenced and rejoins as standby
   Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
   synchronize, create a token under Registration Tokens, then act as products:
     $PRODUCT register --server https://$VIP:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001

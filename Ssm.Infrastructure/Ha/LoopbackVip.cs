@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Ssm.Application.Ha;
@@ -7,31 +5,48 @@ using Ssm.Application.Ha;
 namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
-/// The `loopback` VIP provider for one machine: the holder binds VIP:port and relays each connection to
-/// its own listen address. Only one process can bind the address, which is the lock (HA-NOTES: 11–17 ms).
+/// The `loopback` VIP provider for one machine (decision 0019). As root with nftables, the kernel redirects the
+/// VIP to the holder (<see cref="NftRedirect"/>), so the VIP moves even away from a frozen holder; otherwise the
+/// holder relays it inside its own process (<see cref="LoopbackRelay"/>, decision 0005), and says so once.
 /// </summary>
 public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip> logger) : IVip, IAsyncDisposable
 {
-    private readonly Uri _own = new(node.Value.Listen);
-    // The HTTP port, and the HTTPS port when the node has one: each relayed to the same port of the node.
-    private readonly int[] _ports = node.Value.HttpsPort > 0 ? [new Uri(node.Value.Listen).Port, node.Value.HttpsPort] : [new Uri(node.Value.Listen).Port];
-    private readonly Lock _lock = new();
-    private readonly List<TcpListener> _listeners = [];
-    private CancellationTokenSource? _stop;
-    private readonly List<TcpClient> _connections = [];
-    // Acquire and release never interleave: a release during a bind retry must win.
+    private readonly string _own = new Uri(node.Value.Listen).Host.Trim('[', ']');
+    private readonly int[] _ports = PortsOf(node.Value);
+    // Acquire and release never interleave: a release during an acquire must win.
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // Asked once at start, so that no takeover waits for it.
+    private readonly Task<string?> _kernel = Task.Run(() => NftRedirect.KernelWhyNotAsync(CancellationToken.None));
+    private NftRedirect? _redirect;
+    private LoopbackRelay? _relay;
 
     public string Provider => "loopback";
     public string? Address { get; private set; }
-    public bool Held => _listeners.Count > 0;
+    public bool Held { get; private set; }
+
+    /// <summary>The HTTP port, and the HTTPS port when the node has one: each carried to the same port of the node.</summary>
+    public static int[] PortsOf(NodeOptions node) =>
+        node.HttpsPort > 0 ? [new Uri(node.Listen).Port, node.HttpsPort] : [new Uri(node.Listen).Port];
 
     public async Task AcquireAsync(string address, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            await AcquireLockedAsync(address, cancellationToken);
+            if (Held)
+                return;
+            if (address != Address || (_redirect is null && _relay is null))
+                await ChooseAsync(address);
+            if (_redirect is not null)
+            {
+                // Claimed now, redirected in the background: a takeover renews its lease only after this returns, and
+                // nft is a process to start (up to a second on two loaded cores). Nobody else serves the VIP meanwhile.
+                Held = true;
+                _ = RedirectHereAsync(_redirect, address);
+                return;
+            }
+            await _relay!.AcquireAsync(address, cancellationToken);
+            Held = true;
         }
         finally
         {
@@ -39,46 +54,44 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         }
     }
 
-    private async Task AcquireLockedAsync(string address, CancellationToken cancellationToken)
+    private async Task RedirectHereAsync(NftRedirect redirect, string address)
     {
-        if (Held)
-            return;
-        var ip = IPAddress.Parse(address);
-        var bound = new List<TcpListener>();
-        // Briefly: a holder that is frozen keeps the address; the heartbeat retries until it lets go.
-        var deadline = DateTime.UtcNow.AddMilliseconds(300);
-        foreach (var port in _ports)
+        await _gate.WaitAsync();
+        try
         {
-            while (true)
-            {
-                var listener = new TcpListener(ip, port);
-                try
-                {
-                    listener.Start(512);
-                    bound.Add(listener);
-                    break;
-                }
-                catch (SocketException) when (DateTime.UtcNow < deadline)
-                {
-                    // The previous holder may still be letting go.
-                    listener.Dispose();
-                    await Task.Delay(5, cancellationToken);
-                }
-                catch (SocketException)
-                {
-                    listener.Dispose();
-                    foreach (var other in bound)
-                        other.Stop();
-                    throw;
-                }
-            }
+            // Released (or moved to another address) before it came to this: nothing to do.
+            if (!Held || redirect != _redirect || redirect.Installed)
+                return;
+            await redirect.PointHereAsync(CancellationToken.None);
+            logger.LogInformation("VIP {Address}:{Ports} acquired: the kernel redirects it to {Target} (nftables table {Table})",
+                address, string.Join(",", _ports), _own, NftRedirect.TableOf(address));
         }
-        _listeners.AddRange(bound);
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // The supervisor tries again at its next heartbeat.
+            Held = false;
+            logger.LogWarning("VIP {Address} not redirected yet ({Error}); retrying every heartbeat", address, ex.Message);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task ChooseAsync(string address)
+    {
         Address = address;
-        _stop = new CancellationTokenSource();
-        foreach (var listener in bound)
-            _ = AcceptLoopAsync(listener, ((IPEndPoint)listener.LocalEndpoint).Port, _stop.Token);
-        logger.LogInformation("VIP {Address}:{Port} acquired", address, string.Join(",", _ports));
+        if (_relay is not null)
+            await _relay.DisposeAsync();
+        (_redirect, _relay) = (null, null);
+        if ((NftRedirect.WhyNot(address, _own) ?? await _kernel) is { } reason)
+        {
+            logger.LogWarning("VIP {Address}: no kernel redirect ({Reason}); relaying it inside this process instead, so a frozen node "
+                + "keeps the VIP until it thaws (decision 0019)", address, reason);
+            _relay = new LoopbackRelay(node.Value, logger);
+        }
+        else
+            _redirect = new NftRedirect(address, _own, _ports, node.Value.Name);
     }
 
     public async Task ReleaseAsync()
@@ -86,80 +99,21 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         await _gate.WaitAsync();
         try
         {
-            ReleaseLocked();
+            if (!Held)
+                return;
+            if (_relay is not null)
+                await _relay.ReleaseAsync();
+            else if (!_redirect!.Installed)
+                logger.LogInformation("VIP {Address} released before its redirect was made", Address);
+            else if (await _redirect.ReleaseAsync())
+                logger.LogInformation("VIP {Address} released: its redirect to {Target} removed", Address, _own);
+            else
+                logger.LogWarning("VIP {Address} had moved to another node while this one could not act (frozen?): its redirect left as it is", Address);
+            Held = false;
         }
         finally
         {
             _gate.Release();
-        }
-    }
-
-    private void ReleaseLocked()
-    {
-        if (!Held)
-            return;
-        _stop?.Cancel();
-        foreach (var listener in _listeners)
-            listener.Stop();
-        _listeners.Clear();
-        lock (_lock)
-        {
-            foreach (var connection in _connections)
-                connection.Dispose();
-            _connections.Clear();
-        }
-        logger.LogInformation("VIP {Address}:{Port} released", Address, string.Join(",", _ports));
-    }
-
-    private async Task AcceptLoopAsync(TcpListener listener, int port, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(cancellationToken);
-            }
-            catch (Exception) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                return;
-            }
-            _ = RelayAsync(client, port, cancellationToken);
-        }
-    }
-
-    private async Task RelayAsync(TcpClient client, int port, CancellationToken cancellationToken)
-    {
-        // Bound before it connects, so that the node can tell whom it relays from the first byte (RelayedClients).
-        using var upstream = IPAddress.TryParse(_own.Host, out var own) ? new TcpClient(new IPEndPoint(own, 0)) : new TcpClient();
-        upstream.NoDelay = true;
-        client.NoDelay = true;
-        var relay = upstream.Client.LocalEndPoint as IPEndPoint;
-        if (relay is not null && client.Client.RemoteEndPoint is { } origin)
-            RelayedClients.Add(relay, origin);
-        lock (_lock)
-            _connections.Add(client);
-        try
-        {
-            await upstream.ConnectAsync(_own.Host, port, cancellationToken);
-            var a = client.GetStream();
-            var b = upstream.GetStream();
-            await Task.WhenAny(a.CopyToAsync(b, cancellationToken), b.CopyToAsync(a, cancellationToken));
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            if (relay is not null)
-                RelayedClients.Remove(relay);
-            lock (_lock)
-                _connections.Remove(client);
-            client.Dispose();
         }
     }
 

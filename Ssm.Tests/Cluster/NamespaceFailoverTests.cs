@@ -273,9 +273,11 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
             Directory.Delete(_root, recursive: true);
     }
 
-    private const string WriterScript = """
+    /// <summary>A client that writes accounts through the VIP and notes each acknowledged one (also FrozenActiveTests).</summary>
+    internal const string WriterScript = """
         import hashlib, http.client, json, os, ssl, sys, time
         vip, port, password, out, stop, pins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6].split(",")
+        timeout = float(sys.argv[7]) if len(sys.argv) > 7 else 0.5
         tls = ssl.create_default_context()
         tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # pinned below instead: the nodes' own self-signed certificates
         conn, cookie, n, last_error = None, None, 0, None
@@ -283,7 +285,7 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         while not os.path.exists(stop):
             try:
                 if conn is None:
-                    conn = http.client.HTTPSConnection(vip, port, timeout=0.5, context=tls)
+                    conn = http.client.HTTPSConnection(vip, port, timeout=timeout, context=tls)
                     conn.connect()
                     if hashlib.sha256(conn.sock.getpeercert(True)).hexdigest() not in pins:
                         raise Exception("certificate not pinned")

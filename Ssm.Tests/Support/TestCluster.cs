@@ -187,6 +187,9 @@ public sealed class TestCluster : IAsyncDisposable
         throw new TimeoutException($"{node} not up after 90 s:\n{Log(node)}");
     }
 
+    /// <summary>The id of the node's own process (to freeze it).</summary>
+    public int ProcessIdOf(string node) => _processes[node].Id;
+
     /// <summary>kill -9 of the node process and of its PostgreSQL postmaster, as a power cut would.</summary>
     public async Task CrashAsync(string node)
     {
@@ -353,6 +356,8 @@ public sealed class TestCluster : IAsyncDisposable
         foreach (var node in new[] { "primary", "secondary" })
             await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
         await Shell.KillPostmasterAsync(Path.Combine(WitnessData, "postmaster.pid"));
+        // The loopback VIP's kernel redirect outlives the nodes by design; the cluster's end removes it (decision 0019).
+        await NftRedirect.RemoveTableAsync(Vip);
         try
         {
             Directory.Delete(_root, recursive: true);

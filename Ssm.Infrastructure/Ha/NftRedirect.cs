@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+
+namespace Ssm.Infrastructure.Ha;
+
+/// <summary>
+/// The loopback VIP as the kernel's redirect (decision 0019): one nftables table per VIP, whose `vip` chain
+/// rewrites new local connections to VIP:ports onto the holder's own address (DNAT in the output hook, so the
+/// client's source address reaches the node unchanged) and whose `stale` chain resets what is left of
+/// connections the redirect gave an earlier holder. The holder rewrites both chains in one transaction, so a
+/// frozen old holder has nothing to give back; it removes only its own rules, by their handles, so a thawed
+/// holder cannot remove the redirect that now points at the other node.
+/// </summary>
+public sealed class NftRedirect(string vip, string target, int[] ports, string node)
+{
+    private (long Vip, long Stale)? _handles;
+
+    /// <summary>Whether this node's rules are in the table (as far as it knows: the other node may have replaced them).</summary>
+    public bool Installed => _handles is not null;
+
+    public static string TableOf(string vip) => "ssm_vip_" + vip.Replace('.', '_');
+
+    private string Table => TableOf(vip);
+    private string Ports => string.Join(", ", ports);
+    // The rules' comment names the holder, for whoever lists the table; only characters nft takes in a string.
+    private string Holder => new([.. node.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')]);
+
+    /// <summary>Why the kernel cannot carry this VIP here, or null when it can.</summary>
+    public static async Task<string?> WhyNotAsync(string vip, string target, CancellationToken cancellationToken) =>
+        WhyNot(vip, target) ?? await KernelWhyNotAsync(cancellationToken);
+
+    /// <summary>Why these addresses cannot be redirected (an IPv6 VIP, a host name to listen on), or null.</summary>
+    public static string? WhyNot(string vip, string target)
+    {
+        if (!IPAddress.TryParse(vip, out var address) || address.AddressFamily != AddressFamily.InterNetwork || !IPAddress.IsLoopback(address))
+            return $"the VIP {vip} is not an IPv4 loopback address";
+        if (!IPAddress.TryParse(target, out var own) || own.AddressFamily != AddressFamily.InterNetwork)
+            return $"the node's --listen host {target} is not an IPv4 address";
+        return null;
+    }
+
+    /// <summary>Why this process cannot change nftables (not root, no nft), or null.</summary>
+    public static async Task<string?> KernelWhyNotAsync(CancellationToken cancellationToken)
+    {
+        if (!ProcessRunner.IsRoot)
+            return "the node does not run as root (nftables needs CAP_NET_ADMIN)";
+        if (FindNft() is null)
+            return "nft is not installed (Debian: apt-get install nftables)";
+        try
+        {
+            await ProcessRunner.RunAsync("nft", ["list", "tables"], null, cancellationToken);
+            return null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static string? FindNft() =>
+        new[] { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" }.FirstOrDefault(File.Exists);
+
+    /// <summary>Points the VIP at this node, whoever it pointed at before, and cuts the connections it carried.</summary>
+    public async Task PointHereAsync(CancellationToken cancellationToken)
+    {
+        // One transaction: the table and chains if missing, then both chains replaced. Never two redirects, never none.
+        var script = $$"""
+            table ip {{Table}} { chain vip { type nat hook output priority -100; policy accept; }; chain stale { type filter hook output priority 0; policy accept; }; };
+            flush chain ip {{Table}} vip; flush chain ip {{Table}} stale;
+            add rule ip {{Table}} vip ip daddr {{vip}} tcp dport { {{Ports}} } dnat to {{target}} comment "{{Holder}}";
+            add rule ip {{Table}} stale ct original ip daddr {{vip}} meta l4proto tcp ct original proto-dst { {{Ports}} } ct reply ip saddr != {{target}} tcp flags & rst == 0 reject with tcp reset comment "{{Holder}}"
+            """.ReplaceLineEndings(" ");
+        var echo = await ProcessRunner.RunAsync("nft", ["--echo", "--handle", script], null, cancellationToken);
+        _handles = (HandleOf(echo, "vip"), HandleOf(echo, "stale"));
+        // Connections made to the VIP before now belong to the old holder: reset them, as a relay's release would.
+        // In the background: the takeover that called this renews the lease only after it returns.
+        _ = CutAsync(CancellationToken.None);
+    }
+
+    private long HandleOf(string echo, string chain)
+    {
+        var match = Regex.Match(echo, $@"^add rule ip {Table} {chain} .*# handle (\d+)$", RegexOptions.Multiline);
+        return match.Success ? long.Parse(match.Groups[1].Value) : throw new InvalidOperationException($"nft did not echo the {chain} rule: {echo.Trim()}");
+    }
+
+    /// <summary>
+    /// Removes this node's redirect, if it is still this node's: true if it was, false if another node's has
+    /// replaced it since (then nothing is touched).
+    /// </summary>
+    public async Task<bool> ReleaseAsync()
+    {
+        if (_handles is not { } handles)
+            return false;
+        // One transaction: if either handle is gone, the other node rewrote the chains and nothing is deleted.
+        var output = await ProcessRunner.RunAsync("nft",
+            [$"delete rule ip {Table} vip handle {handles.Vip}; delete rule ip {Table} stale handle {handles.Stale}"],
+            null, CancellationToken.None, throwOnError: false);
+        var gone = output.Contains("No such file or directory");
+        if (!gone && output.Trim().Length > 0)
+            throw new InvalidOperationException($"could not remove the VIP {vip} redirect: {output.Trim()}");
+        _handles = null;
+        if (gone)
+            return false;
+        _ = CutAsync(CancellationToken.None);
+        return true;
+    }
+
+    /// <summary>Resets every local TCP connection to VIP:ports (ss -K, sock_destroy); a kernel without it leaves them to the stale chain.</summary>
+    private async Task CutAsync(CancellationToken cancellationToken)
+    {
+        var filter = string.Join(" or ", ports.Select(p => $"dport = :{p}")).Split(' ');
+        try
+        {
+            await ProcessRunner.RunAsync("ss", ["-K", "-t", "-n", "dst", vip, "and", "(", .. filter, ")"], null, cancellationToken, throwOnError: false);
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            // No ss (iproute2): the stale chain resets each such connection at its next packet instead.
+        }
+    }
+
+    /// <summary>Deletes the VIP's table: for whoever stops the whole cluster (run.sh, test fixtures), never a node.</summary>
+    public static async Task RemoveTableAsync(string vip)
+    {
+        if (!ProcessRunner.IsRoot || FindNft() is null)
+            return;
+        await ProcessRunner.RunAsync("nft", ["delete", "table", "ip", TableOf(vip)], null, CancellationToken.None, throwOnError: false);
+    }
+}
