@@ -47,7 +47,7 @@ CSC_URL=https://$CSC:$CSC_PORT
 
 ensure_dotnet
 ensure_postgres
-# The loopback VIP as the kernel's redirect (decision 0019); without root the nodes relay it themselves.
+# The loopback VIP as the kernel's redirect (decision 0021); without root the nodes relay it themselves.
 if [ "$(id -u)" = 0 ]; then ensure_package nft nftables; fi
 mkdir -p "$DATA"
 

@@ -16,7 +16,7 @@ if [ -z "${SSM_TEST_POSTGRES:-}" ] && ! pg_bin >/dev/null; then
 fi
 ensure_chromium
 # The network-namespace cluster test: ip (iproute2), gratuitous ARP (arping), its client (python3); the loopback sniffer of the security tests (tcpdump);
-# the loopback VIP's kernel redirect (nftables, decision 0019).
+# the loopback VIP's kernel redirect (nftables, decision 0021).
 if [ "$(id -u)" = 0 ]; then ensure_package ip iproute2; ensure_package arping iputils-arping; ensure_package python3 python3; ensure_package tcpdump tcpdump; ensure_package nft nftables; fi
 
 log "Building (Release)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A frozen active (SIGSTOP for 10 s) while a client writes through the one-machine VIP (decision 0019): runs the
+# A frozen active (SIGSTOP for 10 s) while a client writes through the one-machine VIP (decision 0021): runs the
 # frozen-node and the frozen-database cluster tests RUNS times each (needs root and nftables) and prints the
 # longest gap in acknowledged writes. The tests themselves assert no lost write and never two writable databases.
 # Usage: sudo bench/frozen-active.sh        (env RUNS=5)

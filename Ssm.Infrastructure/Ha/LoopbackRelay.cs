@@ -8,7 +8,7 @@ namespace Ssm.Infrastructure.Ha;
 /// <summary>
 /// The loopback VIP where the kernel cannot redirect it (not root, no nft): the holder binds VIP:port and relays
 /// each connection to its own listen address. Only one process can bind the address, which is the lock
-/// (HA-NOTES: 11–17 ms); a frozen holder keeps it until it thaws (decision 0005, 0019).
+/// (HA-NOTES: 11–17 ms); a frozen holder keeps it until it thaws (decision 0005, 0021).
 /// </summary>
 public sealed class LoopbackRelay(NodeOptions node, ILogger logger) : IAsyncDisposable
 {

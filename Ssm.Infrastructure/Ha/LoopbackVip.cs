@@ -5,7 +5,7 @@ using Ssm.Application.Ha;
 namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
-/// The `loopback` VIP provider for one machine (decision 0019). As root with nftables, the kernel redirects the
+/// The `loopback` VIP provider for one machine (decision 0021). As root with nftables, the kernel redirects the
 /// VIP to the holder (<see cref="NftRedirect"/>), so the VIP moves even away from a frozen holder; otherwise the
 /// holder relays it inside its own process (<see cref="LoopbackRelay"/>, decision 0005), and says so once.
 /// </summary>
@@ -87,7 +87,7 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
         if ((NftRedirect.WhyNot(address, _own) ?? await _kernel) is { } reason)
         {
             logger.LogWarning("VIP {Address}: no kernel redirect ({Reason}); relaying it inside this process instead, so a frozen node "
-                + "keeps the VIP until it thaws (decision 0019)", address, reason);
+                + "keeps the VIP until it thaws (decision 0021)", address, reason);
             _relay = new LoopbackRelay(node.Value, logger);
         }
         else

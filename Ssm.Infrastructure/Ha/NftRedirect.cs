@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
-/// The loopback VIP as the kernel's redirect (decision 0019): one nftables table per VIP, whose `vip` chain
+/// The loopback VIP as the kernel's redirect (decision 0021): one nftables table per VIP, whose `vip` chain
 /// rewrites new local connections to VIP:ports onto the holder's own address (DNAT in the output hook, so the
 /// client's source address reaches the node unchanged) and whose `stale` chain resets what is left of
 /// connections the redirect gave an earlier holder. The holder rewrites both chains in one transaction, so a

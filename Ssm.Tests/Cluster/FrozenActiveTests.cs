@@ -12,7 +12,7 @@ namespace Ssm.Tests.Cluster;
 
 /// <summary>
 /// A frozen active (SIGSTOP: a GC pause, a stopped VM, a debugger) while a client writes through the one-machine
-/// VIP: the kernel's redirect moves to the new active although the old one cannot let go (decision 0019), so the
+/// VIP: the kernel's redirect moves to the new active although the old one cannot let go (decision 0021), so the
 /// longest gap in acknowledged writes is that of a crash, not of the freeze. Nothing acknowledged is lost, and at
 /// no sampled moment can two databases acknowledge a write. Needs root and nftables (else the VIP is relayed
 /// inside the frozen node, and the test says so and is skipped).
@@ -85,8 +85,8 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         await _cluster.StartNodeAsync("primary");
         await _cluster.StartNodeAsync("secondary");
         (await _cluster.DeployAsync()).Status.ShouldBe(HttpStatusCode.OK);
-        await _cluster.WaitForAsync("primary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.VipHolder == "primary");
-        await _cluster.WaitForAsync("secondary", s => s.Mode == ReplicationMode.Sync);
+        await _cluster.WaitForAsync("primary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Vip.Holder == "primary");
+        await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync);
         await WaitForAsync(() => _cluster.Log("primary").Contains("the kernel redirects it to"), TimeSpan.FromSeconds(10), "the VIP was never redirected");
         (await RedirectTargetAsync()).ShouldBe(_cluster.PrimaryAddress);
 
@@ -104,7 +104,7 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         var what = await freeze();
         try
         {
-            var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.VipHolder == "secondary"
+            var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary"
                 && s.LastFailover is not null, TimeSpan.FromSeconds(20));
             promoted.LastFailover!.From.ShouldBe("primary");
             await WaitForAsync(() => Lines(acknowledged).Any(l => l.At > frozenAt), Freeze, $"no write acknowledged while {what} was frozen");
@@ -120,7 +120,7 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         }
 
         // Thawed, the old active rejoins as standby of the new one; the writer keeps writing through it all.
-        await _cluster.WaitForAsync("secondary", s => s.HeartbeatConnected && s.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
+        await _cluster.WaitForAsync("secondary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(60));
         var thawedAt = DateTimeOffset.UtcNow;
         await WaitForAsync(() => Lines(acknowledged).Any(l => l.At > thawedAt), TimeSpan.FromSeconds(10), "no write acknowledged after the rejoin");

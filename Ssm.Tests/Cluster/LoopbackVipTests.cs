@@ -10,7 +10,7 @@ using Ssm.Tests.Support;
 namespace Ssm.Tests.Cluster;
 
 /// <summary>
-/// The loopback VIP provider with two holders on real sockets (decision 0019): the kernel's redirect follows whoever
+/// The loopback VIP provider with two holders on real sockets (decision 0021): the kernel's redirect follows whoever
 /// took the VIP last, keeps the client's address, touches nothing but the VIP's own address and ports, and a
 /// late release by the old holder leaves the new holder's redirect alone.
 /// </summary>

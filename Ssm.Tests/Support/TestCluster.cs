@@ -356,7 +356,7 @@ public sealed class TestCluster : IAsyncDisposable
         foreach (var node in new[] { "primary", "secondary" })
             await Shell.KillPostmasterAsync(Path.Combine(DataOf(node), "pg", "postmaster.pid"));
         await Shell.KillPostmasterAsync(Path.Combine(WitnessData, "postmaster.pid"));
-        // The loopback VIP's kernel redirect outlives the nodes by design; the cluster's end removes it (decision 0019).
+        // The loopback VIP's kernel redirect outlives the nodes by design; the cluster's end removes it (decision 0021).
         await NftRedirect.RemoveTableAsync(Vip);
         try
         {
