@@ -50,10 +50,12 @@ public sealed class ClusterSupervisor(
     private readonly double _createdAt = ProcessUptime.Milliseconds;
 
     public string Name => nodeOptions.Value.Name;
-    public NodeRole Role { get; private set; } = NodeRole.Standalone;
+    // Until the start-up has read the node's state it takes no writes: a restarted member's database may be a writable
+    // primary that another node has superseded (found by the simulator, seed 7260).
+    public NodeRole Role { get; private set; } = NodeRole.Stopped;
     /// <summary>What the node is doing; <see cref="Role"/> follows from it (docs/cluster-states.md).</summary>
-    public NodeState NodeState { get; private set; } = NodeState.Standalone;
-    public string Reason { get; private set; } = "";
+    public NodeState NodeState { get; private set; } = NodeState.Joining;
+    public string Reason { get; private set; } = "starting";
     public long Epoch => _state.Epoch;
     public LocalNodeState State => _state;
     public PeerObservation Peer { get; private set; } = new(null, 0);
@@ -420,9 +422,30 @@ public sealed class ClusterSupervisor(
             if (Role != NodeRole.Active)
                 throw new WrongStateException($"ha_teardown runs on the active node; {Name} is {Role}.");
             var discarded = _state.PeerName ?? "";
+            // The witness first, in one compare-and-set: the lease moves to the next epoch, this node's, naming no sync
+            // standby, so the other node can never take over with what it missed. If the witness cannot confirm it,
+            // nothing has changed (a half-done teardown once left the lease at an epoch no node had: simulator, seed 5158).
+            if (witness.Configured)
+            {
+                bool confirmed;
+                try
+                {
+                    confirmed = await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, TimeSpan.FromDays(36500), cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    throw new WrongStateException($"ha_teardown needs the witness to confirm it, and it did not answer ({ex.Message}); nothing changed.");
+                }
+                if (!confirmed)
+                    throw new WrongStateException("ha_teardown: the witness no longer names this node as the lease holder; nothing changed.");
+                // From here the lease loop renews at the new epoch; a crash now resumes as active at it.
+                _state.Epoch++;
+                store.Save(_state);
+            }
+            var epoch = witness.Configured ? Epoch : Epoch + 1;
             try
             {
-                await peer.CallAsync<JoinReply>(PeerUrl!, "/peer/discard", new DiscardRequest(Name, Epoch + 1), TimeSpan.FromSeconds(15), cancellationToken);
+                await peer.CallAsync<JoinReply>(PeerUrl!, "/peer/discard", new DiscardRequest(Name, epoch), TimeSpan.FromSeconds(15), cancellationToken);
             }
             catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
@@ -431,13 +454,10 @@ public sealed class ClusterSupervisor(
             await database.SetSynchronousStandbyAsync(null, cancellationToken);
             Mode = ReplicationMode.None;
             await DropDiscardedSlotAsync(cancellationToken);
-            await JournalAsync(ct => journal.RecordTeardownAsync(discarded, Epoch + 1, ct), "the teardown into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
+            await JournalAsync(ct => journal.RecordTeardownAsync(discarded, epoch, ct), "the teardown into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await vip.ReleaseAsync();
-            // The discarded node may still stream; it must never find the lease free again.
-            if (witness.Configured)
-                await witness.InitializeAsync(_state.ClusterName, Name, Epoch + 1, TimeSpan.FromDays(36500), cancellationToken);
             witness.Configure(null);
-            _state = new LocalNodeState { Epoch = Epoch + 1, LastRole = NodeRole.Standalone, TornDown = new(Name, clock.UtcNow, discarded) };
+            _state = new LocalNodeState { Epoch = epoch, LastRole = NodeRole.Standalone, TornDown = new(Name, clock.UtcNow, discarded) };
             store.Save(_state);
             // The discarded node no longer replicates from this server: its pg_hba line goes (its walsender ends).
             await database.AllowPeerAsync(null, null, cancellationToken);

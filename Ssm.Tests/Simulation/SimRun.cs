@@ -83,7 +83,9 @@ public static class SimRun
             faults.Add($"{down.TotalSeconds:0.000} s host {lost.Name} down for {Outage.TotalSeconds:0} s" +
                        (restartSurvivor ? $", kill -9 node {survivor.Name} 2 s later (restarted at once)" : ""));
             // Entitled to write alone: it was the last active, or the witness names it as the standby holding every write.
-            var entitled = survivor.Store.Load().LastRole == NodeRole.Active || world.Lease.SyncStandby == survivor.Name;
+            // (at the lease's epoch: a node that missed later epochs, a teardown say, is entitled to nothing).
+            var saved = survivor.Store.Load();
+            var entitled = saved.Epoch == world.Lease.Epoch && (saved.LastRole == NodeRole.Active || world.Lease.SyncStandby == survivor.Name);
             lost.Crash();
             lost.Database.KillServer();
             if (restartSurvivor)

@@ -73,7 +73,11 @@ public sealed class SimWorld
             throw new SimViolation($"the simulation is not deterministic: work was posted from a thread-pool thread at {where}");
         foreach (var database in Databases)
             database.Settle();
-        var writers = Databases.Where(d => d.CanAcknowledge).ToList();
+        // Clients reach a database only through its node: a server counts while its node admits writes or still runs
+        // requests it admitted (a dead node, or one still joining, admits nothing). A frozen node counts: it acknowledges
+        // when it thaws.
+        var writers = Databases.Where(d => d.CanAcknowledge && NodeAt(d.Host) is { Process.Alive: true } node
+                                           && (node.Supervisor.AcceptsWrites || node.Gate.InFlight > 0)).ToList();
         if (ClusterFormed && writers.Count > 1)
             throw new SimViolation($"two databases can acknowledge commits: {string.Join(", ", writers.Select(w => w.NodeName))}");
         foreach (var node in Nodes)
