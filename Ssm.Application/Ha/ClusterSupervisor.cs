@@ -51,10 +51,11 @@ public sealed class ClusterSupervisor(
 
     public string Name => nodeOptions.Value.Name;
     // Until the start-up has read the node's state it takes no writes: a restarted member's database may be a writable
-    // primary that another node has superseded (found by the simulator, seed 7260).
-    public NodeRole Role { get; private set; } = NodeRole.Stopped;
+    // primary that another node has superseded (found by the simulator, seed 7260). A node whose database is managed
+    // elsewhere is never a member, so it is standalone from the start.
+    public NodeRole Role { get; private set; } = database.IsManaged ? NodeRole.Stopped : NodeRole.Standalone;
     /// <summary>What the node is doing; <see cref="Role"/> follows from it (docs/cluster-states.md).</summary>
-    public NodeState NodeState { get; private set; } = NodeState.Joining;
+    public NodeState NodeState { get; private set; } = database.IsManaged ? NodeState.Joining : NodeState.Standalone;
     public string Reason { get; private set; } = "starting";
     public long Epoch => _state.Epoch;
     public LocalNodeState State => _state;
