@@ -1065,17 +1065,8 @@ public sealed class ClusterSupervisor(
 
     private async Task ActivateLockedAsync(CancellationToken cancellationToken)
     {
-        // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease. A lease that
-        // expired while the database started (a slow disk) may be another node's by now: then this node must not take
-        // the role, nor the VIP from the node that has it (found by the simulator, seed 750).
-        if (witness.Configured && !await RenewLeaseAsync(cancellationToken))
-        {
-            await database.KillAsync(cancellationToken);
-            SaveIntent(NodeIntent.Member, NodeRole.Standby);
-            _lastJoinAttempt = time.GetTimestamp();
-            SetRole(NodeState.Fenced, $"stepped down before taking the role: the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}");
-            throw new WrongStateException($"{Name} lost the lease while its database started: {Lease?.Holder} holds epoch {Lease?.Epoch}");
-        }
+        // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease.
+        await RequireLeaseAsync(cancellationToken);
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
         if (_state.PeerName is { } standby)
@@ -1087,11 +1078,29 @@ public sealed class ClusterSupervisor(
             Mode = string.IsNullOrEmpty(state.SyncStandbyNames) ? ReplicationMode.Async : ReplicationMode.Sync;
             _syncRecorded = false;
         }
+        // Again right before the role and the VIP: the calls above may have waited for a frozen or slow database while
+        // the lease expired and the other node took over (simulator, seeds 750 and 9139).
+        await RequireLeaseAsync(cancellationToken);
         // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeState.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
         await TryAcquireVipAsync(cancellationToken);
         // Only a new version changes the schema; clients already reach the node meanwhile.
         await journal.ApplySchemaAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Renews the lease on the way to the active role; if the witness shows it went to another node, this one must not
+    /// take the role, nor the VIP from the node that has it: it fences itself and the caller's transition fails.
+    /// </summary>
+    private async Task RequireLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (!witness.Configured || await RenewLeaseAsync(cancellationToken))
+            return;
+        await database.KillAsync(cancellationToken);
+        SaveIntent(NodeIntent.Member, NodeRole.Standby);
+        _lastJoinAttempt = time.GetTimestamp();
+        SetRole(NodeState.Fenced, $"stepped down before taking the role: the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}");
+        throw new WrongStateException($"{Name} lost the lease on its way to the active role: {Lease?.Holder} holds epoch {Lease?.Epoch}");
     }
 
     /// <summary>

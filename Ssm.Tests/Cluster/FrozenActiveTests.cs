@@ -17,7 +17,7 @@ namespace Ssm.Tests.Cluster;
 /// no sampled moment can two databases acknowledge a write. Needs root and nftables (else the VIP is relayed
 /// inside the frozen node, and the test says so and is skipped).
 /// </summary>
-[Collection(ClusterCollection.Name)]
+[Collection(TimedClusterCollection.Name)]
 public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Freeze = TimeSpan.FromSeconds(10);
