@@ -206,6 +206,8 @@ bench_cleanup() {
   if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
     stop_own_pids "$WORK/pids" "$APP/"
     stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
+    # The loopback VIP's kernel redirect outlives the nodes by design (decision 0021): the cluster's end removes it.
+    if [ -n "${VIP:-}" ] && [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then nft delete table ip "ssm_vip_${VIP//./_}" 2>/dev/null || true; fi
     for dir in "${BENCH_PG_DIRS[@]}"; do
       log "Stopping PostgreSQL in $dir"
       pg_stop "$dir"
