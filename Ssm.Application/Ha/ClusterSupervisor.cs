@@ -894,7 +894,14 @@ public sealed class ClusterSupervisor(
     }
 
     /// <summary>Renews this active's lease; false when the witness shows a newer epoch held by another node.</summary>
-    private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken)
+    private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken) =>
+        await TryRenewLeaseAsync(cancellationToken) != false || Lease is null || Lease.Epoch <= Epoch;
+
+    /// <summary>
+    /// One renewal: true if renewed, false if refused (then <see cref="Lease"/> is the witness's current lease), null if
+    /// the witness did not answer.
+    /// </summary>
+    private async Task<bool?> TryRenewLeaseAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -909,12 +916,12 @@ public sealed class ClusterSupervisor(
             }
             WitnessReachable = true;
             Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
-            return Lease is null || Lease.Epoch <= Epoch;
+            return false;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             WitnessReachable = false;
-            return true;
+            return null;
         }
     }
 
@@ -1099,21 +1106,8 @@ public sealed class ClusterSupervisor(
         if (!witness.Configured)
             return;
         // A positive renewal, not "not known to be superseded": an unanswered witness proves nothing (simulator, seed 2855).
-        var asked = time.GetTimestamp();
-        try
-        {
-            if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
-            {
-                _lastRenewal = asked;
-                WitnessReachable = true;
-                return;
-            }
-            Lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            WitnessReachable = false;
-        }
+        if (await TryRenewLeaseAsync(cancellationToken) == true)
+            return;
         await database.KillAsync(cancellationToken);
         // Superseded: the other node has the newer data. Unconfirmed only (the witness did not answer): this node is
         // still the last active of its epoch, and resumes once the witness answers.

@@ -280,15 +280,5 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         return (samples, writers, primaries);
     }
 
-    private async Task<List<string>> AccountNamesAsync(string node)
-    {
-        await using var connection = new NpgsqlConnection(Socket(node));
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("select data->>'Name' from ssm.mt_doc_localaccount", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var names = new List<string>();
-        while (await reader.ReadAsync())
-            names.Add(reader.GetString(0));
-        return names;
-    }
+    private Task<List<string>> AccountNamesAsync(string node) => NodeDatabase.AccountNamesAsync(Socket(node));
 }

@@ -38,7 +38,7 @@ public sealed class RunScript : IAsyncDisposable
         while (ports.Count < 5)
         {
             var port = PostgresServer.FreePort();
-            if (addresses.All(address => CanBind(address, port)))
+            if (addresses.All(address => TestCluster.CanBind(address, port)))
                 ports.Add(port);
         }
         (HttpPort, HttpsPort, PeerPort, PgPort, CscPort) = (ports.ElementAt(0), ports.ElementAt(1), ports.ElementAt(2), ports.ElementAt(3), ports.ElementAt(4));
@@ -195,19 +195,6 @@ public sealed class RunScript : IAsyncDisposable
         }
     }
 
-    private static bool CanBind(string address, int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Parse(address), port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     public async ValueTask DisposeAsync()
     {

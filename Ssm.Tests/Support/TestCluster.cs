@@ -95,7 +95,8 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    private static bool CanBind(string address, int port)
+    /// <summary>Whether the address and port can be listened on now (nothing else holds them).</summary>
+    internal static bool CanBind(string address, int port)
     {
         try
         {
