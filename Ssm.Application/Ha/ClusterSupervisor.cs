@@ -39,7 +39,7 @@ public sealed class ClusterSupervisor(
     WriteGate writeGate,
     ILogger<ClusterSupervisor> logger)
 {
-    private const string HandingOver = "handing over";
+    internal const string HandingOverText = "handing over";
     private readonly SemaphoreSlim _transition = new(1, 1);
     private readonly HaOptions _ha = haOptions.Value;
     private LocalNodeState _state = new();
@@ -74,6 +74,10 @@ public sealed class ClusterSupervisor(
     private Uri? PeerUrl => _state.PeerUrl is { } url
         ? new Uri(url) is { Scheme: "http" } old ? new UriBuilder(old) { Scheme = "https", Port = nodeOptions.Value.PeerPort }.Uri : new Uri(url)
         : null;
+
+    /// <summary>What the rules (<see cref="ClusterRules"/>) decide on: this node's own state, now.</summary>
+    private NodeFacts Facts() =>
+        new(Name, NodeState, Epoch, _state.Intent, _state.LastRole, _state.PeerName, witness.Configured, Mode, _syncRecorded);
 
     public PeerHello Hello() =>
         new(Name, Role, Epoch, database.Endpoint.Host, database.Endpoint.Port, Database.Lsn, Reason, DatabaseAnswers, Mode, NodeState);
@@ -141,10 +145,6 @@ public sealed class ClusterSupervisor(
         }
     }
 
-    /// <summary>The peer stopped on purpose to hand over, and will ask for the promotion itself (a peer of an older version says so in words).</summary>
-    private static bool IsHandingOver(PeerHello hello) =>
-        hello.State == NodeState.HandingOver || (hello.State == NodeState.Unknown && hello.Reason == HandingOver);
-
     private string DiscardedText() =>
         $"discarded by ha_teardown on {_state.DiscardedBy} at {_state.DiscardedAt:u}: this node refuses to rejoin; deploy a new cluster from the standalone node";
 
@@ -156,19 +156,13 @@ public sealed class ClusterSupervisor(
         try
         {
             RequireDeployed("ha_cluster_stop");
-            switch (Role)
-            {
-                case NodeRole.Stopped:
-                    throw new WrongStateException($"Cluster services are already stopped on {Name}: {Reason}");
-                case NodeRole.Standby:
-                    await TellPeerStandbyLeavesAsync(cancellationToken);
-                    await database.StopAsync(cancellationToken);
-                    SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
-                    SetRole(NodeState.StoppedByOperator, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
-                    return $"Cluster services stopped on standby {Name}; {_state.PeerName} stays active, replication is asynchronous until this node rejoins.";
-                default:
-                    return await HandOverLockedAsync(cancellationToken);
-            }
+            if (ClusterRules.OnClusterStop(Facts(), Reason))
+                return await HandOverLockedAsync(cancellationToken);
+            await TellPeerStandbyLeavesAsync(cancellationToken);
+            await database.StopAsync(cancellationToken);
+            SaveIntent(NodeIntent.Stopped, NodeRole.Standby);
+            SetRole(NodeState.StoppedByOperator, "cluster services stopped (ha_cluster_stop); start them with ha_cluster_start");
+            return $"Cluster services stopped on standby {Name}; {_state.PeerName} stays active, replication is asynchronous until this node rejoins.";
         }
         finally
         {
@@ -184,7 +178,7 @@ public sealed class ClusterSupervisor(
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
 
         await vip.ReleaseAsync();
-        SetRole(NodeState.HandingOver, HandingOver);
+        SetRole(NodeState.HandingOver, HandingOverText);
         // No request is admitted any more; those admitted get their true answer before the server stops (a fast
         // shutdown would cut them off, and a client whose commit was cut off cannot know whether it happened).
         if (!await writeGate.WaitDrainedAsync(TimeSpan.FromSeconds(2), time))
@@ -224,10 +218,7 @@ public sealed class ClusterSupervisor(
         try
         {
             RequireDeployed("ha_cluster_start");
-            if (_state.Intent == NodeIntent.Discarded)
-                throw new WrongStateException($"{Name} was {DiscardedText()}.");
-            if (Role is NodeRole.Active or NodeRole.Standby)
-                throw new WrongStateException($"Cluster services already run on {Name}: it is {Role}.");
+            ClusterRules.OnClusterStart(Facts(), DiscardedText());
             await JoinLockedAsync(operatorAsked: true, cancellationToken);
             if (Role == NodeRole.Stopped)
                 throw new WrongStateException($"Cluster services could not start on {Name}: {Reason}");
@@ -251,93 +242,66 @@ public sealed class ClusterSupervisor(
         logger.LogInformation("Joining: {Peer} answered {Role} in {Ms:F0} ms ({Uptime:F0} ms after the process started)",
             _state.PeerName, hello?.Role.ToString() ?? "nothing", time.GetElapsedTime(calling).TotalMilliseconds, ProcessUptime.Milliseconds);
 
-        if (hello is { Role: NodeRole.Active })
+        var lease = witness.Configured ? await TryReadLeaseAsync(cancellationToken) : null;
+        switch (ClusterRules.OnJoin(Facts(), hello, lease, operatorAsked))
         {
-            if (hello.Epoch < Epoch)
-            {
-                SetRole(NodeState.WaitingForPeer, $"{hello.Node} claims to be active at epoch {hello.Epoch}, older than this node's {Epoch}; refusing to follow it");
+            case JoinPlan.Follow follow:
+                await FollowLockedAsync(follow.Active, cancellationToken);
                 return;
-            }
-            SetRole(NodeState.Joining, $"rejoining as standby of {hello.Node}");
-            await database.RejoinAsync(new DatabaseEndpoint(hello.DatabaseHost, hello.DatabasePort), Name, cancellationToken);
-            _state.Epoch = hello.Epoch;
-            SaveIntent(NodeIntent.Member, NodeRole.Standby);
-            Mode = ReplicationMode.None;
-            SetRole(NodeState.Standby, $"streaming from {hello.Node}");
-            // Tell the active now rather than at the next heartbeat: it turns synchronous as soon as it sees this.
-            if (await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken) is { } reply)
-                Peer = new PeerObservation(reply, time.GetTimestamp());
-            await Record(EventCategory.Cluster, "Rejoin", $"standby of {hello.Node} at epoch {Epoch}", cancellationToken);
-            return;
+            case JoinPlan.FinishTakeover finish:
+                await FinishInterruptedTakeoverLockedAsync(finish.Epoch, cancellationToken);
+                return;
+            case JoinPlan.TakeOver takeOver when await TryTakeOverAsync(cancellationToken):
+                await database.StartAsync(cancellationToken);
+                await PromoteLockedAsync(takeOver.Cause, _state.PeerName ?? "", time.GetTimestamp(), cancellationToken);
+                await Record(EventCategory.Cluster, "Takeover", $"active at epoch {Epoch} after start-up", cancellationToken);
+                return;
+            case JoinPlan.TakeOver takeOver:
+                await WaitLockedAsync(takeOver.Otherwise, cancellationToken);
+                return;
+            case JoinPlan.Wait wait:
+                await WaitLockedAsync(wait, cancellationToken);
+                return;
+            case JoinPlan.Resume resume:
+                if (resume.RenewLease)
+                {
+                    var asked = time.GetTimestamp();
+                    if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
+                    {
+                        SetRole(NodeState.WaitingForWitness, "the witness refused the lease");
+                        return;
+                    }
+                    _lastRenewal = asked;
+                }
+                await database.StartAsync(cancellationToken);
+                await ActivateLockedAsync(cancellationToken);
+                await Record(EventCategory.Cluster, "Resume", $"active again at epoch {Epoch}", cancellationToken);
+                return;
         }
+    }
 
-        // Nobody is active. Only the node that was last active may write again, and only with proof.
-        if (hello is not null && hello.Epoch > Epoch)
-        {
+    /// <summary>Rewinds (or clones) from the active peer and streams from it.</summary>
+    private async Task FollowLockedAsync(PeerHello active, CancellationToken cancellationToken)
+    {
+        SetRole(NodeState.Joining, $"rejoining as standby of {active.Node}");
+        await database.RejoinAsync(new DatabaseEndpoint(active.DatabaseHost, active.DatabasePort), Name, cancellationToken);
+        _state.Epoch = active.Epoch;
+        SaveIntent(NodeIntent.Member, NodeRole.Standby);
+        Mode = ReplicationMode.None;
+        SetRole(NodeState.Standby, $"streaming from {active.Node}");
+        // Tell the active now rather than at the next heartbeat: it turns synchronous as soon as it sees this.
+        if (await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken) is { } reply)
+            Peer = new PeerObservation(reply, time.GetTimestamp());
+        await Record(EventCategory.Cluster, "Rejoin", $"standby of {active.Node} at epoch {Epoch}", cancellationToken);
+    }
+
+    private async Task WaitLockedAsync(JoinPlan.Wait wait, CancellationToken cancellationToken)
+    {
+        if (wait.StopDatabase)
             await database.StopAsync(cancellationToken);
-            SetRole(NodeState.WaitingForPeer, $"{hello.Node} ({hello.Role}) has the newer epoch {hello.Epoch} (this node: {Epoch}): start the cluster on it first");
-            return;
-        }
-        // Also for the last active: a teardown or takeover whose witness answer was lost leaves the lease one epoch ahead in
-        // this node's own name (simulator, seed 8320).
-        if (witness.Configured && await TryReadLeaseAsync(cancellationToken) is { } won && won.Holder == Name && won.Epoch == Epoch + 1)
-        {
-            await FinishInterruptedTakeoverLockedAsync(won.Epoch, cancellationToken);
-            return;
-        }
-        if (_state.LastRole != NodeRole.Active && hello is not { Role: NodeRole.Active } && witness.Configured
-            && await TryTakeOverAsync(cancellationToken))
-        {
-            await database.StartAsync(cancellationToken);
-            await PromoteLockedAsync($"takeover at start-up: {_state.PeerName} is {(hello is null ? "unreachable" : hello.Role.ToString().ToLowerInvariant())}",
-                _state.PeerName ?? "", time.GetTimestamp(), cancellationToken);
-            await Record(EventCategory.Cluster, "Takeover", $"active at epoch {Epoch} after start-up", cancellationToken);
-            return;
-        }
-        if (_state.LastRole != NodeRole.Active)
-        {
-            await database.StopAsync(cancellationToken);
+        if (wait.KeepTrying)
             SaveIntent(NodeIntent.Member, _state.LastRole);
-            SetRole(NodeState.WaitingForPeer, hello is null
-                ? $"waiting for {_state.PeerName}: it is unreachable and this node was not the last active (its data may be behind)"
-                : $"waiting for {_state.PeerName} ({hello.Role}) to become active; this node was not the last active");
-            return;
-        }
-        if (witness.Configured)
-        {
-            var lease = await TryReadLeaseAsync(cancellationToken);
-            if (lease is null)
-            {
-                SetRole(NodeState.WaitingForWitness, "the witness is unreachable: cannot prove no other node is active");
-                return;
-            }
-            if (lease.Epoch != Epoch || (lease.Holder != Name && !lease.Expired))
-            {
-                await database.StopAsync(cancellationToken);
-                SetRole(NodeState.WaitingForPeer, $"the witness granted epoch {lease.Epoch} to {lease.Holder}; this node (epoch {Epoch}) will rejoin as its standby");
-                return;
-            }
-            var asked = time.GetTimestamp();
-            if (!await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch, _ha.FailoverTimeout, cancellationToken))
-            {
-                SetRole(NodeState.WaitingForWitness, "the witness refused the lease");
-                return;
-            }
-            _lastRenewal = asked;
-        }
-        else if (hello is null && !operatorAsked)
-        {
-            SetRole(NodeState.WaitingForOperator, $"{_state.PeerName} is unreachable and no witness is configured: start with ha_cluster_start or ha_takeover");
-            return;
-        }
-        else if (hello is null)
-        {
-            SetRole(NodeState.WaitingForOperator, $"{_state.PeerName} is unreachable and no witness is configured, so this node cannot prove it is not active; use ha_takeover to force");
-            return;
-        }
-        await database.StartAsync(cancellationToken);
-        await ActivateLockedAsync(cancellationToken);
-        await Record(EventCategory.Cluster, "Resume", $"active again at epoch {Epoch}", cancellationToken);
+        SetRole(wait.State, wait.Reason);
     }
 
     /// <summary>
@@ -398,11 +362,8 @@ public sealed class ClusterSupervisor(
         try
         {
             RequireDeployed("ha_takeover");
-            if (Role != NodeRole.Standby)
-                throw new WrongStateException($"ha_takeover runs on the standby; {Name} is {Role}.");
-            var hello = await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken);
-            if (hello is { Role: NodeRole.Active })
-                throw new WrongStateException($"{hello.Node} is active and answering: use ha_cluster_stop on it for a planned handover.");
+            ClusterRules.OnTakeover(Facts(), peer: null); // the role, before asking the peer
+            ClusterRules.OnTakeover(Facts(), await peer.HeartbeatAsync(PeerUrl!, Hello(), cancellationToken));
             _lastRenewal = time.GetTimestamp();
             if (witness.Configured && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                 throw new WrongStateException("the witness still sees the active's lease; wait for it to expire");
@@ -422,8 +383,7 @@ public sealed class ClusterSupervisor(
         try
         {
             RequireDeployed("ha_teardown");
-            if (Role != NodeRole.Active)
-                throw new WrongStateException($"ha_teardown runs on the active node; {Name} is {Role}.");
+            ClusterRules.OnTeardown(Facts());
             var discarded = _state.PeerName ?? "";
             // The witness first, in one compare-and-set: the lease moves to the next epoch, this node's, naming no sync
             // standby, so the other node can never take over with what it missed. If the witness cannot confirm it,
@@ -493,10 +453,7 @@ public sealed class ClusterSupervisor(
         await _transition.WaitAsync(cancellationToken);
         try
         {
-            if (!database.IsManaged)
-                throw new WrongStateException("ha_deploy needs a node that manages its own database (--manage-db).");
-            if (_state.Deployed || Role != NodeRole.Standalone)
-                throw new WrongStateException($"{Name} is already part of a cluster ({Role}); run ha_teardown first.");
+            ClusterRules.OnDeploy(Facts(), _state.Deployed, database.IsManaged);
             var epoch = Epoch + 1;
             var witnessConnection = string.IsNullOrWhiteSpace(_ha.Witness) ? null : _ha.Witness;
             if (witnessConnection is not null)
@@ -555,12 +512,7 @@ public sealed class ClusterSupervisor(
         await _transition.WaitAsync(cancellationToken);
         try
         {
-            if (!database.IsManaged)
-                throw new WrongStateException($"{Name} does not manage its own database and cannot join a cluster.");
-            if (Role is NodeRole.Active || (Role == NodeRole.Standby && _state.Deployed))
-                throw new WrongStateException($"{Name} is {Role} in a cluster already.");
-            if (request.Witness && string.IsNullOrWhiteSpace(_ha.Witness))
-                throw new WrongStateException($"{request.Primary} uses a witness and {Name} has none: start {Name} with --witness (the same witness).");
+            ClusterRules.OnJoinRequest(Facts(), _state.Deployed, database.IsManaged, request.Witness, !string.IsNullOrWhiteSpace(_ha.Witness), request.Primary);
             SetRole(NodeState.Copying, $"copying the database of {request.Primary}");
             await database.AllowPeerAsync(request.DatabaseHost, request.Primary, cancellationToken);
             await database.CloneAsync(new DatabaseEndpoint(request.DatabaseHost, request.DatabasePort), Name, cancellationToken);
@@ -588,12 +540,8 @@ public sealed class ClusterSupervisor(
         try
         {
             // Already promoted from this very handover (the peer lost, then retried): the same answer again.
-            if (Role == NodeRole.Active && Epoch == request.Epoch + 1)
+            if (ClusterRules.OnHandoverRequest(Facts(), request) == HandoverAnswer.AlreadyDone)
                 return new HandoverReply(Name, Epoch, 0, time.GetElapsedTime(started).TotalMilliseconds);
-            if (Role != NodeRole.Standby)
-                throw new WrongStateException($"{Name} is {Role}, not a standby: it cannot take over.");
-            if (request.Epoch < Epoch)
-                throw new WrongStateException($"handover from epoch {request.Epoch} is older than this node's {Epoch}");
             _state.Epoch = request.Epoch;
             if (request.MinimumLsn is not null && !await database.WaitReplayedAsync(request.MinimumLsn, TimeSpan.FromSeconds(10), cancellationToken))
                 throw new WrongStateException($"this standby did not replay up to {request.MinimumLsn} within 10 s; not promoting");
@@ -601,8 +549,7 @@ public sealed class ClusterSupervisor(
             {
                 _lastRenewal = time.GetTimestamp();
                 var lease = await witness.ReadAsync(_state.ClusterName, cancellationToken);
-                var ours = lease is not null && lease.Holder == Name && lease.Epoch == Epoch + 1;
-                if (!ours && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
+                if (!ClusterRules.LeaseTransferredToMe(Facts(), lease) && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                     throw new WrongStateException("the witness did not grant this node the next epoch");
             }
             var promote = await PromoteLockedAsync(request.Cause, request.From, started, cancellationToken);
@@ -638,7 +585,7 @@ public sealed class ClusterSupervisor(
         await _transition.WaitAsync(cancellationToken);
         try
         {
-            if (Role != NodeRole.Active || node != _state.PeerName)
+            if (!ClusterRules.OnStandbyLeaving(Facts(), node))
                 return;
             // A standby leaving on purpose: commits must not wait for it, once the witness no longer names it.
             if (witness.Configured && !await RecordSyncStandbyAsync(null, cancellationToken))
@@ -680,8 +627,8 @@ public sealed class ClusterSupervisor(
     public async Task<PeerHello> ReceiveHeartbeatAsync(PeerHello from, CancellationToken cancellationToken)
     {
         Peer = new PeerObservation(from, time.GetTimestamp());
-        if (EpochRules.MustStepDown(Role, Epoch, from.Epoch))
-            await FenceNowAsync($"{from.Node} is at epoch {from.Epoch}, newer than this node's {Epoch}", NodeRole.Standby);
+        if (ClusterRules.OnPeerEpoch(Facts(), from) is { } fence)
+            await FenceNowAsync(fence);
         else if (Role == NodeRole.Active && Mode != ReplicationMode.Sync && from is { Role: NodeRole.Standby } && from.Node == _state.PeerName
                  && Interlocked.CompareExchange(ref _synchronizing, 1, 0) == 0)
             _ = SynchronizeSoonAsync();
@@ -784,8 +731,8 @@ public sealed class ClusterSupervisor(
             Observe(state, reading);
             if (state.Running)
                 _lastDatabaseOk = reading;
-            else if (Role == NodeRole.Standalone && database.IsManaged && time.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout
-                     && time.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1) && await _transition.WaitAsync(0, cancellationToken))
+            else if (ClusterRules.RestartStandaloneDatabase(Facts(), database.IsManaged, time.GetElapsedTime(_lastDatabaseOk), time.GetElapsedTime(_lastJoinAttempt), _ha)
+                     && await _transition.WaitAsync(0, cancellationToken))
             {
                 // The only writer's own server died (killed, out of memory): start it again (found by the simulator, seed 394).
                 try
@@ -825,9 +772,9 @@ public sealed class ClusterSupervisor(
             }
             if (Role != NodeRole.Active && vip.Held)
                 await vip.ReleaseAsync();
-            if (hello is not null && EpochRules.MustStepDown(Role, Epoch, hello.Epoch))
+            if (hello is not null && ClusterRules.OnPeerEpoch(Facts(), hello) is { } fence)
             {
-                await FenceLockedAsync($"{hello.Node} is at epoch {hello.Epoch}, newer than this node's {Epoch}", cancellationToken);
+                await FenceLockedAsync(fence.Reason, cancellationToken);
                 return;
             }
             switch (Role)
@@ -838,8 +785,8 @@ public sealed class ClusterSupervisor(
                 case NodeRole.Standby:
                     await StandbyTickAsync(cancellationToken);
                     break;
-                case NodeRole.Stopped when _state.Intent == NodeIntent.Member && Volatile.Read(ref _fencing) == 0
-                                           && (_lastJoinAttempt == 0 || time.GetElapsedTime(_lastJoinAttempt) > TimeSpan.FromSeconds(1)):
+                case NodeRole.Stopped when ClusterRules.ShouldRetryJoin(Facts(), Volatile.Read(ref _fencing) != 0,
+                                               _lastJoinAttempt == 0 ? null : time.GetElapsedTime(_lastJoinAttempt)):
                     _lastJoinAttempt = time.GetTimestamp();
                     await JoinLockedAsync(operatorAsked: false, cancellationToken);
                     break;
@@ -875,9 +822,9 @@ public sealed class ClusterSupervisor(
                 // when the last one has answered, and the renewal goes on every heartbeat regardless.
                 if (probe is null || probe.IsCompleted)
                     probe = ProbeDatabaseAsync();
-                var renewal = witness.Configured ? RenewLeaseAsync(CancellationToken.None) : Task.FromResult(true);
-                if (!await renewal)
-                    await FenceNowAsync($"the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}", NodeRole.Standby);
+                var renewed = witness.Configured ? await TryRenewLeaseAsync(CancellationToken.None) : true;
+                if (ClusterRules.OnLeaseAnswer(Facts(), renewed, Lease) is { } fence)
+                    await FenceNowAsync(fence);
             }
             catch (Exception ex)
             {
@@ -892,10 +839,6 @@ public sealed class ClusterSupervisor(
         var probing = time.GetTimestamp();
         Observe(await ReadDatabaseAsync(CancellationToken.None), probing);
     }
-
-    /// <summary>Renews this active's lease; false when the witness shows a newer epoch held by another node.</summary>
-    private async Task<bool> RenewLeaseAsync(CancellationToken cancellationToken) =>
-        await TryRenewLeaseAsync(cancellationToken) != false || Lease is null || Lease.Epoch <= Epoch;
 
     /// <summary>
     /// One renewal: true if renewed, false if refused (then <see cref="Lease"/> is the witness's current lease), null if
@@ -979,38 +922,43 @@ public sealed class ClusterSupervisor(
     {
         await TryAcquireVipAsync(cancellationToken);
         var streaming = Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
-        if (streaming && (Mode != ReplicationMode.Sync || (witness.Configured && !_syncRecorded)))
+        switch (ClusterRules.OnActiveTick(Facts(), streaming, WitnessReachable))
         {
-            // Named at the witness (so it may take over) only once it holds every write acknowledged so far.
-            var confirmed = await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
-            if (Mode != ReplicationMode.Sync)
-                logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
-            Mode = ReplicationMode.Sync;
-            if (confirmed)
-                await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
-        }
-        else if (!streaming && Mode == ReplicationMode.Sync && witness.Configured && WitnessReachable == true)
-        {
-            // Degrade only while the witness confirms the standby is gone, and only once the witness no longer names
-            // it as the standby that may take over: from then on commits no longer wait for it.
-            var seen = await witness.LastSeenAsync(_state.ClusterName, _state.PeerName!, cancellationToken);
-            if ((seen is null || seen > _ha.FailoverTimeout) && await RecordSyncStandbyAsync(null, cancellationToken))
-            {
-                await database.SetSynchronousStandbyAsync(null, cancellationToken);
+            case ActiveStep.TurnSync:
+                await TurnSyncLockedAsync(cancellationToken);
+                break;
+            case ActiveStep.ConsiderDegrade:
+                // Degrade only while the witness confirms the standby is gone, and only once the witness no longer names
+                // it as the standby that may take over: from then on commits no longer wait for it.
+                var seen = await witness.LastSeenAsync(_state.ClusterName, _state.PeerName!, cancellationToken);
+                if (ClusterRules.StandbyGone(seen, _ha) && await RecordSyncStandbyAsync(null, cancellationToken))
+                {
+                    await database.SetSynchronousStandbyAsync(null, cancellationToken);
+                    Mode = ReplicationMode.Async;
+                    logger.LogWarning("Standby {Peer} gone (witness last saw it {Age}); replication now asynchronous", _state.PeerName, seen);
+                }
+                break;
+            case ActiveStep.MarkAsync:
                 Mode = ReplicationMode.Async;
-                logger.LogWarning("Standby {Peer} gone (witness last saw it {Age}); replication now asynchronous", _state.PeerName, seen);
-            }
+                break;
         }
-        else if (Mode == ReplicationMode.None)
-        {
-            Mode = ReplicationMode.Async;
-        }
+    }
+
+    /// <summary>Commits wait for the standby; it is named at the witness (so it may take over) only once it holds every write acknowledged so far.</summary>
+    private async Task TurnSyncLockedAsync(CancellationToken cancellationToken)
+    {
+        var confirmed = await database.SetSynchronousStandbyAsync(_state.PeerName, cancellationToken);
+        if (Mode != ReplicationMode.Sync)
+            logger.LogInformation("Standby {Peer} streams: replication synchronous", _state.PeerName);
+        Mode = ReplicationMode.Sync;
+        if (confirmed)
+            await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
     }
 
     private async Task StandbyTickAsync(CancellationToken cancellationToken)
     {
         // The standby's own PostgreSQL died (killed, out of memory): rejoin, which restarts and repairs it.
-        if (!Database.Running && time.GetElapsedTime(_lastDatabaseOk) > _ha.FailoverTimeout)
+        if (ClusterRules.StandbyDatabaseLost(Database.Running, time.GetElapsedTime(_lastDatabaseOk), _ha))
         {
             logger.LogWarning("This standby's database is down for {Age:0} ms; rejoining", time.GetElapsedTime(_lastDatabaseOk).TotalMilliseconds);
             _lastJoinAttempt = 0;
@@ -1033,18 +981,15 @@ public sealed class ClusterSupervisor(
             }
         }
         var age = PeerAge;
-        // A peer handing over is stopped on purpose and about to ask for the promotion itself.
-        var peerDown = Peer.Last is { Role: NodeRole.Stopped } last && !IsHandingOver(last) || Peer.Last is { Role: NodeRole.Active, DatabaseOk: false };
-        var lost = age is null || age > _ha.FailoverTimeout || peerDown;
-        TakeoverNeedsOperator = lost && !witness.Configured;
-        if (!lost || !witness.Configured || WitnessReachable != true)
+        var step = ClusterRules.OnStandbyTick(Facts(), Peer.Last, age, Lease, WitnessReachable, _ha);
+        TakeoverNeedsOperator = step.NeedsOperator;
+        if (!step.TryTakeOver)
             return;
         // Only the standby the active last recorded at the witness as synchronous has every acknowledged write; the
         // witness checks that, the expiry and the epoch in one compare-and-set. After a degrade it names nobody.
         var detected = time.GetTimestamp();
         _lastRenewal = detected;
-        var handedOver = Lease is { Holder: var holder, Epoch: var leaseEpoch } && holder == Name && leaseEpoch == Epoch + 1;
-        if (handedOver || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
+        if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
         {
             logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
@@ -1054,7 +999,7 @@ public sealed class ClusterSupervisor(
         }
         // Refused: the lease has not expired yet (the active may still be writing), or it does not name this node as
         // the sync standby: then only the operator may choose to lose writes (ha_takeover).
-        TakeoverNeedsOperator = Lease is { Expired: true } lease && lease.SyncStandby != Name && lease.Epoch == Epoch;
+        TakeoverNeedsOperator = ClusterRules.TakeoverRefusedNeedsOperator(Facts(), Lease);
     }
 
     // ---------------------------------------------------------------- transitions
@@ -1103,20 +1048,16 @@ public sealed class ClusterSupervisor(
     /// </summary>
     private async Task RequireLeaseAsync(CancellationToken cancellationToken)
     {
-        if (!witness.Configured)
-            return;
+        var renewed = witness.Configured ? await TryRenewLeaseAsync(cancellationToken) : true;
         // A positive renewal, not "not known to be superseded": an unanswered witness proves nothing (simulator, seed 2855).
-        if (await TryRenewLeaseAsync(cancellationToken) == true)
+        if (ClusterRules.OnActivationLease(Facts(), renewed, Lease) is not { } fence)
             return;
         await database.KillAsync(cancellationToken);
         // Superseded: the other node has the newer data. Unconfirmed only (the witness did not answer): this node is
         // still the last active of its epoch, and resumes once the witness answers.
-        var superseded = WitnessReachable != false && Lease is { } lease && (lease.Holder != Name || lease.Epoch != Epoch);
-        SaveIntent(NodeIntent.Member, superseded ? NodeRole.Standby : NodeRole.Active);
+        SaveIntent(NodeIntent.Member, fence.LastRole);
         _lastJoinAttempt = time.GetTimestamp();
-        SetRole(NodeState.Fenced, WitnessReachable == false
-            ? "stepped down before taking the role: the witness did not confirm the lease"
-            : $"stepped down before taking the role: the witness granted epoch {Lease?.Epoch} to {Lease?.Holder}");
+        SetRole(NodeState.Fenced, fence.Reason);
         throw new WrongStateException($"{Name} could not confirm its lease on its way to the active role ({Reason})");
     }
 
@@ -1130,17 +1071,10 @@ public sealed class ClusterSupervisor(
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), time);
         while (await timer.WaitForNextTickAsync())
         {
-            if (Role != NodeRole.Active || !witness.Configured || Volatile.Read(ref _fencing) != 0)
+            if (Volatile.Read(ref _fencing) != 0)
                 continue;
-            var peerAge = PeerAge ?? TimeSpan.MaxValue;
-            var databaseSilent = time.GetElapsedTime(_lastDatabaseOk);
-            var isolated = time.GetElapsedTime(_lastRenewal) > _ha.FenceAfter && peerAge > _ha.FenceAfter;
-            if (!isolated && databaseSilent <= _ha.DatabaseFenceAfter)
-                continue;
-            await FenceNowAsync(isolated
-                ? $"lost both the peer ({peerAge.TotalMilliseconds:0} ms) and the witness ({time.GetElapsedTime(_lastRenewal).TotalMilliseconds:0} ms)"
-                : $"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms",
-                NodeRole.Active);
+            if (ClusterRules.OnWatchdog(Facts(), time.GetElapsedTime(_lastRenewal), PeerAge, time.GetElapsedTime(_lastDatabaseOk), _ha) is { } fence)
+                await FenceNowAsync(fence);
         }
     }
 
@@ -1148,8 +1082,9 @@ public sealed class ClusterSupervisor(
     /// Stops writing at once, without waiting for the transition lock: the VIP goes first, then the
     /// database is killed. lastRole says whether this node may still resume as the last active.
     /// </summary>
-    private async Task FenceNowAsync(string reason, NodeRole lastRole)
+    private async Task FenceNowAsync(Fence fence)
     {
+        var (reason, lastRole) = fence;
         if (Role != NodeRole.Active || Interlocked.CompareExchange(ref _fencing, 1, 0) != 0)
             return;
         _lastJoinAttempt = time.GetTimestamp();
