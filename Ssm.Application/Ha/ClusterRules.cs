@@ -17,8 +17,12 @@ public sealed record NodeFacts(
     public NodeRole Role => NodeStates.RoleOf(State);
 }
 
-/// <summary>Step down now. LastRole says whether the node may still resume as the last active (its data is the newest).</summary>
-public sealed record Fence(string Reason, NodeRole LastRole);
+/// <summary>
+/// Step down now. LastRole says whether the node may still resume as the last active (its data is the newest).
+/// HandBackLease: once its database is killed, the node ends its lease at the witness instead of letting it run out, so
+/// the sync standby may take over at once.
+/// </summary>
+public sealed record Fence(string Reason, NodeRole LastRole, bool HandBackLease = false);
 
 /// <summary>What a node that is not serving decides when it (re)joins; the supervisor carries it out.</summary>
 public abstract record JoinPlan
@@ -78,8 +82,9 @@ public static class ClusterRules
         var peer = peerAge ?? TimeSpan.MaxValue;
         if (sinceRenewal > ha.FenceAfter && peer > ha.FenceAfter)
             return new Fence($"lost both the peer ({peer.TotalMilliseconds:0} ms) and the witness ({sinceRenewal.TotalMilliseconds:0} ms)", NodeRole.Active);
+        // The witness still answers this node, so it can end the lease: the standby need not wait for it to run out.
         if (databaseSilent > ha.DatabaseFenceAfter)
-            return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms", NodeRole.Active);
+            return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms", NodeRole.Active, HandBackLease: true);
         return null;
     }
 

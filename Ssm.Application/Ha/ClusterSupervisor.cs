@@ -1084,7 +1084,7 @@ public sealed class ClusterSupervisor(
     /// </summary>
     private async Task FenceNowAsync(Fence fence)
     {
-        var (reason, lastRole) = fence;
+        var (reason, lastRole, _) = fence;
         if (Role != NodeRole.Active || Interlocked.CompareExchange(ref _fencing, 1, 0) != 0)
             return;
         _lastJoinAttempt = time.GetTimestamp();
@@ -1103,11 +1103,34 @@ public sealed class ClusterSupervisor(
             SaveIntent(NodeIntent.Member, lastRole);
             _lastJoinAttempt = time.GetTimestamp();
             logger.LogWarning("Fenced: {Reason}", reason);
+            if (fence.HandBackLease)
+                await HandBackLeaseAsync();
             Interlocked.Exchange(ref _fencing, 0);
         }
     }
 
     private int _fencing;
+
+    /// <summary>
+    /// Ends this fenced node's lease now (a renewal with no time left), so the sync standby may take over without waiting
+    /// for it to run out: the database is killed, and what it had not acknowledged it never will. Its stopped backends
+    /// wait for the sync standby, and exit without an answer once they find their postmaster gone.
+    /// </summary>
+    private async Task HandBackLeaseAsync()
+    {
+        if (!witness.Configured)
+            return;
+        using var deadline = new CancellationTokenSource(_ha.HeartbeatInterval * 2, time);
+        try
+        {
+            if (await witness.RenewAsync(_state.ClusterName, Name, Epoch, TimeSpan.Zero, deadline.Token))
+                logger.LogWarning("Lease of epoch {Epoch} handed back to the witness: the standby may take over now", Epoch);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning("Could not hand the lease back ({Error}); it runs out in {Timeout} ms", ex.Message, _ha.FailoverTimeoutMs);
+        }
+    }
 
     /// <summary>Stops writing at once: the VIP goes first, then the database; the node rejoins when it can.</summary>
     private async Task FenceLockedAsync(string reason, CancellationToken cancellationToken)

@@ -31,6 +31,7 @@ public sealed class ClusterRulesTests
         var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), sinceRenewal: Ms(650), peerAge: Ms(700), databaseSilent: Ms(100), Ha);
         fence.ShouldNotBeNull().LastRole.ShouldBe(NodeRole.Active); // it still has the newest data
         fence.Reason.ShouldContain("lost both the peer");
+        fence.HandBackLease.ShouldBeFalse(); // the witness does not answer it anyway
     }
 
     [Theory]
@@ -49,6 +50,7 @@ public sealed class ClusterRulesTests
     {
         var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2700), Ha);
         fence.ShouldNotBeNull().Reason.ShouldContain("its own database has not answered");
+        fence.HandBackLease.ShouldBeTrue(); // the standby need not wait for the lease to run out
         ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2500), Ha).ShouldBeNull();
     }
 
