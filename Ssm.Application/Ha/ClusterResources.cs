@@ -96,7 +96,6 @@ public interface IWitness
     void Configure(string? connectionString);
 }
 
-/// <summary>What a node tells its peer on every heartbeat. DatabaseOk is false when its own PostgreSQL stopped answering.</summary>
 /// <summary>
 /// What a node tells its peer on every heartbeat. DatabaseOk is false when its own PostgreSQL stopped
 /// answering; Mode is the active's replication mode (only a standby last told "sync" has every write).
