@@ -652,7 +652,7 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
         progress(f"warning: no postmaster found for {active} to kill")
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
     node_log = read_from(cluster.nodes[standby].log, log_offset)
-    detected = re.search(r"unreachable for (\d+) ms", node_log)
+    detected = re.search(r"\((\d+) ms since last heard\)", node_log)
     cycle = {"at": at, "from": active, "to": standby, "rto": rto, "gap": gap, "failed": kinds, "rejoin": None,
              "promote": pg_log_promote_ms(read_from(cluster.nodes[standby].pg_log, pg_offset)),
              "detected": int(detected.group(1)) if detected else None, "takeover": None, "later_gap": None}

@@ -79,10 +79,11 @@ public interface IWitness
     /// <summary>Takes the lease at newEpoch if it is at expectedEpoch and expired or already ours; a new epoch has no sync standby yet.</summary>
     Task<bool> TryAcquireAsync(string cluster, string node, long expectedEpoch, long newEpoch, TimeSpan ttl, CancellationToken cancellationToken);
     /// <summary>
-    /// A crash takeover: the lease at expectedEpoch + 1, only if it expired at expectedEpoch and its holder had recorded
-    /// this node as its synchronous standby, in one compare-and-set (so no degrade can slip between the check and the take).
+    /// A crash takeover: the lease at expectedEpoch + 1, only if its holder at expectedEpoch had recorded this node as its
+    /// synchronous standby, and the lease expired or the holder is gone (its host refused both its ports), in one
+    /// compare-and-set (so no degrade can slip between the check and the take). Decision 0031.
     /// </summary>
-    Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken);
+    Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, bool holderGone, TimeSpan ttl, CancellationToken cancellationToken);
     /// <summary>
     /// The holder records which standby its commits wait for (null: none). Set only once the database waits for it, and
     /// cleared before the database stops waiting: the record never names a standby that may lack an acknowledged write.
@@ -108,6 +109,11 @@ public interface IPeerLink
 {
     Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken);
     Task<TResponse> CallAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken);
+    /// <summary>
+    /// True only when the peer's host answers and refuses a connection on both its peer port and its PostgreSQL port:
+    /// positive evidence that neither the node nor its database runs there. Silence (a cut, a frozen host) is no evidence.
+    /// </summary>
+    Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken);
 }
 
 /// <summary>

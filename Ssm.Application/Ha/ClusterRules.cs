@@ -42,8 +42,8 @@ public abstract record JoinPlan
     public sealed record Resume(bool RenewLease) : JoinPlan;
 }
 
-/// <summary>What a standby does after a heartbeat.</summary>
-public sealed record StandbyStep(bool PeerLost, bool NeedsOperator, bool TryTakeOver, bool AlreadyGranted);
+/// <summary>What a standby does after a heartbeat. PeerGone: its host refused both ports, so the lease need not run out.</summary>
+public sealed record StandbyStep(bool PeerLost, bool NeedsOperator, bool TryTakeOver, bool AlreadyGranted, bool PeerGone = false);
 
 public enum ActiveStep
 {
@@ -146,18 +146,21 @@ public static class ClusterRules
         hello.State == NodeState.HandingOver || (hello.State == NodeState.Unknown && hello.Reason == ClusterSupervisor.HandingOverText);
 
     /// <summary>
-    /// G2: the active is lost (silent for a failover timeout, stopped other than to hand over, or its database gone), and
-    /// the witness answered: ask it for the next epoch, unless the lease at epoch + 1 is already this node's (a handover's
-    /// transfer). Without a witness only the operator may take over.
+    /// G2: the active is lost (silent for a failover timeout, stopped other than to hand over, its database gone, or its
+    /// host refusing both its ports), and the witness answered: ask it for the next epoch, unless the lease at epoch + 1
+    /// is already this node's (a handover's transfer). With the refusals as evidence the witness need not wait for the
+    /// lease to run out (decision 0031): it still grants only its recorded sync standby. Without a witness only the
+    /// operator may take over.
     /// </summary>
-    public static StandbyStep OnStandbyTick(NodeFacts node, PeerHello? peer, TimeSpan? peerAge, LeaseState? lease, bool? witnessReachable, HaOptions ha)
+    public static StandbyStep OnStandbyTick(NodeFacts node, PeerHello? peer, TimeSpan? peerAge, bool peerRefusesBoth, LeaseState? lease,
+        bool? witnessReachable, HaOptions ha)
     {
         var peerDown = peer is { Role: NodeRole.Stopped } && !IsHandingOver(peer) || peer is { Role: NodeRole.Active, DatabaseOk: false };
-        var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown;
+        var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown || peerRefusesBoth;
         if (!lost || !node.WitnessConfigured || witnessReachable != true)
             return new StandbyStep(lost, NeedsOperator: lost && !node.WitnessConfigured, TryTakeOver: false, AlreadyGranted: false);
         var granted = lease is { } l && l.Holder == node.Name && l.Epoch == node.Epoch + 1;
-        return new StandbyStep(true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: granted);
+        return new StandbyStep(true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: granted, PeerGone: peerRefusesBoth);
     }
 
     /// <summary>The witness refused a takeover: with the lease expired but naming another sync standby, only ha_takeover can choose to lose writes.</summary>

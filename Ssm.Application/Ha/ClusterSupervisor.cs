@@ -330,7 +330,7 @@ public sealed class ClusterSupervisor(
         try
         {
             _lastRenewal = time.GetTimestamp();
-            return await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken);
+            return await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, holderGone: false, _ha.FailoverTimeout, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -783,7 +783,7 @@ public sealed class ClusterSupervisor(
                     await ActiveTickAsync(cancellationToken);
                     break;
                 case NodeRole.Standby:
-                    await StandbyTickAsync(cancellationToken);
+                    await StandbyTickAsync(peerAnswered: hello is not null, cancellationToken);
                     break;
                 case NodeRole.Stopped when ClusterRules.ShouldRetryJoin(Facts(), Volatile.Read(ref _fencing) != 0,
                                                _lastJoinAttempt == 0 ? null : time.GetElapsedTime(_lastJoinAttempt)):
@@ -955,7 +955,7 @@ public sealed class ClusterSupervisor(
             await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
     }
 
-    private async Task StandbyTickAsync(CancellationToken cancellationToken)
+    private async Task StandbyTickAsync(bool peerAnswered, CancellationToken cancellationToken)
     {
         // The standby's own PostgreSQL died (killed, out of memory): rejoin, which restarts and repairs it.
         if (ClusterRules.StandbyDatabaseLost(Database.Running, time.GetElapsedTime(_lastDatabaseOk), _ha))
@@ -981,7 +981,7 @@ public sealed class ClusterSupervisor(
             }
         }
         var age = PeerAge;
-        var step = ClusterRules.OnStandbyTick(Facts(), Peer.Last, age, Lease, WitnessReachable, _ha);
+        var step = ClusterRules.OnStandbyTick(Facts(), Peer.Last, age, peerAnswered ? false : await PeerRefusesBothAsync(cancellationToken), Lease, WitnessReachable, _ha);
         TakeoverNeedsOperator = step.NeedsOperator;
         if (!step.TryTakeOver)
             return;
@@ -989,11 +989,12 @@ public sealed class ClusterSupervisor(
         // witness checks that, the expiry and the epoch in one compare-and-set. After a degrade it names nobody.
         var detected = time.GetTimestamp();
         _lastRenewal = detected;
-        if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, _ha.FailoverTimeout, cancellationToken))
+        if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, step.PeerGone, _ha.FailoverTimeout, cancellationToken))
         {
-            logger.LogWarning("Active {Peer} unreachable for {Age:0} ms; the witness granted epoch {Epoch}: taking over",
-                _state.PeerName, age?.TotalMilliseconds ?? -1, Epoch + 1);
-            await PromoteLockedAsync($"crash failover: {_state.PeerName} unreachable for {(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms",
+            var why = step.PeerGone ? "its host refuses the node's and PostgreSQL's ports" : "unreachable";
+            logger.LogWarning("Active {Peer} {Why} ({Age:0} ms since last heard); the witness granted epoch {Epoch}: taking over",
+                _state.PeerName, why, age?.TotalMilliseconds ?? -1, Epoch + 1);
+            await PromoteLockedAsync($"crash failover: {_state.PeerName} {why} ({(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms since last heard)",
                 _state.PeerName ?? "", detected, cancellationToken);
             return;
         }
@@ -1001,6 +1002,11 @@ public sealed class ClusterSupervisor(
         // the sync standby: then only the operator may choose to lose writes (ha_takeover).
         TakeoverNeedsOperator = ClusterRules.TakeoverRefusedNeedsOperator(Facts(), Lease);
     }
+
+    /// <summary>Positive evidence of the peer's death, looked for only when its heartbeat failed and a witness can judge.</summary>
+    private async Task<bool> PeerRefusesBothAsync(CancellationToken cancellationToken) =>
+        witness.Configured && PeerUrl is { } url && _state.PeerDatabaseHost is { } host
+        && await peer.RefusesBothAsync(url, new DatabaseEndpoint(host, _state.PeerDatabasePort), cancellationToken);
 
     // ---------------------------------------------------------------- transitions
 

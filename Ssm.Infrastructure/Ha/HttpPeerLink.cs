@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
@@ -74,6 +75,33 @@ public sealed class HttpPeerLink(IHttpClientFactory clients) : IPeerLink
             throw new InvalidOperationException($"peer {peer} refused {path}: {(int)response.StatusCode} {text}");
         }
         return (await response.Content.ReadFromJsonAsync<TResponse>(Json, cts.Token))!;
+    }
+
+    public async Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken)
+    {
+        var answers = await Task.WhenAll(RefusesAsync(peer.Host, peer.Port, cancellationToken), RefusesAsync(database.Host, database.Port, cancellationToken));
+        return answers.All(refused => refused);
+    }
+
+    /// <summary>A TCP connection refused at once (RST): the host is up and nothing listens on the port. A timeout or any other error proves nothing.</summary>
+    private static async Task<bool> RefusesAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMilliseconds(150));
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(host, port, timeout.Token);
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     private HttpClient Client() => clients.CreateClient(ClientName);

@@ -80,11 +80,11 @@ public sealed class WitnessLease(Lazy<NodeCertificate> certificate) : IWitness, 
             where cluster = @cluster and epoch = @expected and (holder = @node or expires_at < now())
             """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("new", newEpoch), ("ttl", ttl));
 
-    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, bool holderGone, TimeSpan ttl, CancellationToken cancellationToken) =>
         UpdateAsync("""
             update ssm_witness_lease set epoch = epoch + 1, holder = @node, expires_at = now() + @ttl, sync_standby = null
-            where cluster = @cluster and epoch = @expected and expires_at < now() and sync_standby = @node
-            """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("ttl", ttl));
+            where cluster = @cluster and epoch = @expected and (expires_at < now() or @gone) and sync_standby = @node and holder <> @node
+            """, cancellationToken, ("cluster", cluster), ("node", node), ("expected", expectedEpoch), ("gone", holderGone), ("ttl", ttl));
 
     public Task<bool> SetSyncStandbyAsync(string cluster, string holder, long epoch, string? standby, CancellationToken cancellationToken) =>
         UpdateAsync("""

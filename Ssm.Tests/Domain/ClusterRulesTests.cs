@@ -109,44 +109,54 @@ public sealed class ClusterRulesTests
     [Fact]
     public void G2_a_standby_whose_active_is_silent_for_a_failover_timeout_asks_the_witness()
     {
-        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(1100), Lease(5, "a", expired: true), true, Ha);
+        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(1100), false, Lease(5, "a", expired: true), true, Ha);
         step.ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: false));
     }
 
     [Fact]
+    public void G2_a_peer_whose_host_refuses_both_its_ports_is_gone_at_once_and_the_witness_need_not_wait_for_the_lease()
+    {
+        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), peerRefusesBoth: true, Lease(5, "a", false), true, Ha);
+        step.ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: false, PeerGone: true));
+        // The evidence alone never lets a standby without the witness's word take over.
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), true, null, witnessReachable: false, Ha)
+            .TryTakeOver.ShouldBeFalse();
+    }
+
+    [Fact]
     public void G2_a_standby_that_hears_its_active_does_nothing() =>
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(300), Lease(5, "a", false), true, Ha).TryTakeOver.ShouldBeFalse();
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(300), false, Lease(5, "a", false), true, Ha).TryTakeOver.ShouldBeFalse();
 
     [Fact]
     public void G2_an_active_that_says_its_database_is_gone_is_lost_at_once() =>
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active, databaseOk: false), Ms(100), null, true, Ha)
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active, databaseOk: false), Ms(100), false, null, true, Ha)
             .TryTakeOver.ShouldBeTrue();
 
     [Fact]
     public void G2_a_peer_handing_over_is_not_lost_but_a_fenced_one_is()
     {
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.HandingOver), Ms(100), null, true, Ha).PeerLost.ShouldBeFalse();
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Fenced), Ms(100), null, true, Ha).PeerLost.ShouldBeTrue();
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.HandingOver), Ms(100), false, null, true, Ha).PeerLost.ShouldBeFalse();
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Fenced), Ms(100), false, null, true, Ha).PeerLost.ShouldBeTrue();
         // A peer of an older version says so in words only.
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Unknown, reason: "handing over"), Ms(100), null, true, Ha)
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Unknown, reason: "handing over"), Ms(100), false, null, true, Ha)
             .PeerLost.ShouldBeFalse();
     }
 
     [Fact]
     public void G2_without_the_witness_answering_the_standby_never_takes_over()
     {
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), null, null, null, witnessReachable: false, Ha).TryTakeOver.ShouldBeFalse();
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), null, null, null, witnessReachable: null, Ha).TryTakeOver.ShouldBeFalse();
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), null, null, false, null, witnessReachable: false, Ha).TryTakeOver.ShouldBeFalse();
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), null, null, false, null, witnessReachable: null, Ha).TryTakeOver.ShouldBeFalse();
     }
 
     [Fact]
     public void G3_without_a_witness_a_lost_active_needs_the_operator() =>
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby, witness: false), null, null, null, null, Ha)
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby, witness: false), null, null, false, null, null, Ha)
             .ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: true, TryTakeOver: false, AlreadyGranted: false));
 
     [Fact]
     public void G1_a_lease_already_transferred_to_this_standby_needs_no_second_compare_and_set() =>
-        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Fenced), Ms(100), Lease(6, "b", false), true, Ha)
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Fenced), Ms(100), false, Lease(6, "b", false), true, Ha)
             .AlreadyGranted.ShouldBeTrue();
 
     [Fact]

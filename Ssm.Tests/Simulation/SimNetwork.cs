@@ -7,6 +7,7 @@ namespace Ssm.Tests.Simulation;
 public sealed class SimNetwork(SimScheduler scheduler)
 {
     private readonly HashSet<(string From, string To)> _cut = [];
+    private readonly HashSet<(string From, string To)> _rejecting = [];
 
     public double LossRate { get; set; }
     public double DuplicateRate { get; set; }
@@ -14,11 +15,29 @@ public sealed class SimNetwork(SimScheduler scheduler)
 
     public bool Reachable(string from, string to) => from == to || !_cut.Contains((from, to));
 
+    /// <summary>A connection from → to is refused at once, whoever listens there (a firewall's REJECT), as a dead host's port would.</summary>
+    public bool Rejects(string from, string to) => _rejecting.Contains((from, to));
+
     public void Cut(string from, string to) => _cut.Add((from, to));
 
-    public void Heal(string from, string to) => _cut.Remove((from, to));
+    /// <summary>A cut whose firewall answers with refusals instead of silence: the adversary of positive evidence of death.</summary>
+    public void Reject(string from, string to)
+    {
+        _cut.Add((from, to));
+        _rejecting.Add((from, to));
+    }
 
-    public void HealAll() => _cut.Clear();
+    public void Heal(string from, string to)
+    {
+        _cut.Remove((from, to));
+        _rejecting.Remove((from, to));
+    }
+
+    public void HealAll()
+    {
+        _cut.Clear();
+        _rejecting.Clear();
+    }
 
     public IEnumerable<(string From, string To)> Cuts => _cut;
 

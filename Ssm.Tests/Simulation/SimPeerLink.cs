@@ -31,6 +31,11 @@ public sealed class SimPeerLink(SimWorld world, string host) : IPeerLink
         var target = world.NodeAt(peer.Host) ?? throw new HttpRequestException($"no such host {peer.Host}");
         var caller = world.Scheduler.CurrentProcess;
         var done = new TaskCompletionSource<TResponse>();
+        if (world.Network.Rejects(host, target.Host))
+        {
+            await Task.Delay(world.Network.Latency(), world.Scheduler.Time, cancellationToken);
+            throw new HttpRequestException("Connection refused");
+        }
         world.Network.Send(host, target.Host, world.Scheduler.System, () =>
         {
             if (!target.Process.Alive)
@@ -44,6 +49,22 @@ public sealed class SimPeerLink(SimWorld world, string host) : IPeerLink
         using var deadline = new CancellationTokenSource(timeout, world.Scheduler.Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         return await done.Task.WaitAsync(linked.Token);
+    }
+
+    /// <summary>
+    /// Two connection attempts: each refused when a firewall rejects the link, or when the link is up and nothing listens
+    /// (the node process dead; the PostgreSQL server dead). Silence, a cut or a frozen process, answers nothing in time.
+    /// </summary>
+    public async Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken)
+    {
+        var target = world.NodeAt(peer.Host);
+        if (target is null)
+            return false;
+        var refused = world.Network.Rejects(host, target.Host)
+                      || (world.Network.Reachable(host, target.Host) && world.Network.Reachable(target.Host, host)
+                          && !target.Process.Alive && target.Database.Server is not { Alive: true });
+        await Task.Delay(refused ? world.Network.Latency() * 2 : TimeSpan.FromMilliseconds(150), world.Scheduler.Time, cancellationToken);
+        return refused;
     }
 
     private async Task ServeAsync<TResponse>(SimNode target, string path, object body, SimProcess caller, TaskCompletionSource<TResponse> done)

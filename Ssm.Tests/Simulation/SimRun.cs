@@ -3,7 +3,7 @@ using Ssm.Domain.Nodes;
 namespace Ssm.Tests.Simulation;
 
 public sealed record SimResult(int Seed, string? Violation, IReadOnlyList<string> Faults, int Acknowledged, int Forgiven, long Steps,
-    IReadOnlyList<string> Trace)
+    IReadOnlyList<string> Trace, int EarlyTakeovers = 0, int EarlyTakeoversWhileHolderAlive = 0)
 {
     public string Report() =>
         $"seed {Seed}: {Violation ?? "no violation"}\nfaults: {string.Join("; ", Faults)}\n--- trace (last {Trace.Count} lines) ---\n{string.Join("\n", Trace)}";
@@ -41,7 +41,8 @@ public static class SimRun
             violation = $"the simulator itself failed: {ex}";
         }
         var trace = world.TraceLines.Skip(Math.Max(0, world.TraceLines.Count - traceLines)).ToList();
-        return new SimResult(seed, violation, faults, world.Acknowledged, world.Forgiven, world.Scheduler.Steps, trace);
+        return new SimResult(seed, violation, faults, world.Acknowledged, world.Forgiven, world.Scheduler.Steps, trace,
+            world.EarlyTakeovers, world.EarlyTakeoversWhileHolderAlive);
     }
 
     private static void Play(SimWorld world, List<string> faults)
@@ -201,11 +202,17 @@ public static class SimRun
                 }
                 return $"SIGSTOP PostgreSQL of {node.Name} {lasting}";
             case < 55:
-                world.Network.Cut("a", "b");
-                world.Network.Cut("b", "a");
-                world.Trace("network: a and b cut apart (fault)");
+            {
+                // One in three answers with refusals (a firewall's REJECT): each node then has the same "evidence" of the
+                // other's death that a crash gives, while both are alive.
+                var rejecting = random.Next(3) == 0;
+                Action<string, string> cut = rejecting ? world.Network.Reject : world.Network.Cut;
+                cut("a", "b");
+                cut("b", "a");
+                world.Trace($"network: a and b cut apart{(rejecting ? ", refusing" : "")} (fault)");
                 Later(() => { world.Network.Heal("a", "b"); world.Network.Heal("b", "a"); world.Trace("network: a and b joined"); });
-                return $"partition a | b {lasting}";
+                return $"partition a | b{(rejecting ? " with refusals" : "")} {lasting}";
+            }
             case < 60:
                 world.Network.Cut(node.Name, other.Name);
                 world.Trace($"network: {node.Name} → {other.Name} cut (fault)");

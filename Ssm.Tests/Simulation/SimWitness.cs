@@ -108,16 +108,22 @@ public sealed class SimWitness(SimWorld world, string host) : IWitness
             return true;
         }, cancellationToken);
 
-    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, TimeSpan ttl, CancellationToken cancellationToken) =>
+    public Task<bool> TryTakeOverAsync(string cluster, string node, long expectedEpoch, bool holderGone, TimeSpan ttl, CancellationToken cancellationToken) =>
         Call(() =>
         {
-            if (!Table.Exists || Table.Epoch != expectedEpoch || Table.ExpiresAt >= Now)
+            if (!Table.Exists || Table.Epoch != expectedEpoch || (Table.ExpiresAt >= Now && !holderGone) || Table.Holder == node)
                 return false;
             if (Table.SyncStandby != node && world.Mutation != SimMutation.TakeoverIgnoresSyncRecord)
                 return false;
+            if (Table.ExpiresAt >= Now)
+            {
+                world.EarlyTakeovers++;
+                if (world.NodeAt(Table.Holder) is { Process.Alive: true })
+                    world.EarlyTakeoversWhileHolderAlive++;
+            }
             (Table.Epoch, Table.Holder, Table.ExpiresAt, Table.SyncStandby) = (expectedEpoch + 1, node, Now + ttl.Ticks, null);
             Took(expectedEpoch + 1);
-            world.Trace($"witness: lease epoch {expectedEpoch + 1} to {node} (its sync standby)");
+            world.Trace($"witness: lease epoch {expectedEpoch + 1} to {node} (its sync standby{(holderGone ? ", holder gone" : "")})");
             return true;
         }, cancellationToken);
 

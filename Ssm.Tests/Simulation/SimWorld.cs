@@ -48,6 +48,9 @@ public sealed class SimWorld
     public IReadOnlyList<string> TraceLines => _trace;
     public int Acknowledged => _acknowledged.Count;
     public int Forgiven => _forgiven.Count;
+    /// <summary>Takeovers the witness granted before the lease ran out, on refusals as evidence; and of those, while the holder lived (a REJECT).</summary>
+    public int EarlyTakeovers { get; set; }
+    public int EarlyTakeoversWhileHolderAlive { get; set; }
     public List<(TimeSpan At, long Id)> Acks { get; } = [];
     /// <summary>Two standalone servers before ha_deploy are two systems, not two writers of one.</summary>
     public bool ClusterFormed { get; set; }

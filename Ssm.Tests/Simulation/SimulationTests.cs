@@ -29,7 +29,9 @@ public sealed class SimulationTests(ITestOutputHelper output)
             i => results[i] = SimRun.Run(first + i, traceLines));
         var violations = results.Where(r => r.Violation is not null).ToList();
         var summary = $"{count} seeds, {violations.Count} violations ({results.Sum(r => r.Acknowledged)} acknowledged writes, " +
-                      $"{results.Sum(r => r.Steps)} steps, {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s)";
+                      $"{results.Sum(r => r.Steps)} steps, {results.Sum(r => r.EarlyTakeovers)} takeovers on refusals before the lease ran out, " +
+                      $"{results.Sum(r => r.EarlyTakeoversWhileHolderAlive)} of them with the holder alive behind a REJECT, " +
+                      $"{Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s)";
         output.WriteLine(summary);
         if (Environment.GetEnvironmentVariable("SIM_REPORT") is { Length: > 0 } report)
             File.WriteAllText(report, summary + "\n" + (count == 1
