@@ -991,7 +991,7 @@ public sealed class ClusterSupervisor(
         _lastRenewal = detected;
         if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, step.PeerGone, _ha.FailoverTimeout, cancellationToken))
         {
-            var why = step.PeerGone ? "its host refuses the node's and PostgreSQL's ports" : "unreachable";
+            var why = step.PeerGone ? "gone (its host refuses the node's and PostgreSQL's ports)" : "unreachable";
             logger.LogWarning("Active {Peer} {Why} ({Age:0} ms since last heard); the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, why, age?.TotalMilliseconds ?? -1, Epoch + 1);
             await PromoteLockedAsync($"crash failover: {_state.PeerName} {why} ({(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms since last heard)",
