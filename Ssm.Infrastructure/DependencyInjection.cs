@@ -43,6 +43,7 @@ public static class DependencyInjection
         services.AddSingleton<IClock, SystemClock>();
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
         services.AddSingleton<IStorageErrors, PostgresStorageErrors>();
+        services.AddSingleton<Application.Backups.IDatabaseBackup, Backups.PostgresBackup>();
         // Start-up order matters: the cluster role (and the database it starts) first. Hosted services start in the
         // order they are added, and data protection's loads the key ring from the database, which a node restarting
         // after a crash does not have yet: 0.2-0.4 s that a rejoin waited for.
