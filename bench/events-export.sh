@@ -4,7 +4,7 @@
 #   GET /api/events.csv (all of them, newest first) and prints rows/s, MB/s, time to the first byte and the node's
 #   resident memory before and at its peak during the download, next to a raw baseline of the same run
 #   (PostgreSQL's own COPY ... TO STDOUT of the same rows as CSV).
-# Usage: bench/events-export.sh        (env: BENCH_EVENTS=1000000)
+# Usage: bench/events-export.sh        (env: BENCH_EVENTS=1000000; BENCH_APP=DIR reuses a published node)
 # Everything lives in a temp folder that is removed at the end; only 127.0.0.1 is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,17 +16,12 @@ ensure_dotnet
 ensure_postgres
 
 bench_work events
-APP=$WORK/app
+APP=${BENCH_APP:-$WORK/app}
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_postgres "$WORK/pg"
-
-log "Publishing the node (Release) to $APP"
-if ! publish_node "$APP" >"$WORK/publish.log" 2>&1; then
-  tail -30 "$WORK/publish.log" >&2
-  die "dotnet publish failed"
-fi
+bench_publish "$WORK" "$APP"
 
 bench_admin_password
 
