@@ -33,12 +33,15 @@ public sealed class NotificationWatch(IClock clock)
 }
 
 public sealed class DispatchNotificationsHandler(IQuerySession session, ISender sender, NotificationWatch watch, NotificationQueue queue, IClock clock,
-    Microsoft.Extensions.Options.IOptions<NodeOptions> node) : ICommandHandler<DispatchNotifications, int>
+    ClusterSupervisor supervisor, Microsoft.Extensions.Options.IOptions<NodeOptions> node) : ICommandHandler<DispatchNotifications, int>
 {
     private static readonly TimeSpan CertificateWarning = TimeSpan.FromDays(30);
 
     public async ValueTask<int> Handle(DispatchNotifications command, CancellationToken cancellationToken)
     {
+        // A stopped node's database is down: nothing to read, and nothing it could send would be news.
+        if (supervisor.Role == NodeRole.Stopped)
+            return 0;
         var now = clock.UtcNow;
         var name = node.Value.Name;
         var status = await sender.Send(new GetHaStatus(), cancellationToken);
