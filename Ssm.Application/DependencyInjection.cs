@@ -19,6 +19,8 @@ public static class DependencyInjection
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<Ha.WriteGate>();
         services.AddSingleton<Ha.ClusterSupervisor>();
+        services.AddSingleton<Notifications.NotificationQueue>();
+        services.AddSingleton<Notifications.NotificationWatch>();
         return services;
     }
 }

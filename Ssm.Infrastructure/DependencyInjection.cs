@@ -43,6 +43,10 @@ public static class DependencyInjection
         services.AddSingleton<IClock, SystemClock>();
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
         services.AddSingleton<IStorageErrors, PostgresStorageErrors>();
+        services.AddSingleton<Application.Backups.IDatabaseBackup, Backups.PostgresBackup>();
+        services.AddSingleton<Application.Notifications.ISecretProtector, Notifications.SecretProtector>();
+        services.AddSingleton<Application.Notifications.INotificationTransport, Notifications.NotificationTransport>();
+        services.AddHostedService<Notifications.NotificationSender>();
         // Start-up order matters: the cluster role (and the database it starts) first. Hosted services start in the
         // order they are added, and data protection's loads the key ring from the database, which a node restarting
         // after a crash does not have yet: 0.2-0.4 s that a rejoin waited for.
@@ -108,6 +112,10 @@ public static class DependencyInjection
                 quartz.AddTrigger(trigger => trigger.ForJob(heartbeat).StartNow()
                     .WithSimpleSchedule(schedule => schedule.WithInterval(ha.HeartbeatInterval).RepeatForever()));
             }
+            var notifications = new JobKey("notifications");
+            quartz.AddJob<Notifications.NotificationJob>(job => job.WithIdentity(notifications));
+            quartz.AddTrigger(trigger => trigger.ForJob(notifications).StartAt(DateTimeOffset.UtcNow.AddSeconds(2))
+                .WithSimpleSchedule(schedule => schedule.WithInterval(TimeSpan.FromSeconds(2)).RepeatForever()));
             var sync = new JobKey("csc-sync");
             quartz.AddJob<SyncSchedulerJob>(job => job.WithIdentity(sync));
             quartz.AddTrigger(trigger => trigger.ForJob(sync).StartAt(DateTimeOffset.UtcNow.AddSeconds(2))

@@ -6,6 +6,8 @@ var root = new RootCommand("SSM On-Prem HA: the license server node and its oper
     NodeCommands.Node(),
     AdminCommands.Admin(),
 };
+foreach (var verb in BackupCommands.All())
+    root.Subcommands.Add(verb);
 foreach (var verb in HaCommands.All())
     root.Subcommands.Add(verb);
 return await root.Parse(args).InvokeAsync();

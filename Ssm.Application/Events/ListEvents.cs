@@ -50,17 +50,7 @@ public sealed class ListEventsHandler(IQuerySession session) : IQueryHandler<Lis
 {
     public async ValueTask<Page<EventDto>> Handle(ListEvents query, CancellationToken cancellationToken)
     {
-        IQueryable<EventLogEntry> events = session.Query<EventLogEntry>();
-        if (query.Category is { } category)
-            events = events.Where(e => e.Category == category);
-        if (query.Outcome is { } outcome)
-            events = events.Where(e => e.Outcome == outcome);
-        if (query.From is { } from)
-            events = events.Where(e => e.At >= from);
-        if (query.To is { } to)
-            events = events.Where(e => e.At <= to);
-        events = query.Sort == EventSort.OldestFirst ? events.OrderBy(e => e.At) : events.OrderByDescending(e => e.At);
-
+        var events = EventFilter.Apply(session.Query<EventLogEntry>(), query.Category, query.Outcome, query.From, query.To, query.Sort);
         var page = await events.ToPagedListAsync(query.PageNumber, query.PageSize, cancellationToken);
         return new Page<EventDto>(page.Select(EventDto.From).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
     }

@@ -35,6 +35,7 @@ internal static class MartenSetup
         options.Schema.For<Entitlement>().Index(x => x.AccountId);
         options.Schema.For<SyncRun>().Index(x => x.StartedAt).Index(x => x.Result);
         options.Schema.For<SyncSchedule>();
+        options.Schema.For<Domain.Notifications.NotificationSettings>();
         options.Schema.For<Domain.Certificates.ServerCertificate>();
         options.Schema.For<UploadBatch>().Index(x => x.AccountId);
         // Synchronization claims unsent items by account; the claim's SQL names these JSON fields.

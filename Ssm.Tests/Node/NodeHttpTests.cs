@@ -25,6 +25,7 @@ public sealed class NodeHttpTests(NodeFixture fixture)
     [InlineData("GET", "/api/accounts")]
     [InlineData("POST", "/api/accounts")]
     [InlineData("GET", "/api/events")]
+    [InlineData("GET", "/api/events.csv")]
     [InlineData("GET", "/metrics")]
     [InlineData("POST", "/account/logout")]
     [InlineData("GET", "/_blazor/negotiate")]
@@ -139,6 +140,34 @@ public sealed class NodeHttpTests(NodeFixture fixture)
         (await client.GetAsync("/api/events?category=Accounts'%20OR%201=1--")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await client.GetAsync("/api/events?sort=data-%3E%3E'Actor'")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await client.GetAsync("/api/events?pageSize=100000")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task The_event_log_downloads_as_csv_with_formula_cells_defused()
+    {
+        // An attacker chooses the user name of a failed login, and the Event Log records it as the actor:
+        // Excel's classic DDE payload, with a quote and a comma to escape as well.
+        const string formula = "=cmd|' /C \"calc\",'!A0";
+        using (var attacker = Node.Anonymous(IPAddress.Parse("127.0.0.77")))
+            (await attacker.PostAsJsonAsync("/api/session", new { userName = formula, password = "x" })).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        await Node.SetPasswordAsync("vicky", "viewer-password-456", "viewer");
+        using var client = await Node.SignedInAsync("vicky", "viewer-password-456");
+        var response = await client.GetAsync("/api/events.csv?category=Security&outcome=Failure&sort=OldestFirst", HttpCompletionOption.ResponseHeadersRead);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("text/csv");
+        response.Content.Headers.ContentDisposition!.DispositionType.ShouldBe("attachment");
+        response.Content.Headers.ContentDisposition.FileName!.ShouldEndWith(".csv");
+        var csv = await response.Content.ReadAsStringAsync();
+
+        var lines = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        lines[0].ShouldBe("At,Actor,Category,Action,Subject,Outcome,Detail");
+        lines.Skip(1).ShouldAllBe(line => line.Contains(",Security,") && line.Contains(",Failure,"));
+        csv.ShouldContain(",\"'=cmd|' /C \"\"calc\"\",'!A0\",Security,SignIn,\"'=cmd|' /C \"\"calc\"\",'!A0\",Failure,");
+        csv.ShouldNotContain(",=cmd");
+
+        (await client.GetAsync("/api/events.csv?category=Nope")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await client.GetAsync("/api/events.csv?from=2026-12-04T00:00:00Z&to=2026-12-01T00:00:00Z")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
     }
 
     [Fact]

@@ -73,9 +73,9 @@ public abstract class ServiceFixture(string database) : IAsyncLifetime
 
     public ChangeNotifier Notifier => Services.GetRequiredService<ChangeNotifier>();
 
-    private AsyncServiceScope Begin(string user, string role) => Begin(CurrentUser.For(user, role));
+    public AsyncServiceScope Begin(string user, string role) => Begin(CurrentUser.For(user, role));
 
-    private AsyncServiceScope Begin(ClaimsPrincipal principal)
+    public AsyncServiceScope Begin(ClaimsPrincipal principal)
     {
         var scope = Services.CreateAsyncScope();
         scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = principal;

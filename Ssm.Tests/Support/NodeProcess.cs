@@ -37,10 +37,11 @@ public sealed class NodeProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     public static async Task<NodeProcess> StartAsync(string database, string name = "test-node", IEnumerable<string>? arguments = null,
-        IDictionary<string, string>? environment = null)
+        IDictionary<string, string>? environment = null, bool keepDatabase = false)
     {
         var server = await PostgresServer.GetAsync();
-        var connectionString = await server.CreateDatabaseAsync(database);
+        // keepDatabase: start on the database as it is (a restart), instead of a new empty one.
+        var connectionString = keepDatabase ? server.ConnectionStringFor(database) : await server.CreateDatabaseAsync(database);
         var httpAddress = new Uri($"http://127.0.0.1:{PostgresServer.FreePort()}");
         var extra = arguments?.ToList() ?? [];
         var httpsAt = extra.IndexOf("--https-port");

@@ -49,6 +49,9 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     /// <summary>A fresh, empty database on this server; returns its connection string.</summary>
+    public string ConnectionStringFor(string name) =>
+        new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = name, Pooling = true }.ConnectionString;
+
     public async Task<string> CreateDatabaseAsync(string name)
     {
         await using var connection = new NpgsqlConnection(_adminConnectionString);

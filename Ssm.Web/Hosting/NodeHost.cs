@@ -144,6 +144,7 @@ public static class NodeHost
         app.MapAuthEndpoints();
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
+        app.MapNotificationEndpoints();
         app.MapSyncEndpoints();
         app.MapOfflineSyncEndpoints();
         app.MapLicenseEndpoints();

@@ -3,6 +3,7 @@ using FluentValidation;
 using Ssm.Application.Accounts;
 using Ssm.Application.Events;
 using Ssm.Domain.Events;
+using Microsoft.Extensions.DependencyInjection;
 using Ssm.Tests.Support;
 
 namespace Ssm.Tests.Features.Events;
@@ -57,6 +58,48 @@ public sealed class EventLogTests(CoreFixture fixture) : IAsyncLifetime
         var page = await fixture.Send(new ListEvents(PageNumber: 2, PageSize: 3));
         page.Total.ShouldBe(4);
         page.Items.Count.ShouldBe(1);
+    }
+
+    private async Task<List<EventDto>> ExportAsync(ExportEvents query, string role = Ssm.Web.Security.CurrentUser.AdminRole)
+    {
+        // The sequence reads through the scope's session: enumerate it before the scope ends.
+        await using var scope = fixture.Begin("alice", role);
+        var rows = await scope.ServiceProvider.GetRequiredService<Mediator.ISender>().Send(query);
+        var list = new List<EventDto>();
+        await foreach (var row in rows)
+            list.Add(row);
+        return list;
+    }
+
+    [Fact]
+    public async Task Export_reads_every_entry_of_the_filter_in_the_filter_s_order()
+    {
+        await SeedAsync();
+        for (var i = 0; i < 30; i++)
+            await fixture.Send(new CreateAccount($"Export {i:00}", "", "ops@example.com"));
+
+        var accounts = await ExportAsync(new ExportEvents(Category: EventCategory.Accounts, Sort: EventSort.OldestFirst));
+        accounts.Count.ShouldBe(33);
+        accounts.ShouldAllBe(e => e.Category == EventCategory.Accounts);
+        accounts.Select(e => e.At).ShouldBeInOrder(SortDirection.Ascending);
+        accounts[^1].Subject.ShouldBe("Export 29");
+
+        var failures = await ExportAsync(new ExportEvents(Outcome: EventOutcome.Failure), Ssm.Web.Security.CurrentUser.ViewerRole);
+        failures.Select(e => e.Action).ShouldBe(["SignIn", "CreateAccount"]);
+        var page = await fixture.Send(new ListEvents(Outcome: EventOutcome.Failure));
+        failures.ShouldBe(page.Items);
+    }
+
+    [Fact]
+    public async Task Export_is_refused_to_an_anonymous_sender_and_to_filters_outside_the_whitelist()
+    {
+        await SeedAsync();
+        await Should.ThrowAsync<Ssm.Application.Common.ForbiddenException>(() =>
+            fixture.SendAs(new System.Security.Claims.ClaimsPrincipal(), new ExportEvents()));
+        await Should.ThrowAsync<ValidationException>(() => ExportAsync(new ExportEvents(Category: (EventCategory)99)));
+        await Should.ThrowAsync<ValidationException>(() => ExportAsync(new ExportEvents(Sort: (EventSort)7)));
+        await Should.ThrowAsync<ValidationException>(() =>
+            ExportAsync(new ExportEvents(From: DateTimeOffset.UtcNow, To: DateTimeOffset.UtcNow.AddDays(-1))));
     }
 
     [Fact]

@@ -1,0 +1,21 @@
+using Ssm.Domain.Events;
+
+namespace Ssm.Application.Events;
+
+/// <summary>The Event Log's filter, shared by the page's query and the CSV export so both show the same entries.</summary>
+internal static class EventFilter
+{
+    public static IQueryable<EventLogEntry> Apply(IQueryable<EventLogEntry> events, EventCategory? category,
+        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort)
+    {
+        if (category is { } c)
+            events = events.Where(e => e.Category == c);
+        if (outcome is { } o)
+            events = events.Where(e => e.Outcome == o);
+        if (from is { } f)
+            events = events.Where(e => e.At >= f);
+        if (to is { } t)
+            events = events.Where(e => e.At <= t);
+        return sort == EventSort.OldestFirst ? events.OrderBy(e => e.At) : events.OrderByDescending(e => e.At);
+    }
+}

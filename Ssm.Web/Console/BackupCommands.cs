@@ -1,0 +1,155 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FluentValidation;
+using Mediator;
+using Ssm.Application.Backups;
+using Ssm.Application.Common;
+using Ssm.Infrastructure.Backups;
+using Ssm.Infrastructure.Persistence;
+using Ssm.Web.Hosting;
+using Ssm.Web.Security;
+
+namespace Ssm.Web.Console;
+
+/// <summary>
+/// `ssm backup` and `ssm restore` (decision 0028): the node's database, encrypted with a passphrase read from
+/// SSM_BACKUP_PASSPHRASE or standard input, never from a flag (which `ps` would show).
+/// Exit codes: 0 done, 1 failed, 2 invalid input (a wrong passphrase, a damaged file), 3 refused in this state.
+/// </summary>
+public static class BackupCommands
+{
+    public const string PassphraseVariable = "SSM_BACKUP_PASSPHRASE";
+
+    public static IEnumerable<Command> All()
+    {
+        yield return Backup();
+        yield return Restore();
+    }
+
+    private static Command Backup()
+    {
+        var output = new Option<string>("--out") { Description = "file to write the encrypted backup to (must not exist)", Required = true };
+        var command = new Command("backup",
+            $"Take an online, consistent backup of the active node's database, encrypted with a passphrase ({PassphraseVariable} or standard input)")
+        {
+            output, NodeCommands.Database,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var path = Path.GetFullPath(parse.GetValue(output)!);
+            if (File.Exists(path))
+                return Fail(2, $"{path} exists already; a backup never overwrites a file.");
+            var passphrase = ReadPassphrase();
+            var partial = path + ".partial";
+            var clock = Stopwatch.StartNew();
+            var code = await RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
+            {
+                // Readable by the owner only from its first byte: it holds the product CA's key, if encrypted.
+                await using (var file = CreatePrivate(partial))
+                await using (var archive = await BackupArchive.CreateAsync(file, passphrase, ct))
+                {
+                    var contents = await sender.Send(new TakeBackup(archive, Path.GetFileName(path)), ct);
+                    await archive.CompleteAsync(ct);
+                    System.Console.WriteLine($"Backup of {contents.Node} as at {contents.TakenAt:u}: {contents.Tables} tables, {contents.Rows} rows, " +
+                                             $"{archive.PlainBytes / 1e6:0.0} MB of data, {file.Length / 1e6:0.0} MB encrypted, in {clock.Elapsed.TotalSeconds:0.0} s.");
+                }
+                File.Move(partial, path);
+                System.Console.WriteLine($"Written to {path}. Keep the passphrase apart from the file: without it nothing can be restored.");
+            });
+            if (code != 0)
+                File.Delete(partial);
+            return code;
+        });
+        return command;
+    }
+
+    private static Command Restore()
+    {
+        var from = new Option<string>("--from") { Description = "the backup file", Required = true };
+        var command = new Command("restore",
+            $"Restore a backup onto a fresh standalone node's database ({PassphraseVariable} or standard input), then restart that node")
+        {
+            from, NodeCommands.Database,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var path = Path.GetFullPath(parse.GetValue(from)!);
+            if (!File.Exists(path))
+                return Fail(2, $"{path} does not exist.");
+            var passphrase = ReadPassphrase();
+            var clock = Stopwatch.StartNew();
+            return await RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
+            {
+                await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+                await using var archive = await BackupArchive.OpenAsync(file, passphrase, ct);
+                var contents = await sender.Send(new RestoreBackup(archive, Path.GetFileName(path)), ct);
+                System.Console.WriteLine($"Restored the backup of {contents.Node} as at {contents.TakenAt:u}: {contents.Tables} tables, " +
+                                         $"{contents.Rows} rows, in {clock.Elapsed.TotalSeconds:0.0} s.");
+                System.Console.WriteLine("Restart the node now: it reads the restored product CA, server certificate and keys at start. " +
+                                         "Users sign in again. To build a cluster again, run ha_deploy on it.");
+            });
+        });
+        return command;
+    }
+
+    /// <summary>Readable by its owner only from its first byte (not chmod-ed after), and never an existing file.</summary>
+    private static FileStream CreatePrivate(string path) => OperatingSystem.IsWindows()
+        ? new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true)
+        : new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 1 << 16,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+
+    private static string ReadPassphrase()
+    {
+        var passphrase = Environment.GetEnvironmentVariable(PassphraseVariable);
+        if (!string.IsNullOrEmpty(passphrase))
+            return passphrase;
+        if (!System.Console.IsInputRedirected)
+            System.Console.Error.Write("Backup passphrase: ");
+        return System.Console.ReadLine() ?? "";
+    }
+
+    private static int Fail(int code, string message)
+    {
+        System.Console.Error.WriteLine($"error: {message}");
+        return code;
+    }
+
+    /// <summary>Runs a verb against the node's database as the console, mapping errors to exit codes.</summary>
+    private static async Task<int> RunAsync(string? database, Func<ISender, Task> verb)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        var overrides = new Dictionary<string, string?>();
+        NodeCommands.AddIfSet(overrides, "ConnectionStrings:Ssm", database);
+        builder.Configuration.AddInMemoryCollection(overrides);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        try
+        {
+            builder.Services.AddSsmCore(builder.Configuration);
+            using var host = builder.Build();
+            await host.Services.GetRequiredService<SchemaInitializer>().StartAsync(CancellationToken.None);
+            await using var scope = host.Services.CreateAsyncScope();
+            scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.Console;
+            await verb(scope.ServiceProvider.GetRequiredService<ISender>());
+            return 0;
+        }
+        catch (ValidationException ex)
+        {
+            return Fail(2, string.Join(" ", ex.Errors.Select(e => e.ErrorMessage)));
+        }
+        catch (BackupArchiveException ex)
+        {
+            return Fail(2, ex.Message);
+        }
+        catch (ConflictException ex)
+        {
+            return Fail(3, ex.Message);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or Npgsql.NpgsqlException)
+        {
+            return Fail(1, ex.Message);
+        }
+    }
+}
