@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FluentValidation;
 using Mediator;
+using Ssm.Application.Common;
 using Ssm.Application.Users;
 using Ssm.Domain.Users;
 using Ssm.Infrastructure.Persistence;
@@ -61,14 +62,26 @@ public static class AdminCommands
         }
         catch (ValidationException ex)
         {
-            foreach (var error in ex.Errors)
-                System.Console.Error.WriteLine($"error: {error.ErrorMessage}");
-            return 2;
+            return Fail(2, string.Join(" ", ex.Errors.Select(e => e.ErrorMessage)));
         }
-        catch (Exception ex) when (ex is InvalidOperationException or Npgsql.NpgsqlException)
+        catch (Ssm.Infrastructure.Backups.BackupArchiveException ex)
         {
-            System.Console.Error.WriteLine($"error: {ex.Message}");
-            return 1;
+            return Fail(2, ex.Message);
         }
+        catch (ConflictException ex)
+        {
+            return Fail(3, ex.Message);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or Npgsql.NpgsqlException)
+        {
+            return Fail(1, ex.Message);
+        }
+    }
+
+    /// <summary>Says what went wrong on standard error and returns the exit code.</summary>
+    internal static int Fail(int code, string message)
+    {
+        System.Console.Error.WriteLine($"error: {message}");
+        return code;
     }
 }

@@ -38,11 +38,11 @@ public static class BackupCommands
         {
             var path = Path.GetFullPath(parse.GetValue(output)!);
             if (File.Exists(path))
-                return Fail(2, $"{path} exists already; a backup never overwrites a file.");
+                return AdminCommands.Fail(2, $"{path} exists already; a backup never overwrites a file.");
             var passphrase = ReadPassphrase();
             var partial = path + ".partial";
             var clock = Stopwatch.StartNew();
-            var code = await RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
+            var code = await AdminCommands.RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
             {
                 // Readable by the owner only from its first byte: it holds the product CA's key, if encrypted.
                 await using (var file = CreatePrivate(partial))
@@ -75,10 +75,10 @@ public static class BackupCommands
         {
             var path = Path.GetFullPath(parse.GetValue(from)!);
             if (!File.Exists(path))
-                return Fail(2, $"{path} does not exist.");
+                return AdminCommands.Fail(2, $"{path} does not exist.");
             var passphrase = ReadPassphrase();
             var clock = Stopwatch.StartNew();
-            return await RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
+            return await AdminCommands.RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
             {
                 await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
                 await using var archive = await BackupArchive.OpenAsync(file, passphrase, ct);
@@ -109,47 +109,5 @@ public static class BackupCommands
         if (!System.Console.IsInputRedirected)
             System.Console.Error.Write("Backup passphrase: ");
         return System.Console.ReadLine() ?? "";
-    }
-
-    private static int Fail(int code, string message)
-    {
-        System.Console.Error.WriteLine($"error: {message}");
-        return code;
-    }
-
-    /// <summary>Runs a verb against the node's database as the console, mapping errors to exit codes.</summary>
-    private static async Task<int> RunAsync(string? database, Func<ISender, Task> verb)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, Args = [] });
-        var overrides = new Dictionary<string, string?>();
-        NodeCommands.AddIfSet(overrides, "ConnectionStrings:Ssm", database);
-        builder.Configuration.AddInMemoryCollection(overrides);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        try
-        {
-            builder.Services.AddSsmCore(builder.Configuration);
-            using var host = builder.Build();
-            await host.Services.GetRequiredService<SchemaInitializer>().StartAsync(CancellationToken.None);
-            await using var scope = host.Services.CreateAsyncScope();
-            scope.ServiceProvider.GetRequiredService<CurrentUser>().Principal = CurrentUser.Console;
-            await verb(scope.ServiceProvider.GetRequiredService<ISender>());
-            return 0;
-        }
-        catch (ValidationException ex)
-        {
-            return Fail(2, string.Join(" ", ex.Errors.Select(e => e.ErrorMessage)));
-        }
-        catch (BackupArchiveException ex)
-        {
-            return Fail(2, ex.Message);
-        }
-        catch (ConflictException ex)
-        {
-            return Fail(3, ex.Message);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or Npgsql.NpgsqlException)
-        {
-            return Fail(1, ex.Message);
-        }
     }
 }
