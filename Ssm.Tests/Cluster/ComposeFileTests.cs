@@ -162,7 +162,7 @@ public sealed class ComposeFileTests
     [Fact]
     public void Compose_file_parses_as_yaml_into_services_networks_and_volumes()
     {
-        Compose.Keys.ShouldBe(["services", "networks", "volumes"], ignoreOrder: true);
+        Compose.Keys.ShouldBe(["name", "services", "networks", "volumes"], ignoreOrder: true);
         Services.Count.ShouldBeGreaterThan(0);
         foreach (var (name, service) in Services)
             Map(service, $"service {name}").ShouldContainKey("image");
