@@ -126,9 +126,10 @@ verb() { local id; id=$(cid "$1"); $ENGINE exec "$id" ssm "$3" --node "https://$
 CACERT=$WORK/csc-root.pem
 TRUST=(-k)   # until CSC signed the VIP's certificate: the node's own self-signed one
 api() { # METHOD PATH [JSON]: prints the body; fails on a status >= 400
-  local method=$1 path=$2 body=${3:-}
+  local method=$1 path=$2 data=()
+  [ $# -ge 3 ] && data=(--data "$3")
   curl -sS --fail-with-body --max-time 10 "${TRUST[@]}" -b "$WORK/cookies" -c "$WORK/cookies" -H 'X-Requested-With: ssm-scenario' \
-    -H 'Content-Type: application/json' -X "$method" ${body:+--data "$body"} "$VIP_URL$path"
+    -H 'Content-Type: application/json' -X "$method" "${data[@]}" "$VIP_URL$path"
 }
 sign_in() { api POST /api/session "{\"userName\":\"admin\",\"password\":\"$SSM_ADMIN_PASSWORD\"}" >/dev/null; }
 vip_answers() { curl -s -o /dev/null --max-time 2 "${TRUST[@]}" -w '%{http_code}' "$VIP_URL/health/live" | grep -q '^200$'; }
