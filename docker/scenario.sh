@@ -238,9 +238,10 @@ step_crash() {
   local id; id=$(cid primary)
   local started; started=$(now_ms)
   $ENGINE kill "$id" >/dev/null || return 1
-  wait_until 60 "the secondary to take over from the killed primary" is_active_alone secondary "$SECONDARY" || return 1
+  # A killed node answers nothing: the first answer through the VIP is the secondary's.
   wait_until 60 "the VIP to answer after the crash" vip_answers || return 1
   GAPS+=("crash (kill of the primary's container): VIP answered again $(( $(now_ms) - started )) ms after the kill")
+  wait_until 60 "the secondary to take over from the killed primary" is_active_alone secondary "$SECONDARY" || return 1
   # The engine restarts it (restart: unless-stopped) unless it counts a kill as a stop by hand: then start it.
   running() { [ "$($ENGINE inspect --format '{{ .State.Running }}' "$id" 2>/dev/null)" = true ]; }
   wait_until 10 "the engine to restart the killed container" running 2>/dev/null || $ENGINE start "$id" >/dev/null || return 1

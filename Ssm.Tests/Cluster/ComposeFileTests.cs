@@ -306,7 +306,8 @@ public sealed class ComposeFileTests
             .ShouldBeFalse($"{service}'s address may be handed to another container");
         // The networks as a plain list: podman-compose 1.0.3 fails on the mapping form (networks: {cluster: {...}}).
         Strings(Service(service).GetValueOrDefault("networks"), $"{service}.networks").ShouldBe(["cluster"]);
-        Strings(Service(service).GetValueOrDefault("cap_add"), $"{service}.cap_add").ShouldContain("NET_ADMIN");
+        // NET_RAW for arping's gratuitous ARP: podman's default capabilities lack it, and arping then fails silently.
+        Strings(Service(service).GetValueOrDefault("cap_add"), $"{service}.cap_add").ShouldBe(["NET_ADMIN", "NET_RAW"], ignoreOrder: true);
         Service(service)["pull_policy"].ShouldBe("never", "the images are built locally, never pulled");
         var runsClaim = Service(service).ContainsKey("entrypoint")
             ? Strings(Service(service)["entrypoint"], $"{service}.entrypoint")[0] == "/app/claim-address.sh"
