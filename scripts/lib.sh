@@ -328,6 +328,7 @@ compose_cmd() {
     command -v podman-compose >/dev/null || apt_install podman-compose || return 1
     COMPOSE=(podman-compose)
   else
+    docker compose version >/dev/null 2>&1 || return 1
     COMPOSE=(docker compose)
   fi
 }

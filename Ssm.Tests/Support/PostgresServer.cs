@@ -81,7 +81,9 @@ public sealed class PostgresServer : IAsyncDisposable
         if (File.Exists("/var/run/docker.sock") || Environment.GetEnvironmentVariable("DOCKER_HOST") is not null)
         {
             var image = Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } named ? named : "postgres:15";
-            var container = new PostgreSqlBuilder(image).Build();
+            // As the local throwaway cluster below (the builder itself turns fsync, synchronous_commit and
+            // full_page_writes off): room for the connections of the tests that run in parallel.
+            var container = new PostgreSqlBuilder(image).WithCommand("-c", "max_connections=300").Build();
             await container.StartAsync();
             return new PostgresServer(container.GetConnectionString(), () => container.DisposeAsync());
         }
