@@ -33,7 +33,6 @@ export SSM_ADMIN_PASSWORD SSM_CSC_PASSWORD
 SSM_ADMIN_PASSWORD=$(random_secret); while [ ${#SSM_ADMIN_PASSWORD} -lt 12 ]; do SSM_ADMIN_PASSWORD=$(random_secret); done
 SSM_CSC_PASSWORD=$(random_secret)
 NETWORK=${PROJECT}_cluster
-CREATED_NETWORK=
 
 # ---- Clean-up: the project's containers, its network and volumes, each by id; logs copied first when a step failed ----
 project_containers() { $ENGINE ps -aq --filter "label=com.docker.compose.project=$PROJECT"; }
@@ -50,9 +49,10 @@ cleanup() {
     log "Removing the scenario's containers, network and volumes"
     for id in $(project_containers); do $ENGINE rm -f -t 2 "$id" >/dev/null 2>&1 || $ENGINE rm -f "$id" >/dev/null 2>&1 || true; done
     for id in $($ENGINE volume ls -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null); do $ENGINE volume rm -f "$id" >/dev/null 2>&1 || true; done
-    if [ -n "$CREATED_NETWORK" ] || $ENGINE network inspect "$NETWORK" >/dev/null 2>&1; then
-      $ENGINE network rm "$NETWORK" >/dev/null 2>&1 || true
-    fi
+    # The network the scenario made, or podman-compose or docker compose made for the project (both label it).
+    for id in $($ENGINE network ls --filter "label=com.docker.compose.project=$PROJECT" --format '{{.ID}}' 2>/dev/null); do
+      $ENGINE network rm "$id" >/dev/null 2>&1 || true
+    done
   fi
   rm -rf "$WORK"
   exit "$rc"
@@ -159,7 +159,6 @@ step_deploy() {
     if ! $ENGINE network inspect "$NETWORK" >/dev/null 2>&1; then
       $ENGINE network create --subnet "$SUBNET" --gateway 172.28.0.1 --ip-range 172.28.0.128/25 \
         --label "com.docker.compose.project=$PROJECT" --label "io.podman.compose.project=$PROJECT" "$NETWORK" >/dev/null || return 1
-      CREATED_NETWORK=1
     fi
     # The vip relay publishes 127.0.0.1:8080 and :8443: left out when another program holds them (the scenario goes to
     # the VIP directly).
