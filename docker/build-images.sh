@@ -50,15 +50,19 @@ image_id() { $ENGINE image inspect --format '{{ .Id }}' "$1" 2>/dev/null || true
 # inputs PATH...: a digest of these files as they are now (committed or not).
 inputs() { { git ls-files -s -- "$@"; git diff HEAD -- "$@"; git ls-files -o --exclude-standard -- "$@" | xargs -r sha256sum; } | sha256sum | cut -c1-16; }
 # build IMAGE INPUTS CONTEXT DOCKERFILE: the engine's build, on the host's network (apt reaches the mirror as the host does).
+# The image the tag named before is removed when nothing uses it any more (only that one: other images are left alone).
 build() {
-  $ENGINE build --network host --label "ssm.inputs=$2" -t "$1" -f "$4" "$3"
+  local before; before=$(image_id "$1")
+  $ENGINE build --network host --label "ssm.inputs=$2" -t "$1" -f "$4" "$3" || return 1
+  if [ -n "$before" ] && [ "$before" != "$(image_id "$1")" ]; then $ENGINE rmi "$before" >/dev/null 2>&1 || true; fi
 }
 
-# 1. The Debian base: debootstrap into a folder, then import it as an image. Kept once built (about a minute).
+# 1. The Debian base: debootstrap into a folder, then import it as an image. Kept once built (1 to 4 minutes).
 if $REBUILD_BASE || [ -z "$(image_id "$BASE_IMAGE")" ]; then
   step "Base image $BASE_IMAGE: debootstrap --variant=minbase bookworm from $MIRROR"
   command -v debootstrap >/dev/null || apt_install debootstrap || die "could not install debootstrap"
   rootfs=$WORK/rootfs
+  base_before=$(image_id "$BASE_IMAGE")
   debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
     || { tail -20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
   cat > "$rootfs/etc/apt/sources.list" <<SOURCES
@@ -71,6 +75,7 @@ SOURCES
   tar -C "$rootfs" -c . | $ENGINE import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >"$WORK/import.log" 2>&1 \
     || { cat "$WORK/import.log" >&2; die "$ENGINE import failed"; }
   rm -rf "$rootfs"
+  if [ -n "$base_before" ]; then $ENGINE rmi "$base_before" >/dev/null 2>&1 || true; fi
   step_done
 else
   log "Base image $BASE_IMAGE: kept"
@@ -141,8 +146,6 @@ else
   log "CSC emulator image $CSC_IMAGE: kept"
 fi
 
-# Images that lost their tag to a newer build.
-$ENGINE image prune -f >/dev/null 2>&1 || true
 log "Images:"
 for image in "$BASE_IMAGE" "$PG_IMAGE" "$NODE_IMAGE" "$CSC_IMAGE"; do
   printf '  %-36s %s MB\n' "$image" "$(( $($ENGINE image inspect --format '{{ .Size }}' "$image") / 1000000 ))" >&2
