@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # claim-address.sh [COMMAND ARGS...]: puts the service's fixed address of compose.yaml (SSM_ADDRESS, as 172.28.0.11/24)
-# on its interface (SSM_ADDRESS_INTERFACE, default eth0) when the compose program did not (decision 0027: Debian's
-# podman-compose 1.0.3 ignores ipv4_address and the network's ipam), makes it the source of the subnet's traffic (the
-# nodes admit their peer's replication by its address), announces it with gratuitous ARP, then runs COMMAND. Under
-# docker compose the engine gave the address already and nothing changes. Needs NET_ADMIN only when it adds the address.
+# on its interface (SSM_ADDRESS_INTERFACE, default eth0) unless it is there already (decision 0027: Debian's
+# podman-compose 1.0.3 cannot read ipv4_address, so compose.yaml gives none and this does it under any compose
+# program), makes it the source of the subnet's traffic (the nodes admit their peer's replication by its address),
+# announces it with gratuitous ARP (NET_RAW), then runs COMMAND. Needs NET_ADMIN when it adds the address.
 set -euo pipefail
 
 # to_int A.B.C.D / to_ip N: IPv4 address arithmetic for the subnet of the address.
@@ -19,7 +19,7 @@ claim() {
   fi
   local mask=$(( (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF ))
   local net; net="$(to_ip $(( $(to_int "$ip") & mask )))/$bits"
-  echo "claim-address: adding $ip/$bits to $dev (the compose program did not give it)" >&2
+  echo "claim-address: adding $ip/$bits to $dev" >&2
   ip addr add "$ip/$bits" dev "$dev"
   # On a network of that very subnet the engine's own address would stay the source: make it this one.
   ip route replace "$net" dev "$dev" proto kernel scope link src "$ip"
