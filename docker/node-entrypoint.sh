@@ -7,8 +7,14 @@
 #   witness ARGS...           ssm ha_witness_init ARGS (--data DIR --keys KEYS --address IP --port P), then
 #                             PostgreSQL on DIR in the foreground, as the postgres user
 #   ha_deploy_once ARGS...    ssm ha_deploy ARGS unless --node or --peer already runs the cluster
+# Compose programs that start every service at once, without waiting for depends_on's conditions (Debian's
+# podman-compose 1.0.3), find the same order here: node and witness wait for the files they read (the cluster CA, the
+# CSC root), ha_deploy_once for both nodes to answer. First of all, claim-address.sh puts the service's fixed address
+# (SSM_ADDRESS) on eth0 when the compose program did not (decision 0027).
 set -euo pipefail
 SSM=/app/ssm
+SELF=$(dirname "$0")
+"$SELF/claim-address.sh"
 
 # arg NAME ARGS...: the value after NAME in ARGS (empty if absent).
 arg() {
@@ -17,6 +23,18 @@ arg() {
     [ "$1" = "$name" ] && { printf '%s' "$2"; return 0; }
     shift
   done
+}
+
+# wait_for_file FILE SECONDS: until FILE exists (a service started before the one that writes it); fails after SECONDS.
+wait_for_file() {
+  local file=$1 seconds=$2 i
+  for ((i = 0; i < seconds * 2; i++)); do
+    [ -e "$file" ] && return 0
+    [ "$i" = 0 ] && echo "Waiting for $file" >&2
+    sleep 0.5
+  done
+  echo "$file did not appear within $seconds s" >&2
+  return 1
 }
 
 pg_bin() {
@@ -28,6 +46,9 @@ pg_bin() {
 case "${1:-}" in
   node)
     data=$(arg --data "$@"); data=${data:-/data}
+    keys=$(arg --cluster-keys "$@"); csc_root=$(arg --csc-root "$@")
+    if [ -n "$keys" ]; then wait_for_file "$keys/ca.crt" 120; fi
+    if [ -n "$csc_root" ]; then wait_for_file "$csc_root" 120; fi
     "$SSM" "$@" &
     pid=$!
     trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT
@@ -55,6 +76,8 @@ case "${1:-}" in
     data=$(arg --data "$@")
     [ -n "$data" ] || { echo "witness: --data DIR is required" >&2; exit 2; }
     bin=$(pg_bin) || { echo "witness: no PostgreSQL in /usr/lib/postgresql" >&2; exit 1; }
+    keys=$(arg --keys "$@")
+    if [ -n "$keys" ]; then wait_for_file "$keys/ca.crt" 120; fi
     # As run.sh: a witness from before the cluster CA (password login, no TLS) holds only a lease: start it
     # afresh. DIR may be a volume's mount point: empty it, do not remove it.
     if [ -f "$data/PG_VERSION" ] && [ ! -f "$data/server.crt" ]; then
@@ -72,12 +95,22 @@ case "${1:-}" in
   ha_deploy_once)
     shift
     # As run.sh: a second `docker compose up` finds the cluster running and must not deploy it again.
-    # ha_status asks the node's peer URL over mutual TLS with the keys of SSM_CLUSTER_KEYS (the environment).
-    for url in "$(arg --node "$@")" "$(arg --peer "$@")"; do
-      if [ -n "$url" ] && "$SSM" ha_status --node "$url" >/dev/null 2>&1; then
-        echo "The cluster already runs:"
-        exec "$SSM" ha_status --node "$url"
-      fi
+    # ha_status asks the node's peer URL over mutual TLS with the keys of SSM_CLUSTER_KEYS (the environment): 0, the
+    # cluster runs; 3, the node answers but runs no cluster; 4, it does not answer yet (up to 180 s for both).
+    for ((i = 0; i < 360; i++)); do
+      answered=0
+      for url in "$(arg --node "$@")" "$(arg --peer "$@")"; do
+        [ -n "$url" ] || continue
+        status=0; "$SSM" ha_status --node "$url" >/dev/null 2>&1 || status=$?
+        if [ "$status" = 0 ]; then
+          echo "The cluster already runs:"
+          exec "$SSM" ha_status --node "$url"
+        fi
+        [ "$status" = 4 ] || answered=$((answered + 1))
+      done
+      [ "$answered" = 2 ] && break
+      [ "$i" = 0 ] && echo "Waiting for both nodes to answer"
+      sleep 0.5
     done
     exec "$SSM" ha_deploy "$@"
     ;;

@@ -269,3 +269,66 @@ bench_admin_password() {
   ADMIN_PASSWORD=$(random_secret)
   while [ ${#ADMIN_PASSWORD} -lt 12 ]; do ADMIN_PASSWORD=$(random_secret); done
 }
+
+# ---- Containers (docker/build-images.sh, docker/scenario.sh, .ci/run's container phase; decision 0026) ----
+
+# The engine that runs containers here: podman if installed, else docker when its daemon answers; else, as root with apt,
+# Debian's podman (with runc) installed. Sets ENGINE (podman or docker); returns 1, with the reason in ENGINE_MISSING, when
+# none can be had.
+ensure_engine() {
+  ENGINE=; ENGINE_MISSING=
+  if command -v podman >/dev/null; then
+    ENGINE=podman
+  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    ENGINE=docker; return 0
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "No container engine: installing Debian's podman with runc"
+    if ! apt_install podman runc catatonit; then
+      ENGINE_MISSING="podman could not be installed with apt-get (no Debian mirror?)"; return 1
+    fi
+    ENGINE=podman
+  else
+    ENGINE_MISSING="neither podman nor a running docker, and no root with apt-get to install podman"; return 1
+  fi
+  # podman: runc (crun fails on hybrid cgroups here), catatonit for `init: true`, and the settings this kind of machine needs.
+  command -v runc >/dev/null || apt_install runc || { ENGINE_MISSING="runc could not be installed"; return 1; }
+  [ -x /usr/libexec/podman/catatonit ] || apt_install catatonit || { ENGINE_MISSING="catatonit could not be installed"; return 1; }
+  podman_config
+}
+
+# apt_install PACKAGE...: Debian packages, with one apt-get update when the lists are stale.
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1 \
+    || { as_root apt-get update >/dev/null 2>&1 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+
+# /etc/containers/containers.conf for podman, only when absent: runc as the runtime (Debian's crun fails here: "cgroups in
+# hybrid mode not supported"), no default ulimits and no pids limit (a container may not set them: "setrlimit
+# RLIMIT_NOFILE: Operation not permitted"). An existing file is left as it is.
+podman_config() {
+  local conf=/etc/containers/containers.conf
+  [ -e "$conf" ] && return 0
+  [ "$(id -u)" = 0 ] || { log "no $conf and not root: podman keeps its defaults"; return 0; }
+  log "Writing $conf (runc; no default ulimits, no pids limit)"
+  mkdir -p /etc/containers
+  cat > "$conf" <<'CONF'
+# Written by SSM On-Prem HA's scripts/lib.sh (podman_config): what podman needs on this kind of machine.
+[containers]
+default_ulimits = []
+pids_limit = 0
+
+[engine]
+runtime = "runc"
+CONF
+}
+
+# compose_cmd: the compose program for ENGINE (podman-compose, installed from Debian when missing; docker compose).
+compose_cmd() {
+  if [ "$ENGINE" = podman ]; then
+    command -v podman-compose >/dev/null || apt_install podman-compose || return 1
+    COMPOSE=(podman-compose)
+  else
+    docker compose version >/dev/null 2>&1 || return 1
+    COMPOSE=(docker compose)
+  fi
+}

@@ -110,13 +110,13 @@ public sealed class ComposeFileTests
             var other => throw new ShouldAssertException($"{service}.environment should be a mapping or a list, is {other ?? "null"}"),
         };
 
-    private static IPAddress Address(string service)
-    {
-        var networks = Map(Service(service).GetValueOrDefault("networks"), $"{service}.networks");
-        var network = Map(networks.GetValueOrDefault("cluster"), $"{service}.networks.cluster");
-        return IPAddress.Parse(network.GetValueOrDefault("ipv4_address") as string
-            ?? throw new ShouldAssertException($"{service} should have a fixed ipv4_address"));
-    }
+    /// <summary>
+    /// The service's fixed address: SSM_ADDRESS (address/prefix), which its entrypoint adds to eth0 under any compose
+    /// program (decision 0027: Debian's podman-compose cannot read ipv4_address).
+    /// </summary>
+    private static IPAddress Address(string service) =>
+        IPAddress.Parse((EnvironmentOf(service).GetValueOrDefault("SSM_ADDRESS")
+            ?? throw new ShouldAssertException($"{service} should have a fixed address in SSM_ADDRESS")).Split('/')[0]);
 
     private static Dictionary<string, object?> Ipam()
     {
@@ -162,7 +162,7 @@ public sealed class ComposeFileTests
     [Fact]
     public void Compose_file_parses_as_yaml_into_services_networks_and_volumes()
     {
-        Compose.Keys.ShouldBe(["services", "networks", "volumes"], ignoreOrder: true);
+        Compose.Keys.ShouldBe(["name", "services", "networks", "volumes"], ignoreOrder: true);
         Services.Count.ShouldBeGreaterThan(0);
         foreach (var (name, service) in Services)
             Map(service, $"service {name}").ShouldContainKey("image");
@@ -285,6 +285,38 @@ public sealed class ComposeFileTests
         Subnet.Contains(Address(service)).ShouldBeTrue($"{service}'s address is outside the subnet");
     }
 
+    /// <summary>
+    /// Debian's podman-compose cannot read ipv4_address (decision 0027): each service with a fixed address names it in
+    /// SSM_ADDRESS, in the subnet and outside the engine's ip_range, with NET_ADMIN to add it, and its entrypoint runs
+    /// claim-address.sh first.
+    /// </summary>
+    [Theory]
+    [InlineData("primary")]
+    [InlineData("secondary")]
+    [InlineData("witness")]
+    [InlineData("csc")]
+    [InlineData("deploy")]
+    [InlineData("vip")]
+    public void Service_with_a_fixed_address_claims_it_where_the_compose_program_does_not(string service)
+    {
+        var claimed = EnvironmentOf(service).GetValueOrDefault("SSM_ADDRESS").ShouldNotBeNull($"{service} has no SSM_ADDRESS");
+        claimed.ShouldBe($"{Address(service)}/{Subnet.PrefixLength}", "the address with the subnet's prefix");
+        Subnet.Contains(Address(service)).ShouldBeTrue($"{service}'s address is outside the subnet");
+        IPNetwork.Parse(Ipam().GetValueOrDefault("ip_range") as string ?? "").Contains(Address(service))
+            .ShouldBeFalse($"{service}'s address may be handed to another container");
+        // The networks as a plain list: podman-compose 1.0.3 fails on the mapping form (networks: {cluster: {...}}).
+        Strings(Service(service).GetValueOrDefault("networks"), $"{service}.networks").ShouldBe(["cluster"]);
+        // NET_RAW for arping's gratuitous ARP: podman's default capabilities lack it, and arping then fails silently.
+        Strings(Service(service).GetValueOrDefault("cap_add"), $"{service}.cap_add").ShouldBe(["NET_ADMIN", "NET_RAW"], ignoreOrder: true);
+        Service(service)["pull_policy"].ShouldBe("never", "the images are built locally, never pulled");
+        var runsClaim = Service(service).ContainsKey("entrypoint")
+            ? Strings(Service(service)["entrypoint"], $"{service}.entrypoint")[0] == "/app/claim-address.sh"
+            : service == "csc"
+                ? File.ReadAllText(Path.Combine(Root, "tools", "Ssm.CscEmulator", "Dockerfile")).Contains("""ENTRYPOINT ["/app/claim-address.sh", "/app/csc-emulator"]""")
+                : File.ReadAllText(Path.Combine(Root, "docker", "node-entrypoint.sh")).Contains("\n\"$SELF/claim-address.sh\"\n");
+        runsClaim.ShouldBeTrue($"{service}'s entrypoint should run claim-address.sh first");
+    }
+
     [Fact]
     public void Deploy_passes_the_flags_of_run_sh_ha_deploy_with_the_peer_urls_and_vip()
     {
@@ -343,9 +375,16 @@ public sealed class ComposeFileTests
     public void Image_has_postgresql_and_the_ip_tools_and_its_entrypoint_knows_the_words_compose_uses()
     {
         var dockerfile = File.ReadAllText(Path.Combine(Root, "Ssm.Web", "Dockerfile"));
-        foreach (var package in new[] { "postgresql", "iproute2", "iputils-arping" })
+        foreach (var package in new[] { "iproute2", "iputils-arping" })
             dockerfile.ShouldMatch($@"(?m)^\s+{package}( |$)");
         dockerfile.ShouldContain("""ENTRYPOINT ["/app/node-entrypoint.sh"]""");
+        // PostgreSQL comes from the image below, Debian's package on the debootstrap base (decision 0026): no registry.
+        dockerfile.ShouldMatch(@"(?m)^FROM localhost/ssm-postgres:15$");
+        var postgres = File.ReadAllText(Path.Combine(Root, "docker", "postgres", "Dockerfile"));
+        postgres.ShouldMatch(@"(?m)^FROM localhost/ssm-debian:bookworm$");
+        postgres.ShouldMatch(@"apt-get install [^\n]*postgresql-15");
+        foreach (var service in new[] { "primary", "secondary", "witness", "keys", "deploy", "vip" })
+            Service(service)["image"].ShouldBe("localhost/ssm-node:latest", $"{service} should run the node image built by docker/build-images.sh");
 
         var entrypoint = File.ReadAllText(Path.Combine(Root, "docker", "node-entrypoint.sh"));
         foreach (var service in new[] { "keys", "witness", "primary", "secondary", "deploy" })

@@ -12,10 +12,15 @@ namespace Ssm.Tests.Support;
 /// One real PostgreSQL server for the whole test run, found in this order: a server named by
 /// SSM_TEST_POSTGRES (a connection string allowed to create databases); a throwaway cluster made
 /// with initdb/pg_ctl; a Testcontainers container when a Docker engine answers; else a clear error.
+/// SSM_TEST_TESTCONTAINERS=1 skips the local cluster (the CI phase that runs the tests on Testcontainers, with podman's
+/// Docker API); SSM_TEST_POSTGRES_IMAGE names the container's image (default postgres:15; docker/build-images.sh
+/// builds localhost/ssm-postgres:15 where no registry is reachable).
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
 {
     public const string Variable = "SSM_TEST_POSTGRES";
+    public const string ContainersVariable = "SSM_TEST_TESTCONTAINERS";
+    public const string ImageVariable = "SSM_TEST_POSTGRES_IMAGE";
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static PostgresServer? _shared;
 
@@ -71,16 +76,22 @@ public sealed class PostgresServer : IAsyncDisposable
         if (!string.IsNullOrWhiteSpace(given))
             return new PostgresServer(given, () => ValueTask.CompletedTask);
 
+        var containersOnly = Environment.GetEnvironmentVariable(ContainersVariable) == "1";
         var bin = FindPostgresBin();
-        if (bin is not null)
+        if (bin is not null && !containersOnly)
             return await StartLocalClusterAsync(bin);
 
         if (File.Exists("/var/run/docker.sock") || Environment.GetEnvironmentVariable("DOCKER_HOST") is not null)
         {
-            var container = new PostgreSqlBuilder("postgres:15").Build();
+            var image = Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } named ? named : "postgres:15";
+            // As the local throwaway cluster below (the builder itself turns fsync, synchronous_commit and
+            // full_page_writes off): room for the connections of the tests that run in parallel.
+            var container = new PostgreSqlBuilder(image).WithCommand("-c", "max_connections=300").Build();
             await container.StartAsync();
             return new PostgresServer(container.GetConnectionString(), () => container.DisposeAsync());
         }
+        if (containersOnly)
+            throw new InvalidOperationException($"{ContainersVariable}=1 but no Docker engine: set DOCKER_HOST (podman system service) or start Docker.");
 
         throw new InvalidOperationException(
             $"No PostgreSQL for the tests: set {Variable} to a connection string, install PostgreSQL " +
