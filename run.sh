@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole SSM On-Prem HA cluster on this machine, on the addresses of the seed's demonstration:
-#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider: nftables as root), HTTPS port 8443 (dashboard, API,
-#   Smart Transport, as SSM On-Prem), port 8444 (the nodes' peer and console calls: mutual TLS with certificates of
+#   primary 127.0.0.11, secondary 127.0.0.9, VIP 127.0.0.14 (loopback provider: nftables as root), HTTPS port 8443 (dashboard, API
+#   toolkit, and products too), HTTPS port 443 for products only (Smart Transport, as SSM On-Prem: devices are configured
+#   without a port; as root, or where unprivileged ports start at 443 or lower), port 8444 (the nodes' peer and console calls: mutual TLS with certificates of
 #   the cluster's own CA, docs/security.md) and HTTP port 8080 (health; it redirects pages to HTTPS),
 #   each node with its own PostgreSQL, a witness PostgreSQL on 127.0.0.13, and the CSC emulator
 #   (the stand-in for Cisco Software Central, docs/csc-api.md) on https://127.0.0.15:9443.
@@ -11,7 +12,7 @@
 #   ./run.sh --fresh-secondary   wipes the discarded node's data, starts it empty and runs ha_deploy from the
 #                                standalone node, whose data the new cluster keeps.
 # SSM_DATA (default .data), SSM_PRIMARY, SSM_SECONDARY, SSM_VIP, SSM_WITNESS, SSM_CSC (addresses), SSM_HTTP_PORT,
-# SSM_HTTPS_PORT, SSM_PEER_PORT, SSM_PG_PORT, SSM_CSC_PORT change where it runs; SSM_APP=DIR runs the `ssm` already
+# SSM_HTTPS_PORT, SSM_PRODUCT_PORT (0: none), SSM_PEER_PORT, SSM_PG_PORT, SSM_CSC_PORT change where it runs; SSM_APP=DIR runs the `ssm` already
 # built in DIR instead of publishing one (the tests run it so, beside other clusters).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,6 +32,7 @@ DATA=${SSM_DATA:-$ROOT/.data}
 APP=${SSM_APP:-$DATA/app}
 PORT=8080
 HTTPS_PORT=8443
+PRODUCT_PORT=443
 PRIMARY=127.0.0.11
 SECONDARY=127.0.0.9
 VIP=127.0.0.14
@@ -41,9 +43,18 @@ CSC=127.0.0.15
 CSC_PORT=9443
 # Elsewhere, if the environment says so (see --help).
 PRIMARY=${SSM_PRIMARY:-$PRIMARY} SECONDARY=${SSM_SECONDARY:-$SECONDARY} VIP=${SSM_VIP:-$VIP} WITNESS=${SSM_WITNESS:-$WITNESS} CSC=${SSM_CSC:-$CSC}
-PORT=${SSM_HTTP_PORT:-$PORT} HTTPS_PORT=${SSM_HTTPS_PORT:-$HTTPS_PORT} PEER_PORT=${SSM_PEER_PORT:-$PEER_PORT} PG_PORT=${SSM_PG_PORT:-$PG_PORT} CSC_PORT=${SSM_CSC_PORT:-$CSC_PORT}
+PORT=${SSM_HTTP_PORT:-$PORT} HTTPS_PORT=${SSM_HTTPS_PORT:-$HTTPS_PORT} PRODUCT_PORT=${SSM_PRODUCT_PORT:-$PRODUCT_PORT} PEER_PORT=${SSM_PEER_PORT:-$PEER_PORT} PG_PORT=${SSM_PG_PORT:-$PG_PORT} CSC_PORT=${SSM_CSC_PORT:-$CSC_PORT}
 KEYS=$DATA/cluster-keys
 CSC_URL=https://$CSC:$CSC_PORT
+# A port below 1024 needs root (or a lowered net.ipv4.ip_unprivileged_port_start): without, products use the HTTPS port.
+if [ "$PRODUCT_PORT" != 0 ] && [ "$(id -u)" != 0 ] && [ "$PRODUCT_PORT" -lt "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)" ]; then
+  log "Not root: no product port $PRODUCT_PORT (products use https://<VIP>:$HTTPS_PORT/ instead)"
+  PRODUCT_PORT=0
+fi
+# product_url HOST: where products are pointed: no port on 443, as devices are configured.
+product_url() {
+  case $PRODUCT_PORT in 0) echo "https://$1:$HTTPS_PORT/" ;; 443) echo "https://$1/" ;; *) echo "https://$1:$PRODUCT_PORT/" ;; esac
+}
 
 ensure_dotnet
 ensure_postgres
@@ -167,7 +178,7 @@ fi
 start_node() {
   local name=$1 address=$2
   "$SSM" node --name "$name" --listen "http://$address:$PORT" --data "$DATA/$name" --manage-db --pg-port "$PG_PORT" \
-    --cluster-keys "$KEYS" --peer-port "$PEER_PORT" --witness "$WITNESS_DB" --https-port "$HTTPS_PORT" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
+    --cluster-keys "$KEYS" --peer-port "$PEER_PORT" --witness "$WITNESS_DB" --https-port "$HTTPS_PORT" --product-port "$PRODUCT_PORT" --csc "$CSC_URL" --csc-root "$DATA/csc/csc-root.pem" >>"$DATA/$name.log" 2>&1 &
   PIDS+=($!)
   echo $! > "$DATA/$name.pid"
 }
@@ -192,6 +203,7 @@ if [ "$MODE" = standalone ]; then
 
   SSM On-Prem is running STANDALONE: the HA cluster was torn down.
   Dashboard (the node's own address):  https://$SURVIVOR_ADDRESS:$HTTPS_PORT/
+  Products:      $(product_url "$SURVIVOR_ADDRESS")Transportgateway/services/DeviceRequestHandler (or /SmartTransport)
   Torn down:     by ha_teardown on $TORN_BY at $TORN_AT; $TORN_DISCARDED was discarded
                  ($OTHER is not started: it refuses to rejoin). Nothing answers on the VIP $VIP any more.
   Log in as admin with the password shown at the first start.
@@ -203,7 +215,7 @@ if [ "$MODE" = standalone ]; then
   Try it (another terminal, from $(pwd)):
     export SSM_CLUSTER_KEYS=$KEYS
     $SSM ha_status --node https://$SURVIVOR_ADDRESS:$PEER_PORT      # when and by whom the cluster was torn down
-    $SSM product register --server https://$SURVIVOR_ADDRESS:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001 --force
+    $PRODUCT register --server $(product_url "$SURVIVOR_ADDRESS") --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001 --force
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/$SURVIVOR/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
 
   Build the HA cluster again ($SURVIVOR keeps its data; $OTHER's discarded data is wiped and copied afresh from it):
@@ -243,6 +255,7 @@ else FIRST=$PRIMARY SECOND=$SECONDARY FIRST_NAME=primary SECOND_NAME=secondary; 
 cat <<MSG
 
   SSM On-Prem HA is running.   Dashboard (through the VIP):  https://$VIP:$HTTPS_PORT/
+  Products (through the VIP):  $(product_url "$VIP")Transportgateway/services/DeviceRequestHandler (or /SmartTransport)
 MSG
 if [ "$MODE" = redeploy ]; then
   cat <<MSG
@@ -259,7 +272,7 @@ else
 fi
 cat <<MSG
   Node logs:                   $DATA/primary.log, $DATA/secondary.log
-  HTTPS (dashboard, products, API): self-signed until Security → Certificates has a Host Common Name and
+  HTTPS (dashboard, API, products): self-signed until Security → Certificates has a Host Common Name and
                                a synchronization had CSC sign it; then trust $DATA/csc/csc-root.pem
   CSC emulator:                $CSC_URL/  (operator login csc-operator / $CSC_PASSWORD; log $DATA/csc.log)
                                Accounts → Request activation asks for that login; Synchronization syncs.
@@ -272,16 +285,17 @@ cat <<MSG
     $SSM ha_cluster_stop  --node https://$SECOND:$PEER_PORT   # failback: the primary is active again
     $SSM ha_cluster_start --node https://$SECOND:$PEER_PORT
     kill -9 \$(cat $DATA/$FIRST_NAME.pid) \$(head -1 $DATA/$FIRST_NAME/pg/postmaster.pid)   # crash: the secondary takes over within ~1.5 s
-    $SSM node --name $FIRST_NAME --listen http://$FIRST:$PORT --data $DATA/$FIRST_NAME --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/$FIRST_NAME.log 2>&1 & echo \$! > $DATA/$FIRST_NAME.pid
+    $SSM node --name $FIRST_NAME --listen http://$FIRST:$PORT --data $DATA/$FIRST_NAME --manage-db --pg-port $PG_PORT --cluster-keys $KEYS --peer-port $PEER_PORT --witness "$WITNESS_DB" --https-port $HTTPS_PORT --product-port $PRODUCT_PORT --csc $CSC_URL --csc-root $DATA/csc/csc-root.pem >>$DATA/$FIRST_NAME.log 2>&1 & echo \$! > $DATA/$FIRST_NAME.pid
                                                             # restart the crashed primary: it rejoins as standby by itself
     kill -STOP \$(cat $DATA/primary.pid)   # freeze the active: the secondary takes over and the VIP follows it (as root)
     kill -CONT \$(cat $DATA/primary.pid)   # thawed, the old active finds itself fenced and rejoins as standby
   Products (Smart Transport, docs/smart-transport.md): set Security → Certificates → Host Common Name to $VIP,
   synchronize, create a token under Registration Tokens, then act as products:
-    $PRODUCT register --server https://$VIP:$HTTPS_PORT/ --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001
+    $PRODUCT register --server $(product_url "$VIP") --csc-root $DATA/csc/csc-root.pem --token TOKEN --sn FOC0001
     $PRODUCT report   --sn FOC0001 --csc-root $DATA/csc/csc-root.pem --count 3
                              # Product Instances and Licenses show them live; they keep reporting across a failover
-  API toolkit for monitoring tools (docs/api-toolkit.md): Accounts → API clients, then POST /backend/oauth/token.
+  API toolkit for tools (docs/api-toolkit.md): Accounts → API clients, then POST https://$VIP:$HTTPS_PORT/backend/oauth/token;
+                     registration tokens: /api/v1/accounts/{account}/virtual-accounts/DEFAULT/tokens.
   Reset a password:  $SSM admin set-password --user admin --db "Host=$DATA/$FIRST_NAME/pg-run;Port=$PG_PORT;Username=postgres;Database=ssm"
                      (against the active node's own database: use $SECOND_NAME/ when the secondary is active)
   Stop everything:   Ctrl-C

@@ -56,6 +56,7 @@ public static class DependencyInjection
         services.AddDataProtection().SetApplicationName("ssm");
         services.AddOptions<KeyManagementOptions>().Configure<DataProtectionKeys>((options, keys) => options.XmlRepository = keys);
         services.AddSingleton<Application.Api.IApiTokenProtector, ApiTokenProtector>();
+        services.AddSingleton<Application.Registration.IRegistrationTokenSealer, RegistrationTokenSealer>();
         services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         // Marten shares the node's data source, so a database restart can clear one pool of dead connections.
         services.AddMarten(MartenSetup.Configure).UseLightweightSessions().UseNpgsqlDataSource();

@@ -39,6 +39,7 @@ public sealed class CreateAccountHandler(IDocumentSession session, IStorageError
 
         var account = LocalAccount.Create(command.Name, command.Description, command.ContactEmail, user.Name, clock.UtcNow);
         session.Store(account);
+        session.Store(VirtualAccount.DefaultOf(account, user.Name, clock.UtcNow));
         session.RecordSuccess(command, user, clock);
         try
         {

@@ -36,6 +36,7 @@ public sealed class DeleteAccountHandler(IDocumentSession session, ICurrentUser 
             throw new ConflictException($"The confirmation '{command.ConfirmName}' does not match the account's name '{account.Name}'.");
 
         session.Delete(account);
+        session.DeleteWhere<VirtualAccount>(v => v.AccountId == account.Id);
         session.RecordSuccess(command, user, clock);
         await session.SaveChangesAsync(cancellationToken);
         notifier.Publish(ChangeTopic.Accounts);

@@ -6,11 +6,11 @@ using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Api;
 
-public sealed record ApiVirtualAccount(string Name, string Description, bool IsDefault);
+public sealed record ApiVirtualAccount(Guid Id, string Name, string Description, bool IsDefault);
 
 public sealed record ApiVirtualAccounts(IReadOnlyList<ApiVirtualAccount> VirtualAccounts);
 
-/// <summary>A local account here has one virtual account, DEFAULT, holding all its licenses and products.</summary>
+/// <summary>An account's virtual accounts, DEFAULT first, then by name.</summary>
 [Sender(SenderRole.Viewer)]
 public sealed record ListApiVirtualAccounts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccounts>;
 
@@ -21,13 +21,30 @@ public sealed class ListApiVirtualAccountsValidator : AbstractValidator<ListApiV
 
 public sealed class ListApiVirtualAccountsHandler(IQuerySession session) : IQueryHandler<ListApiVirtualAccounts, ApiVirtualAccounts>
 {
-    public const string DefaultName = "DEFAULT";
-
     public async ValueTask<ApiVirtualAccounts> Handle(ListApiVirtualAccounts query, CancellationToken cancellationToken)
     {
-        var account = await session.LoadAsync<LocalAccount>(query.AccountId, cancellationToken)
-            ?? throw new NotFoundException($"No account with id {query.AccountId}.");
-        var all = new[] { new ApiVirtualAccount(DefaultName, $"Default virtual account of {account.Name}", IsDefault: true) };
-        return new ApiVirtualAccounts(ApiLimit.Apply(all, query.Limit));
+        if (!await session.Query<LocalAccount>().AnyAsync(a => a.Id == query.AccountId, cancellationToken))
+            throw new NotFoundException($"No account with id {query.AccountId}.");
+        var all = await session.Query<VirtualAccount>().Where(v => v.AccountId == query.AccountId).ToListAsync(cancellationToken);
+        return new ApiVirtualAccounts(ApiLimit.Apply(all.OrderByDescending(v => v.IsDefault).ThenBy(v => v.Name, StringComparer.OrdinalIgnoreCase)
+            .Select(v => new ApiVirtualAccount(v.Id, v.Name, v.Description, v.IsDefault)), query.Limit));
+    }
+}
+
+public static class ApiVirtualAccountScope
+{
+    /// <summary>The virtual account a URL names within the caller's account, by name in any case or by id.</summary>
+    public static async Task<VirtualAccount> FindAsync(IQuerySession session, Guid accountId, string nameOrId, CancellationToken cancellationToken)
+    {
+        var all = await session.Query<VirtualAccount>().Where(v => v.AccountId == accountId).ToListAsync(cancellationToken);
+        return all.FirstOrDefault(v => v.IsNamedBy(nameOrId))
+            ?? throw new NotFoundException($"This account has no virtual account '{nameOrId}'; GET its virtual-accounts lists them.");
+    }
+
+    /// <summary>Token values are for the account's API clients and for admins; a dashboard viewer may not read or make them.</summary>
+    public static void EnsureTokenManager(ICurrentUser user)
+    {
+        if (user.ApiClientId is null && !user.IsAdmin)
+            throw new ForbiddenException($"'{user.Name}' may not read or make registration tokens: an API client of the account or an admin may.");
     }
 }

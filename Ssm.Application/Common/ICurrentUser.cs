@@ -9,4 +9,7 @@ public interface ICurrentUser
 
     /// <summary>The node itself: its jobs, start-up, console and cluster-key holders; never a web user.</summary>
     bool IsNode { get; }
+
+    /// <summary>The API toolkit client whose bearer token authenticated this request; null for everyone else.</summary>
+    string? ApiClientId { get; }
 }

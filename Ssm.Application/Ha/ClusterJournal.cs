@@ -54,5 +54,9 @@ public sealed class MartenClusterJournal(IDocumentStore documents) : IClusterJou
         await session.SaveChangesAsync(cancellationToken);
     }
 
-    public Task ApplySchemaAsync(CancellationToken cancellationToken) => documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+    public async Task ApplySchemaAsync(CancellationToken cancellationToken)
+    {
+        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Accounts.VirtualAccountMigration.RunAsync(documents, DateTimeOffset.UtcNow, cancellationToken);
+    }
 }

@@ -120,7 +120,8 @@ public interface IPeerLink
 /// The end of a cluster, as the node that ran ha_teardown keeps it (and as the discarded node is told it):
 /// which node ran it, when, and which node was discarded. Kept until the next ha_deploy starts a new cluster.
 /// </summary>
-public sealed record ClusterTeardown(string By, DateTimeOffset At, string Discarded)
+/// <param name="Vip">The cluster's VIP, which the Host Common Name probably still names (null in state files written before it was kept).</param>
+public sealed record ClusterTeardown(string By, DateTimeOffset At, string Discarded, string? Vip = null)
 {
     public string Text => $"cluster torn down by ha_teardown on {By} at {At:u}; {Discarded} discarded";
 }

@@ -420,7 +420,7 @@ public sealed class ClusterSupervisor(
             await JournalAsync(ct => journal.RecordTeardownAsync(discarded, epoch, ct), "the teardown into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
             await vip.ReleaseAsync();
             witness.Configure(null);
-            _state = new LocalNodeState { Epoch = epoch, LastRole = NodeRole.Standalone, TornDown = new(Name, clock.UtcNow, discarded) };
+            _state = new LocalNodeState { Epoch = epoch, LastRole = NodeRole.Standalone, TornDown = new(Name, clock.UtcNow, discarded, _state.Vip) };
             store.Save(_state);
             // The discarded node no longer replicates from this server: its pg_hba line goes (its walsender ends).
             await database.AllowPeerAsync(null, null, cancellationToken);

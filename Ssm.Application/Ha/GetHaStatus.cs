@@ -39,6 +39,8 @@ public sealed record HaStatus
     public IReadOnlyList<FailoverRecord> History { get; init; } = [];
     /// <summary>The cluster this node was part of was torn down (by whom, when, which node was discarded), kept across restarts.</summary>
     public ClusterTeardown? TornDown { get; init; }
+    /// <summary>On a node ha_teardown made standalone: what is left of the seed's last step (Host Common Name, sync, re-registrations).</summary>
+    public TeardownFollowUp? FollowUp { get; init; }
 
     public FailoverRecord? LastFailover => History.Count > 0 ? History[0] : null;
 }
@@ -46,7 +48,8 @@ public sealed record HaStatus
 [Sender(SenderRole.Viewer)]
 public sealed record GetHaStatus : IQuery<HaStatus>;
 
-public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session, IStorageErrors storage) : IQueryHandler<GetHaStatus, HaStatus>
+public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session, IStorageErrors storage, ISender sender)
+    : IQueryHandler<GetHaStatus, HaStatus>
 {
     public async ValueTask<HaStatus> Handle(GetHaStatus query, CancellationToken cancellationToken)
     {
@@ -62,6 +65,7 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
                 Replication = new ReplicationStatus(ReplicationMode.None, null, null, null, null, supervisor.Database.Timeline),
                 Epoch = supervisor.Epoch,
                 TornDown = state.TornDown,
+                FollowUp = state.TornDown is null ? null : await FollowUpAsync(cancellationToken),
             };
         // The discarded node was told by the one that tore the cluster down; its own name is the discarded one.
         var tornDown = state is { Intent: NodeIntent.Discarded, DiscardedBy: { } by }
@@ -126,5 +130,17 @@ public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySessi
             History = history,
             TornDown = tornDown,
         };
+    }
+
+    private async Task<TeardownFollowUp?> FollowUpAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await sender.Send(new GetTeardownFollowUp(), cancellationToken);
+        }
+        catch (Exception ex) when (storage.IsUnavailable(ex))
+        {
+            return null;
+        }
     }
 }

@@ -10,6 +10,11 @@ public sealed class NodeOptions
     public string DataDirectory { get; set; } = ".data";
     /// <summary>Port of the HTTPS listener on the same address (0: none), presenting the certificate CSC signed.</summary>
     public int HttpsPort { get; set; }
+    /// <summary>
+    /// A second HTTPS port on the same address for products only (Smart Transport), as SSM On-Prem serves them on 443
+    /// (devices are configured without a port); 0: none. The dashboard and the API toolkit stay on <see cref="HttpsPort"/>.
+    /// </summary>
+    public int ProductPort { get; set; }
     /// <summary>Port of the peer and console API on the same address: mutual TLS with cluster certificates only.</summary>
     public int PeerPort { get; set; } = 8444;
 

@@ -21,6 +21,8 @@ public sealed record ProductInstanceRow(Guid Id, Guid AccountId, string Name, st
     DateTimeOffset RegisteredAt, DateTimeOffset LastContactAt)
 {
     public string Account { get; init; } = "";
+    public Guid VirtualAccountId { get; init; }
+    public string VirtualAccount { get; init; } = "";
 }
 
 public enum TotalKind
@@ -34,10 +36,13 @@ public enum TotalKind
 
 public sealed record ProductInstancePage(IReadOnlyList<ProductInstanceRow> Items, long Total, TotalKind TotalKind, int PageNumber, int PageSize);
 
-/// <summary>Product instances, optionally of one account, whose name, PID or serial number contains the search text.</summary>
+/// <summary>
+/// Product instances, optionally of one account and one of its virtual accounts, whose name, PID or serial number
+/// contains the search text.
+/// </summary>
 [Sender(SenderRole.Viewer)]
 public sealed record ListProductInstances(Guid? AccountId = null, string? Search = null, ProductSort SortBy = ProductSort.Name,
-    bool Descending = false, int PageNumber = 1, int PageSize = 20) : IQuery<ProductInstancePage>, IPaged;
+    bool Descending = false, int PageNumber = 1, int PageSize = 20, Guid? VirtualAccountId = null) : IQuery<ProductInstancePage>, IPaged;
 
 public sealed class ListProductInstancesValidator : AbstractValidator<ListProductInstances>
 {
@@ -46,6 +51,8 @@ public sealed class ListProductInstancesValidator : AbstractValidator<ListProduc
         this.AddPagingRules();
         RuleFor(x => x.Search).MaximumLength(ProductInstance.NameMaxLength);
         RuleFor(x => x.SortBy).IsInEnum();
+        // The (account, virtual account) index answers the filter only with its account.
+        RuleFor(x => x.AccountId).NotNull().When(x => x.VirtualAccountId is not null).WithMessage("Choose the account of the virtual account.");
     }
 }
 
@@ -55,7 +62,9 @@ public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryH
     {
         IQueryable<ProductInstance> instances = session.Query<ProductInstance>();
         if (query.AccountId is { } accountId)
-            instances = instances.Where(p => p.AccountId == accountId);
+            instances = query.VirtualAccountId is { } virtualAccountId
+                ? instances.Where(p => p.AccountId == accountId && p.VirtualAccountId == virtualAccountId)
+                : instances.Where(p => p.AccountId == accountId);
         var search = query.Search?.Trim();
         if (!string.IsNullOrEmpty(search))
             instances = instances.Where(p => p.Name.Contains(search, StringComparison.OrdinalIgnoreCase)
@@ -76,10 +85,15 @@ public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryH
             (_, false) => instances.OrderBy(p => p.Name),
             (_, true) => instances.OrderByDescending(p => p.Name),
         };
-        var rows = await sorted.ThenBy(p => p.Id)
+        var rows = (await sorted.ThenBy(p => p.Id)
             .Skip((query.PageNumber - 1) * query.PageSize).Take(query.PageSize)
-            .Select(p => new ProductInstanceRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt))
-            .ToListAsync(cancellationToken);
+            .Select(p => new { p.Id, p.AccountId, p.VirtualAccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt })
+            .ToListAsync(cancellationToken))
+            .Select(p => new ProductInstanceRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt)
+            {
+                VirtualAccountId = p.VirtualAccountId,
+            })
+            .ToList();
 
         // A count re-checks every matching row's JSON: a broad search stops counting at a limit. An account's
         // instances are counted off its index, without reading their JSON.
@@ -92,7 +106,16 @@ public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryH
             ? []
             : (await session.Query<LocalAccount>().Where(a => accountIds.Contains(a.Id)).Select(a => new { a.Id, a.Name })
                 .ToListAsync(cancellationToken)).ToDictionary(a => a.Id, a => a.Name);
-        return new ProductInstancePage(rows.Select(r => r with { Account = names.GetValueOrDefault(r.AccountId, "(deleted)") }).ToList(),
+        var virtualAccountIds = rows.Select(r => r.VirtualAccountId).Distinct().ToList();
+        var virtualNames = virtualAccountIds.Count == 0
+            ? []
+            : (await session.Query<VirtualAccount>().Where(v => virtualAccountIds.Contains(v.Id)).Select(v => new { v.Id, v.Name })
+                .ToListAsync(cancellationToken)).ToDictionary(v => v.Id, v => v.Name);
+        return new ProductInstancePage(rows.Select(r => r with
+            {
+                Account = names.GetValueOrDefault(r.AccountId, "(deleted)"),
+                VirtualAccount = virtualNames.GetValueOrDefault(r.VirtualAccountId, "(deleted)"),
+            }).ToList(),
             total, kind, query.PageNumber, query.PageSize);
     }
 

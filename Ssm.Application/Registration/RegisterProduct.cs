@@ -106,6 +106,8 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
         {
             Id = id,
             AccountId = accountId,
+            // Known from the token this registration read anyway: no query more on the registration path.
+            VirtualAccountId = token.VirtualAccountId,
             TokenId = token.Id,
             Pid = command.Pid.Trim(),
             SerialNumber = command.SerialNumber.Trim(),

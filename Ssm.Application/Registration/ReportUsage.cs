@@ -115,7 +115,7 @@ public sealed class ReportUsageHandler(HostCommonNames names, IDocumentStore doc
         if (usage is null)
         {
             // Inserted, not stored: a report creating it at the same moment makes this one merge again.
-            usage = new ProductUsage { Id = instance.Id, AccountId = instance.AccountId };
+            usage = new ProductUsage { Id = instance.Id, AccountId = instance.AccountId, VirtualAccountId = instance.VirtualAccountId };
             session.Insert(usage);
         }
         else

@@ -16,6 +16,8 @@ public sealed class ProductInstance
 
     public Guid Id { get; set; }
     public Guid AccountId { get; set; }
+    /// <summary>Its token's virtual account when it registered; moved by an operator within the account.</summary>
+    public Guid VirtualAccountId { get; set; }
     public Guid TokenId { get; set; }
     public string Pid { get; set; } = "";
     public string SerialNumber { get; set; } = "";
@@ -67,6 +69,8 @@ public sealed class ProductUsage
 {
     public Guid Id { get; set; }
     public Guid AccountId { get; set; }
+    /// <summary>Its instance's virtual account: in use is shown per virtual account.</summary>
+    public Guid VirtualAccountId { get; set; }
     public List<LicenseUse> Usage { get; set; } = [];
     public DateTimeOffset LastReportAt { get; set; }
 

@@ -12,8 +12,9 @@ public enum TokenStatus
 }
 
 /// <summary>
-/// A registration token of a local account: products present it once, to register. Only the SHA-256 of the
-/// token is stored; the token itself is shown to the operator once, when it is created.
+/// A registration token of a virtual account: products present it once, to register. It is found by the SHA-256
+/// of its text; the text itself is kept only sealed with the data protection keys (<see cref="SealedValue"/>), so
+/// that those allowed to can read it again, as in SSM (decision 0024).
 /// </summary>
 public sealed class RegistrationToken
 {
@@ -22,10 +23,14 @@ public sealed class RegistrationToken
 
     public Guid Id { get; set; }
     public Guid AccountId { get; set; }
+    /// <summary>The virtual account its products join; the account's DEFAULT has the account's id.</summary>
+    public Guid VirtualAccountId { get; set; }
     public string Description { get; set; } = "";
     public string SecretHash { get; set; } = "";
     /// <summary>The first characters of the token, so an operator can tell tokens apart without the secret.</summary>
     public string Prefix { get; set; } = "";
+    /// <summary>The token's text sealed with the data protection keys; null for a token made before values were kept.</summary>
+    public string? SealedValue { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public string CreatedBy { get; set; } = "";
     public DateTimeOffset ExpiresAt { get; set; }
@@ -38,7 +43,7 @@ public sealed class RegistrationToken
     public string? RevokedBy { get; set; }
 
     /// <summary>A new token and its secret text (the only time the text exists).</summary>
-    public static (RegistrationToken Token, string Secret) Create(Guid accountId, string description, int expiryDays, int? maxUses,
+    public static (RegistrationToken Token, string Secret) Create(Guid accountId, Guid virtualAccountId, string description, int expiryDays, int? maxUses,
         bool allowExportControlled, string createdBy, DateTimeOffset now)
     {
         if (expiryDays is < 1 or > MaxExpiryDays)
@@ -50,6 +55,7 @@ public sealed class RegistrationToken
         {
             Id = Guid.CreateVersion7(now),
             AccountId = accountId,
+            VirtualAccountId = virtualAccountId,
             Description = description.Trim(),
             SecretHash = HashOf(secret),
             Prefix = secret[..8],

@@ -24,9 +24,9 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
     public string? Address { get; private set; }
     public bool Held { get; private set; }
 
-    /// <summary>The HTTP port, and the HTTPS port when the node has one: each carried to the same port of the node.</summary>
+    /// <summary>The HTTP port, the HTTPS port and the product port, those the node has: each carried to the same port of the node.</summary>
     public static int[] PortsOf(NodeOptions node) =>
-        node.HttpsPort > 0 ? [new Uri(node.Listen).Port, node.HttpsPort] : [new Uri(node.Listen).Port];
+        [new Uri(node.Listen).Port, .. new[] { node.HttpsPort, node.ProductPort }.Where(p => p > 0)];
 
     public async Task AcquireAsync(string address, CancellationToken cancellationToken)
     {

@@ -31,6 +31,7 @@ public sealed class SchemaInitializer(IDocumentStore store, NpgsqlDataSource dat
             return;
         }
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Application.Accounts.VirtualAccountMigration.RunAsync(store, DateTimeOffset.UtcNow, cancellationToken);
         logger.LogInformation("Database schema is up to date");
     }
 

@@ -361,9 +361,9 @@ public sealed class ComposeFileTests
         foreach (var address in fixedAddresses.Append(vip))
             automatic.Contains(address).ShouldBeFalse($"{address} may be handed to another container");
 
-        // The VIP's HTTP port (health, redirects to HTTPS) and its HTTPS port (dashboard, products, API), each relayed
-        // to the VIP on the cluster network. The peer port is not published.
-        var ports = new[] { RunShVariable("PORT"), RunShVariable("HTTPS_PORT") };
+        // The VIP's HTTP port (health, redirects to HTTPS), its HTTPS port (dashboard, products, API) and its product port
+        // (products only, 443), each relayed to the VIP on the cluster network. The peer port is not published.
+        var ports = new[] { RunShVariable("PORT"), RunShVariable("HTTPS_PORT"), RunShVariable("PRODUCT_PORT") };
         var publisher = Services.Keys.Where(s => Service(s).ContainsKey("ports")).ShouldHaveSingleItem();
         Strings(Service(publisher)["ports"], $"{publisher}.ports").ShouldBe(ports.Select(port => $"127.0.0.1:{port}:{port}").ToList());
         var relay = string.Join(' ', Strings(Service(publisher)["entrypoint"], $"{publisher}.entrypoint"));

@@ -82,8 +82,43 @@ public sealed class LoopbackVipTests : IAsyncLifetime
         return answer;
     }
 
-    private static LoopbackVip Holder(string name, string address, int port, ListLogger log) =>
-        new(Options.Create(new NodeOptions { Name = name, Listen = $"http://{address}:{port}" }), log);
+    private static LoopbackVip Holder(string name, string address, int port, ListLogger log, int productPort = 0) =>
+        new(Options.Create(new NodeOptions { Name = name, Listen = $"http://{address}:{port}", ProductPort = productPort }), log);
+
+    [Fact]
+    public void The_VIP_carries_the_HTTP_HTTPS_and_product_ports_the_node_has()
+    {
+        LoopbackVip.PortsOf(new NodeOptions { Listen = "http://127.0.0.11:8080", HttpsPort = 8443, ProductPort = 443 }).ShouldBe([8080, 8443, 443]);
+        LoopbackVip.PortsOf(new NodeOptions { Listen = "http://127.0.0.11:8080", HttpsPort = 8443 }).ShouldBe([8080, 8443]);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_product_port_moves_with_the_VIP_by_kernel_redirect_and_by_relay(bool kernel)
+    {
+        // A --listen host that is a name cannot be a redirect target: the relay of decision 0005 carries the VIP then.
+        var address = kernel ? $"{_net}.11" : "127.0.0.1";
+        if (kernel && await NftRedirect.WhyNotAsync(Vip, address, CancellationToken.None) is { } reason)
+            Assert.Skip(reason);
+        var (port, productPort) = (PostgresServer.FreePort(), PostgresServer.FreePort());
+        Serve("node", address, port);
+        Serve("node-products", address, productPort);
+        var log = new ListLogger();
+        await using var holder = Holder("node", kernel ? address : "localhost", port, log, productPort);
+
+        await holder.AcquireAsync(Vip, CancellationToken.None);
+
+        // The holder redirects in the background: the first answers may still be refusals.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string answer;
+        while (!(answer = await AskAsync(Vip, productPort)).StartsWith("node-products ") && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        answer.ShouldStartWith("node-products ");
+        (await AskAsync(Vip, port)).ShouldStartWith("node ");
+        await holder.ReleaseAsync();
+        (await AskUntilAsync(nameof(SocketError.ConnectionRefused), Vip, productPort)).ShouldBe(nameof(SocketError.ConnectionRefused));
+    }
 
     [Fact]
     public async Task The_redirect_follows_the_last_holder_keeps_the_client_address_and_survives_the_old_holder_letting_go()

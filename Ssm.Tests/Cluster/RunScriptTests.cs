@@ -32,6 +32,17 @@ public sealed class RunScriptTests : IAsyncLifetime
         // First start: the cluster, through the VIP, and the admin password shown once.
         var banner = await _run.StartAsync();
         banner.ShouldContain($"Dashboard (through the VIP):  https://{_run.Vip}:{_run.HttpsPort}/");
+        if (Environment.UserName == "root")
+        {
+            // Products on 443 through the VIP (the kernel redirect carries it too), and only products there.
+            banner.ShouldContain($"Products (through the VIP):  https://{_run.Vip}/Transportgateway/services/DeviceRequestHandler");
+            using var port443 = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+            {
+                BaseAddress = new Uri($"https://{_run.Vip}/"),
+            };
+            (await port443.GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+            (await port443.GetAsync("/")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        }
         var password = Regex.Match(banner, @"Log in as admin, password:\s+(\S+)").Groups[1].Value;
         password.ShouldNotBeNullOrEmpty();
         using (var admin = await _run.SignInAsync(_run.Vip, password))

@@ -101,6 +101,22 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_product_shows_its_virtual_account_and_follows_a_move()
+    {
+        var lab = await AccountAsync("Lab");
+        var alpha = ProductData.Instance(lab, "alpha", "C9300", "A1");
+        await fixture.StoreAsync(alpha, ProductData.Instance(lab, "bravo", "C9300", "B1"));
+        var campus = await fixture.Send(new Ssm.Application.Accounts.CreateVirtualAccount(lab, "Campus", ""));
+        await using var context = ComponentTestContext.Create(fixture, "alice", CurrentUser.AdminRole);
+        var cut = context.Render<ProductInstances>();
+        cut.WaitForAssertion(() => cut.FindAll("[data-testid=product-virtual-account]").Select(c => c.TextContent).ShouldBe(["DEFAULT", "DEFAULT"]), Wait);
+
+        await fixture.Send(new Ssm.Application.Products.MoveProductInstances([alpha.Id], campus.Id));
+
+        cut.WaitForAssertion(() => cut.FindAll("[data-testid=product-virtual-account]").Select(c => c.TextContent).ShouldBe(["Campus", "DEFAULT"]), Wait);
+    }
+
+    [Fact]
     public async Task Licenses_show_in_use_and_compliance_and_chart_a_license()
     {
         var lab = await AccountAsync("Lab");

@@ -24,7 +24,7 @@ public sealed class RegistrationRulesTests
     [Fact]
     public void A_token_is_active_until_it_expires_is_revoked_or_is_used_up()
     {
-        var (token, secret) = RegistrationToken.Create(Guid.NewGuid(), "rollout", 30, maxUses: 2, allowExportControlled: false, "alice", Now);
+        var (token, secret) = RegistrationToken.Create(Guid.NewGuid(), Guid.NewGuid(), "rollout", 30, maxUses: 2, allowExportControlled: false, "alice", Now);
 
         RegistrationToken.HashOf(secret).ShouldBe(token.SecretHash);
         token.StatusAt(Now).ShouldBe(TokenStatus.Active);
@@ -36,7 +36,7 @@ public sealed class RegistrationRulesTests
         token.Revoke("bob", Now);
         token.StatusAt(Now).ShouldBe(TokenStatus.Revoked);
         Should.Throw<DomainException>(() => token.Revoke("bob", Now));
-        Should.Throw<DomainException>(() => RegistrationToken.Create(Guid.NewGuid(), "", 0, null, false, "alice", Now));
+        Should.Throw<DomainException>(() => RegistrationToken.Create(Guid.NewGuid(), Guid.NewGuid(), "", 0, null, false, "alice", Now));
     }
 
     [Fact]

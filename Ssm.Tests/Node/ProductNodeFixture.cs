@@ -21,17 +21,21 @@ public sealed class ProductNodeFixture : IAsyncLifetime
     public CscEmulatorProcess Csc { get; private set; } = default!;
     public NodeProcess Node { get; private set; } = default!;
     public int HttpsPort { get; private set; }
+    /// <summary>The second HTTPS port, for products only (443 under run.sh).</summary>
+    public int ProductPort { get; private set; }
     public HttpClient Admin { get; private set; } = default!;
     public AccountDto Account { get; private set; } = default!;
     public CreatedRegistrationToken Token { get; private set; } = default!;
     public Uri Server => new($"https://{HostName}:{HttpsPort}/");
+    public Uri ProductServer => new($"https://{HostName}:{ProductPort}/");
 
     public async ValueTask InitializeAsync()
     {
         Csc = await CscEmulatorProcess.StartAsync(Path.Combine(_root, "csc"), "auto", "1.00:00:00");
         HttpsPort = PostgresServer.FreePort();
+        ProductPort = PostgresServer.FreePort();
         Node = await NodeProcess.StartAsync("ssm_products", "product-node",
-            ["--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString()],
+            ["--csc", Csc.BaseAddress.ToString(), "--csc-root", Csc.RootPath, "--https-port", HttpsPort.ToString(), "--product-port", ProductPort.ToString()],
             new Dictionary<string, string>
             {
                 ["SmartTransport__RequestsPerSecond"] = RequestsPerSecond.ToString(),
@@ -51,14 +55,14 @@ public sealed class ProductNodeFixture : IAsyncLifetime
     public ProductClient Product(int source = 1) => new(Server, Csc.Root, source: IPAddress.Parse($"127.0.{100 + source / 250}.{1 + source % 250}"));
 
     /// <summary>A plain HTTPS client trusting the CSC root, connecting from the given loopback address (its own rate-limit bucket).</summary>
-    public HttpClient Raw(IPAddress source)
+    public HttpClient Raw(IPAddress source, Uri? server = null)
     {
         var handler = new SocketsHttpHandler
         {
             SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => CscEmulatorProcess.TrustedBy(Csc.Root, certificate, errors) },
             ConnectCallback = ProductClient.ConnectFrom(source),
         };
-        return new HttpClient(handler) { BaseAddress = Server };
+        return new HttpClient(handler) { BaseAddress = server ?? Server };
     }
 
     /// <summary>Every row of the node's documents, as one fingerprint: equal fingerprints, nothing written.</summary>

@@ -67,6 +67,72 @@ public sealed class SmartTransportTests(ProductNodeFixture fixture)
     private async Task<int> InUseAsync() => (await LicenseAsync()).InUse;
 
     [Fact]
+    public async Task Products_register_and_report_on_the_product_port_at_the_URLs_devices_are_configured_with()
+    {
+        // As `call-home profile CiscoTAC-1 destination address http https://<host>/Transportgateway/services/DeviceRequestHandler`.
+        using var callHome = new ProductClient(new Uri(fixture.ProductServer, SmartTransportEndpoints.CallHomePath), fixture.Csc.Root,
+            source: IPAddress.Parse("127.0.98.1"));
+        using var smartTransport = new ProductClient(fixture.ProductServer, fixture.Csc.Root, source: IPAddress.Parse("127.0.98.2"));
+        var before = await InUseAsync();
+
+        var a = await callHome.RegisterAsync(fixture.Token.Secret, "C9300-24T", NextSerial(), "port-a");
+        var b = await smartTransport.RegisterAsync(fixture.Token.Secret, "C9300-24T", NextSerial(), "port-b");
+        await callHome.ReportAsync(a, [Report("p-1", 2)]);
+        await smartTransport.ReportAsync(b, [Report("p-1", 1)]);
+
+        (await InUseAsync()).ShouldBe(before + 3);
+        (await callHome.RenewAsync(a)).InstanceId.ShouldBe(a.InstanceId);
+    }
+
+    [Theory]
+    [InlineData("GET", "/")]
+    [InlineData("GET", "/login")]
+    [InlineData("POST", "/backend/oauth/token")]
+    [InlineData("POST", "/oauth/token?grant_type=client_credentials&client_id=x&client_secret=y")]
+    [InlineData("GET", "/api/v1/accounts/Products/licenses")]
+    [InlineData("GET", "/api/accounts")]
+    [InlineData("GET", "/metrics")]
+    public async Task The_product_port_serves_neither_the_dashboard_nor_the_API_toolkit(string method, string path)
+    {
+        using var client = fixture.Raw(IPAddress.Parse("127.0.98.3"), fixture.ProductServer);
+
+        using var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        var text = await response.Content.ReadAsStringAsync();
+        response.StatusCode.ShouldBe(HttpStatusCode.NotFound, text);
+        JsonDocument.Parse(text).RootElement.GetProperty("detail").GetString()!.ShouldContain($"port {fixture.HttpsPort}");
+        (await client.GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task The_Host_Common_Name_rule_holds_on_the_product_port()
+    {
+        // A product that asks for another name than the certificate's: its TLS check of the name is waived here, so the node's own rule answers.
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                CscEmulatorProcess.TrustedBy(fixture.Csc.Root, certificate, errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) },
+        }) { BaseAddress = fixture.ProductServer };
+        var before = await fixture.FingerprintAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, SmartTransportEndpoints.CallHomePath)
+        {
+            Content = new StringContent($$"""{"request":"register","token":"{{fixture.Token.Secret}}","udi":{"pid":"C9300-24T","sn":"{{NextSerial()}}"},"csr":"x"}""",
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Host = "other.example.test";
+
+        using var response = await client.SendAsync(request);
+
+        var text = await response.Content.ReadAsStringAsync();
+        ((int)response.StatusCode).ShouldBe(421, text);
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        error.GetProperty("code").GetString().ShouldBe("HOST_NAME_MISMATCH");
+        error.GetProperty("message").GetString()!.ShouldContain("other.example.test");
+        error.GetProperty("message").GetString()!.ShouldContain(ProductNodeFixture.HostName);
+        (await fixture.FingerprintAsync()).ShouldBe(before);
+    }
+
+    [Fact]
     public async Task The_Smart_Call_Home_alias_answers_like_Smart_Transport()
     {
         using var client = Raw();

@@ -269,6 +269,19 @@ public static class HaCommands
                 b.AppendLine($"  {"Discarded",-14} {t.Discarded} (it refuses to rejoin)");
                 b.AppendLine($"  {"New cluster",-14} start a node with an empty data folder, then here: ha_deploy --peer https://ITS-ADDRESS:8444 --vip VIP");
             }
+            if (s.FollowUp is { } next)
+            {
+                b.AppendLine();
+                b.AppendLine($"  {"Host CN",-14} {(next.HostCommonName.Length == 0 ? "(unset)" : next.HostCommonName)}{(next.OldVip is not null && next.HostCommonName == next.OldVip ? " = the old VIP" : "")}"
+                             + $"{(next.NamesThisNode ? (next.CertificateSigned ? ", signed by CSC" : ", not signed yet: synchronize") : $"; this node is {next.NodeAddress}")}");
+                b.AppendLine($"  {"Next step",-14} {next.Text}");
+                if (!next.NamesThisNode)
+                    b.AppendLine($"  {"",-14} Dashboard → High Availability → Use {next.NodeAddress} and synchronize");
+                foreach (var p in next.Products)
+                    b.AppendLine($"  {"Re-register",-14} {p.Udi} ({p.Name}), registered {p.RegisteredAt:u}");
+                if (next.ProductsToReRegister > next.Products.Count)
+                    b.AppendLine($"  {"",-14} … {next.ProductsToReRegister - next.Products.Count}{(next.MoreProducts ? "+" : "")} more (Product Instances)");
+            }
             return b.ToString();
         }
         b.AppendLine($"HA cluster status, seen from {s.Self.Name}");

@@ -26,11 +26,12 @@ public static class NodeCommands
         var vipProvider = new Option<string?>("--vip-provider") { Description = "loopback, ip or external" };
         var vipInterface = new Option<string?>("--vip-interface") { Description = "Interface the ip provider adds the VIP to (default eth0)" };
         var httpsPort = new Option<int?>("--https-port") { Description = "HTTPS port on the listen address, presenting the certificate CSC signed for the Host Common Name" };
+        var productPort = new Option<int?>("--product-port") { Description = "A second HTTPS port for products only (Smart Transport), 443 as SSM On-Prem; default none" };
         var csc = new Option<string?>("--csc") { Description = "Cisco Software Central base URL, e.g. https://127.0.0.15:9443 (the emulator)" };
         var cscRoot = new Option<string?>("--csc-root") { Description = "PEM file of the CSC root CA to trust (the emulator's DATA/csc-root.pem)" };
         var command = new Command("node", "Serve this node: dashboard, APIs, health and metrics")
         {
-            name, listen, data, Database, manage, pgPort, keys, peerPort, witness, heartbeat, timeout, vipProvider, vipInterface, httpsPort, csc, cscRoot,
+            name, listen, data, Database, manage, pgPort, keys, peerPort, witness, heartbeat, timeout, vipProvider, vipInterface, httpsPort, productPort, csc, cscRoot,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -50,6 +51,7 @@ public static class NodeCommands
             AddIfSet(overrides, "Cluster:VipProvider", parse.GetValue(vipProvider));
             AddIfSet(overrides, "Cluster:VipInterface", parse.GetValue(vipInterface));
             AddIfSet(overrides, "Node:HttpsPort", parse.GetValue(httpsPort)?.ToString());
+            AddIfSet(overrides, "Node:ProductPort", parse.GetValue(productPort)?.ToString());
             AddIfSet(overrides, "Csc:Url", parse.GetValue(csc));
             AddIfSet(overrides, "Csc:RootCertificate", parse.GetValue(cscRoot));
             Microsoft.AspNetCore.Builder.WebApplication app;

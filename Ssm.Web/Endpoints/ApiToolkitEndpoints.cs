@@ -5,6 +5,7 @@ using Mediator;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 using Ssm.Application.Api;
+using Ssm.Application.Common;
 using Ssm.Web.Security;
 
 namespace Ssm.Web.Endpoints;
@@ -26,16 +27,27 @@ public static class ApiToolkitEndpoints
     public static IEndpointRouteBuilder MapApiToolkitEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapPost("/backend/oauth/token", Token).AllowAnonymous().RequireRateLimiting(SmartTransportEndpoints.RateLimitPolicy);
+        // The older form some tools send: the grant in the query string, no body.
+        app.MapPost("/oauth/token", QueryToken).AllowAnonymous().RequireRateLimiting(SmartTransportEndpoints.RateLimitPolicy);
         var account = app.MapGroup("/api/v1/accounts/{account}").RequireAuthorization(ApiTokenAuthentication.Policy)
             .RequireRateLimiting(SmartTransportEndpoints.RateLimitPolicy);
         string[] methods = [HttpMethods.Get, HttpMethods.Post];
         account.MapMethods("/licenses", methods, Licenses);
         account.MapMethods("/alerts", methods, Alerts);
         account.MapMethods("/virtual-accounts", methods, VirtualAccounts);
+        account.MapGet("/virtual-accounts/{virtualAccount}/tokens", ListRegistrationTokens);
+        account.MapPost("/virtual-accounts/{virtualAccount}/tokens", CreateRegistrationToken);
+        account.MapPost("/virtual-accounts/{virtualAccount}/tokens/revoke", RevokeRegistrationToken);
         return app;
     }
 
-    private static async Task<Results<Ok<IssuedApiToken>, JsonHttpResult<OAuthError>>> Token(HttpContext http, ISender sender)
+    private static Task<Results<Ok<IssuedApiToken>, JsonHttpResult<OAuthError>>> Token(HttpContext http, ISender sender) =>
+        IssueTokenAsync(http, sender, fromQuery: false);
+
+    private static Task<Results<Ok<IssuedApiToken>, JsonHttpResult<OAuthError>>> QueryToken(HttpContext http, ISender sender) =>
+        IssueTokenAsync(http, sender, fromQuery: true);
+
+    private static async Task<Results<Ok<IssuedApiToken>, JsonHttpResult<OAuthError>>> IssueTokenAsync(HttpContext http, ISender sender, bool fromQuery)
     {
         http.Response.Headers.CacheControl = "no-store";
         var (body, refusal) = await ReadBodyAsync(http.Request);
@@ -44,6 +56,10 @@ public static class ApiToolkitEndpoints
         var (fields, error) = TokenFieldsOf(body!);
         if (error is not null)
             return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
+        if (fromQuery)
+            foreach (var name in fields!.Keys.ToList())
+                if (http.Request.Query.TryGetValue(name, out var value))
+                    fields[name] = value.ToString();
         try
         {
             return TypedResults.Ok(await sender.Send(new IssueApiToken(fields!["grant_type"], fields["client_id"], fields["client_secret"])));
@@ -64,14 +80,82 @@ public static class ApiToolkitEndpoints
     private static Task<Results<Ok<ApiVirtualAccounts>, JsonHttpResult<OAuthError>>> VirtualAccounts(HttpContext http, ISender sender, string account) =>
         AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiVirtualAccounts(id, limit)));
 
+    private static async Task<Results<Ok<ApiRegistrationTokens>, JsonHttpResult<OAuthError>>> ListRegistrationTokens(HttpContext http, ISender sender,
+        string account, string virtualAccount)
+    {
+        var caller = ApiTokenAuthentication.CallerOf(http.User);
+        if (!caller.Owns(account))
+            return OtherAccount(caller);
+        return await SendAsync(() => sender.Send(new ListApiRegistrationTokens(caller.AccountId, virtualAccount)));
+    }
+
+    private static async Task<Results<Ok<ApiCreatedRegistrationToken>, JsonHttpResult<OAuthError>>> CreateRegistrationToken(HttpContext http,
+        ISender sender, string account, string virtualAccount)
+    {
+        var caller = ApiTokenAuthentication.CallerOf(http.User);
+        if (!caller.Owns(account))
+            return OtherAccount(caller);
+        var (body, refusal) = await ReadBodyAsync(http.Request);
+        if (refusal is not null)
+            return refusal;
+        var (fields, error) = ApiBodies.NewTokenOf(body!);
+        if (error is not null)
+            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
+        return await SendAsync(() => sender.Send(new CreateApiRegistrationToken(caller.AccountId, virtualAccount, fields!.Description,
+            fields.ExpiresAfterDays, fields.ExportControlled)));
+    }
+
+    private static async Task<Results<Ok<ApiRevokedRegistrationToken>, JsonHttpResult<OAuthError>>> RevokeRegistrationToken(HttpContext http,
+        ISender sender, string account, string virtualAccount)
+    {
+        var caller = ApiTokenAuthentication.CallerOf(http.User);
+        if (!caller.Owns(account))
+            return OtherAccount(caller);
+        var (body, refusal) = await ReadBodyAsync(http.Request);
+        if (refusal is not null)
+            return refusal;
+        var (token, error) = ApiBodies.TokenOf(body!);
+        if (error is not null)
+            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
+        return await SendAsync(async () =>
+            new ApiRevokedRegistrationToken(await sender.Send(new RevokeApiRegistrationToken(caller.AccountId, virtualAccount, token!))));
+    }
+
+    /// <summary>The use case's refusals as the toolkit's JSON errors: nothing was written when one comes back.</summary>
+    private static async Task<Results<Ok<T>, JsonHttpResult<OAuthError>>> SendAsync<T>(Func<ValueTask<T>> send)
+    {
+        try
+        {
+            return TypedResults.Ok(await send());
+        }
+        catch (FluentValidation.ValidationException ex)
+        {
+            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, ErrorText.Describe(ex));
+        }
+        catch (NotFoundException ex)
+        {
+            return Refuse(StatusCodes.Status404NotFound, ApiErrors.NotFound, ex.Message);
+        }
+        catch (ConflictException ex)
+        {
+            return Refuse(StatusCodes.Status409Conflict, ApiErrors.Conflict, ex.Message);
+        }
+        catch (ForbiddenException ex)
+        {
+            return Refuse(StatusCodes.Status403Forbidden, ApiAuthException.InsufficientScope, ex.Message);
+        }
+    }
+
+    private static JsonHttpResult<OAuthError> OtherAccount(ApiCaller caller) =>
+        Refuse(StatusCodes.Status403Forbidden, ApiAuthException.InsufficientScope, $"This access token reads account '{caller.AccountName}' only.");
+
     /// <summary>The token authenticated the caller; here its account must be the one in the URL.</summary>
     private static async Task<Results<Ok<T>, JsonHttpResult<OAuthError>>> AnswerAsync<T>(HttpContext http, string account,
         Func<Guid, int, ValueTask<T>> read)
     {
         var caller = ApiTokenAuthentication.CallerOf(http.User);
         if (!caller.Owns(account))
-            return Refuse(StatusCodes.Status403Forbidden, ApiAuthException.InsufficientScope,
-                $"This access token reads account '{caller.AccountName}' only.");
+            return OtherAccount(caller);
         var (body, refusal) = await ReadBodyAsync(http.Request);
         if (refusal is not null)
             return refusal;
@@ -140,6 +224,82 @@ public static class ApiToolkitEndpoints
             return (fields, null);
         }
         catch (JsonException)
+        {
+            return (null, "The body is not valid JSON.");
+        }
+    }
+}
+
+/// <summary>Error codes of the toolkit beyond OAuth's own.</summary>
+public static class ApiErrors
+{
+    public const string NotFound = "not_found";
+    public const string Conflict = "conflict";
+}
+
+/// <summary>The answer to a revocation: the token as it now stands.</summary>
+public sealed record ApiRevokedRegistrationToken(ApiRegistrationToken TokenInfo);
+
+/// <summary>The small JSON bodies of the token calls, read by hand so that any body gets a JSON answer.</summary>
+public static class ApiBodies
+{
+    public sealed record NewToken(string Description, int ExpiresAfterDays, bool ExportControlled);
+
+    /// <summary>{"description":"…","expiresAfterDays":30,"exportControlled":false}: the days are required, the rest optional.</summary>
+    public static (NewToken? Token, string? Error) NewTokenOf(byte[] body)
+    {
+        var (json, error) = ObjectOf(body, "{\"description\":\"…\",\"expiresAfterDays\":30,\"exportControlled\":false}");
+        if (json is not { } root)
+            return (null, error);
+        var description = "";
+        int? days = null;
+        var exportControlled = false;
+        foreach (var field in root.EnumerateObject())
+        {
+            if (field.NameEquals("description"))
+            {
+                if (field.Value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                    return (null, "description must be a string.");
+                description = field.Value.GetString() ?? "";
+            }
+            else if (field.NameEquals("expiresAfterDays"))
+            {
+                if (field.Value.ValueKind != JsonValueKind.Number || !field.Value.TryGetInt32(out var n))
+                    return (null, "expiresAfterDays must be a whole number of days.");
+                days = n;
+            }
+            else if (field.NameEquals("exportControlled"))
+            {
+                if (field.Value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                    return (null, "exportControlled must be true or false.");
+                exportControlled = field.Value.GetBoolean();
+            }
+        }
+        return days is { } expires ? (new NewToken(description, expires, exportControlled), null) : (null, "expiresAfterDays is required.");
+    }
+
+    /// <summary>{"token":"…"}: the token to revoke.</summary>
+    public static (string? Token, string? Error) TokenOf(byte[] body)
+    {
+        var (json, error) = ObjectOf(body, "{\"token\":\"…\"}");
+        if (json is not { } root)
+            return (null, error);
+        return root.TryGetProperty("token", out var token) && token.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(token.GetString())
+            ? (token.GetString(), null)
+            : (null, "token is required: the registration token's text, as a string.");
+    }
+
+    private static (JsonElement? Root, string? Error) ObjectOf(byte[] body, string example)
+    {
+        if (string.IsNullOrWhiteSpace(Encoding.UTF8.GetString(body)))
+            return (null, $"Send a JSON body such as {example}.");
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.ValueKind == JsonValueKind.Object ? (json.RootElement.Clone(), null)
+                : (null, $"The body must be a JSON object such as {example}.");
+        }
+        catch (Exception ex) when (ex is JsonException or DecoderFallbackException)
         {
             return (null, "The body is not valid JSON.");
         }

@@ -11,6 +11,8 @@ public static class CertificateEndpoints
     {
         app.MapGet("/api/certificates", Status);
         app.MapPut("/api/certificates/host-common-name", SetName);
+        // After ha_teardown: the Host Common Name becomes this node's address and a synchronization has CSC sign it.
+        app.MapPost("/api/certificates/host-common-name/node-address", AdoptNodeAddress);
         return app;
     }
 
@@ -21,4 +23,7 @@ public static class CertificateEndpoints
 
     private static async Task<Ok<CertificateStatus>> SetName(ISender sender, NameBody body) =>
         TypedResults.Ok(await sender.Send(new SetHostCommonName(body.Name ?? "")));
+
+    private static async Task<Microsoft.AspNetCore.Http.HttpResults.Ok<Application.Ha.TeardownFollowUpResult>> AdoptNodeAddress(Mediator.ISender sender) =>
+        Microsoft.AspNetCore.Http.TypedResults.Ok(await sender.Send(new Application.Ha.AdoptNodeAddressAfterTeardown()));
 }

@@ -18,14 +18,14 @@ public static class RegistrationEndpoints
         return app;
     }
 
-    public sealed record TokenBody(string? Description, int? ExpiresInDays, int? MaxUses, bool AllowExportControlled);
+    public sealed record TokenBody(string? Description, int? ExpiresInDays, int? MaxUses, bool AllowExportControlled, Guid? VirtualAccountId = null);
 
     private static async Task<Ok<IReadOnlyList<RegistrationTokenDto>>> List(ISender sender, Guid id) =>
         TypedResults.Ok(await sender.Send(new ListRegistrationTokens(id)));
 
     private static async Task<Ok<CreatedRegistrationToken>> Create(ISender sender, Guid id, TokenBody body) =>
         TypedResults.Ok(await sender.Send(new CreateRegistrationToken(id, body.Description ?? "", body.ExpiresInDays ?? 30, body.MaxUses,
-            body.AllowExportControlled)));
+            body.AllowExportControlled, body.VirtualAccountId)));
 
     private static async Task<NoContent> Revoke(ISender sender, Guid id)
     {

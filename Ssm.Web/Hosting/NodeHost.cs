@@ -63,6 +63,8 @@ public static class NodeHost
             throw new InvalidOperationException($"The HTTPS port ({node.HttpsPort}) must differ from the --listen port: pass --https-port.");
         if (ha.ManageDatabase && (node.PeerPort == listen.Port || node.PeerPort == node.HttpsPort))
             throw new InvalidOperationException($"The peer port ({node.PeerPort}) must differ from the HTTP and HTTPS ports: pass --peer-port.");
+        if (node.ProductPort > 0 && (node.ProductPort == listen.Port || node.ProductPort == node.HttpsPort || (ha.ManageDatabase && node.ProductPort == node.PeerPort)))
+            throw new InvalidOperationException($"The product port ({node.ProductPort}) must differ from the HTTP, HTTPS and peer ports.");
         var address = ha.VipProvider == "ip" ? IPAddress.Any
             : IPAddress.TryParse(listen.Host.Trim('[', ']'), out var ip) ? ip : IPAddress.Loopback;
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -81,16 +83,18 @@ public static class NodeHost
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
             kestrel.Listen(address, listen.Port, http => http.Use(RestoreRelayedClient));
-            // HTTPS with the certificate CSC signed for the Host Common Name (self-signed until then).
-            kestrel.Listen(address, node.HttpsPort, https =>
-            {
-                https.Use(RestoreRelayedClient);
-                https.UseHttps(options =>
+            // HTTPS with the certificate CSC signed for the Host Common Name (self-signed until then); the product port
+            // presents the same certificate, so the Host Common Name rule reads the same on both.
+            foreach (var port in node.ProductPort > 0 ? [node.HttpsPort, node.ProductPort] : new[] { node.HttpsPort })
+                kestrel.Listen(address, port, https =>
                 {
-                    var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
-                    options.ServerCertificateSelector = (_, _) => certificates.Current;
+                    https.Use(RestoreRelayedClient);
+                    https.UseHttps(options =>
+                    {
+                        var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateProvider>();
+                        options.ServerCertificateSelector = (_, _) => certificates.Current;
+                    });
                 });
-            });
         });
 
         builder.Services.AddSerilog(log =>
@@ -128,6 +132,7 @@ public static class NodeHost
         _ = app.Services.GetRequiredService<ClusterSupervisor>().StartAsync(CancellationToken.None);
         app.UseExceptionHandler();
         app.UseHttpsOnly(node.HttpsPort);
+        app.UseProductPort(node.ProductPort, node.HttpsPort);
         app.UseHsts();
         app.UseStatusCodePages();
         app.UseRoleGate();

@@ -17,7 +17,7 @@ public static class ApiTokenAuthentication
 {
     public const string Scheme = "ApiToken";
     public const string Policy = "ApiToken";
-    private const string ClientIdClaim = "ssm:api_client_id";
+    public const string ClientIdClaim = "ssm:api_client_id";
     private const string ClientNameClaim = "ssm:api_client_name";
     private const string AccountIdClaim = "ssm:account_id";
     private const string AccountNameClaim = "ssm:account_name";

@@ -24,6 +24,10 @@ public sealed class CurrentUser(IHttpContextAccessor http) : ICurrentUser
     // Only a principal set in code can be the node, never one read from the request; no login issues the role either.
     public bool IsNode => Principal?.Identity?.IsAuthenticated == true && Principal.IsInRole(NodeRole);
 
+    // Only the API token scheme issues this claim: a dashboard principal comes from a server-side session.
+    public string? ApiClientId => IsAuthenticated && Effective!.Identity!.AuthenticationType == ApiTokenAuthentication.Scheme
+        ? Effective.FindFirstValue(ApiTokenAuthentication.ClientIdClaim) : null;
+
     public static ClaimsPrincipal For(string name, string role) =>
         new(new ClaimsIdentity([new Claim(ClaimTypes.Name, name), new Claim(ClaimTypes.Role, role)], "ssm"));
 

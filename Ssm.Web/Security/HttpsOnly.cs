@@ -12,7 +12,7 @@ public static class HttpsOnly
     // The peer and console API has a port of its own (decision 0018): nothing of it on the HTTP port.
     private static readonly string[] OpenOnHttp = ["/health/live", "/health/ready"];
     // Smart Transport refuses plain HTTP itself, in its own protocol's format (HTTPS_REQUIRED), which products read.
-    private static readonly string[] RefusedByTheirEndpoint = ["/SmartTransport", "/Transportgateway"];
+    public static readonly string[] RefusedByTheirEndpoint = ["/SmartTransport", "/Transportgateway"];
     private static readonly string[] MachinePaths = ["/api", "/backend", "/oauth", "/metrics", "/_blazor", "/peer", "/admin", .. RefusedByTheirEndpoint];
 
     public static IApplicationBuilder UseHttpsOnly(this IApplicationBuilder app, int httpsPort) => app.Use(async (context, next) =>

@@ -44,6 +44,9 @@ public sealed class ProductClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly string _host;
+    // A server given with a path (https://VIP/Transportgateway/services/DeviceRequestHandler, as devices are configured)
+    // is posted to as it is; a bare https://VIP/ means Smart Transport.
+    private readonly string _path;
 
     /// <summary>A connect callback that connects from <paramref name="source"/>: one machine acting as many products.</summary>
     public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectFrom(System.Net.IPAddress source) =>
@@ -80,6 +83,7 @@ public sealed class ProductClient : IDisposable
         _http = new HttpClient(handler) { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         Server = server;
         _host = HostNameRules.Normalize(server.IdnHost.Trim('[', ']'));
+        _path = server.AbsolutePath.TrimEnd('/') is { Length: > 0 } path ? path : SmartTransportEndpoints.Path;
     }
 
     public Uri Server { get; }
@@ -132,7 +136,7 @@ public sealed class ProductClient : IDisposable
     /// <summary>Posts any body as-is (for tests of bad input): the status and the raw answer.</summary>
     public async Task<(int Status, string Body)> PostRawAsync(HttpContent content, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.PostAsync(SmartTransportEndpoints.Path, content, cancellationToken);
+        using var response = await _http.PostAsync(_path, content, cancellationToken);
         return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(cancellationToken));
     }
 
@@ -144,7 +148,7 @@ public sealed class ProductClient : IDisposable
 
     private async Task<JsonElement> SendAsync(byte[] body, ProductIdentity? signer, CancellationToken cancellationToken)
     {
-        using var message = new HttpRequestMessage(HttpMethod.Post, SmartTransportEndpoints.Path) { Content = new ByteArrayContent(body) };
+        using var message = new HttpRequestMessage(HttpMethod.Post, _path) { Content = new ByteArrayContent(body) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         if (signer is not null)
         {

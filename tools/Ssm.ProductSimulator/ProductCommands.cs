@@ -15,8 +15,9 @@ public static class ProductCommands
 {
     private static readonly Option<string> Server = new("--server")
     {
-        Description = "the server's HTTPS address, by its Host Common Name (the VIP)",
-        DefaultValueFactory = _ => "https://127.0.0.14:8443/",
+        Description = "the server's HTTPS address, by its Host Common Name (the VIP); without a port it is 443, as devices are configured; "
+                      + "a path (/Transportgateway/services/DeviceRequestHandler) is posted to as it is",
+        DefaultValueFactory = _ => "https://127.0.0.14/",
     };
 
     private static readonly Option<string> Root = new("--csc-root")
@@ -127,7 +128,7 @@ public static class ProductCommands
     private static async Task<int> RunAsync(ParseResult parse, string server, Func<ProductClient, Task<(object Answer, string Text)>> action)
     {
         if (!Uri.TryCreate(server, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
-            return Invalid("--server must be an https URL, e.g. https://127.0.0.14:8443/");
+            return Invalid("--server must be an https URL, e.g. https://127.0.0.14/");
         var rootPath = parse.GetValue(Root)!;
         if (!File.Exists(rootPath))
             return Invalid($"--csc-root {rootPath}: no such file (the CSC emulator writes it into its data folder)");

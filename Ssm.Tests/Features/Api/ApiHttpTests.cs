@@ -19,14 +19,17 @@ namespace Ssm.Tests.Features.Api;
 /// A real node for the API toolkit, plus the node's services in this process on the same database: the
 /// test creates accounts and clients as an admin would in the dashboard, and seeds licenses directly.
 /// </summary>
-public sealed class ApiNodeFixture : IAsyncLifetime
+public class ApiNodeFixture : IAsyncLifetime
 {
+    /// <summary>A database of its own per fixture class: test classes run in parallel.</summary>
+    protected virtual string Database => "ssm_api_node";
+
     public NodeProcess Node { get; private set; } = default!;
     public ServiceProvider Services { get; private set; } = default!;
 
     public async ValueTask InitializeAsync()
     {
-        Node = await NodeProcess.StartAsync("ssm_api_node");
+        Node = await NodeProcess.StartAsync(Database);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Ssm"] = Node.ConnectionString,

@@ -15,6 +15,7 @@ public static class ProductData
     {
         Id = Guid.CreateVersion7(),
         AccountId = accountId,
+        VirtualAccountId = accountId, // the account's DEFAULT
         TokenId = Guid.Empty,
         Pid = pid,
         SerialNumber = serial,
@@ -33,6 +34,7 @@ public static class ProductData
     {
         Id = instance.Id,
         AccountId = instance.AccountId,
+        VirtualAccountId = instance.VirtualAccountId,
         Usage = [.. usage],
         LastReportAt = instance.LastContactAt,
     };

@@ -101,6 +101,41 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_product_and_its_usage_join_the_virtual_account_of_its_token()
+    {
+        var account = await AccountAsync();
+        var lab = Ssm.Domain.Accounts.VirtualAccount.Create(account.Id, "Lab", "", "test", DateTimeOffset.UtcNow);
+        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
+        {
+            session.Store(lab);
+            await session.SaveChangesAsync();
+        }
+        var labToken = await fixture.Send(new CreateRegistrationToken(account.Id, "lab", 30, null, false, lab.Id));
+        var defaultToken = await TokenAsync(account.Id);
+
+        var inLab = await RegisterAsync(labToken.Secret, "LAB1");
+        var inDefault = await RegisterAsync(defaultToken.Secret, "DEF1");
+        await ReportAsync(inLab, "r1", 2);
+
+        await using var query = fixture.Query();
+        (await query.LoadAsync<ProductInstance>(inLab.InstanceId))!.VirtualAccountId.ShouldBe(lab.Id);
+        (await query.LoadAsync<ProductUsage>(inLab.InstanceId))!.VirtualAccountId.ShouldBe(lab.Id);
+        (await query.LoadAsync<ProductInstance>(inDefault.InstanceId))!.VirtualAccountId.ShouldBe(account.Id);
+    }
+
+    [Fact]
+    public async Task A_token_for_a_virtual_account_of_another_account_is_refused()
+    {
+        var account = await AccountAsync();
+        var other = await AccountAsync("Other");
+
+        await Should.ThrowAsync<NotFoundException>(() => fixture.Send(new CreateRegistrationToken(account.Id, "x", 30, null, false, other.Id)));
+
+        await using var query = fixture.Query();
+        (await query.Query<RegistrationToken>().CountAsync()).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task A_product_registers_and_gets_an_ID_certificate_signed_by_the_product_CA()
     {
         var account = await AccountAsync();

@@ -38,6 +38,7 @@ public partial class Accounts : IDisposable
     private AccountDto? _deleting;
     private string _confirmName = "";
     private Guid? _apiClientsFor;
+    private Guid? _virtualAccountsFor;
 
     private enum CredentialsPurpose
     {

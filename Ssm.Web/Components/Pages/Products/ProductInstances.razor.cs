@@ -17,6 +17,11 @@ public partial class ProductInstances : IDisposable
     private MudTable<ProductInstanceRow>? _table;
     private IReadOnlyList<AccountDto> _accounts = [];
     private Guid? _accountId;
+    private Guid? _virtualAccountId;
+    private IReadOnlyList<VirtualAccountDto> _virtualAccounts = [];
+    // The virtual accounts of the expanded product's account, and the one chosen to move it to.
+    private IReadOnlyList<VirtualAccountDto> _moveTargets = [];
+    private Guid? _moveTo;
     private string? _search;
     private ProductInstancePage? _page;
     private Guid? _expanded;
@@ -45,7 +50,7 @@ public partial class ProductInstances : IDisposable
         {
             _error = null;
             _page = await Sender.Send(new ListProductInstances(_accountId, _search, sort, state.SortDirection == SortDirection.Descending,
-                state.Page + 1, state.PageSize), cancellationToken);
+                state.Page + 1, state.PageSize, _accountId is null ? null : _virtualAccountId), cancellationToken);
             return new TableData<ProductInstanceRow> { Items = _page.Items, TotalItems = (int)Math.Min(int.MaxValue, _page.Total) };
         }
         catch (ValidationException ex)
@@ -63,10 +68,34 @@ public partial class ProductInstances : IDisposable
         return ReloadAsync();
     }
 
-    private Task AccountChangedAsync(Guid? accountId)
+    private async Task AccountChangedAsync(Guid? accountId)
     {
         _accountId = accountId;
+        _virtualAccountId = null;
+        _virtualAccounts = accountId is { } id ? await Sender.Send(new ListVirtualAccounts(id)) : [];
+        await ReloadAsync();
+    }
+
+    private Task VirtualAccountChangedAsync(Guid? virtualAccountId)
+    {
+        _virtualAccountId = virtualAccountId;
         return ReloadAsync();
+    }
+
+    private async Task MoveAsync(ProductInstanceRow row)
+    {
+        if (_moveTo is not { } target)
+            return;
+        try
+        {
+            await Sender.Send(new MoveProductInstances([row.Id], target));
+            _moveTo = null;
+            await ReloadAsync();
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or ConflictException)
+        {
+            _error = ErrorText.Describe(ex);
+        }
     }
 
     private async Task ToggleDetailsAsync(ProductInstanceRow row)
@@ -78,6 +107,8 @@ public partial class ProductInstances : IDisposable
             return;
         }
         _expanded = row.Id;
+        _moveTo = null;
+        _moveTargets = await Sender.Send(new ListVirtualAccounts(row.AccountId));
         _details = await LoadDetailsAsync(row.Id);
     }
 

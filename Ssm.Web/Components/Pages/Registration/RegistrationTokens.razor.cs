@@ -21,7 +21,8 @@ public partial class RegistrationTokens : IDisposable
         public int? MaxUses { get; set; }
         public bool AllowExportControlled { get; set; }
 
-        public CreateRegistrationToken ToCommand(Guid accountId) => new(accountId, Description ?? "", ExpiresInDays, MaxUses, AllowExportControlled);
+        public CreateRegistrationToken ToCommand(Guid accountId, Guid? virtualAccountId) =>
+            new(accountId, Description ?? "", ExpiresInDays, MaxUses, AllowExportControlled, virtualAccountId);
     }
 
     [Inject] private UiSender Sender { get; set; } = default!;
@@ -34,6 +35,9 @@ public partial class RegistrationTokens : IDisposable
     private IReadOnlyList<AccountDto> _accounts = [];
     private bool _loaded;
     private Guid? _accountId;
+    // A new token goes to the chosen virtual account, or to DEFAULT while all are shown.
+    private Guid? _virtualAccountId;
+    private IReadOnlyList<VirtualAccountDto> _virtualAccounts = [];
     private IReadOnlyList<RegistrationTokenDto>? _tokens;
     private RegistrationTokenDto? _revoking;
     private string? _error;
@@ -69,8 +73,17 @@ public partial class RegistrationTokens : IDisposable
         await LoadAsync();
     }
 
-    private async Task LoadAsync() =>
+    private async Task LoadAsync()
+    {
         _tokens = _accountId is { } id ? await Sender.Send(new ListRegistrationTokens(id)) : null;
+        _virtualAccounts = _accountId is { } account ? await Sender.Send(new ListVirtualAccounts(account)) : [];
+        if (_virtualAccountId is { } chosen && _virtualAccounts.All(v => v.Id != chosen))
+            _virtualAccountId = null;
+    }
+
+    private void VirtualAccountChanged(Guid? virtualAccountId) => _virtualAccountId = virtualAccountId;
+
+    private string VirtualAccountName(Guid id) => _virtualAccounts.FirstOrDefault(v => v.Id == id)?.Name ?? "";
 
     private async Task AccountChangedAsync(Guid? accountId)
     {
@@ -98,7 +111,7 @@ public partial class RegistrationTokens : IDisposable
     private async Task CreateAsync()
     {
         _formError = null;
-        var command = _form.ToCommand(_accountId ?? Guid.Empty);
+        var command = _form.ToCommand(_accountId ?? Guid.Empty, _virtualAccountId);
         // The command's own validator gives the field messages before anything is sent.
         var result = await CreateValidator.ValidateAsync(command);
         _fieldErrors = FieldErrors.Of(result);
