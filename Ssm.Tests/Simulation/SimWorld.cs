@@ -81,7 +81,7 @@ public sealed class SimWorld
         // when it thaws.
         var writers = Databases.Where(d => d.CanAcknowledge && NodeAt(d.Host) is { Process.Alive: true } node
                                            && (node.Supervisor.AcceptsWrites || node.Gate.InFlight > 0)).ToList();
-        if (ClusterFormed && writers.Count > 1)
+        if (ClusterFormed && writers.Count > 1 && !ForcedApart(writers))
             throw new SimViolation($"two databases can acknowledge commits: {string.Join(", ", writers.Select(w => w.NodeName))}");
         foreach (var node in Nodes)
         {
@@ -95,11 +95,33 @@ public sealed class SimWorld
                 throw new SimViolation($"the witness's lease epoch went back: {string.Join(" → ", Lease.Epochs)}");
     }
 
+    private SimDatabase? _forced;
+    private SimDatabase? _forsaken;
+
+    /// <summary>
+    /// ha_takeover is the operator's choice to lose what the old active acknowledges: an old active that could not answer
+    /// (frozen) may still acknowledge what it had admitted, when it thaws and until it sees the newer epoch. That second
+    /// writer is allowed only behind a forced promotion at a newer epoch, and what it acknowledges is forgiven, not counted.
+    /// </summary>
+    private bool ForcedApart(List<SimDatabase> writers)
+    {
+        if (writers.Count != 2 || _forced is null || !writers.Contains(_forced))
+            return false;
+        var old = writers.Single(w => w != _forced);
+        if (NodeAt(old.Host)!.Store.SavedEpoch >= NodeAt(_forced.Host)!.Store.SavedEpoch)
+            return false;
+        if (_forsaken != old)
+            Trace($"{old.NodeName}: may still acknowledge what it admitted before ha_takeover on {_forced.NodeName} (forgiven, the operator's choice)");
+        _forsaken = old;
+        return true;
+    }
+
     /// <summary>A promoted database must hold every acknowledged write, unless the operator forced it (ha_takeover).</summary>
     public void Promoted(SimDatabase database)
     {
         var node = NodeAt(database.Host)!;
         Trace($"{node.Name}: PostgreSQL promoted (timeline {database.Timeline}, {database.History.Count} writes)");
+        (_forced, _forsaken) = (node.ForcingTakeover ? database : null, null);
         var missing = _acknowledged.Where(id => !database.History.Contains(id)).ToList();
         if (missing.Count == 0)
             return;
@@ -184,6 +206,11 @@ public sealed class SimWorld
         {
             if (await answer.Task.WaitAsync(TimeSpan.FromSeconds(3), Scheduler.Time))
             {
+                if (_forsaken == node.Database)
+                {
+                    _forgiven.Add(id);
+                    return;
+                }
                 _acknowledged.Add(id);
                 Acks.Add((Scheduler.Now, id));
             }
