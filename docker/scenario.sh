@@ -3,7 +3,8 @@
 #   1 deploy    the compose cluster comes up and deploys itself: primary active with the VIP, replication sync
 #   2 sync      Host Common Name = the VIP, an account activated with the CSC emulator, a sync; HTTPS through the VIP
 #               then presents the certificate CSC signed (checked against the CSC root, by the VIP's address)
-#   3 products  a registration token; two products (tools/Ssm.ProductSimulator) register through the VIP and report
+#   3 products  a registration token through the API toolkit (client credentials, /oauth/token, the virtual account's
+#               token call); two products (tools/Ssm.ProductSimulator) register through the VIP on port 443 and report
 #   4 failover  ha_cluster_stop on the primary: the secondary takes the role and the VIP; the products report on
 #   5 failback  the primary rejoins, ha_cluster_stop on the secondary hands the role back; the secondary rejoins
 #   6 crash     `kill` of the active node's container: the secondary takes over, the killed one comes back as standby;
@@ -22,6 +23,8 @@ PROJECT=ssmscenario
 SUBNET=172.28.0.0/24
 PRIMARY=172.28.0.11 SECONDARY=172.28.0.9 VIP=172.28.0.14
 VIP_URL=https://$VIP:8443
+# Products reach SSM On-Prem without a port (443), as devices are configured in the field.
+PRODUCT_URL=https://$VIP
 ensure_engine || { echo "scenario: no container engine: $ENGINE_MISSING" >&2; exit 3; }
 compose_cmd || { echo "scenario: no compose program for $ENGINE" >&2; exit 3; }
 for image in localhost/ssm-node:latest localhost/ssm-csc-emulator:latest; do
@@ -196,17 +199,29 @@ for r in json.load(sys.stdin)["items"]:
   wait_until 30 "HTTPS through the VIP with the certificate CSC signed" vip_answers
 }
 
+# toolkit METHOD PATH BEARER [JSON]: a call of the API toolkit as a script of the field makes it (no session, no extra header).
+toolkit() {
+  local data=()
+  [ $# -ge 4 ] && data=(--data "$4")
+  curl -sS --fail-with-body --max-time 10 "${TRUST[@]}" -X "$1" ${3:+-H "Authorization: Bearer $3"} "${data[@]}" "$VIP_URL$2"
+}
+
 step_products() {
-  local token
-  token=$(api POST "/api/accounts/$ACCOUNT_ID/registration-tokens" '{"description":"scenario","expiresInDays":30,"maxUses":null}') || return 1
-  TOKEN=$(field "$token" secret)
-  [ -n "$TOKEN" ] || { fail "no token secret in: $token"; return 1; }
+  # The registration token as automation gets it: client credentials, a bearer token from the query-string form of
+  # /oauth/token, then the toolkit's token call for the DEFAULT virtual account (docs/api-toolkit.md).
+  local client bearer token
+  client=$(api POST "/api/accounts/$ACCOUNT_ID/api-clients" '{"name":"scenario"}') || return 1
+  bearer=$(toolkit POST "/oauth/token?grant_type=client_credentials&client_id=$(field "$client" client.clientId)&client_secret=$(field "$client" secret)" "") || return 1
+  token=$(toolkit POST /api/v1/accounts/LAB/virtual-accounts/DEFAULT/tokens "$(field "$bearer" access_token)" \
+    '{"description":"scenario","expiresAfterDays":30,"exportControlled":false}') || return 1
+  TOKEN=$(field "$token" tokenInfo.token)
+  [ -n "$TOKEN" ] || { fail "no token in the toolkit's answer: $token"; return 1; }
   if [ ! -f "${PRODUCT[1]}" ]; then
     dotnet build tools/Ssm.ProductSimulator/Ssm.ProductSimulator.csproj -c Release --nologo -v quiet -clp:ErrorsOnly >/dev/null || return 1
   fi
   local sn
   for sn in FOC0001 FOC0002; do
-    product register --server "$VIP_URL/" --token "$TOKEN" --sn "$sn" --state "$WORK/$sn.json" >/dev/null || return 1
+    product register --server "$PRODUCT_URL/" --token "$TOKEN" --sn "$sn" --state "$WORK/$sn.json" >/dev/null || return 1
   done
   report_both && instances_are 2
 }
