@@ -64,7 +64,7 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
             cut.Find("[data-testid=product-total]").TextContent.ShouldBe("1 product instance");
         }, Wait);
 
-        cut.Find("[data-testid=product-details-toggle]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=product-details-toggle]").Click());
         cut.WaitForAssertion(() =>
         {
             var details = cut.Find("[data-testid=product-details]");
@@ -86,9 +86,9 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<ProductInstances>();
         cut.WaitForAssertion(() => RowUdis(cut).ShouldBe(["C9300:A1", "C9300:B1"]), Wait);
 
-        cut.FindAll("[data-testid=remove-product]")[0].Click();
+        await cut.InvokeAsync(() => cut.FindAll("[data-testid=remove-product]")[0].Click());
         cut.WaitForElement("[data-testid=remove-confirmation]", Wait).TextContent.ShouldContain("C9300:A1");
-        cut.Find("[data-testid=confirm-remove]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=confirm-remove]").Click());
 
         cut.WaitForAssertion(() => RowUdis(cut).ShouldBe(["C9300:B1"]), Wait);
         await using (var session = fixture.Query())
@@ -174,17 +174,17 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<RegistrationTokens>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=no-tokens]"), Wait);
 
-        cut.Find("[data-testid=new-token]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=new-token]").Click());
         IRenderedComponent<IComponent> dialog = dialogs;
         dialogs.WaitForAssertion(() => dialogs.Find("[data-testid=create-token]"), Wait);
         dialog.Input("token-expiry").Change("400");
-        dialogs.Find("[data-testid=create-token]").Click();
+        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=create-token]").Click());
         dialogs.WaitForAssertion(() => dialogs.Markup.ShouldContain($"Expire after 1 to {RegistrationToken.MaxExpiryDays} days."), Wait);
 
         dialog.Input("token-description").Change("Branch offices");
         dialog.Input("token-expiry").Change("30");
         dialog.Input("token-max-uses").Change("5");
-        dialogs.Find("[data-testid=create-token]").Click();
+        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=create-token]").Click());
 
         string secret = "";
         dialogs.WaitForAssertion(() =>
@@ -206,8 +206,8 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         }, Wait);
         cut.Markup.ShouldNotContain(secret);
 
-        dialogs.Find("[data-testid=close-token]").Click();
-        cut.Find("[data-testid=new-token]").Click();
+        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=close-token]").Click());
+        await cut.InvokeAsync(() => cut.Find("[data-testid=new-token]").Click());
         dialogs.WaitForAssertion(() => dialogs.Find("[data-testid=create-token]"), Wait);
         dialogs.Markup.ShouldNotContain(secret);
         dialogs.FindAll("[data-testid=token-secret]").ShouldBeEmpty();
@@ -222,9 +222,9 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<RegistrationTokens>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=token-row]").GetAttribute("data-status").ShouldBe("Active"), Wait);
 
-        cut.Find("[data-testid=revoke-token]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=revoke-token]").Click());
         cut.WaitForElement("[data-testid=revoke-confirmation]", Wait);
-        cut.Find("[data-testid=confirm-revoke]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=confirm-revoke]").Click());
 
         cut.WaitForAssertion(() => cut.Find("[data-testid=token-row]").GetAttribute("data-status").ShouldBe("Revoked"), Wait);
         cut.FindAll("[data-testid=revoke-token]").ShouldBeEmpty();

@@ -65,7 +65,7 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         sync.WaitForAssertion(() => sync.Markup.ShouldContain("No synchronization yet."), Wait);
         licenses.WaitForAssertion(() => licenses.Markup.ShouldContain("No licenses yet"), Wait);
 
-        sync.Find("[data-testid=sync-all]").Click();
+        await sync.InvokeAsync(() => sync.Find("[data-testid=sync-all]").Click());
 
         sync.WaitForAssertion(() => sync.FindAll("[data-testid=sync-run]").ShouldHaveSingleItem().GetAttribute("data-result").ShouldBe("Succeeded"),
             TimeSpan.FromSeconds(20));
@@ -84,12 +84,12 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         // Loaded first: the stored schedule fills the form when it arrives.
         cut.WaitForElement("[data-testid=next-run]", Wait);
         page.Input("at").Change("25:99");
-        cut.Find("[data-testid=save-schedule]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=save-schedule]").Click());
         cut.WaitForAssertion(() => cut.Find("[data-testid=sync-error]").TextContent.ShouldContain("not a time of day"), Wait);
         (await fixture.Send(new GetSyncSchedule())).SetBy.ShouldBe("");
 
         page.Input("at").Change("03:15");
-        cut.Find("[data-testid=save-schedule]").Click();
+        await cut.InvokeAsync(() => cut.Find("[data-testid=save-schedule]").Click());
         cut.WaitForAssertion(() => cut.Find("[data-testid=next-run]").TextContent.ShouldContain("03:15 UTC"), Wait);
         var stored = await fixture.Send(new GetSyncSchedule());
         (stored.At, stored.SetBy).ShouldBe((new TimeOnly(3, 15), "alice"));

@@ -227,6 +227,10 @@ public static class ApiToolkitEndpoints
         {
             return (null, "The body is not valid JSON.");
         }
+        catch (InvalidOperationException)
+        {
+            return (null, ApiBodies.NotText);
+        }
     }
 }
 
@@ -245,8 +249,23 @@ public static class ApiBodies
 {
     public sealed record NewToken(string Description, int ExpiresAfterDays, bool ExportControlled);
 
+    /// <summary>A JSON string escape that is no text (a lone surrogate such as "\uD83D"): refused, not a server error (found by FuzzTests).</summary>
+    public const string NotText = "A string in the body is not valid text (a lone UTF-16 surrogate).";
+
     /// <summary>{"description":"…","expiresAfterDays":30,"exportControlled":false}: the days are required, the rest optional.</summary>
     public static (NewToken? Token, string? Error) NewTokenOf(byte[] body)
+    {
+        try
+        {
+            return ReadNewToken(body);
+        }
+        catch (InvalidOperationException)
+        {
+            return (null, NotText);
+        }
+    }
+
+    private static (NewToken? Token, string? Error) ReadNewToken(byte[] body)
     {
         var (json, error) = ObjectOf(body, "{\"description\":\"…\",\"expiresAfterDays\":30,\"exportControlled\":false}");
         if (json is not { } root)
@@ -284,9 +303,16 @@ public static class ApiBodies
         var (json, error) = ObjectOf(body, "{\"token\":\"…\"}");
         if (json is not { } root)
             return (null, error);
-        return root.TryGetProperty("token", out var token) && token.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(token.GetString())
-            ? (token.GetString(), null)
-            : (null, "token is required: the registration token's text, as a string.");
+        try
+        {
+            return root.TryGetProperty("token", out var token) && token.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(token.GetString())
+                ? (token.GetString(), null)
+                : (null, "token is required: the registration token's text, as a string.");
+        }
+        catch (InvalidOperationException)
+        {
+            return (null, NotText);
+        }
     }
 
     private static (JsonElement? Root, string? Error) ObjectOf(byte[] body, string example)
