@@ -43,7 +43,7 @@ public sealed class AccountsPageTests(CoreFixture fixture) : IAsyncLifetime
         page.Input("new-name").Change("Lab 2");
         page.Input("new-email").Change("ops@example.com");
         page.Input("new-description").Change("second lab");
-        cut.Find("[data-testid=create-account]").Click();
+        await cut.ClickAsync("create-account");
 
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").ShouldHaveSingleItem().GetAttribute("data-name").ShouldBe("Lab 2"));
         var stored = (await StoredAccounts()).ShouldHaveSingleItem();
@@ -59,7 +59,7 @@ public sealed class AccountsPageTests(CoreFixture fixture) : IAsyncLifetime
 
         page.Input("new-name").Change("no;semicolons");
         page.Input("new-email").Change("ops@example.com");
-        cut.Find("[data-testid=create-account]").Click();
+        await cut.ClickAsync("create-account");
 
         cut.WaitForAssertion(() => cut.Markup.ShouldContain(AccountRules.NameRuleText));
         (await StoredAccounts()).ShouldBeEmpty();
@@ -75,7 +75,7 @@ public sealed class AccountsPageTests(CoreFixture fixture) : IAsyncLifetime
 
         page.Input("new-name").Change("lab 1");
         page.Input("new-email").Change("ops@example.com");
-        cut.Find("[data-testid=create-account]").Click();
+        await cut.ClickAsync("create-account");
 
         cut.WaitForAssertion(() => cut.Markup.ShouldContain("already exists"));
         (await StoredAccounts()).ShouldHaveSingleItem().Name.ShouldBe("Lab 1");
@@ -104,13 +104,13 @@ public sealed class AccountsPageTests(CoreFixture fixture) : IAsyncLifetime
         IRenderedComponent<IComponent> page = cut;
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").Count.ShouldBe(1));
 
-        cut.Find("[data-testid=delete-account]").Click();
+        await cut.ClickAsync("delete-account");
         cut.WaitForElement("[data-testid=confirm-delete]").HasAttribute("disabled").ShouldBeTrue();
         (await StoredAccounts()).Count.ShouldBe(1);
 
         page.Input("confirm-name").Input("Lab 1");
         cut.WaitForAssertion(() => cut.Find("[data-testid=confirm-delete]").HasAttribute("disabled").ShouldBeFalse());
-        cut.Find("[data-testid=confirm-delete]").Click();
+        await cut.ClickAsync("confirm-delete");
 
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").ShouldBeEmpty());
         (await StoredAccounts()).ShouldBeEmpty();

@@ -31,10 +31,10 @@ public sealed class ApiClientsPanelTests(CoreFixture fixture) : IAsyncLifetime
         IRenderedComponent<IComponent> page = cut;
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=account-row]").Count.ShouldBe(1), TimeSpan.FromSeconds(10));
 
-        cut.Find("[data-testid=api-clients]").Click();
+        await cut.ClickAsync("api-clients");
         cut.WaitForAssertion(() => cut.Find("[data-testid=no-api-clients]"), TimeSpan.FromSeconds(10));
         page.Input("api-client-name").Change("nagios");
-        cut.Find("[data-testid=create-api-client]").Click();
+        await cut.ClickAsync("create-api-client");
 
         // The list refreshes on its own notification, the secret comes with the command's answer: wait for both.
         cut.WaitForAssertion(() =>
@@ -48,13 +48,13 @@ public sealed class ApiClientsPanelTests(CoreFixture fixture) : IAsyncLifetime
         cut.Find("[data-testid=api-client-id]").TextContent.ShouldBe(stored.ClientId);
         cut.Find("[data-testid=api-client-created]").TextContent.ShouldContain("shown only this once");
 
-        cut.Find("[data-testid=api-client-done]").Click();
+        await cut.ClickAsync("api-client-done");
         cut.WaitForAssertion(() => cut.FindAll("[data-testid=api-client-secret]").ShouldBeEmpty());
         cut.Markup.ShouldNotContain(secret);
 
-        cut.Find("[data-testid=revoke-api-client]").Click();
+        await cut.ClickAsync("revoke-api-client");
         // The confirmation opens in a render of its own: awaited, not read at once (it failed once in CI).
-        cut.WaitForElement("[data-testid=confirm-revoke-api-client]").Click();
+        await cut.ClickAsync("confirm-revoke-api-client");
         cut.WaitForAssertion(() => cut.Find("[data-testid=api-client-status]").TextContent.ShouldContain("revoked"));
         (await StoredClientAsync()).RevokedBy.ShouldBe("alice");
     }

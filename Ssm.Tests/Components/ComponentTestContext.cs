@@ -1,7 +1,10 @@
 using AngleSharp.Dom;
 using Bunit;
+using Bunit.Rendering;
 using FluentValidation;
+using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Ssm.Application.Accounts;
@@ -33,4 +36,32 @@ public static class ComponentTestContext
     /// <summary>The input element of a MudBlazor field marked with data-testid.</summary>
     public static IElement Input(this IRenderedComponent<Microsoft.AspNetCore.Components.IComponent> cut, string testId) =>
         cut.FindAll($"input[data-testid={testId}]").FirstOrDefault() ?? cut.Find($"[data-testid={testId}] input");
+
+    /// <summary>
+    /// Clicks the <paramref name="index"/>th element marked with data-testid once it is there, and waits for its handler.
+    /// A page that re-renders on its own (a change notification) can replace a button's handler between finding and
+    /// clicking it; bUnit then refuses the stale handler id, nothing has run, and the element is found and clicked again.
+    /// A handler that ran is never run twice, and a click that is lost fails here rather than in a later assertion.
+    /// </summary>
+    public static Task ClickAsync<TComponent>(this IRenderedComponent<TComponent> cut, string testId, int index = 0)
+        where TComponent : IComponent => cut.ClickSelectorAsync($"[data-testid={testId}]", index);
+
+    /// <summary>As <see cref="ClickAsync{TComponent}"/>, for the element that a CSS selector finds.</summary>
+    public static async Task ClickSelectorAsync<TComponent>(this IRenderedComponent<TComponent> cut, string selector, int index = 0)
+        where TComponent : IComponent
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            cut.WaitForAssertion(() => cut.FindAll(selector).Count.ShouldBeGreaterThan(index, $"no {selector} number {index}"));
+            try
+            {
+                await cut.FindAll(selector)[index].ClickAsync(new MouseEventArgs());
+                return;
+            }
+            catch (UnknownEventHandlerIdException) when (attempt < 20)
+            {
+                // The render that replaced the handler has happened; the next find sees the new one.
+            }
+        }
+    }
 }

@@ -27,10 +27,10 @@ public sealed class NotificationsPageTests(CoreFixture fixture) : IAsyncLifetime
         cut.FindAll("[data-testid=syslog-settings] input[type=checkbox]").First().Change(true);
         (cut.FindAll("input[data-testid=syslog-host]").FirstOrDefault() ?? cut.Find("[data-testid=syslog-host] input")).Change("127.0.0.1");
         (cut.FindAll("input[data-testid=syslog-port]").FirstOrDefault() ?? cut.Find("[data-testid=syslog-port] input")).Change(receiver.Port.ToString());
-        await cut.InvokeAsync(() => cut.Find("[data-testid=save-notifications]").Click());
+        await cut.ClickAsync("save-notifications");
         cut.WaitForAssertion(() => cut.Find("[data-testid=notification-message]").TextContent.ShouldBe("Saved."), Wait);
 
-        await cut.InvokeAsync(() => cut.Find("[data-testid=test-syslog]").Click());
+        await cut.ClickAsync("test-syslog");
         cut.WaitForAssertion(() => cut.Find("[data-testid=notification-message]").TextContent.ShouldContain("Test notification sent"), Wait);
         (await receiver.ReceiveAsync(Wait)).ShouldContain("Test notification from SSM On-Prem, sent by alice");
 

@@ -64,7 +64,7 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
             cut.Find("[data-testid=product-total]").TextContent.ShouldBe("1 product instance");
         }, Wait);
 
-        await cut.InvokeAsync(() => cut.Find("[data-testid=product-details-toggle]").Click());
+        await cut.ClickAsync("product-details-toggle");
         cut.WaitForAssertion(() =>
         {
             var details = cut.Find("[data-testid=product-details]");
@@ -86,9 +86,9 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<ProductInstances>();
         cut.WaitForAssertion(() => RowUdis(cut).ShouldBe(["C9300:A1", "C9300:B1"]), Wait);
 
-        await cut.InvokeAsync(() => cut.FindAll("[data-testid=remove-product]")[0].Click());
+        await cut.ClickAsync("remove-product", 0);
         cut.WaitForElement("[data-testid=remove-confirmation]", Wait).TextContent.ShouldContain("C9300:A1");
-        await cut.InvokeAsync(() => cut.Find("[data-testid=confirm-remove]").Click());
+        await cut.ClickAsync("confirm-remove");
 
         cut.WaitForAssertion(() => RowUdis(cut).ShouldBe(["C9300:B1"]), Wait);
         await using (var session = fixture.Query())
@@ -141,7 +141,7 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         nx.QuerySelector("[data-testid=license-status]")!.TextContent.Trim().ShouldBe("Out of Compliance");
         nx.QuerySelector("[data-testid=license-available]")!.TextContent.ShouldBe("-1");
 
-        dna.QuerySelector("[data-testid=license-chart]")!.Click();
+        await cut.ClickSelectorAsync("[data-testid=license-row][data-name='DNA Advantage'] [data-testid=license-chart]");
         cut.WaitForAssertion(() =>
         {
             cut.Find("[data-testid=usage-chart]").GetAttribute("data-tag").ShouldBe(Dna);
@@ -174,17 +174,17 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<RegistrationTokens>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=no-tokens]"), Wait);
 
-        await cut.InvokeAsync(() => cut.Find("[data-testid=new-token]").Click());
+        await cut.ClickAsync("new-token");
         IRenderedComponent<IComponent> dialog = dialogs;
         dialogs.WaitForAssertion(() => dialogs.Find("[data-testid=create-token]"), Wait);
         dialog.Input("token-expiry").Change("400");
-        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=create-token]").Click());
+        await dialogs.ClickAsync("create-token");
         dialogs.WaitForAssertion(() => dialogs.Markup.ShouldContain($"Expire after 1 to {RegistrationToken.MaxExpiryDays} days."), Wait);
 
         dialog.Input("token-description").Change("Branch offices");
         dialog.Input("token-expiry").Change("30");
         dialog.Input("token-max-uses").Change("5");
-        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=create-token]").Click());
+        await dialogs.ClickAsync("create-token");
 
         string secret = "";
         dialogs.WaitForAssertion(() =>
@@ -206,8 +206,8 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         }, Wait);
         cut.Markup.ShouldNotContain(secret);
 
-        await dialogs.InvokeAsync(() => dialogs.Find("[data-testid=close-token]").Click());
-        await cut.InvokeAsync(() => cut.Find("[data-testid=new-token]").Click());
+        await dialogs.ClickAsync("close-token");
+        await cut.ClickAsync("new-token");
         dialogs.WaitForAssertion(() => dialogs.Find("[data-testid=create-token]"), Wait);
         dialogs.Markup.ShouldNotContain(secret);
         dialogs.FindAll("[data-testid=token-secret]").ShouldBeEmpty();
@@ -222,9 +222,9 @@ public sealed class ProductPagesTests(CoreFixture fixture) : IAsyncLifetime
         var cut = context.Render<RegistrationTokens>();
         cut.WaitForAssertion(() => cut.Find("[data-testid=token-row]").GetAttribute("data-status").ShouldBe("Active"), Wait);
 
-        await cut.InvokeAsync(() => cut.Find("[data-testid=revoke-token]").Click());
+        await cut.ClickAsync("revoke-token");
         cut.WaitForElement("[data-testid=revoke-confirmation]", Wait);
-        await cut.InvokeAsync(() => cut.Find("[data-testid=confirm-revoke]").Click());
+        await cut.ClickAsync("confirm-revoke");
 
         cut.WaitForAssertion(() => cut.Find("[data-testid=token-row]").GetAttribute("data-status").ShouldBe("Revoked"), Wait);
         cut.FindAll("[data-testid=revoke-token]").ShouldBeEmpty();

@@ -33,15 +33,15 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         cut.WaitForElement("[data-testid=request-activation]", Wait);
         // Found and clicked on the renderer's own thread: a live update of the list between the two would leave the
         // click on a handler that no longer exists.
-        await cut.InvokeAsync(() => cut.Find("[data-testid=request-activation]").Click());
+        await cut.ClickAsync("request-activation");
         page.Input("csc-user").Change("csc-operator");
         page.Input("csc-password").Change("wrong");
-        await cut.InvokeAsync(() => cut.Find("[data-testid=csc-submit]").Click());
+        await cut.ClickAsync("csc-submit");
         cut.WaitForAssertion(() => cut.Find("[data-testid=table-error]").TextContent.ShouldContain("CSC refused"), Wait);
         cut.Find("[data-testid=account-status]").TextContent.ShouldBe("New");
 
         page.Input("csc-password").Change(CscEmulatorProcess.Password);
-        await cut.InvokeAsync(() => cut.Find("[data-testid=csc-submit]").Click());
+        await cut.ClickAsync("csc-submit");
         cut.WaitForAssertion(() =>
         {
             cut.Find("[data-testid=account-status]").TextContent.ShouldBe("Requested", cut.FindAll("[data-testid=table-error]").FirstOrDefault()?.TextContent);
@@ -65,7 +65,7 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         sync.WaitForAssertion(() => sync.Markup.ShouldContain("No synchronization yet."), Wait);
         licenses.WaitForAssertion(() => licenses.Markup.ShouldContain("No licenses yet"), Wait);
 
-        await sync.InvokeAsync(() => sync.Find("[data-testid=sync-all]").Click());
+        await sync.ClickAsync("sync-all");
 
         sync.WaitForAssertion(() => sync.FindAll("[data-testid=sync-run]").ShouldHaveSingleItem().GetAttribute("data-result").ShouldBe("Succeeded"),
             TimeSpan.FromSeconds(20));
@@ -84,12 +84,12 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         // Loaded first: the stored schedule fills the form when it arrives.
         cut.WaitForElement("[data-testid=next-run]", Wait);
         page.Input("at").Change("25:99");
-        await cut.InvokeAsync(() => cut.Find("[data-testid=save-schedule]").Click());
+        await cut.ClickAsync("save-schedule");
         cut.WaitForAssertion(() => cut.Find("[data-testid=sync-error]").TextContent.ShouldContain("not a time of day"), Wait);
         (await fixture.Send(new GetSyncSchedule())).SetBy.ShouldBe("");
 
         page.Input("at").Change("03:15");
-        await cut.InvokeAsync(() => cut.Find("[data-testid=save-schedule]").Click());
+        await cut.ClickAsync("save-schedule");
         cut.WaitForAssertion(() => cut.Find("[data-testid=next-run]").TextContent.ShouldContain("03:15 UTC"), Wait);
         var stored = await fixture.Send(new GetSyncSchedule());
         (stored.At, stored.SetBy).ShouldBe((new TimeOnly(3, 15), "alice"));
@@ -104,7 +104,7 @@ public sealed class SyncPagesTests(SyncPagesCscFixture fixture) : IClassFixture<
         download.SetVoidResult();
         var cut = context.Render<Synchronization>();
 
-        cut.WaitForElement("[data-testid=offline-request]", Wait).Click();
+        await cut.ClickAsync("offline-request");
         cut.WaitForAssertion(() => cut.Find("[data-testid=offline-result]").TextContent.ShouldContain("1 accounts"), Wait);
         var request = download.Invocations.ShouldHaveSingleItem().Arguments[1].ShouldBeOfType<string>();
         request.ShouldContain(account.Id.ToString());
