@@ -54,9 +54,6 @@ public sealed class MartenClusterJournal(IDocumentStore documents) : IClusterJou
         await session.SaveChangesAsync(cancellationToken);
     }
 
-    public async Task ApplySchemaAsync(CancellationToken cancellationToken)
-    {
-        await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        await Accounts.VirtualAccountMigration.RunAsync(documents, DateTimeOffset.UtcNow, cancellationToken);
-    }
+    public Task ApplySchemaAsync(CancellationToken cancellationToken) =>
+        Common.SchemaUpgrade.ApplyAsync(documents, DateTimeOffset.UtcNow, cancellationToken);
 }

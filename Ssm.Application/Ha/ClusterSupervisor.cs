@@ -174,20 +174,27 @@ public sealed class ClusterSupervisor(
     private async Task<string> HandOverLockedAsync(CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
+        var steps = new StepTimer(time);
         var hello = PeerUrl is { } url ? await peer.HeartbeatAsync(url, Hello(), cancellationToken) : null;
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
+        steps.Step("heartbeat");
 
         await vip.ReleaseAsync();
         SetRole(NodeState.HandingOver, HandingOverText);
+        steps.Step("VIP release");
         // No request is admitted any more; those admitted get their true answer before the server stops (a fast
         // shutdown would cut them off, and a client whose commit was cut off cannot know whether it happened).
         if (!await writeGate.WaitDrainedAsync(TimeSpan.FromSeconds(2), time))
             logger.LogWarning("{Count} requests still running 2 s into the handover; stopping the database under them", writeGate.InFlight);
+        steps.Step("drain");
         // A fast shutdown sends all WAL to the connected standby before the server exits.
         await database.StopAsync(cancellationToken);
+        steps.Step("database stop");
         var lsn = await database.LastCheckpointLsnAsync(cancellationToken);
+        steps.Step("checkpoint LSN");
         if (standbyReady && witness.Configured)
             await witness.TransferAsync(_state.ClusterName, Name, _state.PeerName!, Epoch, _ha.FailoverTimeout, cancellationToken);
+        steps.Step("lease transfer");
 
         // Without a standby to take over, this node keeps the newest data and stays the one to resume.
         SaveIntent(NodeIntent.Stopped, standbyReady ? NodeRole.Standby : NodeRole.Active);
@@ -203,6 +210,8 @@ public sealed class ClusterSupervisor(
             // standby waits up to 10 s for the replay, then promotes: a lost answer costs 12 s, not 30 (simulator, seed 4663).
             var reply = await peer.CallAsync<HandoverReply>(PeerUrl!, "/peer/promote",
                 new HandoverRequest(Name, Epoch, lsn, "planned handover (ha_cluster_stop)"), TimeSpan.FromSeconds(12), cancellationToken);
+            steps.Step($"peer's promotion ({reply.TotalMs:0} ms inside {reply.Node})");
+            logger.LogInformation("Handover steps: {Steps}", steps);
             return $"Cluster services stopped on {Name}. {reply.Node} is active at epoch {reply.Epoch} " +
                    $"(handover {time.GetElapsedTime(started).TotalMilliseconds:0} ms, promote {reply.PromoteMs:0} ms).";
         }
@@ -542,9 +551,11 @@ public sealed class ClusterSupervisor(
             // Already promoted from this very handover (the peer lost, then retried): the same answer again.
             if (ClusterRules.OnHandoverRequest(Facts(), request) == HandoverAnswer.AlreadyDone)
                 return new HandoverReply(Name, Epoch, 0, time.GetElapsedTime(started).TotalMilliseconds);
+            var steps = new StepTimer(time);
             _state.Epoch = request.Epoch;
             if (request.MinimumLsn is not null && !await database.WaitReplayedAsync(request.MinimumLsn, TimeSpan.FromSeconds(10), cancellationToken))
                 throw new WrongStateException($"this standby did not replay up to {request.MinimumLsn} within 10 s; not promoting");
+            steps.Step("replay");
             if (witness.Configured)
             {
                 _lastRenewal = time.GetTimestamp();
@@ -552,7 +563,9 @@ public sealed class ClusterSupervisor(
                 if (!ClusterRules.LeaseTransferredToMe(Facts(), lease) && !await witness.TryAcquireAsync(_state.ClusterName, Name, Epoch, Epoch + 1, _ha.FailoverTimeout, cancellationToken))
                     throw new WrongStateException("the witness did not grant this node the next epoch");
             }
-            var promote = await PromoteLockedAsync(request.Cause, request.From, started, cancellationToken);
+            steps.Step("lease");
+            var promote = await PromoteLockedAsync(request.Cause, request.From, started, cancellationToken, steps);
+            logger.LogInformation("Handover promotion steps: {Steps}", steps);
             return new HandoverReply(Name, Epoch, promote.TotalMilliseconds, time.GetElapsedTime(started).TotalMilliseconds);
         }
         finally
@@ -822,7 +835,9 @@ public sealed class ClusterSupervisor(
                 // when the last one has answered, and the renewal goes on every heartbeat regardless.
                 if (probe is null || probe.IsCompleted)
                     probe = ProbeDatabaseAsync();
+                _renewalAskedAt = time.GetTimestamp();
                 var renewed = witness.Configured ? await TryRenewLeaseAsync(CancellationToken.None) : true;
+                _renewalAnsweredAt = time.GetTimestamp();
                 if (ClusterRules.OnLeaseAnswer(Facts(), renewed, Lease) is { } fence)
                     await FenceNowAsync(fence);
             }
@@ -1010,23 +1025,31 @@ public sealed class ClusterSupervisor(
 
     // ---------------------------------------------------------------- transitions
 
-    private async Task<TimeSpan> PromoteLockedAsync(string cause, string from, long started, CancellationToken cancellationToken)
+    private async Task<TimeSpan> PromoteLockedAsync(string cause, string from, long started, CancellationToken cancellationToken, StepTimer? steps = null)
     {
+        var own = steps is null;
+        steps ??= new StepTimer(time);
         var promote = await database.PromoteAsync(cancellationToken);
+        steps.Step("promote");
         _state.Epoch++;
         Mode = ReplicationMode.Async;
-        await ActivateLockedAsync(cancellationToken);
+        await ActivateLockedAsync(cancellationToken, steps);
         var total = time.GetElapsedTime(started);
         var record = new FailoverRecord(clock.UtcNow, cause, from, Name, Epoch, Math.Round(total.TotalMilliseconds, 1));
         await JournalAsync(ct => journal.RecordTakeoverAsync(record, ct), "the takeover into the cluster document", TimeSpan.FromSeconds(5), cancellationToken);
         await Record(EventCategory.Cluster, "Failover", $"{cause}: {from} → {Name}, epoch {Epoch}, {total.TotalMilliseconds:0} ms", cancellationToken);
+        steps.Step("journal");
+        if (own)
+            logger.LogInformation("Takeover steps: {Steps}", steps);
         return promote;
     }
 
-    private async Task ActivateLockedAsync(CancellationToken cancellationToken)
+    private async Task ActivateLockedAsync(CancellationToken cancellationToken, StepTimer? steps = null)
     {
+        steps ??= new StepTimer(time);
         // Renew at once: the watchdog counts from the last renewal, and promotion took some of the lease.
         await RequireLeaseAsync(cancellationToken);
+        steps.Step("renewal");
         SaveIntent(NodeIntent.Member, NodeRole.Active);
         TakeoverNeedsOperator = false;
         if (_state.PeerName is { } standby)
@@ -1038,14 +1061,18 @@ public sealed class ClusterSupervisor(
             Mode = string.IsNullOrEmpty(state.SyncStandbyNames) ? ReplicationMode.Async : ReplicationMode.Sync;
             _syncRecorded = false;
         }
+        steps.Step("slot and mode");
         // Again right before the role and the VIP: the calls above may have waited for a frozen or slow database while
         // the lease expired and the other node took over (simulator, seeds 750 and 9139).
         await RequireLeaseAsync(cancellationToken);
         // The role before the VIP: the first client through the VIP must not meet the standby page.
         SetRole(NodeState.Active, _state.Vip is null ? "active" : $"active, holding VIP {_state.Vip}");
+        steps.Step("renewal");
         await TryAcquireVipAsync(cancellationToken);
+        steps.Step("VIP");
         // Only a new version changes the schema; clients already reach the node meanwhile.
         await journal.ApplySchemaAsync(cancellationToken);
+        steps.Step("schema");
     }
 
     /// <summary>
@@ -1075,13 +1102,37 @@ public sealed class ClusterSupervisor(
     private async Task WatchdogAsync()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), time);
+        var lastTick = time.GetTimestamp();
         while (await timer.WaitForNextTickAsync())
         {
+            var tickGap = time.GetElapsedTime(lastTick);
+            lastTick = time.GetTimestamp();
             if (Volatile.Read(ref _fencing) != 0)
                 continue;
             if (ClusterRules.OnWatchdog(Facts(), time.GetElapsedTime(_lastRenewal), PeerAge, time.GetElapsedTime(_lastDatabaseOk), _ha) is { } fence)
+            {
+                logger.LogWarning("Watchdog fence: {Timing}", DescribeLeaseTiming(tickGap));
                 await FenceNowAsync(fence);
+            }
         }
+    }
+
+    private long _renewalAskedAt;
+    private long _renewalAnsweredAt;
+
+    /// <summary>
+    /// Says where the time went when the watchdog fences: a renewal still unanswered (the witness or the network is
+    /// slow) reads differently from a lease loop that did not run (the process was starved of threads or CPU).
+    /// </summary>
+    private string DescribeLeaseTiming(TimeSpan watchdogTickGap)
+    {
+        var asked = _renewalAskedAt == 0 ? (TimeSpan?)null : time.GetElapsedTime(_renewalAskedAt);
+        var answered = _renewalAnsweredAt >= _renewalAskedAt && _renewalAskedAt != 0;
+        var renewal = asked is not { } ago ? "no renewal asked yet"
+            : answered ? $"the last renewal was asked {ago.TotalMilliseconds:0} ms ago and answered in {time.GetElapsedTime(_renewalAskedAt, _renewalAnsweredAt).TotalMilliseconds:0} ms"
+            : $"the last renewal was asked {ago.TotalMilliseconds:0} ms ago and is still unanswered";
+        return $"{renewal}; the watchdog's own tick came {watchdogTickGap.TotalMilliseconds:0} ms after the one before (50 ms planned); "
+            + $"thread pool: {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} work items queued";
     }
 
     /// <summary>

@@ -1,5 +1,7 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -369,9 +371,37 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         // Left by a killed postmaster (a crash): nothing runs to stop, and no program needs starting for that.
         if (int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid) && !IsAlive(pid))
             return;
-        await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], null, cancellationToken,
-            throwOnError: false);
+        if (!await FastShutdownAsync(pidFile, cancellationToken))
+            await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"), ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], null, cancellationToken,
+                throwOnError: false);
         ForgetConnections();
+    }
+
+    private const int SigInt = 2;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>
+    /// A fast shutdown as pg_ctl makes it (SIGINT to the postmaster), then the wait for the postmaster to exit, polled
+    /// every 5 ms. pg_ctl is a program to start and polls every 100 ms, both inside a planned handover's gap. False when
+    /// the pid file names no postgres that took the signal: then pg_ctl does it.
+    /// </summary>
+    private async Task<bool> FastShutdownAsync(string pidFile, CancellationToken cancellationToken)
+    {
+        if (!OperatingSystem.IsLinux() || !int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid))
+            return false;
+        var commandLine = Path.Combine("/proc", pid.ToString(), "cmdline");
+        if (!File.Exists(commandLine) || !(await File.ReadAllTextAsync(commandLine, cancellationToken)).Contains("postgres") || SendSignal(pid, SigInt) != 0)
+            return false;
+        var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 60;
+        while (IsAlive(pid))
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+                throw new TimeoutException($"PostgreSQL in {DataDirectory} did not shut down within 60 s of the fast shutdown request");
+            await Task.Delay(5, cancellationToken);
+        }
+        return true;
     }
 
     /// <summary>
@@ -603,9 +633,28 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     public async Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken)
     {
+        // From the control file itself: pg_controldata is a program to start (120–160 ms on two loaded cores), and a
+        // planned handover waits for this between stopping the server and asking the standby to promote.
+        var controlFile = Path.Combine(DataDirectory, "global", "pg_control");
+        if (File.Exists(controlFile) && CheckpointLocation(await File.ReadAllBytesAsync(controlFile, cancellationToken)) is { } lsn)
+            return lsn;
         var output = await ProcessRunner.RunPostgresAsync(Tool("pg_controldata"), ["-D", DataDirectory], null, cancellationToken);
         var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("Latest checkpoint location:"));
         return line?.Split(':', 2)[1].Trim();
+    }
+
+    /// <summary>
+    /// The latest checkpoint's location in a control file, as pg_controldata prints it; null for a layout this does not
+    /// know. ControlFileData of pg_control_version 1300 (PostgreSQL 13 to 16), in the machine's byte order: the system
+    /// identifier (8 bytes), pg_control_version (4), catalog_version_no (4), state (4, padded to 8), time (8), then the
+    /// checkpoint's LSN at byte 32.
+    /// </summary>
+    public static string? CheckpointLocation(ReadOnlySpan<byte> control)
+    {
+        if (!BitConverter.IsLittleEndian || control.Length < 40 || BinaryPrimitives.ReadUInt32LittleEndian(control[8..]) != 1300)
+            return null;
+        var lsn = BinaryPrimitives.ReadUInt64LittleEndian(control[32..]);
+        return $"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}";
     }
 
     public async Task<bool> WaitReplayedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken)

@@ -30,9 +30,8 @@ public sealed class SchemaInitializer(IDocumentStore store, NpgsqlDataSource dat
             logger.LogInformation("Database is a read-only standby; schema left as replicated");
             return;
         }
-        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        await Application.Accounts.VirtualAccountMigration.RunAsync(store, DateTimeOffset.UtcNow, cancellationToken);
-        logger.LogInformation("Database schema is up to date");
+        var applied = await Application.Common.SchemaUpgrade.ApplyAsync(store, DateTimeOffset.UtcNow, cancellationToken);
+        logger.LogInformation(applied ? "Database schema is up to date" : "Database schema is up to date (applied by this build before)");
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
