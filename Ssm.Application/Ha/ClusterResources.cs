@@ -53,6 +53,8 @@ public interface IDatabaseNode
     Task AllowPeerAsync(string? peerHost, string? peerName, CancellationToken cancellationToken);
     /// <summary>Readies the process for talking to the peer's database (started in the background, not awaited).</summary>
     void WarmUp(DatabaseEndpoint peer);
+    /// <summary>A checkpoint now, so that a shutdown soon after has few dirty buffers left to write.</summary>
+    Task CheckpointAsync(CancellationToken cancellationToken);
     /// <summary>The WAL position of the last checkpoint of a stopped server (its shutdown checkpoint).</summary>
     Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken);
     Task<bool> WaitReplayedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken);

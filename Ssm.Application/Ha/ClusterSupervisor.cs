@@ -175,6 +175,16 @@ public sealed class ClusterSupervisor(
     {
         var started = time.GetTimestamp();
         var steps = new StepTimer(time);
+        // While clients are still served: the shutdown checkpoint below, inside the gap, then has little left to write.
+        try
+        {
+            await database.CheckpointAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning("Checkpoint before the handover failed ({Error}); the shutdown takes its own", ex.Message);
+        }
+        steps.Step("checkpoint (clients served)");
         var hello = PeerUrl is { } url ? await peer.HeartbeatAsync(url, Hello(), cancellationToken) : null;
         var standbyReady = hello is { Role: NodeRole.Standby } && Database.Standbys.Any(s => s.Name == _state.PeerName && s.State == "streaming");
         steps.Step("heartbeat");

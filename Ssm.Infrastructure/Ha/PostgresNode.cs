@@ -532,6 +532,8 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         throw new TimeoutException("PostgreSQL did not leave recovery within 30 s of pg_promote");
     }
 
+    public Task CheckpointAsync(CancellationToken cancellationToken) => ExecuteAsync("postgres", "checkpoint", cancellationToken);
+
     private async Task CheckpointInBackgroundAsync()
     {
         try

@@ -315,6 +315,8 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
     {
     }
 
+    public Task CheckpointAsync(CancellationToken cancellationToken) => ProgramCall(Ms(5, 60), () => { }, cancellationToken);
+
     public async Task<string?> LastCheckpointLsnAsync(CancellationToken cancellationToken)
     {
         await ProgramCall(Ms(2, 8), () => { }, cancellationToken);
