@@ -9,10 +9,13 @@ using Ssm.Domain.Registration;
 namespace Ssm.Application.Registration;
 
 public sealed record RegistrationTokenDto(Guid Id, Guid AccountId, Guid VirtualAccountId, string Prefix, string Description, DateTimeOffset CreatedAt, string CreatedBy,
-    DateTimeOffset ExpiresAt, int? MaxUses, int Uses, int? UsesLeft, bool AllowExportControlled, TokenStatus Status, DateTimeOffset? RevokedAt)
+    DateTimeOffset ExpiresAt, int? MaxUses, int Uses, int? UsesLeft, bool AllowExportControlled, TokenStatus Status, DateTimeOffset? RevokedAt, bool TextKept)
 {
     public static RegistrationTokenDto From(RegistrationToken t, int uses, DateTimeOffset now) => new(t.Id, t.AccountId, t.VirtualAccountId, t.Prefix, t.Description,
-        t.CreatedAt, t.CreatedBy, t.ExpiresAt, t.MaxUses, uses, t.UsesLeft, t.AllowExportControlled, t.StatusAt(now), t.RevokedAt);
+        t.CreatedAt, t.CreatedBy, t.ExpiresAt, t.MaxUses, uses, t.UsesLeft, t.AllowExportControlled, t.StatusAt(now), t.RevokedAt, t.SealedValue is not null);
+
+    /// <summary>Whether an admin may have its text shown again: a valid token whose text was kept (decision 0024).</summary>
+    public bool CanBeShown => TextKept && Status == TokenStatus.Active;
 }
 
 /// <summary>The token's text: stored only as its hash and sealed (decision 0024).</summary>

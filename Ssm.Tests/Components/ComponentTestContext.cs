@@ -17,7 +17,10 @@ namespace Ssm.Tests.Components;
 /// <summary>bUnit with MudBlazor and the node's real message handling on the test database.</summary>
 public static class ComponentTestContext
 {
-    public static BunitContext Create(ServiceFixture fixture, string user, string role)
+    public static BunitContext Create(ServiceFixture fixture, string user, string role) => Create(fixture.Services, user, role);
+
+    /// <summary>As <see cref="Create(ServiceFixture,string,string)"/>, on a node's services of the test's own making (a torn-down node, say).</summary>
+    public static BunitContext Create(IServiceProvider node, string user, string role)
     {
         // The pages send real commands to PostgreSQL: on a busy 2-core runner bUnit's 1 s default wait is too short.
         BunitContext.DefaultWaitTimeout = TimeSpan.FromSeconds(10);
@@ -25,11 +28,11 @@ public static class ComponentTestContext
         context.JSInterop.Mode = JSRuntimeMode.Loose;
         context.Services.AddMudServices();
         context.AddAuthorization().SetAuthorized(user).SetRoles(role);
-        context.Services.AddSingleton(fixture.Notifier);
-        context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<CreateAccount>>());
-        context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());
+        context.Services.AddSingleton(node.GetRequiredService<ChangeNotifier>());
+        context.Services.AddSingleton(node.GetRequiredService<IValidator<CreateAccount>>());
+        context.Services.AddSingleton(node.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());
         context.Services.AddScoped(sp => new UiSender(
-            fixture.Services.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<AuthenticationStateProvider>()));
+            node.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<AuthenticationStateProvider>()));
         return context;
     }
 

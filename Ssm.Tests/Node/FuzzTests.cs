@@ -105,6 +105,8 @@ public sealed class FuzzTests(ProductNodeFixture fixture)
             new("/backend/oauth/token", Json(new { grant_type = "client_credentials", client_id = clientId, client_secret = "wrong-secret" })),
             new("/api/v1/accounts/Products/licenses", Json(new { limit = -1 }), Bearer: true),
             new("/api/v1/accounts/Products/alerts", Json(new { limit = 5 }), Bearer: true),
+            new("/api/v1/accounts/Products/virtual-accounts/DEFAULT/licenses", Json(new { limit = -1 }), Bearer: true),
+            new("/api/v1/accounts/Products/virtual-accounts/DEFAULT/alerts", Json(new { limit = 2 }), Bearer: true),
         ];
     }
 

@@ -40,6 +40,23 @@ public sealed class TestCluster : IAsyncDisposable
     public string Vip => $"{Net}.14";
     /// <summary>The dashboard and the APIs through the VIP: HTTPS only (the HTTP port serves health and cluster calls).</summary>
     public Uri VipUrl => new($"https://{Vip}:{HttpsPort}");
+    /// <summary>The nodes' second HTTPS port for products only (--product-port); 0: none, products use <see cref="HttpsPort"/>.</summary>
+    public int ProductPort { get; set; }
+
+    /// <summary>A product's server URL at <paramref name="host"/>: without a port on 443, as devices are configured for SSM On-Prem.</summary>
+    public Uri ProductUrlOf(string host, string path = "") => new(ProductPort switch
+    {
+        0 => $"https://{host}:{HttpsPort}/{path}",
+        443 => $"https://{host}/{path}",
+        _ => $"https://{host}:{ProductPort}/{path}",
+    });
+
+    /// <summary>
+    /// 443 where this process can bind it on the cluster's addresses (as root, as CI runs; binding is the test, as
+    /// run.sh checks before it serves 443), else a free port, so that products still use a port of their own.
+    /// </summary>
+    public int ProductPortHere() => new[] { PrimaryAddress, SecondaryAddress, Vip }.All(host => CanBind(host, 443)) ? 443 : FreePort(Net);
+
     public int HeartbeatMs { get; init; } = 200;
     public int FailoverTimeoutMs { get; init; } = 1000;
 
@@ -144,6 +161,11 @@ public sealed class TestCluster : IAsyncDisposable
                      "--https-port", HttpsPort.ToString(),
                  })
             start.ArgumentList.Add(arg);
+        if (ProductPort > 0)
+        {
+            start.ArgumentList.Add("--product-port");
+            start.ArgumentList.Add(ProductPort.ToString());
+        }
         if (UseWitness)
         {
             start.ArgumentList.Add("--witness");

@@ -35,6 +35,8 @@ public static class ApiToolkitEndpoints
         account.MapMethods("/licenses", methods, Licenses);
         account.MapMethods("/alerts", methods, Alerts);
         account.MapMethods("/virtual-accounts", methods, VirtualAccounts);
+        account.MapMethods("/virtual-accounts/{virtualAccount}/licenses", methods, VirtualAccountLicenses);
+        account.MapMethods("/virtual-accounts/{virtualAccount}/alerts", methods, VirtualAccountAlerts);
         account.MapGet("/virtual-accounts/{virtualAccount}/tokens", ListRegistrationTokens);
         account.MapPost("/virtual-accounts/{virtualAccount}/tokens", CreateRegistrationToken);
         account.MapPost("/virtual-accounts/{virtualAccount}/tokens/revoke", RevokeRegistrationToken);
@@ -79,6 +81,14 @@ public static class ApiToolkitEndpoints
 
     private static Task<Results<Ok<ApiVirtualAccounts>, JsonHttpResult<OAuthError>>> VirtualAccounts(HttpContext http, ISender sender, string account) =>
         AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiVirtualAccounts(id, limit)));
+
+    private static Task<Results<Ok<ApiVirtualAccountLicenses>, JsonHttpResult<OAuthError>>> VirtualAccountLicenses(HttpContext http, ISender sender,
+        string account, string virtualAccount) =>
+        AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiVirtualAccountLicenses(id, virtualAccount, limit)));
+
+    private static Task<Results<Ok<ApiAlerts>, JsonHttpResult<OAuthError>>> VirtualAccountAlerts(HttpContext http, ISender sender, string account,
+        string virtualAccount) =>
+        AnswerAsync(http, account, (id, limit) => sender.Send(new ListApiVirtualAccountAlerts(id, virtualAccount, limit)));
 
     private static async Task<Results<Ok<ApiRegistrationTokens>, JsonHttpResult<OAuthError>>> ListRegistrationTokens(HttpContext http, ISender sender,
         string account, string virtualAccount)
@@ -162,7 +172,7 @@ public static class ApiToolkitEndpoints
         var (limit, error) = LimitOf(body!);
         if (error is not null)
             return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
-        return TypedResults.Ok(await read(caller.AccountId, limit));
+        return await SendAsync(() => read(caller.AccountId, limit));
     }
 
     private static JsonHttpResult<OAuthError> Refuse(int status, string error, string description) =>

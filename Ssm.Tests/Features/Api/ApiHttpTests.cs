@@ -156,6 +156,39 @@ public sealed class ApiHttpTests(ApiNodeFixture fixture) : IClassFixture<ApiNode
     }
 
     [Fact]
+    public async Task A_virtual_accounts_licenses_and_alerts_are_read_by_name_or_id_and_bad_requests_get_JSON_errors()
+    {
+        var (account, client) = await ClientAsync();
+        var lab = await fixture.SendAsync(new CreateVirtualAccount(account.Id, "Lab Switches", ""));
+        await ApiSeed.LicensesAsync(fixture.Services.GetRequiredService<IDocumentStore>(), account.Id, lab.Id);
+        var (other, _) = await ClientAsync();
+        using var http = Bearer(await TokenAsync(client));
+        var path = $"/api/v1/accounts/{Uri.EscapeDataString(account.Name)}/virtual-accounts";
+
+        var licenses = (await JsonOf(await http.PostAsJsonAsync($"{path}/Lab%20Switches/licenses", new { limit = -1 }), HttpStatusCode.OK))
+            .GetProperty("licenses");
+        var alerts = (await JsonOf(await http.GetAsync($"{path}/{lab.Id}/alerts"), HttpStatusCode.OK)).GetProperty("alerts");
+
+        licenses.GetArrayLength().ShouldBe(2);
+        var essentials = licenses[1];
+        essentials.EnumerateObject().Select(p => p.Name).ShouldBe(["license", "tag", "status", "quantity", "inUse", "available", "accountInUse"]);
+        (essentials.GetProperty("quantity").GetInt32(), essentials.GetProperty("inUse").GetInt32(), essentials.GetProperty("available").GetInt32(),
+            essentials.GetProperty("accountInUse").GetInt32()).ShouldBe((2, 3, -3, 5));
+        var alert = alerts.EnumerateArray().ShouldHaveSingleItem();
+        alert.EnumerateObject().Select(p => p.Name).ShouldBe(["messageType", "severity", "source", "message", "time"]);
+        alert.GetProperty("message").GetString()!.ShouldContain("3 in Lab Switches");
+        (await JsonOf(await http.GetAsync($"/api/v1/accounts/{account.Id}/licenses"), HttpStatusCode.OK)).GetProperty("licenses")[1]
+            .GetProperty("inUse").GetInt32().ShouldBe(5);
+
+        await ShouldBeOAuthError(await http.GetAsync($"{path}/Nope/licenses"), HttpStatusCode.NotFound, "not_found");
+        await ShouldBeOAuthError(await http.GetAsync($"{path}/{other.Id}/alerts"), HttpStatusCode.NotFound, "not_found");
+        await ShouldBeOAuthError(await http.PostAsync($"{path}/DEFAULT/licenses", new StringContent("{\"limit\":-2}", Encoding.UTF8, "application/json")),
+            HttpStatusCode.BadRequest, "invalid_request");
+        await ShouldBeOAuthError(await http.GetAsync($"/api/v1/accounts/{other.Id}/virtual-accounts/DEFAULT/licenses"), HttpStatusCode.Forbidden,
+            "insufficient_scope");
+    }
+
+    [Fact]
     public async Task Virtual_accounts_list_the_default_one()
     {
         var (account, client) = await ClientAsync();

@@ -10,14 +10,15 @@ public static class ApiSeed
     public const string AdvantageTag = "regid.2017-07.com.cisco.DNA_Advantage";
     public const string EssentialsTag = "regid.2017-07.com.cisco.DNA_Essentials";
 
-    public static async Task LicensesAsync(IDocumentStore store, Guid accountId)
+    /// <summary>FOC1 in DEFAULT; FOC2 in <paramref name="secondVirtualAccountId"/>, DEFAULT when null.</summary>
+    public static async Task LicensesAsync(IDocumentStore store, Guid accountId, Guid? secondVirtualAccountId = null)
     {
         var now = DateTimeOffset.UtcNow;
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         await using var session = store.LightweightSession();
         session.Store(Bought(accountId, AdvantageTag, "DNA Advantage", 10, today, now), Bought(accountId, EssentialsTag, "DNA Essentials", 2, today, now));
-        Product(session, accountId, "FOC1", [new LicenseUse(AdvantageTag, 3, now.AddHours(1)), new LicenseUse(EssentialsTag, 2, now.AddHours(1))], now);
-        Product(session, accountId, "FOC2", [new LicenseUse(AdvantageTag, 1, now.AddHours(1)), new LicenseUse(EssentialsTag, 3, now.AddHours(1))], now);
+        Product(session, accountId, accountId, "FOC1", [new LicenseUse(AdvantageTag, 3, now.AddHours(1)), new LicenseUse(EssentialsTag, 2, now.AddHours(1))], now);
+        Product(session, accountId, secondVirtualAccountId ?? accountId, "FOC2", [new LicenseUse(AdvantageTag, 1, now.AddHours(1)), new LicenseUse(EssentialsTag, 3, now.AddHours(1))], now);
         await session.SaveChangesAsync();
     }
 
@@ -27,14 +28,14 @@ public static class ApiSeed
         StartDate = today.AddDays(-1), EndDate = today.AddYears(1), SyncedAt = now,
     };
 
-    private static void Product(IDocumentSession session, Guid accountId, string serial, List<LicenseUse> usage, DateTimeOffset now)
+    private static void Product(IDocumentSession session, Guid accountId, Guid virtualAccountId, string serial, List<LicenseUse> usage, DateTimeOffset now)
     {
         var id = Guid.CreateVersion7();
         session.Store(new ProductInstance
         {
-            Id = id, AccountId = accountId, Pid = "C9300-24T", SerialNumber = serial,
+            Id = id, AccountId = accountId, VirtualAccountId = virtualAccountId, Pid = "C9300-24T", SerialNumber = serial,
             Udi = ProductInstance.UdiOf("C9300-24T", $"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now,
         });
-        session.Store(new ProductUsage { Id = id, AccountId = accountId, Usage = usage, LastReportAt = now });
+        session.Store(new ProductUsage { Id = id, AccountId = accountId, VirtualAccountId = virtualAccountId, Usage = usage, LastReportAt = now });
     }
 }

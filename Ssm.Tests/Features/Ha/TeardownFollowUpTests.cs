@@ -7,8 +7,11 @@ using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Products;
+using Bunit;
+using Ssm.Tests.Components;
 using Ssm.Tests.Features.Products;
 using Ssm.Tests.Support;
+using Ssm.Web.Components.Pages.Ha;
 using Ssm.Web.Console;
 using Ssm.Web.Hosting;
 using Ssm.Web.Security;
@@ -18,7 +21,8 @@ namespace Ssm.Tests.Features.Ha;
 /// <summary>
 /// The seed's last step on a node that ha_teardown made standalone: ha_status and the dashboard say the Host Common
 /// Name still names the old VIP, list the products that must register again, and one action sets the node's address.
-/// The node's services run in-process on the shared database, started from a state file that says "torn down".
+/// The node's services run in-process on the shared database, started from a state file that says "torn down"; the
+/// High Availability page is rendered (bUnit) on those services.
 /// </summary>
 [Collection(CoreCollection.Name)]
 public sealed class TeardownFollowUpTests(CoreFixture fixture) : IAsyncLifetime
@@ -131,6 +135,57 @@ public sealed class TeardownFollowUpTests(CoreFixture fixture) : IAsyncLifetime
         var followUp = (await SendAsync<TeardownFollowUp?>(node, new GetTeardownFollowUp(), CurrentUser.ViewerRole)).ShouldNotBeNull();
         followUp.Products.ShouldHaveSingleItem().Udi.ShouldBe(b.Udi);
     }
+
+    [Fact]
+    public async Task The_High_Availability_page_offers_an_admin_the_action_and_its_click_sets_the_nodes_address()
+    {
+        var (a, b) = await SeedAsync();
+        var node = await TornDownNodeAsync();
+        await using var context = ComponentTestContext.Create(node, "alice", CurrentUser.AdminRole);
+
+        var cut = context.Render<HighAvailability>();
+
+        cut.WaitForAssertion(() =>
+        {
+            cut.Find("[data-testid=teardown-follow-up-text]").TextContent.ShouldContain($"{OldVip} (the old VIP)");
+            cut.Find("[data-testid=teardown-follow-up]").TextContent.ShouldContain($"still names the old VIP; this node is {NodeAddress}");
+            cut.FindAll("[data-testid=reregister-row]").Select(r => r.TextContent).ShouldBe([$"{a.Udi}edge-a{Utc(a)}", $"{b.Udi}edge-b{Utc(b)}"]);
+            cut.Find("[data-testid=adopt-node-address]").TextContent.ShouldBe($"Use {NodeAddress} and synchronize");
+        });
+        (await HostCommonNameAsync()).ShouldBe(OldVip);
+
+        await cut.ClickAsync("adopt-node-address");
+
+        (await HostCommonNameAsync()).ShouldBe(NodeAddress);
+        // No CSC here: the name is set, the synchronization says why it did not get it signed, and the page says what is left.
+        cut.WaitForAssertion(() =>
+        {
+            cut.Find("[data-testid=teardown-follow-up-text]").TextContent
+                .ShouldBe($"The Host Common Name is {NodeAddress}; synchronize so that CSC signs the certificate for it.");
+            cut.Find("[data-testid=teardown-follow-up]").TextContent.ShouldNotContain("still names the old VIP");
+            cut.Find("[data-testid=adopt-problem]").TextContent.ShouldStartWith("The synchronization did not complete: ");
+        });
+    }
+
+    [Fact]
+    public async Task A_viewer_sees_the_follow_up_and_the_products_but_not_the_action()
+    {
+        await SeedAsync();
+        var node = await TornDownNodeAsync();
+        await using var context = ComponentTestContext.Create(node, "victor", CurrentUser.ViewerRole);
+
+        var cut = context.Render<HighAvailability>();
+
+        cut.WaitForAssertion(() =>
+        {
+            cut.Find("[data-testid=teardown-follow-up-text]").TextContent.ShouldContain($"set it to this node's address {NodeAddress}");
+            cut.FindAll("[data-testid=reregister-row]").Count.ShouldBe(2);
+        });
+        cut.FindAll("[data-testid=adopt-node-address]").ShouldBeEmpty();
+        (await HostCommonNameAsync()).ShouldBe(OldVip);
+    }
+
+    private static string Utc(ProductInstance product) => product.RegisteredAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm");
 
     [Fact]
     public async Task Only_an_admin_on_a_node_made_standalone_by_ha_teardown_takes_the_action_else_nothing_changes()

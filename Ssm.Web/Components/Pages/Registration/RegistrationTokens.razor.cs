@@ -50,6 +50,9 @@ public partial class RegistrationTokens : IDisposable
     /// <summary>The one time the token's text exists outside the product: cleared when the dialog closes.</summary>
     private CreatedRegistrationToken? _created;
     private bool _copied;
+    /// <summary>A token's text shown again on an admin's request: one at a time, cleared on hide, reload and account change.</summary>
+    private ShownRegistrationToken? _shown;
+    private bool _shownCopied;
     private RefreshGate? _refresh;
 
     private static string Utc(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm");
@@ -79,6 +82,9 @@ public partial class RegistrationTokens : IDisposable
         _virtualAccounts = _accountId is { } account ? await Sender.Send(new ListVirtualAccounts(account)) : [];
         if (_virtualAccountId is { } chosen && _virtualAccounts.All(v => v.Id != chosen))
             _virtualAccountId = null;
+        // A token revoked or expired meanwhile is no longer shown.
+        if (_shown is { } shown && _tokens?.Any(t => t.Id == shown.Id && t.CanBeShown) != true)
+            HideShown();
     }
 
     private void VirtualAccountChanged(Guid? virtualAccountId) => _virtualAccountId = virtualAccountId;
@@ -89,6 +95,7 @@ public partial class RegistrationTokens : IDisposable
     {
         _accountId = accountId;
         _revoking = null;
+        HideShown();
         await LoadAsync();
     }
 
@@ -140,6 +147,35 @@ public partial class RegistrationTokens : IDisposable
             return;
         await Js.InvokeVoidAsync("navigator.clipboard.writeText", _created.Secret);
         _copied = true;
+    }
+
+    private async Task ShowAsync(RegistrationTokenDto token)
+    {
+        _error = null;
+        _shownCopied = false;
+        try
+        {
+            _shown = await Sender.Send(new ShowRegistrationToken(token.Id));
+        }
+        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or ConflictException or DomainException)
+        {
+            _shown = null;
+            _error = ErrorText.Describe(ex);
+        }
+    }
+
+    private void HideShown()
+    {
+        _shown = null;
+        _shownCopied = false;
+    }
+
+    private async Task CopyShownAsync()
+    {
+        if (_shown is null)
+            return;
+        await Js.InvokeVoidAsync("navigator.clipboard.writeText", _shown.Text);
+        _shownCopied = true;
     }
 
     private async Task RevokeAsync()
