@@ -49,7 +49,7 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
             return "nft is not installed (Debian: apt-get install nftables)";
         try
         {
-            await ProcessRunner.RunAsync("nft", ["list", "tables"], null, cancellationToken);
+            await Nftables.RunAsync("list tables", echoHandles: false, cancellationToken);
             return null;
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
@@ -71,7 +71,7 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
             add rule ip {{Table}} vip ip daddr {{vip}} tcp dport { {{Ports}} } dnat to {{target}} comment "{{Holder}}";
             add rule ip {{Table}} stale ct original ip daddr {{vip}} meta l4proto tcp ct original proto-dst { {{Ports}} } ct reply ip saddr != {{target}} tcp flags & rst == 0 reject with tcp reset comment "{{Holder}}"
             """.ReplaceLineEndings(" ");
-        var echo = await ProcessRunner.RunAsync("nft", ["--echo", "--handle", script], null, cancellationToken);
+        var echo = await Nftables.RunAsync(script, echoHandles: true, cancellationToken);
         _handles = (HandleOf(echo, "vip"), HandleOf(echo, "stale"));
         // Connections made to the VIP before now belong to the old holder: reset them, as a relay's release would.
         // In the background: the takeover that called this renews the lease only after it returns.
@@ -93,9 +93,8 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
         if (_handles is not { } handles)
             return false;
         // One transaction: if either handle is gone, the other node rewrote the chains and nothing is deleted.
-        var output = await ProcessRunner.RunAsync("nft",
-            [$"delete rule ip {Table} vip handle {handles.Vip}; delete rule ip {Table} stale handle {handles.Stale}"],
-            null, CancellationToken.None, throwOnError: false);
+        var output = await Nftables.RunAsync($"delete rule ip {Table} vip handle {handles.Vip}; delete rule ip {Table} stale handle {handles.Stale}",
+            echoHandles: false, CancellationToken.None, throwOnError: false);
         var gone = output.Contains("No such file or directory");
         if (!gone && output.Trim().Length > 0)
             throw new InvalidOperationException($"could not remove the VIP {vip} redirect: {output.Trim()}");
@@ -125,6 +124,6 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
     {
         if (!ProcessRunner.IsRoot || FindNft() is null)
             return;
-        await ProcessRunner.RunAsync("nft", ["delete", "table", "ip", TableOf(vip)], null, CancellationToken.None, throwOnError: false);
+        await Nftables.RunAsync($"delete table ip {TableOf(vip)}", echoHandles: false, CancellationToken.None, throwOnError: false);
     }
 }
