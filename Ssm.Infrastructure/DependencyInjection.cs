@@ -99,6 +99,7 @@ public static class DependencyInjection
 
         services.AddSingleton<SchemaInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<SchemaInitializer>());
+        services.AddHostedService<MartenWarmUp>();
         services.AddSingleton<Certificates.ServerCertificateProvider>();
         services.AddHostedService(sp => sp.GetRequiredService<Certificates.ServerCertificateProvider>());
 

@@ -20,13 +20,14 @@ class Node:
         self.args = args
         self.process = None
 
-    def start(self):
+    def start(self, warm_up=True):
         """Starts the node; returns milliseconds from process start to /health/ready answering 200."""
         a = self.args
         started = time.monotonic()
+        env = {**os.environ, "Node__WarmUp": "true" if warm_up else "false"}
         self.process = Process("the node", [a.app, "node", "--name", "bench", "--listen", f"http://{HOST}:{a.port}",
                                             "--https-port", str(a.https_port), "--db", a.db, "--data", a.data],
-                               a.log, a.pid_file)
+                               a.log, a.pid_file, env=env)
         probe = Session(HOST, a.port, timeout=5)
         wait_until("the node's /health/ready", lambda: probe.send("GET", "/health/ready")[0] == 200, 180,
                    self.process.check, interval=0.01)
@@ -44,6 +45,24 @@ class Node:
 def percentile(sorted_values, p):
     """Nearest-rank percentile of an already sorted list."""
     return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
+
+
+def first_requests(context, port, password, tag):
+    """A new TLS connection, the sign-in, two writes: (sign-in ms with the handshake, first write ms, second write ms)."""
+    first = Session(HOST, port, context, timeout=60)
+    t = time.perf_counter()
+    status, data = first.send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
+    times = [(time.perf_counter() - t) * 1000]
+    if status != 200:
+        raise SystemExit(f"login failed: {status} {data[:300]!r}")
+    for i in range(2):
+        body = json.dumps({"name": f"First {tag}-{i}", "description": "", "contactEmail": "ops@example.com"}).encode()
+        t = time.perf_counter()
+        status, data = first.send("POST", "/api/accounts", body)
+        times.append((time.perf_counter() - t) * 1000)
+        if status != 201:
+            raise SystemExit(f"first write answered {status}: {data[:300]!r}")
+    return times
 
 
 def run_block(client, method, path, bodies, expect, latencies):
@@ -78,6 +97,7 @@ def main():
     parser.add_argument("--count", type=int, default=10000)
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--block", type=int, default=1000)
+    parser.add_argument("--first-rounds", type=int, default=int(os.environ.get("BENCH_FIRST_ROUNDS", "3")))
     args = parser.parse_args()
     password = os.environ.get("SSM_ADMIN_PASSWORD", "")
     if len(password) < 12:
@@ -107,24 +127,7 @@ def main():
         time.sleep(args.idle_seconds)
         rss_idle = node.status_kib("VmRSS")
 
-        # 2c. The first requests a node serves after it started and sat idle, as a standby does before it takes over:
-        # a new TLS connection, the sign-in, then the first writes. Compared below with the same writes warmed up.
         context = pinned_context([HOST], args.https_port)
-        first = Session(HOST, args.https_port, context, timeout=60)
-        t = time.perf_counter()
-        status, data = first.send("POST", "/api/session", json.dumps({"userName": "admin", "password": password}).encode())
-        first_login_ms = (time.perf_counter() - t) * 1000
-        if status != 200:
-            raise SystemExit(f"login failed: {status} {data[:300]!r}")
-        first_writes_ms = []
-        for i in range(3):
-            body = json.dumps({"name": f"First {i}", "description": "", "contactEmail": "ops@example.com"}).encode()
-            t = time.perf_counter()
-            status, data = first.send("POST", "/api/accounts", body)
-            first_writes_ms.append((time.perf_counter() - t) * 1000)
-            if status != 201:
-                raise SystemExit(f"first write answered {status}: {data[:300]!r}")
-
         # 3. Baseline and create-account latency, interleaved in blocks so that both see the same machine noise.
         # Both over HTTPS, where the dashboard's API is served: the baseline pays the same TLS as the writes.
         live = Session(HOST, args.https_port, context, timeout=60)
@@ -154,9 +157,24 @@ def main():
         ratio = percentile(sorted(create_ms), 50) / percentile(sorted(live_ms), 50)
         report.append(f"create p50 / baseline p50: {ratio:.1f}x")
         warm = percentile(sorted(create_ms), 50)
-        report.append(f"first requests after {args.idle_seconds:g} s idle: TLS connect + sign-in {first_login_ms:.1f} ms; "
-                      f"writes 1-3 {', '.join(f'{m:.1f}' for m in first_writes_ms)} ms "
-                      f"(first write / warm create p50: {first_writes_ms[0] / warm:.1f}x)")
+
+        # 4. The first requests a node serves after it started and sat idle, as a standby does before it takes over: a
+        # new TLS connection, the sign-in, then the first writes; with the node's warm-up off and on, alternating.
+        firsts = {False: [], True: []}
+        for round_ in range(args.first_rounds):
+            for warm_up in (False, True):
+                node.stop()
+                progress(f"First requests, warm-up {'on' if warm_up else 'off'} ({round_ + 1}/{args.first_rounds})")
+                node.start(warm_up)
+                # Pinned anew: a standalone node without a CSC-signed certificate presents a new self-signed one per start.
+                fresh = pinned_context([HOST], args.https_port)
+                time.sleep(args.idle_seconds)
+                firsts[warm_up].append(first_requests(fresh, args.https_port, password, f"{round_}{int(warm_up)}"))
+        for warm_up in (False, True):
+            rows = firsts[warm_up]
+            report.append(f"first requests, warm-up {'on ' if warm_up else 'off'}: TLS connect + sign-in ms "
+                          f"{', '.join(f'{r[0]:.0f}' for r in rows)}; first write ms {', '.join(f'{r[1]:.0f}' for r in rows)}; "
+                          f"second write ms {', '.join(f'{r[2]:.0f}' for r in rows)}  (warm create p50 {warm:.1f})")
         if live.connects + admin.connects > 2:
             report.append(f"note: connections opened: baseline {live.connects}, create {admin.connects} (keep-alive broke)")
     finally:

@@ -18,6 +18,9 @@ public sealed class NodeOptions
     /// <summary>Port of the peer and console API on the same address: mutual TLS with cluster certificates only.</summary>
     public int PeerPort { get; set; } = 8444;
 
+    /// <summary>Readies the document storage in the background after start (false, Node__WarmUp=false: benchmarks compare).</summary>
+    public bool WarmUp { get; set; } = true;
+
     /// <summary>Where the other node and the console verbs reach this node's peer and console API.</summary>
     public string PeerUrl => new UriBuilder(Listen) { Scheme = "https", Port = PeerPort, Path = "" }.Uri.ToString().TrimEnd('/');
 }

@@ -421,10 +421,16 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             ForgetConnections();
             return;
         }
+        // Its backends too: a backend exits when it finds its postmaster gone, but a stopped one (SIGSTOP, a frozen
+        // server) never looks, and holds the shared memory that keeps a new server from starting (found by bench/chaos.sh:
+        // a node fenced for a frozen database could not start it again, and the cluster had no active).
+        var backends = ChildrenOf(pid);
         try
         {
             using var postmaster = Process.GetProcessById(pid);
             postmaster.Kill();
+            foreach (var backend in backends)
+                KillIfPostgres(backend);
             await postmaster.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or TimeoutException)
@@ -432,6 +438,44 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             _logger.LogWarning("Postmaster {Pid} not killed cleanly: {Error}", pid, ex.Message);
         }
         ForgetConnections();
+    }
+
+    /// <summary>The processes whose parent is PID, from /proc (the fourth field of /proc/N/stat).</summary>
+    public static IReadOnlyList<int> ChildrenOf(int pid)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var candidate))
+                continue;
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields.Length > 1 && int.TryParse(fields[1], out var parent) && parent == pid)
+                    children.Add(candidate);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException)
+            {
+                // Gone meanwhile.
+            }
+        }
+        return children;
+    }
+
+    private static void KillIfPostgres(int pid)
+    {
+        try
+        {
+            if (!File.ReadAllText($"/proc/{pid}/cmdline").Contains("postgres"))
+                return;
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            // Exited already.
+        }
     }
 
     private async Task<bool> IsRunningAsync()

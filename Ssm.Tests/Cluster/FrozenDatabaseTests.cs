@@ -13,8 +13,7 @@ namespace Ssm.Tests.Cluster;
 public sealed class FrozenDatabaseTests : IAsyncLifetime
 {
     private TestCluster _cluster = default!;
-    // The exact processes frozen: once the fence kills the postmaster its children belong to init,
-    // so they must be thawed by their own ids or they stay stopped for good.
+    // The exact processes frozen, to thaw by their own ids should the test fail before the fence killed them.
     private List<int> _frozen = [];
 
     public async ValueTask InitializeAsync() => _cluster = await TestCluster.CreateAsync("ssm_witness_frozen");
@@ -67,8 +66,13 @@ public sealed class FrozenDatabaseTests : IAsyncLifetime
             (await client.GetStringAsync("/api/accounts?search=Freeze")).ShouldContain("Before Freeze");
         }
 
-        // Thawed, the old active's server dies of the stop it was sent, and the node rejoins as standby.
-        await ThawAsync();
+        // The fence killed the frozen server whole, its stopped backends too: a stopped backend never notices that its
+        // postmaster is gone, and the shared memory it holds would keep a new server from starting. So the old active
+        // rejoins as standby with nothing thawed.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_frozen.Any(pid => Infrastructure.Ha.PostgresNode.ProcessState(pid) is { } state && state is not ('Z' or 'X')) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        _frozen.Where(pid => Infrastructure.Ha.PostgresNode.ProcessState(pid) is { } state && state is not ('Z' or 'X')).ShouldBeEmpty();
         await _cluster.WaitForAsync("secondary", s => s.Heartbeat.Connected && s.Replication.Mode == ReplicationMode.Sync && s.Peer!.Role == NodeRole.Standby,
             TimeSpan.FromSeconds(40));
     }
