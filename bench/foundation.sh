@@ -3,6 +3,8 @@
 #   - start-to-ready time (process start to /health/ready = 200), BENCH_STARTS restarts
 #   - resident memory (VmRSS) idle after ready, and after creating BENCH_COUNT accounts
 #   - create-account latency over HTTP vs. a GET /health/live baseline on the same kind of connection
+#   - the first requests after a restart and BENCH_IDLE_SECONDS idle (a new TLS connection, sign-in, two writes), with
+#     the node's warm-up off and on, alternating BENCH_FIRST_ROUNDS times (default 3)
 # Usage: bench/foundation.sh            (env: BENCH_COUNT=10000 BENCH_STARTS=3 BENCH_IDLE_SECONDS=5)
 # Everything lives in a temp folder that is removed at the end; only 127.0.0.1 is used.
 # Progress goes to stderr, the report to stdout.
