@@ -35,7 +35,7 @@ public sealed record TeardownFollowUp(string? OldVip, string HostCommonName, str
 
 /// <summary>What is left of the seed's last step on a node that <c>ha_teardown</c> made standalone; null on any other node.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record GetTeardownFollowUp : IQuery<TeardownFollowUp?>;
+public sealed record GetTeardownFollowUp : IQuery<TeardownFollowUp?>, INoAccountData;
 
 public sealed class GetTeardownFollowUpHandler(ClusterSupervisor supervisor, IQuerySession session, IOptions<NodeOptions> node)
     : IQueryHandler<GetTeardownFollowUp, TeardownFollowUp?>
