@@ -18,10 +18,11 @@ public sealed record ChangeOwnPassword(string CurrentPassword, string NewPasswor
 
 public sealed class ChangeOwnPasswordValidator : AbstractValidator<ChangeOwnPassword>
 {
-    public ChangeOwnPasswordValidator(ICurrentUser user)
+    public ChangeOwnPasswordValidator()
     {
         RuleFor(x => x.CurrentPassword).NotEmpty().MaximumLength(UserRules.PasswordMaxLength);
-        this.AddPasswordRules(x => x.NewPassword, _ => user.Name, "NewPassword");
+        // The handler, which knows the sender, checks the password is not the user name.
+        this.AddPasswordRules(x => x.NewPassword, null, "NewPassword");
         RuleFor(x => x.NewPassword).NotEqual(x => x.CurrentPassword).WithMessage("Choose a password other than the current one.");
     }
 }
@@ -31,6 +32,8 @@ public sealed class ChangeOwnPasswordHandler(IDocumentSession session, IPassword
 {
     public async ValueTask<Unit> Handle(ChangeOwnPassword command, CancellationToken cancellationToken)
     {
+        if (PasswordPolicy.IsUserName(command.NewPassword, user.Name))
+            throw new ValidationException([new FluentValidation.Results.ValidationFailure(nameof(command.NewPassword), PasswordPolicy.NotTheUserName)]);
         var self = await session.LoadAsync<UserAccount>(UserAccount.KeyOf(user.Name), cancellationToken);
         if (self is null || !hasher.Verify(self.PasswordHash, command.CurrentPassword))
             throw new ForbiddenException("The current password is wrong.");

@@ -20,7 +20,10 @@ public static class PasswordPolicy
         return name.Length > 0 && core == name;
     }
 
-    public static void AddPasswordRules<T>(this AbstractValidator<T> validator, Func<T, string> password, Func<T, string> userName, string property = "Password") =>
+    public const string NotTheUserName = "The password must not be the user name.";
+
+    /// <summary>The rules; <paramref name="userName"/> null when only the handler knows the user (validators are singletons).</summary>
+    public static void AddPasswordRules<T>(this AbstractValidator<T> validator, Func<T, string> password, Func<T, string>? userName, string property = "Password") =>
         validator.RuleFor(x => password(x))
             .Must(p => p is { Length: >= UserRules.PasswordMinLength and <= UserRules.PasswordMaxLength })
             .WithMessage($"The password must be {UserRules.PasswordMinLength} to {UserRules.PasswordMaxLength} characters.")
@@ -28,7 +31,7 @@ public static class PasswordPolicy
             .DependentRules(() =>
             {
                 validator.RuleFor(x => password(x))
-                    .Must((x, p) => !IsUserName(p, userName(x))).WithMessage("The password must not be the user name.")
+                    .Must((x, p) => userName is null || !IsUserName(p, userName(x))).WithMessage(NotTheUserName)
                     .Must(p => !IsCommon(p)).WithMessage("The password is among the most common ones; choose another.")
                     .OverridePropertyName(property);
             });

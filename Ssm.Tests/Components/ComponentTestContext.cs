@@ -28,6 +28,7 @@ public static class ComponentTestContext
         context.Services.AddSingleton(fixture.Notifier);
         context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<CreateAccount>>());
         context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());
+        context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<Application.Users.CreateUser>>());
         context.Services.AddScoped(sp => new UiSender(
             fixture.Services.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<AuthenticationStateProvider>()));
         return context;
