@@ -17,14 +17,15 @@ namespace Ssm.Tests.Components;
 /// <summary>bUnit with MudBlazor and the node's real message handling on the test database.</summary>
 public static class ComponentTestContext
 {
-    public static BunitContext Create(ServiceFixture fixture, string user, string role)
+    /// <param name="claims">More claims of the signed-in user, such as account grants (<see cref="CurrentUser.GrantClaim"/>).</param>
+    public static BunitContext Create(ServiceFixture fixture, string user, string role, params System.Security.Claims.Claim[] claims)
     {
         // The pages send real commands to PostgreSQL: on a busy 2-core runner bUnit's 1 s default wait is too short.
         BunitContext.DefaultWaitTimeout = TimeSpan.FromSeconds(10);
         var context = new BunitContext();
         context.JSInterop.Mode = JSRuntimeMode.Loose;
         context.Services.AddMudServices();
-        context.AddAuthorization().SetAuthorized(user).SetRoles(role);
+        context.AddAuthorization().SetAuthorized(user).SetRoles(role).SetClaims(claims);
         context.Services.AddSingleton(fixture.Notifier);
         context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<CreateAccount>>());
         context.Services.AddSingleton(fixture.Services.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());

@@ -57,6 +57,10 @@ public sealed class CurrentUser(IHttpContextAccessor http) : ICurrentUser
 
     public bool MustChangePassword => IsAuthenticated && Effective!.HasClaim(MustChangePasswordClaim, "true");
 
+    /// <summary>For pages offering an account administrator's controls: the messages decide, this only shows them.</summary>
+    public static bool Administers(ClaimsPrincipal user, Guid accountId) =>
+        user.HasClaim(GrantClaim, ClaimOf(new AccountGrant(accountId, AccountAccess.Administrator)));
+
     public static string ClaimOf(AccountGrant grant) => $"{grant.AccountId}:{grant.Access.ToString().ToLowerInvariant()}";
 
     private static AccountGrant? GrantOf(string claim) =>
