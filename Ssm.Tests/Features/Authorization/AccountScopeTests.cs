@@ -14,6 +14,7 @@ using Ssm.Application.Registration;
 using Ssm.Application.Sync;
 using Ssm.Application.Users;
 using Ssm.Domain.Products;
+using Ssm.Domain.Sync;
 using Ssm.Domain.Users;
 using Ssm.Tests.Features.Api;
 using Ssm.Tests.Support;
@@ -117,6 +118,20 @@ public sealed class AccountScopeTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_viewer_of_A_sees_the_synchronization_runs_of_A_only()
+    {
+        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
+        {
+            var now = DateTimeOffset.UtcNow;
+            session.Store(SyncRun.Start(SyncTrigger.Manual, _a.Id, "Alpha", "node", "alice", now), SyncRun.Start(SyncTrigger.Manual, _b.Id, "Beta", "node", "alice", now),
+                SyncRun.Start(SyncTrigger.Manual, null, "all accounts", "node", "alice", now));
+            await session.SaveChangesAsync();
+        }
+        (await fixture.SendAs(ViewerOfA, new ListSyncRuns())).Items.Select(r => r.Scope).ShouldBe(["Alpha"]);
+        (await fixture.Send(new ListSyncRuns())).Total.ShouldBe(3);
+    }
+
+    [Fact]
     public async Task Bs_product_by_id_answers_a_viewer_of_A_as_unknown()
     {
         var refused = await Should.ThrowAsync<NotFoundException>(() => fixture.SendAs(ViewerOfA, new GetProductInstance(_productOfB)));
@@ -149,7 +164,8 @@ public sealed class AccountScopeTests(CoreFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task Messages_for_users_of_every_account_are_refused_to_a_user_limited_to_some()
     {
-        await Should.ThrowAsync<ForbiddenException>(() => fixture.SendAs(ViewerOfA, new ListSyncRuns()));
+        await Should.ThrowAsync<ForbiddenException>(() => fixture.SendAs(ViewerOfA, new Ssm.Application.Notifications.GetNotificationSettings()));
+        await Should.ThrowAsync<ForbiddenException>(() => fixture.SendAs(AdminOfA, new SynchronizeNow(_a.Id)));
         // What carries no account's data is answered.
         (await fixture.SendAs(ViewerOfA, new Ssm.Application.Ha.GetNodeStatus())).ShouldNotBeNull();
     }

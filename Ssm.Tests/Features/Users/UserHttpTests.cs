@@ -75,7 +75,7 @@ public sealed class UserHttpTests(UserNodeFixture fixture) : IClassFixture<UserN
         foreach (var path in new[]
                  {
                      $"/api/licenses?accountId={b.Id}", $"/api/product-instances?accountId={b.Id}", $"/api/accounts/{b.Id}/registration-tokens",
-                     $"/api/accounts/{b.Id}/virtual-accounts", $"/api/accounts/{b.Id}/virtual-accounts/licenses", "/api/users", "/api/sync/runs",
+                     $"/api/accounts/{b.Id}/virtual-accounts", $"/api/accounts/{b.Id}/virtual-accounts/licenses", "/api/users",
                  })
             await ShouldBeRefused(carol, path, HttpStatusCode.Forbidden);
         await ShouldBeRefused(carol, $"/api/product-instances/{productOfB}", HttpStatusCode.NotFound);
