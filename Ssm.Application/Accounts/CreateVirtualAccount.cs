@@ -8,8 +8,9 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Accounts;
 
 [Sender(SenderRole.Admin)]
-public sealed record CreateVirtualAccount(Guid AccountId, string Name, string Description) : ICommand<VirtualAccountDto>, IAudited
+public sealed record CreateVirtualAccount(Guid AccountId, string Name, string Description) : ICommand<VirtualAccountDto>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Accounts;
     public string Subject => Name;
 }

@@ -37,6 +37,12 @@ public sealed class DeleteAccountHandler(IDocumentSession session, ICurrentUser 
 
         session.Delete(account);
         session.DeleteWhere<VirtualAccount>(v => v.AccountId == account.Id);
+        // Grants go with the account: users limited to it keep their other accounts, or reach none.
+        foreach (var granted in await session.Query<Domain.Users.UserAccount>().Where(u => u.Grants.Any(g => g.AccountId == account.Id)).ToListAsync(cancellationToken))
+        {
+            granted.ForgetAccount(account.Id);
+            session.Store(granted);
+        }
         session.RecordSuccess(command, user, clock);
         await session.SaveChangesAsync(cancellationToken);
         notifier.Publish(ChangeTopic.Accounts);

@@ -8,7 +8,7 @@ using Ssm.Domain.Accounts;
 namespace Ssm.Application.Accounts;
 
 [Sender(SenderRole.Viewer)]
-public sealed record ListAccounts(string? Search = null, int PageNumber = 1, int PageSize = 20) : IQuery<Page<AccountDto>>, IPaged;
+public sealed record ListAccounts(string? Search = null, int PageNumber = 1, int PageSize = 20) : IQuery<Page<AccountDto>>, IPaged, IScopedByHandler;
 
 public sealed class ListAccountsValidator : AbstractValidator<ListAccounts>
 {
@@ -19,11 +19,16 @@ public sealed class ListAccountsValidator : AbstractValidator<ListAccounts>
     }
 }
 
-public sealed class ListAccountsHandler(IQuerySession session, IClock clock) : IQueryHandler<ListAccounts, Page<AccountDto>>
+public sealed class ListAccountsHandler(IQuerySession session, IClock clock, ICurrentUser user) : IQueryHandler<ListAccounts, Page<AccountDto>>
 {
     public async ValueTask<Page<AccountDto>> Handle(ListAccounts query, CancellationToken cancellationToken)
     {
         IQueryable<LocalAccount> accounts = session.Query<LocalAccount>();
+        if (!user.Accounts.IsAll)
+        {
+            var reachable = user.Accounts.AccountIds.ToArray();
+            accounts = accounts.Where(a => reachable.Contains(a.Id));
+        }
         if (!string.IsNullOrWhiteSpace(query.Search))
         {
             var key = AccountRules.KeyOf(query.Search.Trim());

@@ -16,7 +16,10 @@ public sealed record VirtualAccountDto(Guid Id, Guid AccountId, string Name, str
 
 /// <summary>An account's virtual accounts, DEFAULT first, then by name, with their token and product counts.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListVirtualAccounts(Guid AccountId) : IQuery<IReadOnlyList<VirtualAccountDto>>;
+public sealed record ListVirtualAccounts(Guid AccountId) : IQuery<IReadOnlyList<VirtualAccountDto>>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListVirtualAccountsHandler(IQuerySession session) : IQueryHandler<ListVirtualAccounts, IReadOnlyList<VirtualAccountDto>>
 {

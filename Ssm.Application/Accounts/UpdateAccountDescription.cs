@@ -8,8 +8,9 @@ using Ssm.Domain.Events;
 namespace Ssm.Application.Accounts;
 
 [Sender(SenderRole.Admin)]
-public sealed record UpdateAccountDescription(Guid Id, string Description) : ICommand<AccountDto>, IAudited
+public sealed record UpdateAccountDescription(Guid Id, string Description) : ICommand<AccountDto>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => Id;
     public EventCategory Category => EventCategory.Accounts;
     public string Subject => Id.ToString();
 }

@@ -19,8 +19,9 @@ public sealed record ApiClientDto(Guid Id, Guid AccountId, string Name, string C
 public sealed record CreatedApiClient(ApiClientDto Client, string Secret);
 
 [Sender(SenderRole.Admin)]
-public sealed record CreateApiClient(Guid AccountId, string Name) : ICommand<CreatedApiClient>, IAudited
+public sealed record CreateApiClient(Guid AccountId, string Name) : ICommand<CreatedApiClient>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Security;
     public string Subject => Name;
 }

@@ -16,8 +16,9 @@ public sealed record ApiCreatedRegistrationToken(ApiTokenInfo TokenInfo);
 /// <summary>A registration token made by an API client for a virtual account of its account, as SSM On-Prem's toolkit makes one.</summary>
 [Sender(SenderRole.Viewer)]
 public sealed record CreateApiRegistrationToken(Guid AccountId, string VirtualAccount, string Description, int ExpiresAfterDays, bool ExportControlled)
-    : ICommand<ApiCreatedRegistrationToken>, IAudited
+    : ICommand<ApiCreatedRegistrationToken>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Registration;
     public string Subject => $"{VirtualAccount}: {Description}";
 }
@@ -40,7 +41,7 @@ public sealed class CreateApiRegistrationTokenHandler(IDocumentSession session, 
 {
     public async ValueTask<ApiCreatedRegistrationToken> Handle(CreateApiRegistrationToken command, CancellationToken cancellationToken)
     {
-        ApiVirtualAccountScope.EnsureTokenManager(user);
+        ApiVirtualAccountScope.EnsureTokenManager(user, command.AccountId);
         var account = await session.LoadAsync<LocalAccount>(command.AccountId, cancellationToken)
             ?? throw new NotFoundException($"No account with id {command.AccountId}.");
         var virtualAccount = await ApiVirtualAccountScope.FindAsync(session, account.Id, command.VirtualAccount, cancellationToken);

@@ -17,7 +17,10 @@ public sealed record ApiAlerts(IReadOnlyList<ApiAlert> Alerts);
 /// Major first, newest first.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiAlerts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiAlerts>;
+public sealed record ListApiAlerts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiAlerts>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiAlertsValidator : AbstractValidator<ListApiAlerts>
 {

@@ -7,7 +7,10 @@ namespace Ssm.Application.Api;
 
 /// <summary>An account's API clients, newest first, revoked ones included.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiClients(Guid AccountId) : IQuery<IReadOnlyList<ApiClientDto>>;
+public sealed record ListApiClients(Guid AccountId) : IQuery<IReadOnlyList<ApiClientDto>>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiClientsHandler(IQuerySession session) : IQueryHandler<ListApiClients, IReadOnlyList<ApiClientDto>>
 {

@@ -12,7 +12,10 @@ public sealed record ApiLicenses(IReadOnlyList<ApiLicense> Licenses);
 
 /// <summary>An account's licenses as SSM On-Prem's API toolkit shows them, from the dashboard's own license list.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiLicenses(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiLicenses>;
+public sealed record ListApiLicenses(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiLicenses>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiLicensesValidator : AbstractValidator<ListApiLicenses>
 {

@@ -38,7 +38,10 @@ public sealed record ApiRegistrationTokens(IReadOnlyList<ApiRegistrationToken> T
 /// made before token texts were kept (decision 0024) cannot be shown and is left out.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiRegistrationTokens(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiRegistrationTokens>;
+public sealed record ListApiRegistrationTokens(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiRegistrationTokens>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiRegistrationTokensValidator : AbstractValidator<ListApiRegistrationTokens>
 {
@@ -54,7 +57,7 @@ public sealed class ListApiRegistrationTokensHandler(IQuerySession session, IReg
 {
     public async ValueTask<ApiRegistrationTokens> Handle(ListApiRegistrationTokens query, CancellationToken cancellationToken)
     {
-        ApiVirtualAccountScope.EnsureTokenManager(user);
+        ApiVirtualAccountScope.EnsureTokenManager(user, query.AccountId);
         var virtualAccount = await ApiVirtualAccountScope.FindAsync(session, query.AccountId, query.VirtualAccount, cancellationToken);
         var tokens = await session.Query<RegistrationToken>().Where(t => t.VirtualAccountId == virtualAccount.Id && t.SealedValue != null)
             .OrderByDescending(t => t.CreatedAt).ToListAsync(cancellationToken);

@@ -12,7 +12,10 @@ public sealed record ApiVirtualAccounts(IReadOnlyList<ApiVirtualAccount> Virtual
 
 /// <summary>An account's virtual accounts, DEFAULT first, then by name.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiVirtualAccounts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccounts>;
+public sealed record ListApiVirtualAccounts(Guid AccountId, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccounts>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiVirtualAccountsValidator : AbstractValidator<ListApiVirtualAccounts>
 {
@@ -41,10 +44,10 @@ public static class ApiVirtualAccountScope
             ?? throw new NotFoundException($"This account has no virtual account '{nameOrId}'; GET its virtual-accounts lists them.");
     }
 
-    /// <summary>Token values are for the account's API clients and for admins; a dashboard viewer may not read or make them.</summary>
-    public static void EnsureTokenManager(ICurrentUser user)
+    /// <summary>Token values are for the account's API clients, its administrators and system admins; a viewer may not read or make them.</summary>
+    public static void EnsureTokenManager(ICurrentUser user, Guid accountId)
     {
-        if (user.ApiClientId is null && !user.IsAdmin)
-            throw new ForbiddenException($"'{user.Name}' may not read or make registration tokens: an API client of the account or an admin may.");
+        if (user.ApiClientId is null && !user.IsAdmin && !user.Accounts.MayAdminister(accountId))
+            throw new ForbiddenException($"'{user.Name}' may not read or make registration tokens: an API client or an administrator of the account may.");
     }
 }

@@ -12,8 +12,9 @@ namespace Ssm.Application.Api;
 /// A token of another virtual account or account reads as unknown, so the answer tells nothing about other accounts.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record RevokeApiRegistrationToken(Guid AccountId, string VirtualAccount, string Token) : ICommand<ApiRegistrationToken>, IAudited
+public sealed record RevokeApiRegistrationToken(Guid AccountId, string VirtualAccount, string Token) : ICommand<ApiRegistrationToken>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Registration;
     public string Subject => VirtualAccount;
 
@@ -36,7 +37,7 @@ public sealed class RevokeApiRegistrationTokenHandler(IDocumentSession session, 
 {
     public async ValueTask<ApiRegistrationToken> Handle(RevokeApiRegistrationToken command, CancellationToken cancellationToken)
     {
-        ApiVirtualAccountScope.EnsureTokenManager(user);
+        ApiVirtualAccountScope.EnsureTokenManager(user, command.AccountId);
         var virtualAccount = await ApiVirtualAccountScope.FindAsync(session, command.AccountId, command.VirtualAccount, cancellationToken);
         var hash = RegistrationToken.HashOf(command.Token);
         var token = await session.Query<RegistrationToken>().FirstOrDefaultAsync(t => t.SecretHash == hash, cancellationToken);

@@ -22,7 +22,7 @@ public sealed record CertificateStatus(string HostCommonName, bool Stale, string
 }
 
 [Sender(SenderRole.Viewer)]
-public sealed record GetCertificateStatus : IQuery<CertificateStatus?>;
+public sealed record GetCertificateStatus : IQuery<CertificateStatus?>, INoAccountData;
 
 public sealed class GetCertificateStatusHandler(IQuerySession session) : IQueryHandler<GetCertificateStatus, CertificateStatus?>
 {

@@ -12,4 +12,10 @@ public interface ICurrentUser
 
     /// <summary>The API toolkit client whose bearer token authenticated this request; null for everyone else.</summary>
     string? ApiClientId { get; }
+
+    /// <summary>The local accounts this sender reaches (decision 0032).</summary>
+    AccountScope Accounts { get; }
+
+    /// <summary>An administrator reset the password: until the user chooses one, only <see cref="IBeforePasswordChange"/> messages pass.</summary>
+    bool MustChangePassword { get; }
 }

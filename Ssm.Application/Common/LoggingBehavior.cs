@@ -52,7 +52,7 @@ public sealed class LoggingBehavior<TMessage, TResponse>(
             // A fresh session: the handler's own session may hold the half-done change that must not commit.
             await using var session = store.LightweightSession();
             session.Store(EventLogEntry.Record(clock.UtcNow, user.Name, command.Category, EventLog.ActionOf(command),
-                command.Subject, EventOutcome.Failure, error));
+                command.Subject, EventOutcome.Failure, error, EventLog.AccountOf(command)));
             await session.SaveChangesAsync(CancellationToken.None);
             notifier.Publish(ChangeTopic.Events);
         }

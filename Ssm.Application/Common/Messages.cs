@@ -45,19 +45,48 @@ public static class Senders
         : user.IsAuthenticated ? SenderRole.Viewer
         : SenderRole.Public;
 
-    /// <summary>Refuses the message unless it declares its senders and <paramref name="user"/> is one of them.</summary>
+    /// <summary>
+    /// Refuses the message unless it declares its senders and <paramref name="user"/> is one of them, and, for a user
+    /// limited to some accounts, unless it stays within them (decision 0032): one place, failing closed.
+    /// </summary>
     public static void EnsureMaySend(object message, ICurrentUser user)
     {
         var name = EventLog.ActionOf(message);
         if (DeclaredBy(message.GetType()) is not { } required)
             throw new ForbiddenException($"{name} does not declare who may send it, so nobody may.");
-        if (RoleOf(user) >= required)
+        if (required == SenderRole.Public)
             return;
-        throw new ForbiddenException(required switch
+        if (user.MustChangePassword && message is not IBeforePasswordChange)
+            throw new ForbiddenException($"'{user.Name}' must choose a new password first.");
+        var level = RoleOf(user);
+        // An account administrator is admin of the account the message names, and of nothing else.
+        var administersIt = required == SenderRole.Admin && message is IAccountScoped { ScopeAccountId: { } administered }
+            && user.Accounts.MayAdminister(administered);
+        if (level < required && !administersIt)
+            throw new ForbiddenException(required switch
+            {
+                SenderRole.Internal => $"'{user.Name}' may not send {name}: only the node itself does.",
+                SenderRole.Admin => $"'{user.Name}' may only read: {name} needs the admin role.",
+                _ => $"{name} needs a signed-in user.",
+            });
+        EnsureWithinAccounts(message, name, required, user);
+    }
+
+    private static void EnsureWithinAccounts(object message, string name, SenderRole required, ICurrentUser user)
+    {
+        var scope = user.Accounts;
+        if (scope.IsAll || message is INoAccountData)
+            return;
+        switch (message)
         {
-            SenderRole.Internal => $"'{user.Name}' may not send {name}: only the node itself does.",
-            SenderRole.Admin => $"'{user.Name}' may only read: {name} needs the admin role.",
-            _ => $"{name} needs a signed-in user.",
-        });
+            case IAccountScoped { ScopeAccountId: { } accountId }:
+                if (required == SenderRole.Admin ? scope.MayAdminister(accountId) : scope.MayRead(accountId))
+                    return;
+                throw new ForbiddenException($"'{user.Name}' has no {(required == SenderRole.Admin ? "administrator " : "")}access to account {accountId}.");
+            case IScopedByHandler when required < SenderRole.Admin:
+                return;
+            default:
+                throw new ForbiddenException($"'{user.Name}' reaches only some accounts: {name} is for users of every account.");
+        }
     }
 }

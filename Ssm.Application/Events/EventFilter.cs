@@ -1,3 +1,4 @@
+using Ssm.Application.Common;
 using Ssm.Domain.Events;
 
 namespace Ssm.Application.Events;
@@ -5,9 +6,15 @@ namespace Ssm.Application.Events;
 /// <summary>The Event Log's filter, shared by the page's query and the CSV export so both show the same entries.</summary>
 internal static class EventFilter
 {
-    public static IQueryable<EventLogEntry> Apply(IQueryable<EventLogEntry> events, EventCategory? category,
+    public static IQueryable<EventLogEntry> Apply(IQueryable<EventLogEntry> events, AccountScope scope, EventCategory? category,
         EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort)
     {
+        if (!scope.IsAll)
+        {
+            // Entries about no account (the cluster, users, sign-ins) are for users of every account only.
+            var reachable = scope.AccountIds.Select(id => (Guid?)id).ToArray();
+            events = events.Where(e => reachable.Contains(e.AccountId));
+        }
         if (category is { } c)
             events = events.Where(e => e.Category == c);
         if (outcome is { } o)

@@ -17,7 +17,7 @@ public sealed record ExportEvents(
     EventOutcome? Outcome = null,
     DateTimeOffset? From = null,
     DateTimeOffset? To = null,
-    EventSort Sort = EventSort.NewestFirst) : IQuery<IAsyncEnumerable<EventDto>>;
+    EventSort Sort = EventSort.NewestFirst) : IQuery<IAsyncEnumerable<EventDto>>, IScopedByHandler;
 
 public sealed class ExportEventsValidator : AbstractValidator<ExportEvents>
 {
@@ -31,7 +31,7 @@ public sealed class ExportEventsValidator : AbstractValidator<ExportEvents>
     }
 }
 
-public sealed class ExportEventsHandler(IQuerySession session) : IQueryHandler<ExportEvents, IAsyncEnumerable<EventDto>>
+public sealed class ExportEventsHandler(IQuerySession session, ICurrentUser user) : IQueryHandler<ExportEvents, IAsyncEnumerable<EventDto>>
 {
     public ValueTask<IAsyncEnumerable<EventDto>> Handle(ExportEvents query, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Read(query));
@@ -39,7 +39,7 @@ public sealed class ExportEventsHandler(IQuerySession session) : IQueryHandler<E
     private async IAsyncEnumerable<EventDto> Read(ExportEvents query,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var events = EventFilter.Apply(session.Query<EventLogEntry>(), query.Category, query.Outcome, query.From, query.To, query.Sort);
+        var events = EventFilter.Apply(session.Query<EventLogEntry>(), user.Accounts, query.Category, query.Outcome, query.From, query.To, query.Sort);
         // Marten's ToAsyncEnumerable reads from an open data reader, one row at a time.
         await foreach (var entry in events.ToAsyncEnumerable(cancellationToken))
             yield return EventDto.From(entry);

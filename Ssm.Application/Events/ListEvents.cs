@@ -31,7 +31,7 @@ public sealed record ListEvents(
     DateTimeOffset? To = null,
     EventSort Sort = EventSort.NewestFirst,
     int PageNumber = 1,
-    int PageSize = 25) : IQuery<Page<EventDto>>, IPaged;
+    int PageSize = 25) : IQuery<Page<EventDto>>, IPaged, IScopedByHandler;
 
 public sealed class ListEventsValidator : AbstractValidator<ListEvents>
 {
@@ -46,11 +46,11 @@ public sealed class ListEventsValidator : AbstractValidator<ListEvents>
     }
 }
 
-public sealed class ListEventsHandler(IQuerySession session) : IQueryHandler<ListEvents, Page<EventDto>>
+public sealed class ListEventsHandler(IQuerySession session, ICurrentUser user) : IQueryHandler<ListEvents, Page<EventDto>>
 {
     public async ValueTask<Page<EventDto>> Handle(ListEvents query, CancellationToken cancellationToken)
     {
-        var events = EventFilter.Apply(session.Query<EventLogEntry>(), query.Category, query.Outcome, query.From, query.To, query.Sort);
+        var events = EventFilter.Apply(session.Query<EventLogEntry>(), user.Accounts, query.Category, query.Outcome, query.From, query.To, query.Sort);
         var page = await events.ToPagedListAsync(query.PageNumber, query.PageSize, cancellationToken);
         return new Page<EventDto>(page.Select(EventDto.From).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
     }

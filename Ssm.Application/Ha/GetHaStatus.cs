@@ -46,7 +46,7 @@ public sealed record HaStatus
 }
 
 [Sender(SenderRole.Viewer)]
-public sealed record GetHaStatus : IQuery<HaStatus>;
+public sealed record GetHaStatus : IQuery<HaStatus>, INoAccountData;
 
 public sealed class GetHaStatusHandler(ClusterSupervisor supervisor, IQuerySession session, IStorageErrors storage, ISender sender)
     : IQueryHandler<GetHaStatus, HaStatus>

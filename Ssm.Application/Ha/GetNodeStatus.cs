@@ -7,7 +7,7 @@ namespace Ssm.Application.Ha;
 public sealed record NodeStatus(string Name, NodeRole Role, string Reason, bool Deployed);
 
 [Sender(SenderRole.Viewer)]
-public sealed record GetNodeStatus : IQuery<NodeStatus>;
+public sealed record GetNodeStatus : IQuery<NodeStatus>, INoAccountData;
 
 public sealed class GetNodeStatusHandler(ClusterSupervisor supervisor) : IQueryHandler<GetNodeStatus, NodeStatus>
 {

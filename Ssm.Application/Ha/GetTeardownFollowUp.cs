@@ -35,9 +35,9 @@ public sealed record TeardownFollowUp(string? OldVip, string HostCommonName, str
 
 /// <summary>What is left of the seed's last step on a node that <c>ha_teardown</c> made standalone; null on any other node.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record GetTeardownFollowUp : IQuery<TeardownFollowUp?>;
+public sealed record GetTeardownFollowUp : IQuery<TeardownFollowUp?>, IScopedByHandler;
 
-public sealed class GetTeardownFollowUpHandler(ClusterSupervisor supervisor, IQuerySession session, IOptions<NodeOptions> node)
+public sealed class GetTeardownFollowUpHandler(ClusterSupervisor supervisor, IQuerySession session, IOptions<NodeOptions> node, ICurrentUser user)
     : IQueryHandler<GetTeardownFollowUp, TeardownFollowUp?>
 {
     public async ValueTask<TeardownFollowUp?> Handle(GetTeardownFollowUp query, CancellationToken cancellationToken)
@@ -51,7 +51,14 @@ public sealed class GetTeardownFollowUpHandler(ClusterSupervisor supervisor, IQu
         // Registered before the name became this node's address: through the VIP, under the old name.
         var before = namesThisNode ? certificate!.NameSetAt : DateTimeOffset.MaxValue;
         // Ids only up to the limit (the id column, off the RegisteredAt index), then the few shown: the dashboard asks every second.
-        var stale = await session.Query<ProductInstance>().Where(p => p.RegisteredAt < before).OrderBy(p => p.RegisteredAt)
+        var registered = session.Query<ProductInstance>().Where(p => p.RegisteredAt < before);
+        if (!user.Accounts.IsAll)
+        {
+            // The products named are of the caller's accounts only.
+            var reachable = user.Accounts.AccountIds.ToArray();
+            registered = registered.Where(p => reachable.Contains(p.AccountId));
+        }
+        var stale = await registered.OrderBy(p => p.RegisteredAt)
             .Select(p => p.Id).Take(TeardownFollowUp.CountLimit + 1).ToListAsync(cancellationToken);
         var shown = stale.Take(TeardownFollowUp.Shown).ToArray();
         var products = shown.Length == 0 ? [] : await session.Query<ProductInstance>().Where(p => shown.Contains(p.Id)).OrderBy(p => p.RegisteredAt)

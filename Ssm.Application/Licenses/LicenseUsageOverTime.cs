@@ -13,8 +13,9 @@ public sealed record DailyUsage(DateOnly Day, int InUse);
 /// over its products of the most each product reported for a window that overlaps the day.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record LicenseUsageOverTime(Guid AccountId, string Tag, int Days = 30) : IQuery<IReadOnlyList<DailyUsage>>
+public sealed record LicenseUsageOverTime(Guid AccountId, string Tag, int Days = 30) : IQuery<IReadOnlyList<DailyUsage>>, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public const int MaxDays = 366;
 }
 

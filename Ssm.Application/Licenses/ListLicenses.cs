@@ -20,22 +20,31 @@ public sealed record LicenseDto(Guid AccountId, string Account, string Tag, stri
 /// products' latest usage reports say. A tag in use that was never bought shows with 0 purchased.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListLicenses(Guid? AccountId = null) : IQuery<IReadOnlyList<LicenseDto>>;
-
-public sealed class ListLicensesHandler(IQuerySession session, IClock clock, LicenseUsage usage) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>
+public sealed record ListLicenses(Guid? AccountId = null) : IQuery<IReadOnlyList<LicenseDto>>, IAccountScoped, IScopedByHandler
 {
-    public async ValueTask<IReadOnlyList<LicenseDto>> Handle(ListLicenses query, CancellationToken cancellationToken)
+    public Guid? ScopeAccountId => AccountId;
+}
+
+public sealed class ListLicensesHandler(IQuerySession session, IClock clock, LicenseUsage usage, ICurrentUser user) : IQueryHandler<ListLicenses, IReadOnlyList<LicenseDto>>
+{
+    // The validation behavior has checked a named account; a list over every account is narrowed here.
+    public async ValueTask<IReadOnlyList<LicenseDto>> Handle(ListLicenses query, CancellationToken cancellationToken) =>
+        await ListAsync(session, clock, usage, query.AccountId, query.AccountId is null ? user.Accounts : AccountScope.All, cancellationToken);
+
+    public static async Task<IReadOnlyList<LicenseDto>> ListAsync(IQuerySession session, IClock clock, LicenseUsage usage, Guid? accountId,
+        AccountScope scope, CancellationToken cancellationToken)
     {
         IQueryable<Entitlement> entitlements = session.Query<Entitlement>();
-        if (query.AccountId is { } id)
+        if (accountId is { } id)
             entitlements = entitlements.Where(e => e.AccountId == id);
         var bought = (await entitlements.ToListAsync(cancellationToken)).ToDictionary(e => (e.AccountId, e.Tag));
-        var used = await usage.InUseAsync(session, query.AccountId, cancellationToken);
+        var used = await usage.InUseAsync(session, accountId, cancellationToken);
         var names = (await session.Query<LocalAccount>().Select(a => new { a.Id, a.Name }).ToListAsync(cancellationToken))
             .ToDictionary(a => a.Id, a => a.Name);
         var today = DateOnly.FromDateTime(clock.UtcNow.UtcDateTime);
 
-        return bought.Keys.Union(used.Keys).Select(key =>
+        // A user limited to some accounts gets the sum over every account narrowed to theirs.
+        return bought.Keys.Union(used.Keys).Where(key => scope.MayRead(key.AccountId)).Select(key =>
             {
                 var e = bought.GetValueOrDefault(key);
                 var valid = e?.IsValidOn(today) ?? false;

@@ -19,7 +19,10 @@ public sealed record VirtualAccountLicenseDto(Guid VirtualAccountId, string Virt
 
 /// <summary>An account's licenses per virtual account: every tag the account bought or uses, under each virtual account using it or DEFAULT.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListVirtualAccountLicenses(Guid AccountId) : IQuery<IReadOnlyList<VirtualAccountLicenseDto>>;
+public sealed record ListVirtualAccountLicenses(Guid AccountId) : IQuery<IReadOnlyList<VirtualAccountLicenseDto>>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListVirtualAccountLicensesHandler(IQuerySession session, ISender sender)
     : IQueryHandler<ListVirtualAccountLicenses, IReadOnlyList<VirtualAccountLicenseDto>>

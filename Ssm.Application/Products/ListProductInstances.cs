@@ -42,7 +42,10 @@ public sealed record ProductInstancePage(IReadOnlyList<ProductInstanceRow> Items
 /// </summary>
 [Sender(SenderRole.Viewer)]
 public sealed record ListProductInstances(Guid? AccountId = null, string? Search = null, ProductSort SortBy = ProductSort.Name,
-    bool Descending = false, int PageNumber = 1, int PageSize = 20, Guid? VirtualAccountId = null) : IQuery<ProductInstancePage>, IPaged;
+    bool Descending = false, int PageNumber = 1, int PageSize = 20, Guid? VirtualAccountId = null) : IQuery<ProductInstancePage>, IPaged, IAccountScoped, IScopedByHandler
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListProductInstancesValidator : AbstractValidator<ListProductInstances>
 {
@@ -56,7 +59,7 @@ public sealed class ListProductInstancesValidator : AbstractValidator<ListProduc
     }
 }
 
-public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryHandler<ListProductInstances, ProductInstancePage>
+public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentUser user) : IQueryHandler<ListProductInstances, ProductInstancePage>
 {
     public async ValueTask<ProductInstancePage> Handle(ListProductInstances query, CancellationToken cancellationToken)
     {
@@ -65,6 +68,11 @@ public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryH
             instances = query.VirtualAccountId is { } virtualAccountId
                 ? instances.Where(p => p.AccountId == accountId && p.VirtualAccountId == virtualAccountId)
                 : instances.Where(p => p.AccountId == accountId);
+        else if (!user.Accounts.IsAll)
+        {
+            var reachable = user.Accounts.AccountIds.ToArray();
+            instances = instances.Where(p => reachable.Contains(p.AccountId));
+        }
         var search = query.Search?.Trim();
         if (!string.IsNullOrEmpty(search))
             instances = instances.Where(p => p.Name.Contains(search, StringComparison.OrdinalIgnoreCase)
@@ -98,7 +106,7 @@ public sealed class ListProductInstancesHandler(IQuerySession session) : IQueryH
         // A count re-checks every matching row's JSON: a broad search stops counting at a limit. An account's
         // instances are counted off its index, without reading their JSON.
         var (total, kind) = !string.IsNullOrEmpty(search) ? await CountUpToAsync(instances, ProductInstanceCount.SearchCountLimit, cancellationToken)
-            : query.AccountId is not null ? (await instances.CountAsync(cancellationToken), TotalKind.Exact)
+            : query.AccountId is not null || !user.Accounts.IsAll ? (await instances.CountAsync(cancellationToken), TotalKind.Exact)
             : await ProductInstanceCount.TotalAsync(session, cancellationToken);
 
         var accountIds = rows.Select(r => r.AccountId).Distinct().ToList();

@@ -40,7 +40,7 @@ public sealed class AuthorizeProductHandler(HostCommonNames names, IDocumentSess
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
-        var licenses = (await new ListLicensesHandler(session, clock, usage).Handle(new ListLicenses(instance.AccountId), cancellationToken))
+        var licenses = (await ListLicensesHandler.ListAsync(session, clock, usage, instance.AccountId, AccountScope.All, cancellationToken))
             .ToDictionary(l => l.Tag);
         var mineByTag = (await session.LoadAsync<Domain.Products.ProductUsage>(instance.Id, cancellationToken))?.Usage ?? [];
         var answers = command.Entitlements.Select(e =>

@@ -25,8 +25,9 @@ public sealed record CreatedRegistrationToken(RegistrationTokenDto Token, string
 /// <summary>A token of <see cref="VirtualAccountId"/>, or of the account's DEFAULT virtual account when that is null.</summary>
 public sealed record CreateRegistrationToken(Guid AccountId, string Description, int ExpiresInDays, int? MaxUses, bool AllowExportControlled,
     Guid? VirtualAccountId = null)
-    : ICommand<CreatedRegistrationToken>, IAudited
+    : ICommand<CreatedRegistrationToken>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Registration;
     public string Subject => Description;
 }

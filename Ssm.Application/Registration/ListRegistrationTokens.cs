@@ -8,7 +8,10 @@ namespace Ssm.Application.Registration;
 
 /// <summary>An account's registration tokens, newest first, with what is left of each.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListRegistrationTokens(Guid AccountId) : IQuery<IReadOnlyList<RegistrationTokenDto>>;
+public sealed record ListRegistrationTokens(Guid AccountId) : IQuery<IReadOnlyList<RegistrationTokenDto>>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListRegistrationTokensHandler(IQuerySession session, IClock clock)
     : IQueryHandler<ListRegistrationTokens, IReadOnlyList<RegistrationTokenDto>>

@@ -13,7 +13,7 @@ public sealed record SyncScheduleDto(SyncFrequency Frequency, TimeOnly At, DayOf
 }
 
 [Sender(SenderRole.Viewer)]
-public sealed record GetSyncSchedule : IQuery<SyncScheduleDto>;
+public sealed record GetSyncSchedule : IQuery<SyncScheduleDto>, INoAccountData;
 
 public sealed class GetSyncScheduleHandler(IQuerySession session, IClock clock) : IQueryHandler<GetSyncSchedule, SyncScheduleDto>
 {

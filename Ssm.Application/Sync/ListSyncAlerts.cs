@@ -19,9 +19,9 @@ public sealed record SyncAlert(AlertSeverity Severity, string Source, string Mes
 /// failed. An expired token is never a silent stop of synchronization.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListSyncAlerts : IQuery<IReadOnlyList<SyncAlert>>;
+public sealed record ListSyncAlerts : IQuery<IReadOnlyList<SyncAlert>>, IScopedByHandler;
 
-public sealed class ListSyncAlertsHandler(IQuerySession session, IClock clock) : IQueryHandler<ListSyncAlerts, IReadOnlyList<SyncAlert>>
+public sealed class ListSyncAlertsHandler(IQuerySession session, IClock clock, ICurrentUser user) : IQueryHandler<ListSyncAlerts, IReadOnlyList<SyncAlert>>
 {
     public static readonly TimeSpan ExpiryWarning = TimeSpan.FromDays(14);
 
@@ -48,6 +48,7 @@ public sealed class ListSyncAlertsHandler(IQuerySession session, IClock clock) :
         if (last is { Result: SyncResult.Failed })
             alerts.Add(new SyncAlert(AlertSeverity.Major, "Synchronization",
                 $"The last synchronization ({last.Scope}, {last.StartedAt:u}) failed: {last.Error}", last.EndedAt ?? last.StartedAt, last.AccountId));
-        return alerts.OrderByDescending(a => a.Severity).ThenByDescending(a => a.Time).ToList();
+        // A user limited to some accounts sees theirs and the node's own (a failed run over every account), as an API client always did.
+        return alerts.Where(a => a.AccountId is not { } id || user.Accounts.MayRead(id)).OrderByDescending(a => a.Severity).ThenByDescending(a => a.Time).ToList();
     }
 }

@@ -12,8 +12,9 @@ namespace Ssm.Application.Sync;
 
 /// <summary>Asks CSC to activate a local account, with the operator's CSC login (used once, not stored).</summary>
 [Sender(SenderRole.Admin)]
-public sealed record RequestActivation(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited
+public sealed record RequestActivation(Guid AccountId, CscCredentials Credentials) : ICommand<AccountDto>, IAudited, IAccountScoped
 {
+    public Guid? ScopeAccountId => AccountId;
     public EventCategory Category => EventCategory.Sync;
     public string Subject => AccountId.ToString();
 }

@@ -8,7 +8,7 @@ namespace Ssm.Application.Users;
 
 /// <summary>Logout: the session is deleted, so every copy of its cookie is refused from now on.</summary>
 [Sender(SenderRole.Viewer)]
-public sealed record EndSession(string SessionId, string UserName) : ICommand, IAudited
+public sealed record EndSession(string SessionId, string UserName) : ICommand, IAudited, INoAccountData, IBeforePasswordChange
 {
     public EventCategory Category => EventCategory.Security;
     public string Subject => UserName;

@@ -22,9 +22,9 @@ public sealed class SetUserPasswordValidator : AbstractValidator<SetUserPassword
     {
         RuleFor(x => x.UserName).Must(UserRules.IsValidUserName)
             .WithMessage("User name must be 1–32 letters, digits, dots, dashes or underscores.");
-        RuleFor(x => x.Password).NotEmpty().MinimumLength(UserRules.PasswordMinLength).MaximumLength(UserRules.PasswordMaxLength)
-            .WithMessage($"Password must be {UserRules.PasswordMinLength} to {UserRules.PasswordMaxLength} characters.");
-        RuleFor(x => x.Role).IsInEnum();
+        this.AddPasswordRules(x => x.Password, x => x.UserName);
+        // Account grants are set on the Access Management page or /api/users, which name the accounts.
+        RuleFor(x => x.Role).IsInEnum().NotEqual(UserRole.Accounts).WithMessage("Role is admin or viewer here.");
     }
 }
 

@@ -7,7 +7,7 @@ using Ssm.Domain.Users;
 
 namespace Ssm.Application.Users;
 
-public sealed record SignInOutcome(bool Succeeded, string UserName, UserRole Role, string Error, string SessionId = "", string SecurityStamp = "")
+public sealed record SignInOutcome(bool Succeeded, string UserName, UserRole Role, string Error, string SessionId = "", SessionState? State = null)
 {
     public static SignInOutcome Failed(string error) => new(false, "", UserRole.Viewer, error);
 }
@@ -35,6 +35,7 @@ public sealed class SignInHandler(IDocumentSession session, IPasswordHasher hash
     : ICommandHandler<SignIn, SignInOutcome>
 {
     public const string WrongCredentials = "Wrong user name or password.";
+    public const string UserDisabled = "This user is disabled; ask a system administrator.";
 
     // Checked against for unknown users, so their answer takes as long as a known user's.
     private static string? _decoy;
@@ -53,13 +54,16 @@ public sealed class SignInHandler(IDocumentSession session, IPasswordHasher hash
         }
         else if (!hasher.Verify(account.PasswordHash, command.Password))
             result = SignInOutcome.Failed(WrongCredentials);
+        // Told only to someone who knows the password.
+        else if (account.Disabled)
+            result = SignInOutcome.Failed(UserDisabled);
         else
         {
             var started = UserSession.Start(account.Id, now);
             session.Store(started);
             // Sessions past their lifetime are swept here, where new ones are made.
             session.DeleteWhere<UserSession>(s => s.ExpiresAt < now);
-            result = new SignInOutcome(true, account.Id, account.Role, "", started.Id, account.SecurityStamp);
+            result = new SignInOutcome(true, account.Id, account.Role, "", started.Id, SessionState.Of(account));
         }
 
         session.Store(EventLogEntry.Record(now, name, EventCategory.Security, nameof(SignIn), name,

@@ -29,8 +29,11 @@ public sealed class EventLogEntry
     public EventOutcome Outcome { get; set; }
     public string Detail { get; set; } = "";
 
+    /// <summary>The local account the change was about, when it was about one: users limited to accounts see only theirs.</summary>
+    public Guid? AccountId { get; set; }
+
     public static EventLogEntry Record(DateTimeOffset at, string actor, EventCategory category, string action,
-        string? subject, EventOutcome outcome, string? detail = "") => new()
+        string? subject, EventOutcome outcome, string? detail = "", Guid? accountId = null) => new()
     {
         Id = Guid.CreateVersion7(at),
         At = at,
@@ -40,5 +43,6 @@ public sealed class EventLogEntry
         Subject = subject is null ? "" : subject.Length > 200 ? subject[..200] : subject,
         Outcome = outcome,
         Detail = detail is null ? "" : detail.Length > DetailMaxLength ? detail[..DetailMaxLength] : detail,
+        AccountId = accountId,
     };
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Marten;
 using Microsoft.Playwright;
 using Ssm.Tests.Support;
@@ -130,6 +131,50 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
 
         await page.WaitForURLAsync($"{fixture.Node.BaseAddress.ToString().TrimEnd('/')}/login**");
         await Assertions.Expect(page.Locator("#userName")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task A_new_account_viewer_chooses_a_password_at_first_login_and_sees_only_their_account()
+    {
+        // As the README tells a newcomer: the admin makes the user (here by /api/users), the user signs in in a browser.
+        using var api = await fixture.Node.SignedInAsync();
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var alpha = await OperatorApi.CreateAccountAsync(api, $"Alpha {suffix}");
+        await OperatorApi.CreateAccountAsync(api, $"Beta {suffix}");
+        var userName = $"carol{suffix}";
+        var created = await api.PostAsJsonAsync("/api/users", new
+        {
+            userName, password = "first password for carol", role = "Accounts",
+            grants = new[] { new { accountId = alpha.Id, access = "Viewer" } },
+        });
+        created.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+
+        var context = await _browser.NewContextAsync(new() { BaseURL = fixture.Node.BaseAddress.ToString() });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/accounts");
+        await page.WaitForURLAsync("**/login**");
+        await page.FillAsync("#userName", userName);
+        await page.FillAsync("#password", "first password for carol");
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync("**/account/password**");
+
+        // A common password is refused with the policy, then her own is taken and she lands where she was going.
+        await page.FillAsync("#currentPassword", "first password for carol");
+        await page.FillAsync("#newPassword", "password1234");
+        await page.FillAsync("#confirmPassword", "password1234");
+        await page.ClickAsync("[data-testid=change-password]");
+        await Assertions.Expect(page.Locator("[data-testid=password-error]")).ToContainTextAsync("common password");
+        await page.FillAsync("#currentPassword", "first password for carol");
+        await page.FillAsync("#newPassword", "carols very own passphrase");
+        await page.FillAsync("#confirmPassword", "carols very own passphrase");
+        await page.ClickAsync("[data-testid=change-password]");
+        await page.WaitForURLAsync("**/accounts");
+        await WaitInteractiveAsync(page);
+
+        await Assertions.Expect(page.Locator("[data-testid=account-row]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("[data-testid=account-row]")).ToHaveAttributeAsync("data-name", $"Alpha {suffix}");
+        (await page.ContentAsync()).ShouldNotContain($"Beta {suffix}");
+        await ScreenshotAsync(page, "account-viewer");
     }
 
     [Fact]

@@ -16,20 +16,23 @@ namespace Ssm.Tests.Components;
 /// <summary>bUnit with MudBlazor and the node's real message handling on the test database.</summary>
 public static class ComponentTestContext
 {
-    public static BunitContext Create(ServiceFixture fixture, string user, string role) => Create(fixture.Services, user, role);
+    /// <param name="claims">More claims of the signed-in user, such as account grants (<see cref="CurrentUser.GrantClaim"/>).</param>
+    public static BunitContext Create(ServiceFixture fixture, string user, string role, params System.Security.Claims.Claim[] claims) =>
+        Create(fixture.Services, user, role, claims);
 
-    /// <summary>As <see cref="Create(ServiceFixture,string,string)"/>, on a node's services of the test's own making (a torn-down node, say).</summary>
-    public static BunitContext Create(IServiceProvider node, string user, string role)
+    /// <summary>As <see cref="Create(ServiceFixture,string,string,System.Security.Claims.Claim[])"/>, on a node's services of the test's own making (a torn-down node, say).</summary>
+    public static BunitContext Create(IServiceProvider node, string user, string role, params System.Security.Claims.Claim[] claims)
     {
         // The pages send real commands to PostgreSQL: on a busy 2-core runner bUnit's 1 s default wait is too short.
         BunitContext.DefaultWaitTimeout = TimeSpan.FromSeconds(10);
         var context = new BunitContext();
         context.JSInterop.Mode = JSRuntimeMode.Loose;
         context.Services.AddMudServices();
-        context.AddAuthorization().SetAuthorized(user).SetRoles(role);
+        context.AddAuthorization().SetAuthorized(user).SetRoles(role).SetClaims(claims);
         context.Services.AddSingleton(node.GetRequiredService<ChangeNotifier>());
         context.Services.AddSingleton(node.GetRequiredService<IValidator<CreateAccount>>());
         context.Services.AddSingleton(node.GetRequiredService<IValidator<Application.Registration.CreateRegistrationToken>>());
+        context.Services.AddSingleton(node.GetRequiredService<IValidator<Application.Users.CreateUser>>());
         context.Services.AddScoped(sp => new UiSender(
             node.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<AuthenticationStateProvider>()));
         return context;

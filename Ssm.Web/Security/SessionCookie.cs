@@ -11,7 +11,7 @@ namespace Ssm.Web.Security;
 
 /// <summary>
 /// The login cookie names a server-side session (<see cref="Ssm.Domain.Users.UserSession"/>). Every request
-/// checks it, and the user's current role and security stamp, against the database through a one-second
+/// checks it, and the user's current role, grants and security stamp, against the database through a one-second
 /// cache: logout, a deleted user or a demotion take effect within seconds, on every copy of the cookie.
 /// </summary>
 public static class SessionCookie
@@ -25,6 +25,8 @@ public static class SessionCookie
         new Claim(ClaimTypes.Role, AuthEndpoints.RoleName(state.Role)),
         new Claim(SessionIdClaim, sessionId),
         new Claim(StampClaim, state.SecurityStamp),
+        .. state.Grants.Select(g => new Claim(CurrentUser.GrantClaim, CurrentUser.ClaimOf(g))),
+        .. state.MustChangePassword ? [new Claim(CurrentUser.MustChangePasswordClaim, "true")] : Array.Empty<Claim>(),
     ], "ssm"));
 
     public static async Task ValidateAsync(CookieValidatePrincipalContext context)
@@ -41,7 +43,7 @@ public static class SessionCookie
         }
         if (state.SecurityStamp != principal.FindFirstValue(StampClaim) || AuthEndpoints.RoleName(state.Role) != principal.FindFirstValue(ClaimTypes.Role))
         {
-            // The password or the role changed: the session goes on with the role the user has now.
+            // The password, the role or the grants changed: the session goes on with what the user has now.
             context.ReplacePrincipal(PrincipalOf(state, sessionId!));
             context.ShouldRenew = true;
         }
@@ -80,6 +82,7 @@ public sealed class SessionRevalidator(ILoggerFactory loggers, SessionCache sess
         if (user.Identity?.IsAuthenticated != true)
             return true;
         var current = user.FindFirstValue(SessionCookie.SessionIdClaim) is { } sessionId ? await sessions.CheckAsync(sessionId, cancellationToken) : null;
-        return current is not null && AuthEndpoints.RoleName(current.Role) == user.FindFirstValue(ClaimTypes.Role);
+        // A changed role, grant or password ends the circuit's sign-in; the next request reads them anew.
+        return current is not null && current.SecurityStamp == user.FindFirstValue(SessionCookie.StampClaim);
     }
 }

@@ -58,12 +58,13 @@ public sealed class SignInTests(CoreFixture fixture) : IAsyncLifetime
     public async Task A_session_follows_the_users_role_and_ends_when_deleted()
     {
         var signedIn = await fixture.Send(new SignIn("bob", Password));
-        (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldBe(new SessionState("bob", UserRole.Viewer, signedIn.SecurityStamp));
+        var state = (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldNotBeNull();
+        (state.UserName, state.Role, state.SecurityStamp, state.Grants.Count, state.MustChangePassword).ShouldBe(("bob", UserRole.Viewer, signedIn.State!.SecurityStamp, 0, false));
 
         await fixture.Send(new SetUserPassword("bob", Password, UserRole.Admin));
         var promoted = (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldNotBeNull();
         promoted.Role.ShouldBe(UserRole.Admin);
-        promoted.SecurityStamp.ShouldNotBe(signedIn.SecurityStamp);
+        promoted.SecurityStamp.ShouldNotBe(signedIn.State!.SecurityStamp);
 
         await fixture.Send(new EndSession(signedIn.SessionId, "bob"));
         (await fixture.SendAs(CurrentUser.Node, new CheckSession(signedIn.SessionId))).ShouldBeNull();

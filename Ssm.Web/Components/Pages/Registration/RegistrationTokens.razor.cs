@@ -68,8 +68,13 @@ public partial class RegistrationTokens : IDisposable
 
     private string? ErrorOf(string field) => _fieldErrors.GetValueOrDefault(field);
 
+    [Inject] private Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider Authentication { get; set; } = default!;
+
+    private System.Security.Claims.ClaimsPrincipal? _user;
+
     protected override async Task OnInitializedAsync()
     {
+        _user = (await Authentication.GetAuthenticationStateAsync()).User;
         _accounts = (await Sender.Send(new ListAccounts(PageSize: PagingRules.MaxPageSize))).Items;
         _accountId = _accounts.FirstOrDefault()?.Id;
         _loaded = true;
