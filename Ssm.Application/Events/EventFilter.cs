@@ -1,3 +1,4 @@
+using Ssm.Application.Common;
 using Ssm.Domain.Events;
 
 namespace Ssm.Application.Events;
@@ -6,7 +7,11 @@ namespace Ssm.Application.Events;
 internal static class EventFilter
 {
     public static IQueryable<EventLogEntry> Apply(IQueryable<EventLogEntry> events, EventCategory? category,
-        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort)
+        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort) =>
+        Order(Filter(events, category, outcome, from, to), sort == EventSort.NewestFirst);
+
+    public static IQueryable<EventLogEntry> Filter(IQueryable<EventLogEntry> events, EventCategory? category,
+        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to)
     {
         if (category is { } c)
             events = events.Where(e => e.Category == c);
@@ -16,6 +21,12 @@ internal static class EventFilter
             events = events.Where(e => e.At >= f);
         if (to is { } t)
             events = events.Where(e => e.At <= t);
-        return sort == EventSort.OldestFirst ? events.OrderBy(e => e.At) : events.OrderByDescending(e => e.At);
+        return events;
     }
+
+    /// <summary>By time, then id: the order is total, so a page can be sought from its neighbour's last entry.</summary>
+    public static IQueryable<EventLogEntry> Order(IQueryable<EventLogEntry> events, bool descending) =>
+        descending ? events.OrderByDescending(e => e.At).ThenByDescending(e => e.Id) : events.OrderBy(e => e.At).ThenBy(e => e.Id);
+
+    public static readonly SeekKey[] Keys = [SeekKey.Timestamp(nameof(EventLogEntry.At))];
 }
