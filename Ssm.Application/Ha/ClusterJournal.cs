@@ -58,5 +58,6 @@ public sealed class MartenClusterJournal(IDocumentStore documents) : IClusterJou
     {
         await documents.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
         await Accounts.VirtualAccountMigration.RunAsync(documents, DateTimeOffset.UtcNow, cancellationToken);
+        await Products.ProductInstanceCompaction.RunAsync(documents, DateTimeOffset.UtcNow, cancellationToken);
     }
 }

@@ -32,6 +32,7 @@ public sealed class SchemaInitializer(IDocumentStore store, NpgsqlDataSource dat
         }
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
         await Application.Accounts.VirtualAccountMigration.RunAsync(store, DateTimeOffset.UtcNow, cancellationToken);
+        await Application.Products.ProductInstanceCompaction.RunAsync(store, DateTimeOffset.UtcNow, cancellationToken);
         logger.LogInformation("Database schema is up to date");
     }
 

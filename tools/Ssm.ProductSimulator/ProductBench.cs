@@ -241,7 +241,6 @@ public sealed class ProductBench(ProductBench.Settings settings)
         ExportControlled = p.ExportControlled,
         RegisteredAt = DateTimeOffset.UtcNow,
         LastContactAt = DateTimeOffset.UtcNow,
-        CertificatePem = p.CertificatePem,
         CertificateSerial = p.CertificateSerial,
         CertificateNotAfter = p.CertificateNotAfter,
         PublicKey = p.PublicKey,
@@ -319,18 +318,24 @@ public sealed class ProductBench(ProductBench.Settings settings)
         if (columns.Select(c => c.Name).Except(known).ToList() is { Count: > 0 } extra)
             throw new InvalidOperationException($"ssm.mt_doc_productinstance has columns the seeding does not fill: {string.Join(", ", extra)}");
         var version = columns.FirstOrDefault(c => c.Name == "mt_version").Type == "uuid" ? "gen_random_uuid()" : "1";
+        // Marten's informational columns, where the table still has them (decision 0035 drops them).
+        bool Has(string column) => columns.Any(c => c.Name == column);
+        var metaColumns = string.Concat(Has("mt_last_modified") ? ", mt_last_modified" : "", Has("mt_version") ? ", mt_version" : "",
+            Has("mt_dotnet_type") ? ", mt_dotnet_type" : "");
+        var metaValues = string.Concat(Has("mt_last_modified") ? ", transaction_timestamp()" : "", Has("mt_version") ? $", {version}" : "",
+            Has("mt_dotnet_type") ? ", t.mt_dotnet_type" : "");
         // The JSON of a real registration, with what differs between products replaced: ids shaped like
         // Guid.CreateVersion7 (time-ordered), names, serials, UDIs and a year of registration times.
         const string Time = "to_char((timestamptz '2025-03-01' + g * interval '31 second') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')";
         var sql = $"""
-            insert into ssm.mt_doc_productinstance (id, data, mt_last_modified, mt_version, mt_dotnet_type)
+            insert into ssm.mt_doc_productinstance (id, data{metaColumns})
             select v.id, t.data || jsonb_build_object('Id', v.id, 'Name', 'sw-' || g, 'HostName', 'sw-' || g,
                    'SerialNumber', 'FOC' || lpad(g::text, 8, '0'), 'Udi', upper(t.data ->> 'Pid') || ':FOC' || lpad(g::text, 8, '0'),
-                   'RegisteredAt', {Time}, 'LastContactAt', {Time}, 'CertificateSerial', upper(md5('s' || g)), 'Usage', '[]'::jsonb),
-                   transaction_timestamp(), {version}, t.mt_dotnet_type
+                   'RegisteredAt', {Time}, 'LastContactAt', {Time}, 'CertificateSerial', upper(md5('s' || g)))
+                   {metaValues}
             from generate_series(@first, @last) g
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
-            cross join (select data, mt_dotnet_type from ssm.mt_doc_productinstance where id = @template) t
+            cross join (select * from ssm.mt_doc_productinstance where id = @template) t
             """;
         // Each seeded product reports 1-5 licenses of the tag a real report used (its ProductUsage, decision 0013), so the
         // Licenses page and the dashboard sum a million rows.
