@@ -112,6 +112,8 @@ public static class Seek
     public static IQueryable<T> Beyond<T>(this IQueryable<T> rows, IReadOnlyList<SeekKey> keys, PageCursor cursor, bool greater) where T : notnull
     {
         var op = greater ? ">" : "<";
+        if (keys.Count == 0)
+            return rows.Where(x => x.MatchesSql($"d.id {op} ?", cursor.Id));
         var sql = $"{keys[0].Sql} {op}= {keys[0].Parameter} and ({string.Join(", ", keys.Select(k => k.Sql))}, d.id) {op} "
                   + $"({string.Join(", ", keys.Select(k => k.Parameter))}, ?)";
         object[] parameters = [cursor.Keys[0], .. cursor.Keys, cursor.Id];

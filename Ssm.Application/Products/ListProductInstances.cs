@@ -132,7 +132,9 @@ internal static class ProductSeek
     private static readonly SeekKey[] Name = [SeekKey.Text(nameof(ProductInstance.Name))];
     private static readonly SeekKey[] PidSerial = [SeekKey.Text(nameof(ProductInstance.Pid)), SeekKey.Text(nameof(ProductInstance.SerialNumber))];
     private static readonly SeekKey[] Serial = [SeekKey.Text(nameof(ProductInstance.SerialNumber))];
-    private static readonly SeekKey[] Registered = [SeekKey.Timestamp(nameof(ProductInstance.RegisteredAt))];
+    // An instance's id is a version 7 UUID of its registration time (RegisterProduct): registration order is id
+    // order, which the primary key answers without an index on RegisteredAt (decision 0035).
+    private static readonly SeekKey[] Registered = [];
     private static readonly SeekKey[] Contact = [SeekKey.Timestamp(nameof(ProductInstance.LastContactAt))];
 
     public static IReadOnlyList<SeekKey> Keys(ProductSort sort) => sort switch
@@ -150,8 +152,8 @@ internal static class ProductSeek
         (ProductSort.Pid, true) => instances.OrderByDescending(p => p.Pid).ThenByDescending(p => p.SerialNumber).ThenByDescending(p => p.Id),
         (ProductSort.SerialNumber, false) => instances.OrderBy(p => p.SerialNumber).ThenBy(p => p.Id),
         (ProductSort.SerialNumber, true) => instances.OrderByDescending(p => p.SerialNumber).ThenByDescending(p => p.Id),
-        (ProductSort.RegisteredAt, false) => instances.OrderBy(p => p.RegisteredAt).ThenBy(p => p.Id),
-        (ProductSort.RegisteredAt, true) => instances.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id),
+        (ProductSort.RegisteredAt, false) => instances.OrderBy(p => p.Id),
+        (ProductSort.RegisteredAt, true) => instances.OrderByDescending(p => p.Id),
         (ProductSort.LastContactAt, false) => instances.OrderBy(p => p.LastContactAt).ThenBy(p => p.Id),
         (ProductSort.LastContactAt, true) => instances.OrderByDescending(p => p.LastContactAt).ThenByDescending(p => p.Id),
         (_, false) => instances.OrderBy(p => p.Name).ThenBy(p => p.Id),
@@ -163,7 +165,7 @@ internal static class ProductSeek
     {
         ProductSort.Pid => new([pid, serial], id),
         ProductSort.SerialNumber => new([serial], id),
-        ProductSort.RegisteredAt => new([PageCursor.Text(registeredAt)], id),
+        ProductSort.RegisteredAt => new([], id),
         ProductSort.LastContactAt => new([PageCursor.Text(lastContactAt)], id),
         _ => new([name], id),
     };

@@ -55,7 +55,7 @@ internal static class MartenSetup
             // The account's products, and those of one of its virtual accounts, from one index: no index more to write per registration.
             .Index([x => x.AccountId, x => x.VirtualAccountId], index => index.Name = "ix_product_account")
             .Index(x => x.Name)
-            .Index(x => x.RegisteredAt)
+            // No index on RegisteredAt: the id is a version 7 UUID of the registration time, and the primary key sorts by it.
             // The Product Instances page sorts by each of these and searches all three by substring: without an index
             // every row's JSON is de-TOASTed (about 5 s at a million products). A PID is shared by thousands of
             // products, so its sort goes on by serial number, from the same index.

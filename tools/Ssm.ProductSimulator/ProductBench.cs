@@ -495,6 +495,8 @@ public sealed class ProductBench(ProductBench.Settings settings)
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (!await reader.ReadAsync(cancellationToken))
                 return null;
+            if (reader.FieldCount == 1) // sorted by the id alone
+                return Uri.EscapeDataString(new Ssm.Application.Common.PageCursor([], reader.GetGuid(0)).Encode());
             var key = reader.GetString(0);
             if (timestamp)
                 key = Ssm.Application.Common.PageCursor.Text(DateTimeOffset.Parse(key, CultureInfo.InvariantCulture));
@@ -502,8 +504,8 @@ public sealed class ProductBench(ProductBench.Settings settings)
         }
 
         var byName = await CursorAsync("select data ->> 'Name', id from ssm.mt_doc_productinstance order by data ->> 'Name', id offset @offset limit 1", false);
-        var byRegistered = await CursorAsync("select data ->> 'RegisteredAt', id from ssm.mt_doc_productinstance "
-                                             + "order by ssm.mt_immutable_timestamptz(data ->> 'RegisteredAt') desc, id desc offset @offset limit 1", true);
+        // Registration order is id order (decision 0035).
+        var byRegistered = await CursorAsync("select id from ssm.mt_doc_productinstance order by id desc offset @offset limit 1", false);
         var events = await CursorAsync("select data ->> 'At', id from ssm.mt_doc_eventlogentry "
                                        + "order by ssm.mt_immutable_timestamptz(data ->> 'At') desc, id desc offset @offset limit 1", true);
         if (byName is null || byRegistered is null || events is null)

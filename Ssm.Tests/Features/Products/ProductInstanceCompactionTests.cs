@@ -38,6 +38,7 @@ public sealed class ProductInstanceCompactionTests(CoreFixture fixture) : IAsync
                                     + "add column if not exists mt_version uuid default gen_random_uuid(), "
                                     + "add column if not exists mt_dotnet_type varchar default 'Ssm.Domain.Products.ProductInstance'");
             session.QueueSqlCommand("create index if not exists mt_doc_productinstance_idx_token_id on ssm.mt_doc_productinstance ((data ->> 'TokenId'))");
+            session.QueueSqlCommand("create index if not exists mt_doc_productinstance_idx_registered_at on ssm.mt_doc_productinstance ((data ->> 'RegisteredAt'))");
             session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = data || jsonb_build_object('CertificatePem', ?::text) where id = ?",
                 Pem, older.Id);
             await session.SaveChangesAsync();
@@ -54,7 +55,8 @@ public sealed class ProductInstanceCompactionTests(CoreFixture fixture) : IAsync
             select count(*)::int from information_schema.columns
             where table_schema = 'ssm' and table_name = 'mt_doc_productinstance' and column_name like 'mt\_%'
             """)).ShouldBe(0);
-        (await ScalarAsync<int>("select count(*)::int from pg_indexes where indexname = 'mt_doc_productinstance_idx_token_id'")).ShouldBe(0);
+        (await ScalarAsync<int>("select count(*)::int from pg_indexes where indexname in ('mt_doc_productinstance_idx_token_id', "
+                                + "'mt_doc_productinstance_idx_registered_at')")).ShouldBe(0);
         await using (var session = store.QuerySession())
         {
             var loaded = (await session.LoadAsync<ProductInstance>(older.Id)).ShouldNotBeNull();
