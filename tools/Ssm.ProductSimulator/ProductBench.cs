@@ -347,7 +347,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
             from generate_series(@first, @last) g
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
             cross join (select data, mt_dotnet_type from ssm.mt_doc_productusage order by id limit 1) t
-            """.Replace("VERSION", version);
+            """.Replace("VERSION", await ScalarText(connection, "select data_type from information_schema.columns where table_schema = 'ssm' "
+                                                  + "and table_name = 'mt_doc_productusage' and column_name = 'mt_version'", cancellationToken) == "uuid"
+                ? "gen_random_uuid()" : "1");
         await using (var any = new NpgsqlCommand("select exists (select 1 from ssm.mt_doc_productusage)", connection))
             if (!(bool)(await any.ExecuteScalarAsync(cancellationToken))!)
                 usageSql = "";
@@ -648,6 +650,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
             """, connection);
         return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
+
+    private static async Task<string?> ScalarText(NpgsqlConnection connection, string sql, CancellationToken cancellationToken) =>
+        await Scalar(connection, sql, cancellationToken) as string;
 
     private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
