@@ -7,7 +7,11 @@ namespace Ssm.Application.Events;
 internal static class EventFilter
 {
     public static IQueryable<EventLogEntry> Apply(IQueryable<EventLogEntry> events, AccountScope scope, EventCategory? category,
-        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort)
+        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to, EventSort sort) =>
+        Order(Filter(events, scope, category, outcome, from, to), sort == EventSort.NewestFirst);
+
+    public static IQueryable<EventLogEntry> Filter(IQueryable<EventLogEntry> events, AccountScope scope, EventCategory? category,
+        EventOutcome? outcome, DateTimeOffset? from, DateTimeOffset? to)
     {
         if (!scope.IsAll)
         {
@@ -23,6 +27,12 @@ internal static class EventFilter
             events = events.Where(e => e.At >= f);
         if (to is { } t)
             events = events.Where(e => e.At <= t);
-        return sort == EventSort.OldestFirst ? events.OrderBy(e => e.At) : events.OrderByDescending(e => e.At);
+        return events;
     }
+
+    /// <summary>By time, then id: the order is total, so a page can be sought from its neighbour's last entry.</summary>
+    public static IQueryable<EventLogEntry> Order(IQueryable<EventLogEntry> events, bool descending) =>
+        descending ? events.OrderByDescending(e => e.At).ThenByDescending(e => e.Id) : events.OrderBy(e => e.At).ThenBy(e => e.Id);
+
+    public static readonly SeekKey[] Keys = [SeekKey.Timestamp(nameof(EventLogEntry.At))];
 }

@@ -1,6 +1,5 @@
 using FluentValidation;
 using Marten;
-using Marten.Pagination;
 using Mediator;
 using Ssm.Application.Common;
 using Ssm.Domain.Events;
@@ -31,13 +30,16 @@ public sealed record ListEvents(
     DateTimeOffset? To = null,
     EventSort Sort = EventSort.NewestFirst,
     int PageNumber = 1,
-    int PageSize = 25) : IQuery<Page<EventDto>>, IPaged, IScopedByHandler;
+    int PageSize = 25,
+    string? After = null,
+    string? Before = null,
+    bool Last = false) : IQuery<Page<EventDto>>, ISeekPaged, IScopedByHandler;
 
 public sealed class ListEventsValidator : AbstractValidator<ListEvents>
 {
     public ListEventsValidator()
     {
-        this.AddPagingRules();
+        this.AddSeekRules(_ => EventFilter.Keys.Length);
         RuleFor(x => x.Category).IsInEnum();
         RuleFor(x => x.Outcome).IsInEnum();
         RuleFor(x => x.Sort).IsInEnum();
@@ -50,8 +52,19 @@ public sealed class ListEventsHandler(IQuerySession session, ICurrentUser user) 
 {
     public async ValueTask<Page<EventDto>> Handle(ListEvents query, CancellationToken cancellationToken)
     {
-        var events = EventFilter.Apply(session.Query<EventLogEntry>(), user.Accounts, query.Category, query.Outcome, query.From, query.To, query.Sort);
-        var page = await events.ToPagedListAsync(query.PageNumber, query.PageSize, cancellationToken);
-        return new Page<EventDto>(page.Select(EventDto.From).ToList(), page.TotalItemCount, query.PageNumber, query.PageSize);
+        var events = EventFilter.Filter(session.Query<EventLogEntry>(), user.Accounts, query.Category, query.Outcome, query.From, query.To);
+        var descending = query.Sort == EventSort.NewestFirst;
+        var (rows, pageNumber, previous, next) = await Seek.PageAsync(events, query, descending, EventFilter.Keys,
+            (rows, backward) => EventFilter.Order(rows, descending != backward), rows => rows,
+            e => new PageCursor([PageCursor.Text(e.At)], e.Id), cancellationToken);
+        // The whole log is not counted past a hundred thousand entries: the planner's estimate says how many (only for
+        // a user of every account: a limited user's entries are counted).
+        var (total, estimated) = user.Accounts.IsAll && query is { Category: null, Outcome: null, From: null, To: null }
+            ? await TableCount.TotalAsync(session, "ssm.mt_doc_eventlogentry", events, cancellationToken)
+            : (await events.CountAsync(cancellationToken), false);
+        return new Page<EventDto>(rows.Select(EventDto.From).ToList(), total, pageNumber, query.PageSize)
+        {
+            Estimated = estimated, Next = next, Previous = previous,
+        };
     }
 }

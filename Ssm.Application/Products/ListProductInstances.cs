@@ -34,15 +34,24 @@ public enum TotalKind
     AtLeast,
 }
 
-public sealed record ProductInstancePage(IReadOnlyList<ProductInstanceRow> Items, long Total, TotalKind TotalKind, int PageNumber, int PageSize);
+public sealed record ProductInstancePage(IReadOnlyList<ProductInstanceRow> Items, long Total, TotalKind TotalKind, int PageNumber, int PageSize)
+{
+    /// <summary>Asks for the page after this one (<see cref="ListProductInstances.After"/>); null on the last page.</summary>
+    public string? Next { get; init; }
+
+    /// <summary>Asks for the page before this one (<see cref="ListProductInstances.Before"/>); null on the first page.</summary>
+    public string? Previous { get; init; }
+}
 
 /// <summary>
 /// Product instances, optionally of one account and one of its virtual accounts, whose name, PID or serial number
-/// contains the search text.
+/// contains the search text. Paged by the sort key (decision 0034): <see cref="After"/>/<see cref="Before"/> take the
+/// <see cref="ProductInstancePage.Next"/>/<see cref="ProductInstancePage.Previous"/> of the page shown.
 /// </summary>
 [Sender(SenderRole.Viewer)]
 public sealed record ListProductInstances(Guid? AccountId = null, string? Search = null, ProductSort SortBy = ProductSort.Name,
-    bool Descending = false, int PageNumber = 1, int PageSize = 20, Guid? VirtualAccountId = null) : IQuery<ProductInstancePage>, IPaged, IAccountScoped, IScopedByHandler
+    bool Descending = false, int PageNumber = 1, int PageSize = 20, Guid? VirtualAccountId = null, string? After = null,
+    string? Before = null, bool Last = false) : IQuery<ProductInstancePage>, ISeekPaged, IAccountScoped, IScopedByHandler
 {
     public Guid? ScopeAccountId => AccountId;
 }
@@ -51,7 +60,7 @@ public sealed class ListProductInstancesValidator : AbstractValidator<ListProduc
 {
     public ListProductInstancesValidator()
     {
-        this.AddPagingRules();
+        this.AddSeekRules(x => ProductSeek.Keys(x.SortBy).Count);
         RuleFor(x => x.Search).MaximumLength(ProductInstance.NameMaxLength);
         RuleFor(x => x.SortBy).IsInEnum();
         // The (account, virtual account) index answers the filter only with its account.
@@ -79,24 +88,13 @@ public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentU
                                              || p.Pid.Contains(search, StringComparison.OrdinalIgnoreCase)
                                              || p.SerialNumber.Contains(search, StringComparison.OrdinalIgnoreCase));
 
-        // Sorting by an indexed field lets PostgreSQL read the page straight off the index.
-        var sorted = (query.SortBy, query.Descending) switch
-        {
-            (ProductSort.Pid, false) => instances.OrderBy(p => p.Pid).ThenBy(p => p.SerialNumber),
-            (ProductSort.Pid, true) => instances.OrderByDescending(p => p.Pid).ThenByDescending(p => p.SerialNumber),
-            (ProductSort.SerialNumber, false) => instances.OrderBy(p => p.SerialNumber),
-            (ProductSort.SerialNumber, true) => instances.OrderByDescending(p => p.SerialNumber),
-            (ProductSort.RegisteredAt, false) => instances.OrderBy(p => p.RegisteredAt),
-            (ProductSort.RegisteredAt, true) => instances.OrderByDescending(p => p.RegisteredAt),
-            (ProductSort.LastContactAt, false) => instances.OrderBy(p => p.LastContactAt),
-            (ProductSort.LastContactAt, true) => instances.OrderByDescending(p => p.LastContactAt),
-            (_, false) => instances.OrderBy(p => p.Name),
-            (_, true) => instances.OrderByDescending(p => p.Name),
-        };
-        var rows = (await sorted.ThenBy(p => p.Id)
-            .Skip((query.PageNumber - 1) * query.PageSize).Take(query.PageSize)
-            .Select(p => new { p.Id, p.AccountId, p.VirtualAccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt })
-            .ToListAsync(cancellationToken))
+        // Sorting by an indexed field lets PostgreSQL read the page straight off the index, and seeking by its key
+        // starts the read at the page, however deep.
+        var (read, pageNumber, previous, next) = await Seek.PageAsync(instances, query, query.Descending, ProductSeek.Keys(query.SortBy),
+            (rows, backward) => ProductSeek.Order(rows, query.SortBy, query.Descending != backward),
+            rows => rows.Select(p => new { p.Id, p.AccountId, p.VirtualAccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt }),
+            p => ProductSeek.CursorOf(query.SortBy, p.Id, p.Name, p.Pid, p.SerialNumber, p.RegisteredAt, p.LastContactAt), cancellationToken);
+        var rows = read
             .Select(p => new ProductInstanceRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt)
             {
                 VirtualAccountId = p.VirtualAccountId,
@@ -124,7 +122,7 @@ public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentU
                 Account = names.GetValueOrDefault(r.AccountId, "(deleted)"),
                 VirtualAccount = virtualNames.GetValueOrDefault(r.VirtualAccountId, "(deleted)"),
             }).ToList(),
-            total, kind, query.PageNumber, query.PageSize);
+            total, kind, pageNumber, query.PageSize) { Next = next, Previous = previous };
     }
 
     private static async Task<(long Total, TotalKind Kind)> CountUpToAsync(IQueryable<ProductInstance> instances, int limit,
@@ -136,25 +134,63 @@ public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentU
     }
 }
 
+/// <summary>The sorts of the Product Instances page as keys to seek by: each reads one index, the id breaks ties.</summary>
+internal static class ProductSeek
+{
+    private static readonly SeekKey[] Name = [SeekKey.Text(nameof(ProductInstance.Name))];
+    private static readonly SeekKey[] PidSerial = [SeekKey.Text(nameof(ProductInstance.Pid)), SeekKey.Text(nameof(ProductInstance.SerialNumber))];
+    private static readonly SeekKey[] Serial = [SeekKey.Text(nameof(ProductInstance.SerialNumber))];
+    // An instance's id is a version 7 UUID of its registration time (RegisterProduct): registration order is id
+    // order, which the primary key answers without an index on RegisteredAt (decision 0035).
+    private static readonly SeekKey[] Registered = [];
+    private static readonly SeekKey[] Contact = [SeekKey.Timestamp(nameof(ProductInstance.LastContactAt))];
+
+    public static IReadOnlyList<SeekKey> Keys(ProductSort sort) => sort switch
+    {
+        ProductSort.Pid => PidSerial,
+        ProductSort.SerialNumber => Serial,
+        ProductSort.RegisteredAt => Registered,
+        ProductSort.LastContactAt => Contact,
+        _ => Name,
+    };
+
+    public static IQueryable<ProductInstance> Order(IQueryable<ProductInstance> instances, ProductSort sort, bool descending) => (sort, descending) switch
+    {
+        (ProductSort.Pid, false) => instances.OrderBy(p => p.Pid).ThenBy(p => p.SerialNumber).ThenBy(p => p.Id),
+        (ProductSort.Pid, true) => instances.OrderByDescending(p => p.Pid).ThenByDescending(p => p.SerialNumber).ThenByDescending(p => p.Id),
+        (ProductSort.SerialNumber, false) => instances.OrderBy(p => p.SerialNumber).ThenBy(p => p.Id),
+        (ProductSort.SerialNumber, true) => instances.OrderByDescending(p => p.SerialNumber).ThenByDescending(p => p.Id),
+        (ProductSort.RegisteredAt, false) => instances.OrderBy(p => p.Id),
+        (ProductSort.RegisteredAt, true) => instances.OrderByDescending(p => p.Id),
+        (ProductSort.LastContactAt, false) => instances.OrderBy(p => p.LastContactAt).ThenBy(p => p.Id),
+        (ProductSort.LastContactAt, true) => instances.OrderByDescending(p => p.LastContactAt).ThenByDescending(p => p.Id),
+        (_, false) => instances.OrderBy(p => p.Name).ThenBy(p => p.Id),
+        (_, true) => instances.OrderByDescending(p => p.Name).ThenByDescending(p => p.Id),
+    };
+
+    public static PageCursor CursorOf(ProductSort sort, Guid id, string name, string pid, string serial, DateTimeOffset registeredAt,
+        DateTimeOffset lastContactAt) => sort switch
+    {
+        ProductSort.Pid => new([pid, serial], id),
+        ProductSort.SerialNumber => new([serial], id),
+        ProductSort.RegisteredAt => new([], id),
+        ProductSort.LastContactAt => new([PageCursor.Text(lastContactAt)], id),
+        _ => new([name], id),
+    };
+}
+
 /// <summary>
 /// How many product instances there are, without counting a million rows (170 ms at a million, and growing with
 /// the table): from <see cref="ExactBelow"/> on, the answer is the planner's estimate.
 /// </summary>
 public static class ProductInstanceCount
 {
-    public const long ExactBelow = 100_000;
+    public const long ExactBelow = TableCount.ExactBelow;
     public const int SearchCountLimit = 1_000;
 
     public static async Task<(long Total, TotalKind Kind)> TotalAsync(IQuerySession session, CancellationToken cancellationToken)
     {
-        // The planner's own arithmetic: rows per page from the last ANALYZE, times the pages the table has now.
-        var estimate = (await session.AdvancedSql.QueryAsync<long>("""
-            select case when c.reltuples < 0 or c.relpages = 0 then -1
-                        else (c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint end
-            from pg_class c where c.oid = 'ssm.mt_doc_productinstance'::regclass
-            """, cancellationToken)).Single();
-        return estimate >= ExactBelow
-            ? (estimate, TotalKind.Estimate)
-            : (await session.Query<ProductInstance>().CountAsync(cancellationToken), TotalKind.Exact);
+        var (total, estimated) = await TableCount.TotalAsync(session, "ssm.mt_doc_productinstance", session.Query<ProductInstance>(), cancellationToken);
+        return (total, estimated ? TotalKind.Estimate : TotalKind.Exact);
     }
 }

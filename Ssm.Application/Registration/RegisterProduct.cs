@@ -118,7 +118,6 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
             ExportControlled = command.ExportControlled,
             RegisteredAt = now,
             LastContactAt = now,
-            CertificatePem = certificate.Pem,
             CertificateSerial = certificate.Serial,
             CertificateNotAfter = certificate.NotAfter,
             PublicKey = publicKey,

@@ -27,10 +27,9 @@ public sealed class RenewProductCertificateHandler(HostCommonNames names, IDocum
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
         var publicKey = command.Csr is { } csr ? RegisterProductHandler.KeyOfCsr(csr) : instance.PublicKey;
         var certificate = await authority.IssueAsync(publicKey, instance.Udi, instance.Id, now, cancellationToken);
-        instance.Renewed(certificate.Pem, certificate.Serial, certificate.NotAfter, publicKey, now);
+        instance.Renewed(certificate.Serial, certificate.NotAfter, publicKey, now);
         ProductPatches.Queue(session, instance.Id, new
         {
-            instance.CertificatePem,
             instance.CertificateSerial,
             instance.CertificateNotAfter,
             instance.PublicKey,

@@ -8,7 +8,8 @@ public sealed record LicenseUse(string Tag, int Count, DateTimeOffset Until);
 /// <summary>
 /// A registered network product. Its ID certificate, signed by the cluster's product CA, is what it proves
 /// itself with after registration. Synchronization uploads each one to CSC once: <see cref="UploadBatch"/> is
-/// the batch it went up in, null until then.
+/// the batch it went up in, null until then. The document keeps what is read (decision 0035): the certificate's
+/// serial and expiry and the key it certifies, not the certificate itself, which the product got and keeps.
 /// </summary>
 public sealed class ProductInstance
 {
@@ -29,7 +30,6 @@ public sealed class ProductInstance
     public bool ExportControlled { get; set; }
     public DateTimeOffset RegisteredAt { get; set; }
     public DateTimeOffset LastContactAt { get; set; }
-    public string CertificatePem { get; set; } = "";
     public string CertificateSerial { get; set; } = "";
     public DateTimeOffset CertificateNotAfter { get; set; }
     /// <summary>The key the ID certificate certifies (SubjectPublicKeyInfo, DER): request signatures verify against it.</summary>
@@ -49,9 +49,8 @@ public sealed class ProductInstance
                 $"The ID certificate of {Udi} expired on {CertificateNotAfter:u}; register the product again.");
     }
 
-    public void Renewed(string certificatePem, string serial, DateTimeOffset notAfter, byte[] publicKey, DateTimeOffset now)
+    public void Renewed(string serial, DateTimeOffset notAfter, byte[] publicKey, DateTimeOffset now)
     {
-        CertificatePem = certificatePem;
         CertificateSerial = serial;
         CertificateNotAfter = notAfter;
         PublicKey = publicKey;

@@ -18,8 +18,9 @@ public static class EventEndpoints
 
     // Enum-typed parameters: anything but a known name or number is refused with 400 before a query exists.
     private static async Task<Ok<Page<EventDto>>> List(ISender sender, EventCategory? category, EventOutcome? outcome,
-        DateTimeOffset? from, DateTimeOffset? to, EventSort? sort, int? page, int? pageSize) =>
-        TypedResults.Ok(await sender.Send(new ListEvents(category, outcome, from, to, sort ?? EventSort.NewestFirst, page ?? 1, pageSize ?? 25)));
+        DateTimeOffset? from, DateTimeOffset? to, EventSort? sort, int? page, int? pageSize, string? after, string? before, bool? last) =>
+        TypedResults.Ok(await sender.Send(new ListEvents(category, outcome, from, to, sort ?? EventSort.NewestFirst, page ?? 1, pageSize ?? 25,
+            after, before, last ?? false)));
 
     /// <summary>
     /// The filter's entries as CSV, written while they are read: the query is sent (and so authorized and validated)

@@ -16,9 +16,9 @@ public static class ProductEndpoints
     }
 
     private static async Task<Ok<ProductInstancePage>> Products(ISender sender, Guid? accountId, string? search, ProductSort? sortBy,
-        bool? descending, int? pageNumber, int? pageSize, Guid? virtualAccountId) =>
+        bool? descending, int? pageNumber, int? pageSize, Guid? virtualAccountId, string? after, string? before, bool? last) =>
         TypedResults.Ok(await sender.Send(new ListProductInstances(accountId, search, sortBy ?? ProductSort.Name, descending ?? false,
-            pageNumber ?? 1, pageSize ?? 25, virtualAccountId)));
+            pageNumber ?? 1, pageSize ?? 25, virtualAccountId, after, before, last ?? false)));
 
     private static async Task<Ok<ProductInstanceDetails>> Product(ISender sender, Guid id) => TypedResults.Ok(await sender.Send(new GetProductInstance(id)));
 

@@ -38,8 +38,8 @@ public static class SyncEndpoints
         return TypedResults.Accepted($"/api/sync/runs/{run.Id}", run);
     }
 
-    private static async Task<Ok<Page<SyncRunDto>>> Runs(ISender sender, int? page, int? pageSize) =>
-        TypedResults.Ok(await sender.Send(new ListSyncRuns(page ?? 1, pageSize ?? 20)));
+    private static async Task<Ok<Page<SyncRunDto>>> Runs(ISender sender, int? page, int? pageSize, string? after, string? before, bool? last) =>
+        TypedResults.Ok(await sender.Send(new ListSyncRuns(page ?? 1, pageSize ?? 20, after, before, last ?? false)));
 
     private static async Task<Ok<SyncScheduleDto>> Schedule(ISender sender) => TypedResults.Ok(await sender.Send(new GetSyncSchedule()));
 

@@ -215,7 +215,7 @@ public sealed class ProductBench(ProductBench.Settings settings)
 
     private static string Ms(double ms) => ms.ToString(ms < 10 ? "F1" : "F0", CultureInfo.InvariantCulture);
 
-    private static string Verdict(bool met) => met ? "PASS" : "MISSED";
+    private static string Verdict(bool met) => met ? "PASS" : "FAIL";
 
     // ------------------------------------------------------------------ baseline documents
 
@@ -241,7 +241,6 @@ public sealed class ProductBench(ProductBench.Settings settings)
         ExportControlled = p.ExportControlled,
         RegisteredAt = DateTimeOffset.UtcNow,
         LastContactAt = DateTimeOffset.UtcNow,
-        CertificatePem = p.CertificatePem,
         CertificateSerial = p.CertificateSerial,
         CertificateNotAfter = p.CertificateNotAfter,
         PublicKey = p.PublicKey,
@@ -289,6 +288,8 @@ public sealed class ProductBench(ProductBench.Settings settings)
             var missing = settings.Instances - existing;
             if (missing > 0)
                 await SeedAsync(connection, templateId, missing, cancellationToken);
+            await SeedEventsAsync(connection, cancellationToken);
+            await DiskAsync(connection, cancellationToken);
         }
         Memory("after seeding, before the page loads");
 
@@ -317,18 +318,24 @@ public sealed class ProductBench(ProductBench.Settings settings)
         if (columns.Select(c => c.Name).Except(known).ToList() is { Count: > 0 } extra)
             throw new InvalidOperationException($"ssm.mt_doc_productinstance has columns the seeding does not fill: {string.Join(", ", extra)}");
         var version = columns.FirstOrDefault(c => c.Name == "mt_version").Type == "uuid" ? "gen_random_uuid()" : "1";
+        // Marten's informational columns, where the table still has them (decision 0035 drops them).
+        bool Has(string column) => columns.Any(c => c.Name == column);
+        var metaColumns = string.Concat(Has("mt_last_modified") ? ", mt_last_modified" : "", Has("mt_version") ? ", mt_version" : "",
+            Has("mt_dotnet_type") ? ", mt_dotnet_type" : "");
+        var metaValues = string.Concat(Has("mt_last_modified") ? ", transaction_timestamp()" : "", Has("mt_version") ? $", {version}" : "",
+            Has("mt_dotnet_type") ? ", t.mt_dotnet_type" : "");
         // The JSON of a real registration, with what differs between products replaced: ids shaped like
         // Guid.CreateVersion7 (time-ordered), names, serials, UDIs and a year of registration times.
         const string Time = "to_char((timestamptz '2025-03-01' + g * interval '31 second') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')";
         var sql = $"""
-            insert into ssm.mt_doc_productinstance (id, data, mt_last_modified, mt_version, mt_dotnet_type)
+            insert into ssm.mt_doc_productinstance (id, data{metaColumns})
             select v.id, t.data || jsonb_build_object('Id', v.id, 'Name', 'sw-' || g, 'HostName', 'sw-' || g,
                    'SerialNumber', 'FOC' || lpad(g::text, 8, '0'), 'Udi', upper(t.data ->> 'Pid') || ':FOC' || lpad(g::text, 8, '0'),
-                   'RegisteredAt', {Time}, 'LastContactAt', {Time}, 'CertificateSerial', upper(md5('s' || g)), 'Usage', '[]'::jsonb),
-                   transaction_timestamp(), {version}, t.mt_dotnet_type
+                   'RegisteredAt', {Time}, 'LastContactAt', {Time}, 'CertificateSerial', upper(md5('s' || g)))
+                   {metaValues}
             from generate_series(@first, @last) g
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
-            cross join (select data, mt_dotnet_type from ssm.mt_doc_productinstance where id = @template) t
+            cross join (select * from ssm.mt_doc_productinstance where id = @template) t
             """;
         // Each seeded product reports 1-5 licenses of the tag a real report used (its ProductUsage, decision 0013), so the
         // Licenses page and the dashboard sum a million rows.
@@ -340,7 +347,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
             from generate_series(@first, @last) g
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
             cross join (select data, mt_dotnet_type from ssm.mt_doc_productusage order by id limit 1) t
-            """.Replace("VERSION", version);
+            """.Replace("VERSION", await ScalarText(connection, "select data_type from information_schema.columns where table_schema = 'ssm' "
+                                                  + "and table_name = 'mt_doc_productusage' and column_name = 'mt_version'", cancellationToken) == "uuid"
+                ? "gen_random_uuid()" : "1");
         await using (var any = new NpgsqlCommand("select exists (select 1 from ssm.mt_doc_productusage)", connection))
             if (!(bool)(await any.ExecuteScalarAsync(cancellationToken))!)
                 usageSql = "";
@@ -375,6 +384,63 @@ public sealed class ProductBench(ProductBench.Settings settings)
                    + $"synchronously replicated; product instances now {size} (not part of the result)");
     }
 
+    /// <summary>As many Event Log entries as instances (copies of one the run wrote, a minute apart), so that its pages are timed at the same depth.</summary>
+    private async Task SeedEventsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var missing = settings.Instances - (long)(await Scalar(connection, "select count(*) from ssm.mt_doc_eventlogentry", cancellationToken))!;
+        if (missing <= 0)
+            return;
+        Progress($"Seeding {missing:N0} Event Log entries");
+        var wall = Stopwatch.StartNew();
+        const int Batch = 250_000;
+        for (long first = 1; first <= missing; first += Batch)
+        {
+            await using var insert = new NpgsqlCommand("""
+                insert into ssm.mt_doc_eventlogentry (id, data, mt_last_modified, mt_version, mt_dotnet_type)
+                select v.id, t.data || jsonb_build_object('Id', v.id, 'Subject', 'bench-' || g,
+                       'At', to_char((timestamptz '2024-01-01' + g * interval '1 minute') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
+                       transaction_timestamp(), t.mt_version, t.mt_dotnet_type
+                from generate_series(@first, @last) g
+                cross join lateral (select (lpad(to_hex(x'018c00000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('e' || g), 1, 15))::uuid as id) v
+                cross join (select data, mt_version, mt_dotnet_type from ssm.mt_doc_eventlogentry order by id limit 1) t
+                """, connection) { CommandTimeout = 0 };
+            insert.Parameters.AddWithValue("first", first);
+            insert.Parameters.AddWithValue("last", Math.Min(missing, first + Batch - 1));
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using (var vacuum = new NpgsqlCommand("vacuum analyze ssm.mt_doc_eventlogentry", connection) { CommandTimeout = 0 })
+            await vacuum.ExecuteNonQueryAsync(cancellationToken);
+        _notes.Add($"seeded {missing:N0} Event Log entries in {wall.Elapsed.TotalSeconds:F0} s (not part of the result)");
+    }
+
+    /// <summary>Bytes per product instance on disk: its table (with TOAST) and its indexes, and the usage document beside it.</summary>
+    private async Task DiskAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        long table, indexes, usage, rows;
+        await using (var command = new NpgsqlCommand("""
+            select pg_table_size('ssm.mt_doc_productinstance'), pg_indexes_size('ssm.mt_doc_productinstance'),
+                   pg_total_relation_size('ssm.mt_doc_productusage'), (select count(*) from ssm.mt_doc_productinstance)
+            """, connection) { CommandTimeout = 0 })
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (table, indexes, usage, rows) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+        }
+        var perInstance = (table + indexes) / (double)Math.Max(1, rows);
+        _rows.Add(["disk per product instance (table + indexes)", $"{rows:N0} rows", "-", $"{perInstance:N0} B", "-", "-", "-", "0", "<= 1,024 B",
+            Verdict(perInstance <= 1024)]);
+        _notes.Add($"disk: product instances {table / 1048576.0:N0} MB table + {indexes / 1048576.0:N0} MB indexes = {perInstance:N0} B per instance; "
+                   + $"their usage documents {usage / 1048576.0:N0} MB more ({usage / (double)Math.Max(1, rows):N0} B per instance); indexes: "
+                   + await IndexSizesAsync(connection, cancellationToken));
+    }
+
+    private static async Task<string> IndexSizesAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        (string)(await Scalar(connection, """
+            select string_agg(replace(indexrelname, 'mt_doc_productinstance_', '') || ' ' || pg_size_pretty(pg_relation_size(indexrelid)), ', '
+                              order by pg_relation_size(indexrelid) desc)
+            from pg_stat_user_indexes where relname = 'mt_doc_productinstance'
+            """, cancellationToken))!;
+
     private async Task<HttpClient?> ProbeEndpointAsync(CancellationToken cancellationToken)
     {
         if (settings.Api is null || string.IsNullOrEmpty(settings.AdminPassword))
@@ -406,11 +472,73 @@ public sealed class ProductBench(ProductBench.Settings settings)
                      ("page 1 of 25, default sort", "pageNumber=1&pageSize=25"),
                      ("search 'sw-12345'", "pageNumber=1&pageSize=25&search=sw-12345"),
                      ("sort by registeredAt, newest first", "pageNumber=1&pageSize=25&sortBy=RegisteredAt&descending=true"),
-                     ("page 2,000 of 25, default sort", "pageNumber=2000&pageSize=25"),
+                     ("page 2,000 of 25, default sort, offset (baseline)", "pageNumber=2000&pageSize=25"),
                  })
-            await TimeAsync($"GET /api/product-instances: {label}", () => GetAsync(http, "/api/product-instances?" + query, cancellationToken));
+            await TimeAsync($"GET /api/product-instances: {label}", () => GetAsync(http, "/api/product-instances?" + query, cancellationToken),
+                label.Contains("offset") ? null : 50);
+        await TimeSeekAsync(http, cancellationToken);
         // The Licenses page (and the dashboard's counters) sum every product's current usage.
         await TimeAsync("GET /api/licenses: purchased and in use, all accounts", () => GetAsync(http, "/api/licenses", cancellationToken));
+    }
+
+    /// <summary>
+    /// Keyset pages (decision 0034) at the depth of the offset page 2,000 above, which is their same-run baseline: the
+    /// cursor is the sort key and id of the row before the page, read once (untimed) as the page before would hand it out.
+    /// </summary>
+    private async Task TimeSeekAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        const int Depth = 1999 * 25;
+        await using var connection = new NpgsqlConnection(settings.Database);
+        await connection.OpenAsync(cancellationToken);
+        async Task<string?> CursorAsync(string sql, bool timestamp)
+        {
+            await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
+            command.Parameters.AddWithValue("offset", Depth - 1);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+                return null;
+            if (reader.FieldCount == 1) // sorted by the id alone
+                return Uri.EscapeDataString(new Ssm.Application.Common.PageCursor([], reader.GetGuid(0)).Encode());
+            var key = reader.GetString(0);
+            if (timestamp)
+                key = Ssm.Application.Common.PageCursor.Text(DateTimeOffset.Parse(key, CultureInfo.InvariantCulture));
+            return Uri.EscapeDataString(new Ssm.Application.Common.PageCursor([key], reader.GetGuid(1)).Encode());
+        }
+
+        var byName = await CursorAsync("select data ->> 'Name', id from ssm.mt_doc_productinstance order by data ->> 'Name', id offset @offset limit 1", false);
+        // Registration order is id order (decision 0035).
+        var byRegistered = await CursorAsync("select id from ssm.mt_doc_productinstance order by id desc offset @offset limit 1", false);
+        var events = await CursorAsync("select data ->> 'At', id from ssm.mt_doc_eventlogentry "
+                                       + "order by ssm.mt_immutable_timestamptz(data ->> 'At') desc, id desc offset @offset limit 1", true);
+        if (byName is null || byRegistered is null || events is null)
+        {
+            _notes.Add($"keyset pages: fewer than {Depth:N0} instances or events, not timed");
+            return;
+        }
+        // The keyset page has to be the offset page: the same rows, in the same order.
+        var offset = await http.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/product-instances?pageNumber=2000&pageSize=25", cancellationToken);
+        var seek = await http.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/product-instances?pageNumber=2000&pageSize=25&after={byName}", cancellationToken);
+        static string Ids(System.Text.Json.JsonElement page) =>
+            string.Join(",", page.GetProperty("items").EnumerateArray().Select(r => r.GetProperty("id").GetString()));
+        _notes.Add($"keyset page 2,000 by name {(Ids(offset) == Ids(seek) ? "holds the same 25 rows as" : "DIFFERS FROM")} offset page 2,000");
+        foreach (var (label, query) in new[]
+                 {
+                     ("page 2,000 of 25, default sort, keyset", $"product-instances?pageNumber=2000&pageSize=25&after={byName}"),
+                     ("page 2,000 by registeredAt desc, keyset", $"product-instances?pageNumber=2000&pageSize=25&sortBy=RegisteredAt&descending=true&after={byRegistered}"),
+                     ("last page, default sort, keyset", "product-instances?pageNumber=40000&pageSize=25&last=true"),
+                     ("search 'sw-12345', last page", "product-instances?pageSize=25&search=sw-12345&last=true"),
+                 })
+            await TimeAsync($"GET /api/{query.Split('?')[0]}: {label}", () => GetAsync(http, "/api/" + query, cancellationToken), 50);
+        foreach (var (label, query, target) in new (string, string, int?)[]
+                 {
+                     ("page 1 of 25, newest first", "page=1&pageSize=25", 50),
+                     ("page 2,000 of 25, offset (baseline)", "page=2000&pageSize=25", null),
+                     ("page 2,000 of 25, keyset", $"page=2000&pageSize=25&after={events}", 50),
+                     ("last page, keyset", "page=40000&pageSize=25&last=true", 50),
+                     ("category Registration, page 1", "category=Registration&page=1&pageSize=25", 50),
+                 })
+            await TimeAsync($"GET /api/events: {label}", () => GetAsync(http, "/api/events?" + query, cancellationToken), target);
+        await TimeAsync("GET /api/sync/runs: page 1", () => GetAsync(http, "/api/sync/runs?page=1&pageSize=20", cancellationToken), 50);
     }
 
     private static async Task GetAsync(HttpClient http, string path, CancellationToken cancellationToken)
@@ -473,7 +601,7 @@ public sealed class ProductBench(ProductBench.Settings settings)
         _notes.AddRange(plan.Where(l => !l.TrimStart().StartsWith("Buffers") || plan.IndexOf(l) < 3).Select(l => "    " + l));
     }
 
-    private async Task TimeAsync(string label, Func<Task> load)
+    private async Task TimeAsync(string label, Func<Task> load, int? targetMs = -1)
     {
         await load(); // warm: the first call compiles Marten's query plan and fills the caches.
         var times = new List<double>();
@@ -486,9 +614,11 @@ public sealed class ProductBench(ProductBench.Settings settings)
         }
         var sorted = times.Order().ToArray();
         var median = Percentile(sorted, 0.5);
-        var isTarget = !label.StartsWith(' ') && (label.Contains("page 1 of 25") || label.Contains("default sort"));
+        // Issue 17: every page <= 50 ms (median) at a million instances; an offset page is only the baseline of its keyset page.
+        var target = targetMs != -1 ? targetMs
+            : !label.StartsWith(' ') && (label.Contains("page 1 of 25") || label.Contains("default sort")) ? 300 : null;
         _rows.Add([label, $"{times.Count} loads", "-", "-", Ms(median), Ms(Percentile(sorted, 0.9)) + " (p90)", Ms(sorted[^1]), "0",
-            isTarget ? "<= 300 ms" : "-", isTarget ? Verdict(median <= 300) : "-"]);
+            target is { } t ? $"<= {t} ms" : label.Contains("offset") ? "baseline" : "-", target is { } m ? Verdict(median <= m) : "-"]);
         Progress($"  {label}: median {median:F1} ms of {times.Count}");
     }
 
@@ -520,6 +650,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
             """, connection);
         return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
+
+    private static async Task<string?> ScalarText(NpgsqlConnection connection, string sql, CancellationToken cancellationToken) =>
+        await Scalar(connection, sql, cancellationToken) as string;
 
     private static async Task<object?> Scalar(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {

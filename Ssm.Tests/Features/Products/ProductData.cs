@@ -13,7 +13,7 @@ public static class ProductData
 
     public static ProductInstance Instance(Guid accountId, string name, string pid, string serial, int minutes = 0) => new()
     {
-        Id = Guid.CreateVersion7(),
+        Id = Guid.CreateVersion7(Epoch.AddMinutes(minutes)), // as a registration makes it: a version 7 UUID of RegisteredAt
         AccountId = accountId,
         VirtualAccountId = accountId, // the account's DEFAULT
         TokenId = Guid.Empty,

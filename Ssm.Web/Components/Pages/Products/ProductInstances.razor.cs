@@ -29,6 +29,13 @@ public partial class ProductInstances : IDisposable
     private ProductInstanceRow? _removing;
     private string? _error;
     private RefreshGate? _refresh;
+    // The page shown: the table's page index, the position it was asked for by, and under which filter and sort.
+    private int _shownIndex;
+    private SeekPosition _position = SeekPosition.First;
+    private object? _shownFilter;
+
+    private string PageText => _page is null ? "" : $"Page {_page.PageNumber:N0} of {(_page.TotalKind == TotalKind.Exact ? "" : "about ")}"
+        + $"{Math.Max(_page.PageNumber, (_page.Total + _page.PageSize - 1) / _page.PageSize):N0}";
 
     private string TotalText => _page switch
     {
@@ -46,11 +53,15 @@ public partial class ProductInstances : IDisposable
     private async Task<TableData<ProductInstanceRow>> LoadAsync(TableState state, CancellationToken cancellationToken)
     {
         var sort = Enum.TryParse<ProductSort>(state.SortLabel, out var label) ? label : ProductSort.Name;
+        var descending = state.SortDirection == SortDirection.Descending;
+        var filter = (_accountId, _virtualAccountId, _search, sort, descending, state.PageSize);
+        var position = PositionFor(state.Page, filter);
         try
         {
             _error = null;
-            _page = await Sender.Send(new ListProductInstances(_accountId, _search, sort, state.SortDirection == SortDirection.Descending,
-                state.Page + 1, state.PageSize, _accountId is null ? null : _virtualAccountId), cancellationToken);
+            _page = await Sender.Send(new ListProductInstances(_accountId, _search, sort, descending, position.PageNumber, state.PageSize,
+                _accountId is null ? null : _virtualAccountId, position.After, position.Before, position.Last), cancellationToken);
+            (_shownIndex, _position, _shownFilter) = (state.Page, position, filter);
             return new TableData<ProductInstanceRow> { Items = _page.Items, TotalItems = (int)Math.Min(int.MaxValue, _page.Total) };
         }
         catch (ValidationException ex)
@@ -58,6 +69,21 @@ public partial class ProductInstances : IDisposable
             _error = ErrorText.Describe(ex);
             return new TableData<ProductInstanceRow> { Items = [], TotalItems = 0 };
         }
+    }
+
+    /// <summary>
+    /// The table's pager moves one page at a time or to either end: each is asked for by the key of the row next to it
+    /// (decision 0034), never by counting rows from the start. A new filter or sort starts on the first page.
+    /// </summary>
+    private SeekPosition PositionFor(int index, object filter)
+    {
+        if (_page is null || index == 0 || !filter.Equals(_shownFilter))
+            return SeekPosition.First;
+        if (index == _shownIndex)
+            return _position;
+        var move = index == _shownIndex + 1 ? PageMove.Next : index == _shownIndex - 1 ? PageMove.Previous : index > _shownIndex ? PageMove.Last : PageMove.First;
+        var pageCount = (int)Math.Min(int.MaxValue, (_page.Total + _page.PageSize - 1) / _page.PageSize);
+        return _position.Move(move, _page.PageNumber, pageCount, _page.Previous, _page.Next) ?? _position;
     }
 
     private Task ReloadAsync() => _table?.ReloadServerData() ?? Task.CompletedTask;

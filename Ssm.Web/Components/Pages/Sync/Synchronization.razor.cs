@@ -5,6 +5,7 @@ using MudBlazor;
 using Ssm.Application.Common;
 using Ssm.Application.Sync;
 using Ssm.Domain.Sync;
+using Ssm.Web.Components.Shared;
 using Ssm.Web.Security;
 
 namespace Ssm.Web.Components.Pages.Sync;
@@ -21,7 +22,7 @@ public partial class Synchronization : IDisposable
     private Page<SyncRunDto>? _runs;
     private SyncRunDto? _running;
     private SyncScheduleDto? _schedule;
-    private int _pageNumber = 1;
+    private SeekPosition _position = SeekPosition.First;
     private string? _error;
 
     private SyncFrequency _frequency = SyncFrequency.Daily;
@@ -45,8 +46,8 @@ public partial class Synchronization : IDisposable
 
     private async Task LoadAsync()
     {
-        _runs = await Sender.Send(new ListSyncRuns(_pageNumber));
-        var latest = _pageNumber == 1 ? _runs : await Sender.Send(new ListSyncRuns(1, 1));
+        _runs = await Sender.Send(new ListSyncRuns(_position.PageNumber, After: _position.After, Before: _position.Before, Last: _position.Last));
+        var latest = _runs.Previous is null ? _runs : await Sender.Send(new ListSyncRuns(1, 1));
         _running = latest.Items.FirstOrDefault(r => r.Result == SyncResult.Running);
         _schedule = await Sender.Send(new GetSyncSchedule());
         _alerts = await Sender.Send(new ListSyncAlerts());
@@ -109,9 +110,11 @@ public partial class Synchronization : IDisposable
                          + (applied.Skipped.Count > 0 ? $" Skipped: {string.Join("; ", applied.Skipped)}" : "");
     });
 
-    private Task PageAsync(int page)
+    private Task PageAsync(PageMove move)
     {
-        _pageNumber = page;
+        if (_runs is null || _position.Move(move, _runs.PageNumber, _runs.PageCount, _runs.Previous, _runs.Next) is not { } position)
+            return Task.CompletedTask;
+        _position = position;
         return LoadAsync();
     }
 
