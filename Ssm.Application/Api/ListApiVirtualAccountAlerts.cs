@@ -14,7 +14,10 @@ namespace Ssm.Application.Api;
 /// account is out of compliance with and this virtual account uses. Major first, newest first.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiVirtualAccountAlerts(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiAlerts>;
+public sealed record ListApiVirtualAccountAlerts(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiAlerts>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiVirtualAccountAlertsValidator : AbstractValidator<ListApiVirtualAccountAlerts>
 {

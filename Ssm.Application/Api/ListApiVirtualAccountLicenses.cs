@@ -20,7 +20,10 @@ public sealed record ApiVirtualAccountLicenses(IReadOnlyList<ApiVirtualAccountLi
 /// each tag its products use, and for DEFAULT also the tags bought and used nowhere. Ordered by license name.
 /// </summary>
 [Sender(SenderRole.Viewer)]
-public sealed record ListApiVirtualAccountLicenses(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccountLicenses>;
+public sealed record ListApiVirtualAccountLicenses(Guid AccountId, string VirtualAccount, int Limit = ApiLimit.All) : IQuery<ApiVirtualAccountLicenses>, IAccountScoped
+{
+    public Guid? ScopeAccountId => AccountId;
+}
 
 public sealed class ListApiVirtualAccountLicensesValidator : AbstractValidator<ListApiVirtualAccountLicenses>
 {
