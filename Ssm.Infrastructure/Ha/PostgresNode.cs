@@ -140,7 +140,16 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         PostgresOwner.WriteIfChanged(Path.Combine(TlsDirectory, "ca.crt"), await File.ReadAllBytesAsync(certificate.Credentials.AuthoritiesPath, cancellationToken));
         WriteAccessRules();
         if (ProcessRunner.IsRoot && Directory.Exists(DataDirectory))
-            await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken);
+        {
+            // A server starting meanwhile (the start-up crash recovery) removes files as it goes, such as
+            // pg_internal.init: a file gone between listing and chown is not a failure (bench/chaos.sh: a node that
+            // restarted after a crash failed to start on this).
+            var output = await ProcessRunner.RunAsync("chown", ["-R", "postgres", DataDirectory], null, cancellationToken, throwOnError: false);
+            var failures = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Where(line => !line.EndsWith("No such file or directory", StringComparison.Ordinal)).ToList();
+            if (failures.Count > 0)
+                throw new InvalidOperationException($"chown of {DataDirectory} failed: {string.Join("; ", failures)}");
+        }
     }
 
     /// <summary>
