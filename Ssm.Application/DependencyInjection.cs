@@ -1,7 +1,5 @@
-using FluentValidation;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Ssm.Application.Common;
 
 namespace Ssm.Application;
 

@@ -1,8 +1,4 @@
-using FluentValidation;
-using Marten;
 using Marten.Pagination;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Accounts;

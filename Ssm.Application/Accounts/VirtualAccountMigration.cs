@@ -1,4 +1,3 @@
-using Marten;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Accounts;

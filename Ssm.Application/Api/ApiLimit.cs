@@ -1,5 +1,3 @@
-using FluentValidation;
-
 namespace Ssm.Application.Api;
 
 /// <summary>The API toolkit's "limit": -1 for every item, N for the first N.</summary>

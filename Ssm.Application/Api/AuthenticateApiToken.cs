@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Api;

@@ -1,7 +1,4 @@
 using System.Text.Json.Serialization;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 
 namespace Ssm.Application.Api;

@@ -1,6 +1,3 @@
-using FluentValidation;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Application.Licenses;
 using Ssm.Application.Sync;
 using Ssm.Domain.Licenses;

@@ -1,7 +1,3 @@
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Application.Licenses;
 
 namespace Ssm.Application.Api;

@@ -1,7 +1,4 @@
 using System.Security.Cryptography.X509Certificates;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Certificates;
 
 namespace Ssm.Application.Certificates;

@@ -1,5 +1,3 @@
-using Ssm.Application.Common;
-
 namespace Ssm.Application.Certificates;
 
 /// <summary>What the node knows about its own addresses: with both IPv4 and IPv6 the Host Common Name must be an FQDN.</summary>

@@ -1,9 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography;
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;
 

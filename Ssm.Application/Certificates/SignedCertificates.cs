@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Marten;
-using Ssm.Application.Common;
 using Ssm.Application.Sync;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;

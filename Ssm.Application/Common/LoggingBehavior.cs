@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Marten;
-using Mediator;
 using Microsoft.Extensions.Logging;
 using Ssm.Domain.Events;
 using EventLogEntry = Ssm.Domain.Events.EventLogEntry;

@@ -1,7 +1,5 @@
 using System.Buffers.Text;
 using System.Text.Json;
-using FluentValidation;
-using Marten;
 using Marten.Linq.MatchesSql;
 
 namespace Ssm.Application.Common;

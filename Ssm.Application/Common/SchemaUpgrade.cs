@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Marten;
 using Ssm.Application.Accounts;
 
 namespace Ssm.Application.Common;

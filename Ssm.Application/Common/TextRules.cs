@@ -1,5 +1,3 @@
-using FluentValidation;
-
 namespace Ssm.Application.Common;
 
 public static class TextRules

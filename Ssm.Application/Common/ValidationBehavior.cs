@@ -1,6 +1,3 @@
-using FluentValidation;
-using Mediator;
-
 namespace Ssm.Application.Common;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Application.Events;
 using Ssm.Application.Licenses;
 using Ssm.Application.Products;

@@ -1,4 +1,3 @@
-using Ssm.Application.Common;
 using Ssm.Domain.Events;
 
 namespace Ssm.Application.Events;

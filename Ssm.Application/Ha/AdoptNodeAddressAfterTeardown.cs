@@ -1,7 +1,5 @@
-using Mediator;
 using Microsoft.Extensions.Options;
 using Ssm.Application.Certificates;
-using Ssm.Application.Common;
 using Ssm.Application.Sync;
 
 namespace Ssm.Application.Ha;

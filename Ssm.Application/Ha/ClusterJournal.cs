@@ -1,4 +1,3 @@
-using Marten;
 using Ssm.Domain.Events;
 using Ssm.Domain.Nodes;
 

@@ -1,6 +1,3 @@
-using Mediator;
-using Ssm.Application.Common;
-
 namespace Ssm.Application.Ha;
 
 /// <summary>One heartbeat of this node: call the peer, renew or watch the witness lease, act on what it sees.</summary>

@@ -1,6 +1,3 @@
-using FluentValidation;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Events;
 
 namespace Ssm.Application.Ha;

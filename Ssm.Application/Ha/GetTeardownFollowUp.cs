@@ -1,7 +1,4 @@
-using Marten;
-using Mediator;
 using Microsoft.Extensions.Options;
-using Ssm.Application.Common;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Products;
 

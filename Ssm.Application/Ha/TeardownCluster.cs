@@ -1,6 +1,3 @@
-using Mediator;
-using Ssm.Application.Common;
-
 namespace Ssm.Application.Ha;
 
 [Sender(SenderRole.Internal)]

@@ -1,5 +1,3 @@
-using Ssm.Application.Common;
-
 namespace Ssm.Application.Ha;
 
 /// <summary>What a console verb reports back: a readable message for the operator.</summary>

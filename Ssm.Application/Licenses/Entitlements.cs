@@ -1,4 +1,3 @@
-using Marten;
 using Ssm.Application.Sync;
 using Ssm.Domain.Licenses;
 

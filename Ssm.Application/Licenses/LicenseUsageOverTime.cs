@@ -1,8 +1,4 @@
 using System.Text.Json;
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 
 namespace Ssm.Application.Licenses;
 

@@ -1,8 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Licenses;
 

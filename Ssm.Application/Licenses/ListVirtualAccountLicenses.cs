@@ -1,7 +1,4 @@
 using System.Text.Json;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Licenses;
 

@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Application.Sync;
 using Ssm.Domain.Certificates;

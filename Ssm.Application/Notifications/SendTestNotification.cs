@@ -1,8 +1,4 @@
-using FluentValidation;
-using Marten;
-using Mediator;
 using Microsoft.Extensions.Options;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Domain.Events;
 using Ssm.Domain.Notifications;

@@ -1,10 +1,6 @@
 using System.Net.Mail;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Events;
 using Ssm.Domain.Notifications;
 

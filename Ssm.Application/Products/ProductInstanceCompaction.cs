@@ -1,4 +1,3 @@
-using Marten;
 using Ssm.Application.Accounts;
 
 namespace Ssm.Application.Products;

@@ -1,5 +1,3 @@
-using Marten;
-using Ssm.Application.Common;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Products;
 using Ssm.Domain.Registration;

@@ -1,9 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Products;
 using Ssm.Domain.Registration;

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Ssm.Application.Common;
 using Ssm.Domain.Registration;
 
 namespace Ssm.Application.Registration;

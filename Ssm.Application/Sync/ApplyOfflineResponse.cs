@@ -1,9 +1,5 @@
 using System.Text.Json;
-using FluentValidation;
-using Marten;
-using Mediator;
 using Ssm.Application.Certificates;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;

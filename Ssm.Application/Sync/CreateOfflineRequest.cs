@@ -1,8 +1,5 @@
 using System.Text.Json;
-using Marten;
-using Mediator;
 using Microsoft.Extensions.Options;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Certificates;

@@ -1,8 +1,4 @@
-using FluentValidation;
-using Marten;
-using Mediator;
 using Ssm.Application.Accounts;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;
 

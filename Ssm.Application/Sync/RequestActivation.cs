@@ -1,9 +1,5 @@
-using FluentValidation;
-using Marten;
-using Mediator;
 using Microsoft.Extensions.Options;
 using Ssm.Application.Accounts;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;

@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Sync;
 
 namespace Ssm.Application.Sync;

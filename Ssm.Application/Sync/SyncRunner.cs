@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EventLogEntry = Ssm.Domain.Events.EventLogEntry;
-using Marten;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;

@@ -1,4 +1,3 @@
-using Marten;
 using Ssm.Domain.Products;
 using Ssm.Domain.Sync;
 

@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Users;
 
 namespace Ssm.Application.Users;

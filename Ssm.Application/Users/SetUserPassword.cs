@@ -1,7 +1,3 @@
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Events;
 using Ssm.Domain.Users;
 

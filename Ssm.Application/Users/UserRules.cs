@@ -1,7 +1,4 @@
 using System.Text.RegularExpressions;
-using FluentValidation;
-using Marten;
-using Ssm.Application.Common;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Users;
 
