@@ -36,7 +36,7 @@ RTO_TIMEOUT_S = 60
 SAMPLE_INTERVAL_S = 0.05
 WRITE_TIMEOUT_S = 0.5
 
-TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 4000, "witness": 6000, "both": 15000}
+TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 2000, "witness": 6000, "both": 15000}
 TITLES = {"planned": "planned handover", "crash": "kill -9 node+pg", "pgkill": "kill -9 pg alone", "freeze": "SIGSTOP node",
           "pgfreeze": "SIGSTOP pg", "witness": "witness down+crash", "both": "both restarted"}
 FREEZE_S = 8.0           # how long a SIGSTOP lasts

@@ -32,6 +32,8 @@ public interface IDatabaseNode
     /// <summary>Stops the server at once (immediate mode): a fence, not a shutdown; rewind repairs it later.</summary>
     Task KillAsync(CancellationToken cancellationToken);
     Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken);
+    /// <summary>The server is stopped by a signal (SIGSTOP, a debugger's stop): it answers nobody until it is continued.</summary>
+    bool IsStopped { get; }
     /// <summary>Promotes a standby and returns once it accepts writes.</summary>
     Task<TimeSpan> PromoteAsync(CancellationToken cancellationToken);
     /// <summary>Rewinds (or re-clones) this stopped node from the active's database and starts it as its standby.</summary>

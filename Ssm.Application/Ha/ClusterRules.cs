@@ -74,8 +74,12 @@ public static class ClusterRules
 {
     // ---------------------------------------------------------------- an active keeping its right to write
 
-    /// <summary>G4, G5: an active that lost both the peer and the witness, or its own database, fences itself.</summary>
-    public static Fence? OnWatchdog(NodeFacts node, TimeSpan sinceRenewal, TimeSpan? peerAge, TimeSpan databaseSilent, HaOptions ha)
+    /// <summary>
+    /// G4, G5: an active that lost both the peer and the witness, or its own database, fences itself. A database that
+    /// is silent because its server is stopped by a signal (SIGSTOP, a debugger) is lost on that evidence after
+    /// <see cref="HaOptions.StoppedDatabaseFenceAfter"/>; one that is merely slow gets the whole database timeout (decision 0041).
+    /// </summary>
+    public static Fence? OnWatchdog(NodeFacts node, TimeSpan sinceRenewal, TimeSpan? peerAge, TimeSpan databaseSilent, bool databaseStopped, HaOptions ha)
     {
         if (node.Role != NodeRole.Active || !node.WitnessConfigured)
             return null;
@@ -85,6 +89,9 @@ public static class ClusterRules
         // The witness still answers this node, so it can end the lease: the standby need not wait for it to run out.
         if (databaseSilent > ha.DatabaseFenceAfter)
             return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms", NodeRole.Active, HandBackLease: true);
+        if (databaseStopped && databaseSilent > ha.StoppedDatabaseFenceAfter)
+            return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms and its server is stopped by a signal",
+                NodeRole.Active, HandBackLease: true);
         return null;
     }
 
@@ -161,6 +168,21 @@ public static class ClusterRules
             return new StandbyStep(lost, NeedsOperator: lost && !node.WitnessConfigured, TryTakeOver: false, AlreadyGranted: false);
         var granted = lease is { } l && l.Holder == node.Name && l.Epoch == node.Epoch + 1;
         return new StandbyStep(true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: granted, PeerGone: peerRefusesBoth);
+    }
+
+    /// <summary>
+    /// How long a heartbeat may wait for the peer's answer: two heartbeats, but never past the moment the peer would be
+    /// judged lost (plus half a heartbeat), so that a peer that stopped answering is judged on time. A short deadline
+    /// cannot cause a takeover by itself: the witness grants one only once the active's lease has run out.
+    /// </summary>
+    public static TimeSpan HeartbeatDeadline(TimeSpan? peerAge, HaOptions ha)
+    {
+        var longest = 2 * ha.HeartbeatInterval;
+        if (peerAge is not { } age)
+            return longest;
+        var untilLost = ha.FailoverTimeout - age;
+        var shortest = ha.HeartbeatInterval / 2;
+        return untilLost < shortest ? shortest : untilLost > longest ? longest : untilLost;
     }
 
     /// <summary>The witness refused a takeover: with the lease expired but naming another sync standby, only ha_takeover can choose to lose writes.</summary>

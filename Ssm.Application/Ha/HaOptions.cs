@@ -1,5 +1,3 @@
-using FluentValidation;
-
 namespace Ssm.Application.Ha;
 
 /// <summary>Cluster timing and the node's own database (section "Cluster").</summary>
@@ -44,6 +42,13 @@ public sealed class HaOptions
 
     /// <summary>The active fences itself two heartbeats before it would tell its peer that its database is gone.</summary>
     public TimeSpan DatabaseFenceAfter => DatabaseTimeout - 2 * HeartbeatInterval;
+
+    /// <summary>
+    /// A database silent this long whose server is stopped by a signal is lost, without waiting for the database
+    /// timeout: a stopped server answers nobody until someone continues it, however light the load (decision 0041).
+    /// Two heartbeats: the active reads its database every heartbeat, so one late answer is not enough.
+    /// </summary>
+    public TimeSpan StoppedDatabaseFenceAfter => 2 * HeartbeatInterval;
 }
 
 public sealed class HaOptionsValidator : AbstractValidator<HaOptions>

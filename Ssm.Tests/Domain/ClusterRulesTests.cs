@@ -28,7 +28,7 @@ public sealed class ClusterRulesTests
     [Fact]
     public void G4_an_active_that_lost_both_the_peer_and_the_witness_fences_before_its_lease_can_expire()
     {
-        var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), sinceRenewal: Ms(650), peerAge: Ms(700), databaseSilent: Ms(100), Ha);
+        var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), sinceRenewal: Ms(650), peerAge: Ms(700), databaseSilent: Ms(100), databaseStopped: false, Ha);
         fence.ShouldNotBeNull().LastRole.ShouldBe(NodeRole.Active); // it still has the newest data
         fence.Reason.ShouldContain("lost both the peer");
         fence.HandBackLease.ShouldBeFalse(); // the witness does not answer it anyway
@@ -39,19 +39,34 @@ public sealed class ClusterRulesTests
     [InlineData(100, 700)]  // the witness still renews
     [InlineData(600, 600)]  // exactly at the limit: not yet
     public void G4_an_active_that_still_hears_the_peer_or_the_witness_keeps_writing(double sinceRenewal, double peerAge) =>
-        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(sinceRenewal), Ms(peerAge), Ms(100), Ha).ShouldBeNull();
+        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(sinceRenewal), Ms(peerAge), Ms(100), false, Ha).ShouldBeNull();
 
     [Fact]
     public void G4_a_peer_never_heard_counts_as_lost() =>
-        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(650), peerAge: null, Ms(100), Ha).ShouldNotBeNull();
+        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(650), peerAge: null, Ms(100), false, Ha).ShouldNotBeNull();
 
     [Fact]
     public void G5_an_active_whose_own_database_is_silent_fences_itself()
     {
-        var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2700), Ha);
+        var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2700), databaseStopped: false, Ha);
         fence.ShouldNotBeNull().Reason.ShouldContain("its own database has not answered");
         fence.HandBackLease.ShouldBeTrue(); // the standby need not wait for the lease to run out
-        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2500), Ha).ShouldBeNull();
+        ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(2500), databaseStopped: false, Ha).ShouldBeNull();
+    }
+
+    [Theory]
+    [InlineData(450, true, true)]    // stopped by a signal and silent for two heartbeats: lost on that evidence
+    [InlineData(350, true, false)]   // one late answer is not enough, stopped or not
+    [InlineData(2500, false, false)] // merely slow (load): it gets the whole database timeout
+    public void G5_a_silent_database_whose_server_is_stopped_is_lost_without_waiting_for_the_timeout(double silent, bool stopped, bool fenced)
+    {
+        var fence = ClusterRules.OnWatchdog(Node(NodeState.Active), Ms(100), Ms(100), databaseSilent: Ms(silent), databaseStopped: stopped, Ha);
+        (fence is not null).ShouldBe(fenced);
+        if (fence is not null)
+        {
+            fence.Reason.ShouldContain("stopped by a signal");
+            fence.HandBackLease.ShouldBeTrue();
+        }
     }
 
     [Theory]
@@ -59,7 +74,7 @@ public sealed class ClusterRulesTests
     [InlineData(NodeState.Fenced, true)]
     [InlineData(NodeState.Active, false)] // without a witness nobody can take its lease, so isolation alone proves nothing
     public void The_watchdog_judges_only_an_active_with_a_witness(NodeState state, bool witness) =>
-        ClusterRules.OnWatchdog(Node(state, witness: witness), Ms(5000), Ms(5000), Ms(5000), Ha).ShouldBeNull();
+        ClusterRules.OnWatchdog(Node(state, witness: witness), Ms(5000), Ms(5000), Ms(5000), true, Ha).ShouldBeNull();
 
     // ---------------------------------------------------------------- G6: a newer epoch
 
@@ -122,6 +137,15 @@ public sealed class ClusterRulesTests
         ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), true, null, witnessReachable: false, Ha)
             .TryTakeOver.ShouldBeFalse();
     }
+
+    [Theory]
+    [InlineData(null, 400)] // never heard: two heartbeats
+    [InlineData(100.0, 400)]
+    [InlineData(800.0, 200)] // ends when the peer would be judged lost
+    [InlineData(980.0, 100)] // but leaves it half a heartbeat to answer
+    [InlineData(5000.0, 100)]
+    public void G2_a_heartbeat_waits_no_longer_than_until_its_peer_would_be_judged_lost(double? peerAge, double deadline) =>
+        ClusterRules.HeartbeatDeadline(peerAge is { } age ? Ms(age) : null, Ha).ShouldBe(Ms(deadline));
 
     [Fact]
     public void G2_a_standby_that_hears_its_active_does_nothing() =>

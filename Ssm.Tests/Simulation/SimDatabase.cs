@@ -29,6 +29,8 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
 
     public bool Running => Server is { Alive: true };
     public bool Frozen => Server is { Frozen: true };
+    /// <summary>What the node reads from /proc: a frozen server is stopped (SIGSTOP), a slow one is not.</summary>
+    public bool IsStopped => Frozen;
     public bool InRecovery => Running && StandbyData;
 
     /// <summary>Commits here would be acknowledged now or as soon as the process thaws (the two-writer check).</summary>
