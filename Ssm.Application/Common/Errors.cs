@@ -15,4 +15,11 @@ public static class ErrorText
     public static string Describe(Exception error) => error is FluentValidation.ValidationException validation
         ? string.Join(" ", validation.Errors.Select(e => e.ErrorMessage).Distinct())
         : error.Message;
+
+    /// <summary>
+    /// A refusal the operator should read (bad input, no right, nothing there, a clash, a broken rule): nothing was
+    /// changed, so a page shows the text and stays as it was. Anything else is a fault and is not caught by pages.
+    /// </summary>
+    public static bool IsRefusal(Exception error) =>
+        error is FluentValidation.ValidationException or ForbiddenException or NotFoundException or ConflictException or Domain.DomainException;
 }

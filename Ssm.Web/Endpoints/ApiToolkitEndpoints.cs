@@ -99,24 +99,19 @@ public static class ApiToolkitEndpoints
         return await SendAsync(() => sender.Send(new ListApiRegistrationTokens(caller.AccountId, virtualAccount)));
     }
 
-    private static async Task<Results<Ok<ApiCreatedRegistrationToken>, JsonHttpResult<OAuthError>>> CreateRegistrationToken(HttpContext http,
-        ISender sender, string account, string virtualAccount)
-    {
-        var caller = ApiTokenAuthentication.CallerOf(http.User);
-        if (!caller.Owns(account))
-            return OtherAccount(caller);
-        var (body, refusal) = await ReadBodyAsync(http.Request);
-        if (refusal is not null)
-            return refusal;
-        var (fields, error) = ApiBodies.NewTokenOf(body!);
-        if (error is not null)
-            return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
-        return await SendAsync(() => sender.Send(new CreateApiRegistrationToken(caller.AccountId, virtualAccount, fields!.Description,
-            fields.ExpiresAfterDays, fields.ExportControlled)));
-    }
+    private static Task<Results<Ok<ApiCreatedRegistrationToken>, JsonHttpResult<OAuthError>>> CreateRegistrationToken(HttpContext http,
+        ISender sender, string account, string virtualAccount) =>
+        WriteAsync(http, account, ApiBodies.NewTokenOf, (caller, fields) =>
+            sender.Send(new CreateApiRegistrationToken(caller.AccountId, virtualAccount, fields.Description, fields.ExpiresAfterDays, fields.ExportControlled)));
 
-    private static async Task<Results<Ok<ApiRevokedRegistrationToken>, JsonHttpResult<OAuthError>>> RevokeRegistrationToken(HttpContext http,
-        ISender sender, string account, string virtualAccount)
+    private static Task<Results<Ok<ApiRevokedRegistrationToken>, JsonHttpResult<OAuthError>>> RevokeRegistrationToken(HttpContext http,
+        ISender sender, string account, string virtualAccount) =>
+        WriteAsync(http, account, ApiBodies.TokenOf, async (caller, token) =>
+            new ApiRevokedRegistrationToken(await sender.Send(new RevokeApiRegistrationToken(caller.AccountId, virtualAccount, token))));
+
+    /// <summary>A toolkit write: the caller's own account, then a body that reads and parses, then the use case.</summary>
+    private static async Task<Results<Ok<T>, JsonHttpResult<OAuthError>>> WriteAsync<TFields, T>(HttpContext http, string account,
+        Func<byte[], (TFields? Fields, string? Error)> parse, Func<ApiCaller, TFields, ValueTask<T>> send) where TFields : class
     {
         var caller = ApiTokenAuthentication.CallerOf(http.User);
         if (!caller.Owns(account))
@@ -124,11 +119,10 @@ public static class ApiToolkitEndpoints
         var (body, refusal) = await ReadBodyAsync(http.Request);
         if (refusal is not null)
             return refusal;
-        var (token, error) = ApiBodies.TokenOf(body!);
+        var (fields, error) = parse(body!);
         if (error is not null)
             return Refuse(StatusCodes.Status400BadRequest, ApiAuthException.InvalidRequest, error);
-        return await SendAsync(async () =>
-            new ApiRevokedRegistrationToken(await sender.Send(new RevokeApiRegistrationToken(caller.AccountId, virtualAccount, token!))));
+        return await SendAsync(() => send(caller, fields!));
     }
 
     /// <summary>The use case's refusals as the toolkit's JSON errors: nothing was written when one comes back.</summary>

@@ -128,7 +128,7 @@ public partial class Accounts : IDisposable
         {
             _fieldErrors[nameof(CreateAccount.Name)] = ex.Message;
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _formError = ErrorText.Describe(ex);
         }
@@ -188,8 +188,8 @@ public partial class Accounts : IDisposable
             await action();
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or DomainException
-                                       or Application.Sync.CscUnreachableException or Application.Sync.CscRefusedException
+        catch (Exception ex) when (ErrorText.IsRefusal(ex)
+                                       || ex is Application.Sync.CscUnreachableException or Application.Sync.CscRefusedException
                                        or Application.Sync.CscTokenExpiredException)
         {
             _tableError = ErrorText.Describe(ex);

@@ -61,7 +61,7 @@ public partial class ApiClients
             await action();
             _clients = await Sender.Send(new ListApiClients(Account.Id));
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _error = ErrorText.Describe(ex);
         }

@@ -47,7 +47,7 @@ public partial class VirtualAccounts
             await action();
             _virtualAccounts = await Sender.Send(new ListVirtualAccounts(Account.Id));
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or ConflictException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _error = ErrorText.Describe(ex);
         }

@@ -118,7 +118,7 @@ public partial class ProductInstances : IDisposable
             _moveTo = null;
             await ReloadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or ConflictException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _error = ErrorText.Describe(ex);
         }
@@ -167,7 +167,7 @@ public partial class ProductInstances : IDisposable
             _removing = null;
             await ReloadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _error = ErrorText.Describe(ex);
         }

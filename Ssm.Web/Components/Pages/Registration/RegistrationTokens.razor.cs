@@ -136,7 +136,7 @@ public partial class RegistrationTokens : IDisposable
             _created = await Sender.Send(command);
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _formError = ErrorText.Describe(ex);
         }
@@ -162,7 +162,7 @@ public partial class RegistrationTokens : IDisposable
         {
             _shown = await Sender.Send(new ShowRegistrationToken(token.Id));
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or ConflictException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _shown = null;
             _error = ErrorText.Describe(ex);
@@ -194,7 +194,7 @@ public partial class RegistrationTokens : IDisposable
             _revoking = null;
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _error = ErrorText.Describe(ex);
         }

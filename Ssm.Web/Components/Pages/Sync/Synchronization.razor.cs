@@ -82,8 +82,8 @@ public partial class Synchronization : IDisposable
             await action();
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or Domain.DomainException
-                                       or CscRefusedException or IOException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex)
+                                       || ex is CscRefusedException or IOException)
         {
             _error = ErrorText.Describe(ex);
         }

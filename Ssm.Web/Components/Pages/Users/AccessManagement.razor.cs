@@ -118,7 +118,7 @@ public partial class AccessManagement
         {
             _fieldErrors[nameof(CreateUser.UserName)] = ex.Message;
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or NotFoundException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _formError = ErrorText.Describe(ex);
         }
@@ -185,7 +185,7 @@ public partial class AccessManagement
             await action();
             await LoadAsync();
         }
-        catch (Exception ex) when (ex is ValidationException or ForbiddenException or ConflictException or NotFoundException or DomainException)
+        catch (Exception ex) when (ErrorText.IsRefusal(ex))
         {
             _tableError = ErrorText.Describe(ex);
         }
