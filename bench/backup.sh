@@ -22,10 +22,7 @@ bench_postgres "$WORK/pg"
 bench_publish "$WORK" "$APP"
 bench_admin_password
 
-printf 'ssm backup benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')" \
-  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+bench_header 'backup'
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD PGPASSWORD=$PG_PASSWORD python3 bench/backup.py \
   --app "$APP/ssm" --db "$DB" --work "$WORK" --psql "$PG_BIN/psql" --pg-port "$PG_PORT" --instances "$INSTANCES"

@@ -37,10 +37,7 @@ bench_admin_password
 NODE_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
 while [ "$HTTPS_PORT" = "$NODE_PORT" ]; do HTTPS_PORT=$(free_port); done
-printf 'ssm foundation benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')" \
-  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+bench_header 'foundation'
 
 SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD python3 bench/foundation.py \
   --app "$APP/ssm" --port "$NODE_PORT" --https-port "$HTTPS_PORT" --db "$DB" --data "$WORK/node" \

@@ -51,10 +51,7 @@ CSC_PORT=$(free_port)
 while [ "$CSC_PORT" = "$NODE_PORT" ]; do CSC_PORT=$(free_port); done
 HTTPS_PORT=$(free_port)
 while [ "$HTTPS_PORT" = "$NODE_PORT" ] || [ "$HTTPS_PORT" = "$CSC_PORT" ]; do HTTPS_PORT=$(free_port); done
-printf 'ssm sync benchmark  commit %s%s  %s cores  dotnet %s  %s\n' \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-  "$( [ -n "${BENCH_APP:-}" ] && echo " (app from $BENCH_APP)" )" \
-  "$(nproc)" "$(dotnet --version)" "$("$PG_BIN/postgres" --version)"
+bench_header 'sync'
 printf 'sizes: %s instances, %s usage records, change %s %%\n' "$INSTANCES" "$USAGE" "$CHANGE_PERCENT"
 
 PGPASSWORD=$PG_PASSWORD SSM_ADMIN_PASSWORD=$ADMIN_PASSWORD CSC_OPERATOR_PASSWORD=$OPERATOR_PASSWORD python3 bench/sync.py \

@@ -167,6 +167,16 @@ stop_node_postgres() {
 
 # bench_work NAME: a temp folder for one run ($WORK) with pids/ for the pid files of what it starts. PostgreSQL, run
 # as postgres when we are root, must pass through it to its own folders (nothing in it is readable to others).
+# The first line of every benchmark's report: what was measured, on what, and how busy the machine was.
+bench_header() {
+  local what=$1 notes
+  notes=$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)')
+  [ -z "${BENCH_APP:-}" ] || notes="$notes (app from $BENCH_APP)"
+  printf 'ssm %s benchmark  commit %s%s  %s cores  dotnet %s  %s  load average %s\n' "$what" \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$notes" "$(nproc)" "$(dotnet --version)" \
+    "$("$PG_BIN/postgres" --version)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 bench_work() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/ssm-$1.XXXXXX")
   [ "$(id -u)" = 0 ] && chmod o+x "$WORK"
