@@ -32,6 +32,11 @@ public interface IDatabaseNode
     /// <summary>Stops the server at once (immediate mode): a fence, not a shutdown; rewind repairs it later.</summary>
     Task KillAsync(CancellationToken cancellationToken);
     Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// While on, a process apart from the node kills this server if the node gives no sign of life for the fence time
+    /// (frozen while active: SIGSTOP, a debugger, a paused cgroup), before its lease can run out (decision 0042).
+    /// </summary>
+    void GuardWhileActive(bool on);
     /// <summary>The server is stopped by a signal (SIGSTOP, a debugger's stop): it answers nobody until it is continued.</summary>
     bool IsStopped { get; }
     /// <summary>Promotes a standby and returns once it accepts writes.</summary>

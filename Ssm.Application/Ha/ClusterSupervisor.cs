@@ -1250,7 +1250,12 @@ public sealed class ClusterSupervisor(
             Peer = Peer with { LastSeenTimestamp = time.GetTimestamp() };
         }
         if (role == NodeRole.Active && Role != NodeRole.Active)
+        {
             _lastDatabaseOk = time.GetTimestamp();
+            database.GuardWhileActive(true);
+        }
+        else if (role != NodeRole.Active && Role == NodeRole.Active)
+            database.GuardWhileActive(false);
         if (role != Role)
             logger.LogInformation("Role {From} → {To}: {Reason}", Role, role, reason);
         Role = role;

@@ -51,7 +51,21 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     private readonly NpgsqlDataSource _state;
 
-    public ValueTask DisposeAsync() => _state.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _guard?.Dispose();
+        return _state.DisposeAsync();
+    }
+
+    private DatabaseGuard? _guard;
+
+    public void GuardWhileActive(bool on)
+    {
+        if (!IsManaged)
+            return;
+        _guard ??= new DatabaseGuard(DataDirectory, Root, _options.FenceAfter, _options.HeartbeatInterval / 2, _logger);
+        _guard.Want(on);
+    }
 
     public static string DataDirectoryOf(NodeOptions node) => Path.Combine(Path.GetFullPath(node.DataDirectory), "pg");
 

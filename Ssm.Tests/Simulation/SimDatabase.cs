@@ -29,6 +29,11 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
 
     public bool Running => Server is { Alive: true };
     public bool Frozen => Server is { Frozen: true };
+    /// <summary>Not modelled: the guard only ever removes a writer (decision 0042), which the checks need not prove safe.</summary>
+    public void GuardWhileActive(bool on)
+    {
+    }
+
     /// <summary>What the node reads from /proc: a frozen server is stopped (SIGSTOP), a slow one is not.</summary>
     public bool IsStopped => Frozen;
     public bool InRecovery => Running && StandbyData;
