@@ -143,6 +143,7 @@ public sealed class UsageCommits : IDisposable
 
         var staged = new List<Staged>(batch.Count);
         var refused = new List<(Pending, Exception)>();
+        var records = new List<UsageRecord>();
         var touched = new Dictionary<Guid, (ProductUsage Usage, bool Created)>();
         var contacted = new HashSet<Guid>();
         foreach (var pending in batch)
@@ -163,7 +164,7 @@ public sealed class UsageCommits : IDisposable
             foreach (var (id, report) in judged.Fresh)
             {
                 known.Add(id);
-                session.Insert(new UsageRecord
+                records.Add(new UsageRecord
                 {
                     Id = id,
                     AccountId = instance.AccountId,
@@ -188,12 +189,27 @@ public sealed class UsageCommits : IDisposable
             if (now - instance.LastContactAt >= ProductInstance.ContactResolution && contacted.Add(instance.Id))
                 ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
         }
+        InsertAll(session, records);
         foreach (var (usage, created) in touched.Values)
             if (created)
                 session.Insert(usage);
             else
                 session.Store(usage);
         return (staged, refused);
+    }
+
+    /// <summary>
+    /// The batch's new usage records in one statement instead of a call of Marten's insert function each: a batch of 64
+    /// requests of 10 reports is 640 of them. Plain inserts, so a record stored at the same moment by another request
+    /// breaks the primary key and the batch is taken in again request by request; the other columns keep their defaults.
+    /// </summary>
+    private static void InsertAll(IDocumentSession session, IReadOnlyList<UsageRecord> records)
+    {
+        if (records.Count == 0)
+            return;
+        var serializer = session.DocumentStore.Options.Serializer();
+        session.QueueSqlCommand("insert into ssm.mt_doc_usagerecord (id, data) select i::uuid, d::jsonb from unnest(?::text[], ?::text[]) as r(i, d)",
+            records.Select(r => r.Id.ToString()).ToArray(), records.Select(r => serializer.ToJson(r)).ToArray());
     }
 
     /// <summary>One request against what the batch read: its product, its clock and which of its reports are new.</summary>
