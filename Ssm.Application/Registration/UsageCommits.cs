@@ -13,8 +13,9 @@ namespace Ssm.Application.Registration;
 /// (decision 0014) nobody waits for a batch to fill. Each request is still judged alone: a forged signature, an expired
 /// certificate or a replay fails only its own request, and reports of one product in the same batch merge in turn.
 /// A product's requests always go to the same writer, so two batches never race for its usage; when a commit is
-/// refused anyway (its usage changed or a report was stored by another node or request), every request of the batch
-/// is taken in again alone, read afresh, and retried as a lone report always was.
+/// refused anyway (its usage changed or a report was stored by another node or request), or refused for what one
+/// request wrote, every request of the batch is taken in again alone, read afresh, and retried as a lone report always
+/// was; a connection failing fails the whole batch, as it would each request.
 /// </summary>
 public sealed class UsageCommits : IDisposable
 {
@@ -95,8 +96,9 @@ public sealed class UsageCommits : IDisposable
                     pending.Done.TrySetException(reason);
                 return;
             }
-            catch (Exception ex) when (batch.Count > 1 && IsRace(ex))
+            catch (Exception ex) when (batch.Count > 1 && (IsRace(ex) || _storage.IsRefusedData(ex)))
             {
+                // One request's reports may be what the database refused: each is taken in alone, so only that one fails.
                 foreach (var pending in batch)
                     await CommitAsync([pending]);
                 return;

@@ -426,6 +426,56 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_request_whose_reports_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var products = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => RegisterAsync(token.Secret, $"FOC06{i:D2}")));
+        // The database itself refuses one report (as it would a value it cannot store): the batch's transaction fails.
+        const string Refuse = """
+            create or replace function ssm.test_refuse_poison() returns trigger language plpgsql as $$
+            begin
+              if new.data ->> 'ReportId' = 'poison' then raise exception 'refused for the test' using errcode = 'check_violation'; end if;
+              return new;
+            end $$;
+            create trigger test_refuse_poison before insert on ssm.mt_doc_usagerecord for each row execute function ssm.test_refuse_poison();
+            """;
+        await SqlAsync(Refuse);
+        try
+        {
+            var outcomes = await Task.WhenAll(products.SelectMany((p, i) => new[] { $"r-{i}-a", i == 5 ? "poison" : $"r-{i}-b" }.Select(async id =>
+            {
+                try
+                {
+                    await ReportAsync(p, id, 1);
+                    return (Id: id, Failed: (Exception?)null);
+                }
+                catch (Exception ex)
+                {
+                    return (Id: id, Failed: ex);
+                }
+            })));
+
+            outcomes.Where(o => o.Failed is not null).ShouldHaveSingleItem().Id.ShouldBe("poison");
+            outcomes.Single(o => o.Failed is not null).Failed.ShouldNotBeOfType<RegistrationException>();
+            (await CountsAsync()).Usage.ShouldBe(31, "all but the refused report stored, each once");
+        }
+        finally
+        {
+            await SqlAsync("drop trigger test_refuse_poison on ssm.mt_doc_usagerecord; drop function ssm.test_refuse_poison()");
+        }
+    }
+
+    private async Task SqlAsync(string sql)
+    {
+        await using var connection = fixture.Services.GetRequiredService<IDocumentStore>().Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
     public async Task Usage_reports_count_once_per_report_id_and_show_as_in_use()
     {
         var account = await AccountAsync();
