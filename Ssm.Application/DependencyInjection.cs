@@ -12,6 +12,7 @@ public static class DependencyInjection
         services.AddSingleton<Registration.HostCommonNames>();
         services.AddSingleton<Registration.RegistrationTokenCache>();
         services.AddSingleton<Registration.RegistrationCommits>();
+        services.AddSingleton<Registration.UsageCommits>();
         services.AddSingleton<Licenses.LicenseUsage>();
         services.AddSingleton<Ha.IClusterJournal, Ha.MartenClusterJournal>();
         services.TryAddSingleton(TimeProvider.System);

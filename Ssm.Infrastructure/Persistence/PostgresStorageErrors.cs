@@ -13,5 +13,14 @@ public sealed class PostgresStorageErrors : IStorageErrors
         return false;
     }
 
+    public bool IsRefusedData(Exception error)
+    {
+        // Class 22 data exception, 23 integrity constraint violation, P0 an error raised by a function or trigger.
+        for (var e = error; e is not null; e = e.InnerException)
+            if (e is PostgresException { SqlState: var state } && (state.StartsWith("22") || state.StartsWith("23") || state.StartsWith("P0")))
+                return true;
+        return false;
+    }
+
     public bool IsUnavailable(Exception error) => error is NpgsqlException or InvalidOperationException;
 }

@@ -380,6 +380,102 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reports_of_many_products_are_committed_together_and_a_bad_request_fails_alone()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var products = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => RegisterAsync(token.Secret, $"FOC05{i:D2}")));
+        var commits = fixture.Services.GetRequiredService<UsageCommits>();
+        var together = commits.CommittedTogether;
+        var now = DateTimeOffset.UtcNow;
+        UsageReport Report(string id, int count) => new(id, Tag, count, now.AddHours(-1), now);
+        var forger = products[0] with { Key = ECDsa.Create(ECCurve.NamedCurves.nistP256) };
+
+        // 72 requests at once: three of every product (each a report of its own), and among them a forged signature,
+        // a report ending in the future, and the same report of one product sent twice (a retry overlapping the original).
+        var requests = products.SelectMany((p, i) => Enumerable.Range(0, 3).Select(k => (Name: $"{i}/{k}",
+            Command: new ReportUsage(Host, Sign(k == 0 && i == 0 ? forger : p, $"report {i}/{k}"), [Report(i == 1 ? "twice" : $"r-{k}", 10 * i + k)])))).ToList();
+        requests[6] = ("future", new ReportUsage(Host, Sign(products[2], "future"), [new UsageReport("r-0", Tag, 1, now, now.AddHours(1))]));
+        var outcomes = await Task.WhenAll(requests.Select(async r =>
+        {
+            try
+            {
+                return (r.Name, Accepted: (await fixture.Send(r.Command)).Accepted, Refused: (RegistrationErrorCode?)null);
+            }
+            catch (RegistrationException ex)
+            {
+                return (r.Name, Accepted: (IReadOnlyList<string>)[], Refused: ex.Code);
+            }
+        }));
+
+        outcomes.Where(o => o.Refused is not null && !o.Name.StartsWith("1/")).Select(o => (o.Name, o.Refused)).ShouldBe(
+            [("0/0", RegistrationErrorCode.SignatureInvalid), ("future", RegistrationErrorCode.MalformedRequest)], ignoreOrder: true);
+        // The report sent three times is taken in once, whichever request came first.
+        outcomes.Where(o => o.Name.StartsWith("1/")).Select(o => o.Refused).ShouldBe(
+            [null, RegistrationErrorCode.ReportReplayed, RegistrationErrorCode.ReportReplayed], ignoreOrder: true);
+        outcomes.Count(o => o.Refused is null).ShouldBe(68);
+        (await CountsAsync()).Usage.ShouldBe(72 - 1 - 2 - 1, "every accepted report stored once, nothing of the refused");
+        (commits.CommittedTogether - together).ShouldBeGreaterThan(1, "some of the 72 were committed in one transaction");
+        await using var session = fixture.Query();
+        // Every product's usage holds its last report: the requests of one product in a batch merge in turn.
+        var usages = await session.LoadManyAsync<ProductUsage>(products.Select(p => p.InstanceId).ToArray());
+        usages.Count.ShouldBe(24);
+        usages.ShouldAllBe(u => u.Usage.Count == 1 && u.Usage[0].Tag == Tag);
+        (await session.Query<UsageRecord>().Where(u => u.InstanceId == products[0].InstanceId).CountAsync()).ShouldBe(2);
+        (await session.Query<UsageRecord>().Where(u => u.InstanceId == products[2].InstanceId).CountAsync()).ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task A_request_whose_reports_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits()
+    {
+        var account = await AccountAsync();
+        var token = await TokenAsync(account.Id);
+        var products = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => RegisterAsync(token.Secret, $"FOC06{i:D2}")));
+        // The database itself refuses one report (as it would a value it cannot store): the batch's transaction fails.
+        const string Refuse = """
+            create or replace function ssm.test_refuse_poison() returns trigger language plpgsql as $$
+            begin
+              if new.data ->> 'ReportId' = 'poison' then raise exception 'refused for the test' using errcode = 'check_violation'; end if;
+              return new;
+            end $$;
+            create trigger test_refuse_poison before insert on ssm.mt_doc_usagerecord for each row execute function ssm.test_refuse_poison();
+            """;
+        await SqlAsync(Refuse);
+        try
+        {
+            var outcomes = await Task.WhenAll(products.SelectMany((p, i) => new[] { $"r-{i}-a", i == 5 ? "poison" : $"r-{i}-b" }.Select(async id =>
+            {
+                try
+                {
+                    await ReportAsync(p, id, 1);
+                    return (Id: id, Failed: (Exception?)null);
+                }
+                catch (Exception ex)
+                {
+                    return (Id: id, Failed: ex);
+                }
+            })));
+
+            outcomes.Where(o => o.Failed is not null).ShouldHaveSingleItem().Id.ShouldBe("poison");
+            outcomes.Single(o => o.Failed is not null).Failed.ShouldNotBeOfType<RegistrationException>();
+            (await CountsAsync()).Usage.ShouldBe(31, "all but the refused report stored, each once");
+        }
+        finally
+        {
+            await SqlAsync("drop trigger test_refuse_poison on ssm.mt_doc_usagerecord; drop function ssm.test_refuse_poison()");
+        }
+    }
+
+    private async Task SqlAsync(string sql)
+    {
+        await using var connection = fixture.Services.GetRequiredService<IDocumentStore>().Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
     public async Task Usage_reports_count_once_per_report_id_and_show_as_in_use()
     {
         var account = await AccountAsync();
