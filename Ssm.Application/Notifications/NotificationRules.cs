@@ -8,7 +8,7 @@ namespace Ssm.Application.Notifications;
 /// <summary>Which events notify, and what each notification says: what happened, on which node, what to do.</summary>
 public static class NotificationRules
 {
-    /// <summary>An Event Log entry that notifies: failovers, takeovers and teardowns, a failed synchronization.</summary>
+    /// <summary>An Event Log entry that notifies: failovers, takeovers and teardowns, a failed synchronization or scheduled backup.</summary>
     public static Notification? FromEvent(EventLogEntry e) => (e.Category, e.Action, e.Outcome) switch
     {
         (EventCategory.Cluster, "Failover", _) => new("Failover", NotificationSeverity.Warning, $"Failover: {e.Actor} became the active node ({e.Detail}).",
@@ -20,6 +20,10 @@ public static class NotificationRules
             e.Actor, "The node serves alone now. To build a cluster again, start a fresh secondary and run ha_deploy.", e.At),
         (EventCategory.Sync, _, EventOutcome.Failure) => new("SyncFailed", NotificationSeverity.Error, $"CSC synchronization failed ({e.Subject}): {e.Detail}",
             e.Actor, "Check that CSC is reachable and the account's token is valid (Synchronization page); the schedule retries on its own.", e.At),
+        (EventCategory.Cluster, Backups.BackupRunner.ScheduledAction, EventOutcome.Failure) => new("BackupFailed", NotificationSeverity.Error,
+            $"The scheduled backup {e.Subject} failed {e.Detail}", e.Actor,
+            "Check the backup folder's disk space and permissions on that node (Backups page), then press \"Back up now\"; " +
+            "the schedule tries again at its next time.", e.At),
         _ => null,
     };
 
