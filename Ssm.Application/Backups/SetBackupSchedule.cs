@@ -31,7 +31,7 @@ public sealed class SetBackupScheduleValidator : AbstractValidator<SetBackupSche
             .WithMessage($"The interval must be 1–{BackupSchedule.MaximumIntervalHours} hours.");
         RuleFor(x => x.Retention).InclusiveBetween(1, BackupSchedule.MaximumRetention)
             .WithMessage($"Keep 1–{BackupSchedule.MaximumRetention} backups.");
-        RuleFor(x => x.Passphrase!).MinimumLength(BackupSchedule.MinimumPassphraseLength).MaximumLength(BackupSchedule.MaximumPassphraseLength)
+        RuleFor(x => x.Passphrase!).Length(BackupSchedule.MinimumPassphraseLength, BackupSchedule.MaximumPassphraseLength)
             .When(x => x.Passphrase is not null)
             .WithMessage($"The passphrase must be {BackupSchedule.MinimumPassphraseLength}–{BackupSchedule.MaximumPassphraseLength} characters.");
     }
