@@ -10,8 +10,6 @@ namespace Ssm.Web.Components.Pages.Backups;
 
 public partial class Backups : IDisposable
 {
-    private static readonly Dictionary<string, object> Download = new() { ["download"] = "" };
-
     [Inject] private UiSender Sender { get; set; } = default!;
     [Inject] private ChangeNotifier Notifier { get; set; } = default!;
 
