@@ -1,4 +1,5 @@
 using Ssm.Application.Ha;
+using Ssm.Application.Licenses;
 using Ssm.Application.Sync;
 using Ssm.Domain.Events;
 using Ssm.Domain.Nodes;
@@ -62,4 +63,13 @@ public static class NotificationRules
         new("CertificateExpiring", notAfter <= at ? NotificationSeverity.Error : NotificationSeverity.Warning,
             notAfter <= at ? $"The server certificate for {host} expired on {notAfter:u}." : $"The server certificate for {host} expires on {notAfter:u}.",
             node, "Synchronize with CSC (Synchronization page): CSC signs a new certificate for the Host Common Name.", at);
+
+    /// <param name="users">The virtual accounts using the license, with their counts.</param>
+    public static Notification OutOfCompliance(LicenseDto license, IReadOnlyList<string> users, string node, DateTimeOffset at) =>
+        new("LicenseOutOfCompliance", NotificationSeverity.Warning,
+            $"License {license.Name} ({license.Tag}) of account {license.Account} is out of compliance: {license.InUse} in use, " +
+            $"{license.Purchased} purchased{(license.Valid || license.StartDate is null ? "" : $" (bought for {license.StartDate:yyyy-MM-dd} to {license.EndDate:yyyy-MM-dd})")}" +
+            (users.Count > 0 ? $"; used in virtual account(s) {string.Join(", ", users)}." : "."),
+            node, "Buy more of this license in Cisco Software Central and synchronize (Synchronization page), or free some: " +
+                  "deregister or reconfigure products of the account (Licenses and Product Instances pages).", at);
 }
