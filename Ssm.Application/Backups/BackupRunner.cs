@@ -39,6 +39,14 @@ public sealed class BackupRunner(IDocumentStore store, IDatabaseBackup database,
             var run = BackupRun.Start(trigger, node.Value.Name, by, BackupFileName.For(started), started);
             await using (var session = store.LightweightSession())
             {
+                // This node runs one backup at a time: a run of its own still "running" was cut short by a stop or crash.
+                var interrupted = await session.Query<BackupRun>().Where(r => r.Node == run.Node && r.Result == BackupResult.Running)
+                    .ToListAsync(cancellationToken);
+                foreach (var old in interrupted)
+                {
+                    old.Fail("interrupted: the node stopped while the backup ran", started);
+                    session.Store(old);
+                }
                 if (trigger == BackupTrigger.Scheduled)
                 {
                     schedule.Served(started);
@@ -48,7 +56,7 @@ public sealed class BackupRunner(IDocumentStore store, IDatabaseBackup database,
                 await session.SaveChangesAsync(cancellationToken);
             }
             notifier.Publish(ChangeTopic.Backups);
-            await TakeAsync(run, secrets.Unprotect(schedule.PassphraseProtected), schedule.Retention, cancellationToken);
+            await TakeAsync(run, schedule.PassphraseProtected, schedule.Retention, cancellationToken);
             return run;
         }
         finally
@@ -63,13 +71,14 @@ public sealed class BackupRunner(IDocumentStore store, IDatabaseBackup database,
         return await query.LoadAsync<BackupSchedule>(BackupSchedule.SingletonId, cancellationToken) ?? new BackupSchedule();
     }
 
-    private async Task TakeAsync(BackupRun run, string passphrase, int retention, CancellationToken cancellationToken)
+    private async Task TakeAsync(BackupRun run, string protectedPassphrase, int retention, CancellationToken cancellationToken)
     {
         var clockwatch = System.Diagnostics.Stopwatch.StartNew();
         var removed = new List<string>();
         try
         {
-            var (contents, size) = await folder.WriteAsync(run.FileName, passphrase,
+            // Inside the try: a key ring that cannot read the passphrase any more is a failed backup, recorded and notified.
+            var (contents, size) = await folder.WriteAsync(run.FileName, secrets.Unprotect(protectedPassphrase),
                 (stream, ct) => database.WriteAsync(stream, run.Node, ct), cancellationToken);
             run.Succeed(size, contents.Rows, clock.UtcNow);
             removed.AddRange(Prune(retention));

@@ -187,6 +187,34 @@ public sealed class ScheduledBackupTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_run_cut_short_by_a_crash_is_marked_interrupted_and_an_unreadable_passphrase_is_a_recorded_failure()
+    {
+        await fixture.Send(new SetBackupSchedule(false, 24, 7, Passphrase));
+        var crashed = BackupRun.Start(BackupTrigger.Scheduled, "test-node", "scheduler", BackupFileName.For(DateTimeOffset.UtcNow.AddHours(-1)),
+            DateTimeOffset.UtcNow.AddHours(-1));
+        var otherNode = BackupRun.Start(BackupTrigger.Scheduled, "other-node", "scheduler", BackupFileName.For(DateTimeOffset.UtcNow.AddMinutes(-1)),
+            DateTimeOffset.UtcNow.AddMinutes(-1));
+        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
+        {
+            session.Store(crashed, otherNode);
+            var schedule = (await session.LoadAsync<BackupSchedule>(BackupSchedule.SingletonId))!;
+            schedule.PassphraseProtected = "not-what-the-key-ring-wrote";
+            session.Store(schedule);
+            await session.SaveChangesAsync();
+        }
+
+        var run = await fixture.Send(new BackUpNow());
+        run.Result.ShouldBe(BackupResult.Failed);
+        run.Error.ShouldNotBeNullOrEmpty();
+        var runs = (await fixture.Send(new GetBackups())).Runs.ToDictionary(r => r.Id);
+        runs[crashed.Id].Result.ShouldBe(BackupResult.Failed);
+        runs[crashed.Id].Error.ShouldBe("interrupted: the node stopped while the backup ran");
+        runs[otherNode.Id].Result.ShouldBe(BackupResult.Running); // another node's run is that node's to judge
+        (await fixture.Send(new ListEvents())).Items.ShouldContain(e => e.Action == nameof(BackUpNow) && e.Outcome == EventOutcome.Failure);
+        Directory.Exists(fixture.BackupFolder).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task The_job_does_nothing_on_a_node_that_is_not_active_or_without_a_schedule()
     {
         (await RunDueAsync()).ShouldBeNull();
