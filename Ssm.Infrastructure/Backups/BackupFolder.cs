@@ -18,6 +18,10 @@ public sealed class BackupFolder(IOptions<NodeOptions> options) : IBackupFolder
             Directory.CreateDirectory(Path);
         else
             Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // The node writes one backup at a time: a half-written file of its own is what a crash left behind.
+        foreach (var stale in Directory.EnumerateFiles(Path, "ssm-backup-*.ssmbackup.partial"))
+            if (BackupFileName.IsValid(System.IO.Path.GetFileNameWithoutExtension(stale)))
+                File.Delete(stale);
         var (contents, _, size) = await BackupArchive.WriteFileAsync(PathOf(name), passphrase, write, cancellationToken);
         return (contents, size);
     }

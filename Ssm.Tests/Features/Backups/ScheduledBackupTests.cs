@@ -212,6 +212,17 @@ public sealed class ScheduledBackupTests(CoreFixture fixture) : IAsyncLifetime
         runs[otherNode.Id].Result.ShouldBe(BackupResult.Running); // another node's run is that node's to judge
         (await fixture.Send(new ListEvents())).Items.ShouldContain(e => e.Action == nameof(BackUpNow) && e.Outcome == EventOutcome.Failure);
         Directory.Exists(fixture.BackupFolder).ShouldBeFalse();
+
+        // With a readable passphrase again, the next backup succeeds and removes the half-written file the crash left.
+        Directory.CreateDirectory(fixture.BackupFolder);
+        var partial = Path.Combine(fixture.BackupFolder, crashed.FileName + ".partial");
+        await File.WriteAllTextAsync(partial, "half a backup");
+        var keep = Path.Combine(fixture.BackupFolder, "notes.txt");
+        await File.WriteAllTextAsync(keep, "not the node's");
+        await fixture.Send(new SetBackupSchedule(false, 24, 7, Passphrase));
+        (await fixture.Send(new BackUpNow())).Result.ShouldBe(BackupResult.Succeeded);
+        File.Exists(partial).ShouldBeFalse();
+        File.Exists(keep).ShouldBeTrue();
     }
 
     [Fact]
