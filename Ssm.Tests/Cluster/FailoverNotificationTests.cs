@@ -13,7 +13,7 @@ namespace Ssm.Tests.Cluster;
 /// killed — and a syslog line and an e-mail arrive from the new active node, naming the failover and itself.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class FailoverNotificationTests : IAsyncLifetime
+public sealed class FailoverNotificationTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"ssm-failover-notify-{Guid.NewGuid():N}");
@@ -56,12 +56,14 @@ public sealed class FailoverNotificationTests : IAsyncLifetime
         // The settings are on the standby too (synchronous replication) before the active goes.
         await _cluster.WaitForAsync("secondary", s => s.Replication.Mode == ReplicationMode.Sync);
 
+        var crashedAt = System.Diagnostics.Stopwatch.StartNew();
         await _cluster.CrashAsync("primary");
         var promoted = await _cluster.WaitForAsync("secondary", s => s.Self.Role == NodeRole.Active && s.LastFailover is not null, TimeSpan.FromSeconds(30));
         promoted.LastFailover!.From.ShouldBe("primary");
 
         // Other notifications may come first (the standby lost, say): the failover's is among them, from the new active.
         var line = await FirstAsync(syslog.ReceiveAsync, l => l.Contains("event=\"Failover\""), "syslog line");
+        var syslogAfter = crashedAt.Elapsed;
         line.ShouldContain("node=\"secondary\"");
         line.ShouldContain("Failover: secondary became the active node");
         line.ShouldContain("primary → secondary");
@@ -70,6 +72,7 @@ public sealed class FailoverNotificationTests : IAsyncLifetime
         var mail = await FirstAsync(async timeout => MimeKit.MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(
                 JsonDocument.Parse(await smtp.ReceiveAsync(timeout)).RootElement.GetProperty("data").GetString()!))),
             m => m.Subject?.Contains("Failover") == true, "e-mail");
+        output.WriteLine($"after the crash: failover syslog line {syslogAfter.TotalSeconds:0.0} s, e-mail {crashedAt.Elapsed.TotalSeconds:0.0} s");
         var body = mail.TextBody.ShouldNotBeNull();
         mail.Subject.ShouldStartWith("SSM On-Prem secondary: Failover: secondary became the active node");
         body.ShouldContain("Node: secondary");
