@@ -20,6 +20,7 @@ public static class DependencyInjection
         services.AddSingleton<Ha.ClusterSupervisor>();
         services.AddSingleton<Notifications.NotificationQueue>();
         services.AddSingleton<Notifications.NotificationWatch>();
+        services.AddSingleton<Backups.BackupRunner>();
         return services;
     }
 }

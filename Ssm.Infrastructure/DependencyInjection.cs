@@ -44,6 +44,7 @@ public static class DependencyInjection
         services.AddSingleton<IPasswordHasher, PasswordHasher>();
         services.AddSingleton<IStorageErrors, PostgresStorageErrors>();
         services.AddSingleton<Application.Backups.IDatabaseBackup, Backups.PostgresBackup>();
+        services.AddSingleton<Application.Backups.IBackupFolder, Backups.BackupFolder>();
         services.AddSingleton<Application.Notifications.ISecretProtector, Notifications.SecretProtector>();
         services.AddSingleton<Application.Notifications.INotificationTransport, Notifications.NotificationTransport>();
         services.AddHostedService<Notifications.NotificationSender>();
@@ -118,6 +119,10 @@ public static class DependencyInjection
             quartz.AddJob<Notifications.NotificationJob>(job => job.WithIdentity(notifications));
             quartz.AddTrigger(trigger => trigger.ForJob(notifications).StartAt(DateTimeOffset.UtcNow.AddSeconds(2))
                 .WithSimpleSchedule(schedule => schedule.WithInterval(TimeSpan.FromSeconds(2)).RepeatForever()));
+            var backups = new JobKey("backups");
+            quartz.AddJob<Backups.BackupJob>(job => job.WithIdentity(backups));
+            quartz.AddTrigger(trigger => trigger.ForJob(backups).StartAt(DateTimeOffset.UtcNow.AddSeconds(10))
+                .WithSimpleSchedule(schedule => schedule.WithInterval(TimeSpan.FromSeconds(30)).RepeatForever()));
             var sync = new JobKey("csc-sync");
             quartz.AddJob<SyncSchedulerJob>(job => job.WithIdentity(sync));
             quartz.AddTrigger(trigger => trigger.ForJob(sync).StartAt(DateTimeOffset.UtcNow.AddSeconds(2))

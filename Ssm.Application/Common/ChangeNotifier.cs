@@ -10,6 +10,7 @@ public enum ChangeTopic
     Certificates,
     Registration,
     Products,
+    Backups,
 }
 
 /// <summary>

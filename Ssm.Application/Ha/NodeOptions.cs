@@ -8,6 +8,8 @@ public sealed class NodeOptions
     public string Name { get; set; } = Environment.MachineName;
     public string Listen { get; set; } = "http://127.0.0.1:8443";
     public string DataDirectory { get; set; } = ".data";
+    /// <summary>Where scheduled and "Back up now" backups are written (empty: backups/ under <see cref="DataDirectory"/>).</summary>
+    public string BackupDirectory { get; set; } = "";
     /// <summary>Port of the HTTPS listener on the same address (0: none), presenting the certificate CSC signed.</summary>
     public int HttpsPort { get; set; }
     /// <summary>

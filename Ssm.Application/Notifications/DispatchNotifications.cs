@@ -1,7 +1,9 @@
 using Ssm.Application.Ha;
+using Ssm.Application.Licenses;
 using Ssm.Application.Sync;
 using Ssm.Domain.Certificates;
 using Ssm.Domain.Events;
+using Ssm.Domain.Licenses;
 using Ssm.Domain.Nodes;
 using Ssm.Domain.Notifications;
 using Ssm.Domain.Products;
@@ -27,12 +29,21 @@ public sealed class NotificationWatch(IClock clock)
     public HashSet<string> AlertsSeen { get; } = [];
     public long SilentProducts { get; set; }
     public DateTimeOffset? CertificateWarnedFor { get; set; }
+    /// <summary>The licenses out of compliance at the last check: one notifies when it enters this set, not while it stays.</summary>
+    public HashSet<(Guid AccountId, string Tag)> OutOfCompliance { get; } = [];
+    public DateTimeOffset? LicensesCheckedAt { get; set; }
 }
 
 public sealed class DispatchNotificationsHandler(IQuerySession session, ISender sender, NotificationWatch watch, NotificationQueue queue, IClock clock,
     ClusterSupervisor supervisor, Microsoft.Extensions.Options.IOptions<NodeOptions> node) : ICommandHandler<DispatchNotifications, int>
 {
     private static readonly TimeSpan CertificateWarning = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// How often license usage is compared with what was bought: usage changes when products report (hours apart), and
+    /// the sum over every product takes a second at a million of them. Tests set it to zero.
+    /// </summary>
+    public static TimeSpan LicenseCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     public async ValueTask<int> Handle(DispatchNotifications command, CancellationToken cancellationToken)
     {
@@ -80,6 +91,12 @@ public sealed class DispatchNotificationsHandler(IQuerySession session, ISender 
                 found.Add(NotificationRules.CertificateExpiring(notAfter, certificate.SignedFor ?? certificate.HostCommonName, name, now));
                 watch.CertificateWarnedFor = notAfter;
             }
+
+            if (watch.LicensesCheckedAt is not { } checkedAt || now - checkedAt >= LicenseCheckInterval)
+            {
+                watch.LicensesCheckedAt = now;
+                found.AddRange(await OutOfComplianceAsync(name, now, cancellationToken));
+            }
         }
 
         if (!active || settings is null)
@@ -88,5 +105,21 @@ public sealed class DispatchNotificationsHandler(IQuerySession session, ISender 
             foreach (var channel in Enum.GetValues<NotificationChannel>().Where(settings.Enabled))
                 queue.Enqueue(channel, notification);
         return found.Count;
+    }
+
+    /// <summary>Licenses that went out of compliance since the last check; one that returns to compliance may notify again later.</summary>
+    private async Task<List<Notification>> OutOfComplianceAsync(string node, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var outOf = (await sender.Send(new ListLicenses(), cancellationToken)).Where(l => l.Status == ComplianceStatus.OutOfCompliance).ToList();
+        var found = new List<Notification>();
+        foreach (var license in outOf.Where(l => !watch.OutOfCompliance.Contains((l.AccountId, l.Tag))))
+        {
+            var users = (await sender.Send(new ListVirtualAccountLicenses(license.AccountId), cancellationToken))
+                .Where(v => v.Tag == license.Tag && v.InUse > 0).Select(v => $"{v.VirtualAccount} ({v.InUse})").ToList();
+            found.Add(NotificationRules.OutOfCompliance(license, users, node, now));
+        }
+        watch.OutOfCompliance.Clear();
+        watch.OutOfCompliance.UnionWith(outOf.Select(l => (l.AccountId, l.Tag)));
+        return found;
     }
 }

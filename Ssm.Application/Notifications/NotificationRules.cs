@@ -1,4 +1,5 @@
 using Ssm.Application.Ha;
+using Ssm.Application.Licenses;
 using Ssm.Application.Sync;
 using Ssm.Domain.Events;
 using Ssm.Domain.Nodes;
@@ -8,7 +9,7 @@ namespace Ssm.Application.Notifications;
 /// <summary>Which events notify, and what each notification says: what happened, on which node, what to do.</summary>
 public static class NotificationRules
 {
-    /// <summary>An Event Log entry that notifies: failovers, takeovers and teardowns, a failed synchronization.</summary>
+    /// <summary>An Event Log entry that notifies: failovers, takeovers and teardowns, a failed synchronization or scheduled backup.</summary>
     public static Notification? FromEvent(EventLogEntry e) => (e.Category, e.Action, e.Outcome) switch
     {
         (EventCategory.Cluster, "Failover", _) => new("Failover", NotificationSeverity.Warning, $"Failover: {e.Actor} became the active node ({e.Detail}).",
@@ -20,6 +21,10 @@ public static class NotificationRules
             e.Actor, "The node serves alone now. To build a cluster again, start a fresh secondary and run ha_deploy.", e.At),
         (EventCategory.Sync, _, EventOutcome.Failure) => new("SyncFailed", NotificationSeverity.Error, $"CSC synchronization failed ({e.Subject}): {e.Detail}",
             e.Actor, "Check that CSC is reachable and the account's token is valid (Synchronization page); the schedule retries on its own.", e.At),
+        (EventCategory.Cluster, Backups.BackupRunner.ScheduledAction, EventOutcome.Failure) => new("BackupFailed", NotificationSeverity.Error,
+            $"The scheduled backup {e.Subject} failed {e.Detail}", e.Actor,
+            "Check the backup folder's disk space and permissions on that node (Backups page), then press \"Back up now\"; " +
+            "the schedule tries again at its next time.", e.At),
         _ => null,
     };
 
@@ -58,4 +63,13 @@ public static class NotificationRules
         new("CertificateExpiring", notAfter <= at ? NotificationSeverity.Error : NotificationSeverity.Warning,
             notAfter <= at ? $"The server certificate for {host} expired on {notAfter:u}." : $"The server certificate for {host} expires on {notAfter:u}.",
             node, "Synchronize with CSC (Synchronization page): CSC signs a new certificate for the Host Common Name.", at);
+
+    /// <param name="users">The virtual accounts using the license, with their counts.</param>
+    public static Notification OutOfCompliance(LicenseDto license, IReadOnlyList<string> users, string node, DateTimeOffset at) =>
+        new("LicenseOutOfCompliance", NotificationSeverity.Warning,
+            $"License {license.Name} ({license.Tag}) of account {license.Account} is out of compliance: {license.InUse} in use, " +
+            $"{license.Purchased} purchased{(license.Valid || license.StartDate is null ? "" : $" (bought for {license.StartDate:yyyy-MM-dd} to {license.EndDate:yyyy-MM-dd})")}" +
+            (users.Count > 0 ? $"; used in virtual account(s) {string.Join(", ", users)}." : "."),
+            node, "Buy more of this license in Cisco Software Central and synchronize (Synchronization page), or free some: " +
+                  "deregister or reconfigure products of the account (Licenses and Product Instances pages).", at);
 }

@@ -68,6 +68,45 @@ public static class BackupArchive
         return new BackupReader(file, Key(passphrase, header), header, Context(headerBytes));
     }
 
+    /// <summary>
+    /// Writes a sealed backup to <paramref name="path"/>, which must not exist: into PATH.partial, readable by its owner only
+    /// from its first byte (it holds the product CA's key, if encrypted), renamed only once sealed, deleted on failure.
+    /// </summary>
+    public static async Task<(T Result, long PlainBytes, long FileBytes)> WriteFileAsync<T>(string path, string passphrase,
+        Func<Stream, CancellationToken, Task<T>> write, CancellationToken cancellationToken)
+    {
+        if (File.Exists(path))
+            throw new IOException($"{path} exists already; a backup never overwrites a file.");
+        var partial = path + ".partial";
+        try
+        {
+            T result;
+            long plain, written;
+            await using (var file = CreatePrivate(partial))
+            await using (var archive = await CreateAsync(file, passphrase, cancellationToken))
+            {
+                result = await write(archive, cancellationToken);
+                await archive.CompleteAsync(cancellationToken);
+                (plain, written) = (archive.PlainBytes, file.Length);
+            }
+            File.Move(partial, path);
+            return (result, plain, written);
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+
+    private static FileStream CreatePrivate(string path) => OperatingSystem.IsWindows()
+        ? new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true)
+        : new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 1 << 16,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+
     private static byte[] Key(string passphrase, Header header) =>
         Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(passphrase), Convert.FromBase64String(header.Salt), header.Iterations,
             HashAlgorithmName.SHA256, 32);

@@ -39,6 +39,8 @@ internal static class MartenSetup
         options.Schema.For<Entitlement>().Index(x => x.AccountId);
         options.Schema.For<SyncRun>().Index(x => x.StartedAt).Index(x => x.Result);
         options.Schema.For<SyncSchedule>();
+        options.Schema.For<Domain.Backups.BackupSchedule>();
+        options.Schema.For<Domain.Backups.BackupRun>().Index(x => x.StartedAt);
         options.Schema.For<Domain.Notifications.NotificationSettings>();
         options.Schema.For<Domain.Certificates.ServerCertificate>();
         options.Schema.For<UploadBatch>().Index(x => x.AccountId);

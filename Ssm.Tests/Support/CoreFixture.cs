@@ -19,6 +19,9 @@ public abstract class ServiceFixture(string database) : IAsyncLifetime
     public ServiceProvider Services { get; private set; } = default!;
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>The node's backup folder: a temporary one per fixture, never the working directory's .data.</summary>
+    public string BackupFolder { get; } = Path.Combine(Path.GetTempPath(), $"ssm-backups-{database}-{Guid.NewGuid():N}");
+
     /// <summary>Settings on top of the database and the node name (started services, such as an emulator, go here).</summary>
     protected virtual Task<Dictionary<string, string?>> SettingsAsync() => Task.FromResult(new Dictionary<string, string?>());
 
@@ -29,6 +32,7 @@ public abstract class ServiceFixture(string database) : IAsyncLifetime
         var settings = await SettingsAsync();
         settings["ConnectionStrings:Ssm"] = ConnectionString;
         settings["Node:Name"] = "test-node";
+        settings["Node:BackupDirectory"] = BackupFolder;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddLogging();
@@ -82,7 +86,12 @@ public abstract class ServiceFixture(string database) : IAsyncLifetime
         return scope;
     }
 
-    public virtual async ValueTask DisposeAsync() => await Services.DisposeAsync();
+    public virtual async ValueTask DisposeAsync()
+    {
+        await Services.DisposeAsync();
+        if (Directory.Exists(BackupFolder))
+            Directory.Delete(BackupFolder, recursive: true);
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -40,25 +40,15 @@ public static class BackupCommands
             if (File.Exists(path))
                 return AdminCommands.Fail(2, $"{path} exists already; a backup never overwrites a file.");
             var passphrase = ReadPassphrase();
-            var partial = path + ".partial";
             var clock = Stopwatch.StartNew();
-            var code = await AdminCommands.RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
+            return await AdminCommands.RunAsync(parse.GetValue(NodeCommands.Database), async sender =>
             {
-                // Readable by the owner only from its first byte: it holds the product CA's key, if encrypted.
-                await using (var file = CreatePrivate(partial))
-                await using (var archive = await BackupArchive.CreateAsync(file, passphrase, ct))
-                {
-                    var contents = await sender.Send(new TakeBackup(archive, Path.GetFileName(path)), ct);
-                    await archive.CompleteAsync(ct);
-                    System.Console.WriteLine($"Backup of {contents.Node} as at {contents.TakenAt:u}: {contents.Tables} tables, {contents.Rows} rows, " +
-                                             $"{archive.PlainBytes / 1e6:0.0} MB of data, {file.Length / 1e6:0.0} MB encrypted, in {clock.Elapsed.TotalSeconds:0.0} s.");
-                }
-                File.Move(partial, path);
+                var (contents, plain, written) = await BackupArchive.WriteFileAsync(path, passphrase,
+                    async (archive, token) => await sender.Send(new TakeBackup(archive, Path.GetFileName(path)), token), ct);
+                System.Console.WriteLine($"Backup of {contents.Node} as at {contents.TakenAt:u}: {contents.Tables} tables, {contents.Rows} rows, " +
+                                         $"{plain / 1e6:0.0} MB of data, {written / 1e6:0.0} MB encrypted, in {clock.Elapsed.TotalSeconds:0.0} s.");
                 System.Console.WriteLine($"Written to {path}. Keep the passphrase apart from the file: without it nothing can be restored.");
             });
-            if (code != 0)
-                File.Delete(partial);
-            return code;
         });
         return command;
     }
@@ -91,15 +81,6 @@ public static class BackupCommands
         });
         return command;
     }
-
-    /// <summary>Readable by its owner only from its first byte (not chmod-ed after), and never an existing file.</summary>
-    private static FileStream CreatePrivate(string path) => OperatingSystem.IsWindows()
-        ? new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true)
-        : new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 1 << 16,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        });
 
     private static string ReadPassphrase()
     {

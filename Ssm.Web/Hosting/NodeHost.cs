@@ -150,6 +150,7 @@ public static class NodeHost
         app.MapAccountEndpoints();
         app.MapEventEndpoints();
         app.MapNotificationEndpoints();
+        app.MapBackupEndpoints();
         app.MapUserEndpoints();
         app.MapSyncEndpoints();
         app.MapOfflineSyncEndpoints();
