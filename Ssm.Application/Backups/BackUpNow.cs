@@ -1,5 +1,3 @@
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Backups;
 
 namespace Ssm.Application.Backups;

@@ -1,7 +1,5 @@
-using Marten;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Ssm.Application.Common;
 using Ssm.Application.Ha;
 using Ssm.Application.Notifications;
 using Ssm.Domain.Backups;

@@ -1,6 +1,3 @@
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Domain.Backups;
 
 namespace Ssm.Application.Backups;

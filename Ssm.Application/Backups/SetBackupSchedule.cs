@@ -1,7 +1,3 @@
-using FluentValidation;
-using Marten;
-using Mediator;
-using Ssm.Application.Common;
 using Ssm.Application.Notifications;
 using Ssm.Domain.Backups;
 using Ssm.Domain.Events;

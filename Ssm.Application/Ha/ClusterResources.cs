@@ -34,7 +34,7 @@ public interface IDatabaseNode
     Task<DatabaseState> ReadStateAsync(CancellationToken cancellationToken);
     /// <summary>
     /// While on, a process apart from the node kills this server if the node gives no sign of life for the fence time
-    /// (frozen while active: SIGSTOP, a debugger, a paused cgroup), before its lease can run out (decision 0042).
+    /// (frozen while active: SIGSTOP, a debugger, a paused cgroup), before its lease can run out (decision 0040).
     /// </summary>
     void GuardWhileActive(bool on);
     /// <summary>The server is stopped by a signal (SIGSTOP, a debugger's stop): it answers nobody until it is continued.</summary>

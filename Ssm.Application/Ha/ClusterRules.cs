@@ -77,7 +77,7 @@ public static class ClusterRules
     /// <summary>
     /// G4, G5: an active that lost both the peer and the witness, or its own database, fences itself. A database that
     /// is silent because its server is stopped by a signal (SIGSTOP, a debugger) is lost on that evidence after
-    /// <see cref="HaOptions.StoppedDatabaseFenceAfter"/>; one that is merely slow gets the whole database timeout (decision 0041).
+    /// <see cref="HaOptions.StoppedDatabaseFenceAfter"/>; one that is merely slow gets the whole database timeout (decision 0038).
     /// </summary>
     public static Fence? OnWatchdog(NodeFacts node, TimeSpan sinceRenewal, TimeSpan? peerAge, TimeSpan databaseSilent, bool databaseStopped, HaOptions ha)
     {

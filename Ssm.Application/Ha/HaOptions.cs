@@ -45,7 +45,7 @@ public sealed class HaOptions
 
     /// <summary>
     /// A database silent this long whose server is stopped by a signal is lost, without waiting for the database
-    /// timeout: a stopped server answers nobody until someone continues it, however light the load (decision 0041).
+    /// timeout: a stopped server answers nobody until someone continues it, however light the load (decision 0038).
     /// Two heartbeats: the active reads its database every heartbeat, so one late answer is not enough.
     /// </summary>
     public TimeSpan StoppedDatabaseFenceAfter => 2 * HeartbeatInterval;

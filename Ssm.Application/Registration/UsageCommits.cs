@@ -1,6 +1,4 @@
 using System.Threading.Channels;
-using Marten;
-using Ssm.Application.Common;
 using Ssm.Domain.Products;
 using Ssm.Domain.Registration;
 

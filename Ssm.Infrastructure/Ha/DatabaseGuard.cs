@@ -5,7 +5,7 @@ namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
 /// A small process apart from the node that kills the node's PostgreSQL when the node, while active, gives no sign of
-/// life for the fence time (decision 0042). A frozen node (SIGSTOP, a debugger, a paused cgroup) cannot fence itself,
+/// life for the fence time (decision 0040). A frozen node (SIGSTOP, a debugger, a paused cgroup) cannot fence itself,
 /// and its server would stay a writable primary beside the new active; the guard kills it before the lease can run
 /// out, as Patroni's watchdog resets a machine whose Patroni hangs. The node writes a line to the guard's FIFO every
 /// half heartbeat from a thread of its own; the guard exits on "stop", and after a kill.

@@ -334,7 +334,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     /// <summary>
     /// The postmaster is stopped by a signal (state T) or by a tracer (t). Read only when the database is silent
-    /// (ClusterSupervisor's watchdog): a stopped server answers nobody until it is continued (decision 0041).
+    /// (ClusterSupervisor's watchdog): a stopped server answers nobody until it is continued (decision 0038).
     /// </summary>
     public bool IsStopped => PostmasterPid(DataDirectory) is { } pid && ProcessState(pid) is 'T' or 't';
 

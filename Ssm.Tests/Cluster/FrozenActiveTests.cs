@@ -50,7 +50,7 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
             await StopAsync([_cluster.ProcessIdOf("primary")]);
             return "the node process";
         });
-        // Its database guard killed the frozen node's PostgreSQL before the lease could run out (decision 0042), so at no
+        // Its database guard killed the frozen node's PostgreSQL before the lease could run out (decision 0040), so at no
         // sampled moment were there two primaries, even ones unable to acknowledge.
         twoPrimaries.ShouldBe(0);
         // Thawed, the old active finds the VIP at the other node, leaves that redirect alone and steps down.

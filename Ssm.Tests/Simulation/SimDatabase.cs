@@ -29,7 +29,7 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
 
     public bool Running => Server is { Alive: true };
     public bool Frozen => Server is { Frozen: true };
-    /// <summary>Not modelled: the guard only ever removes a writer (decision 0042), which the checks need not prove safe.</summary>
+    /// <summary>Not modelled: the guard only ever removes a writer (decision 0040), which the checks need not prove safe.</summary>
     public void GuardWhileActive(bool on)
     {
     }
