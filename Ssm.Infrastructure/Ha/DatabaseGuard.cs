@@ -34,10 +34,11 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
         echo "$(date -u +%FT%T.%3NZ) the node gave no sign of life for ${limit} s while active: PostgreSQL (postmaster $pid) killed" >> "$log"
         """;
 
+    private static readonly byte[] SignOfLife = "\n"u8.ToArray();
+    private static readonly byte[] StopLine = "stop\n"u8.ToArray();
     private readonly Lock _lock = new();
-    private FileStream? _pipe;
-    private Thread? _petter;
-    private volatile bool _armed;
+    /// <summary>The open FIFO of the running guard; null when none runs.</summary>
+    private volatile FileStream? _pipe;
 
     public string LogFile => Path.Combine(root, "database-guard.log");
 
@@ -58,9 +59,9 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
         lock (_lock)
         {
             ReportKills();
-            if (_wanted && !_armed)
+            if (_wanted && _pipe is null)
                 Start();
-            else if (!_wanted && _armed)
+            else if (!_wanted && _pipe is not null)
                 Stop();
         }
     }
@@ -84,47 +85,46 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
                     throw new TimeoutException("the guard did not create its FIFO within 2 s");
                 Thread.Sleep(2);
             }
-            _pipe = new FileStream(fifo, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+            var pipe = new FileStream(fifo, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+            _pipe = pipe;
+            Write(pipe, SignOfLife);
+            // One thread per guard, bound to its pipe: it ends when that guard is stopped.
+            new Thread(() => Pet(pipe)) { IsBackground = true, Name = "database guard" }.Start();
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception
                                        or UnauthorizedAccessException)
         {
             // A guard started but never fed leaves after 10 s without touching anything (its script).
             logger.LogWarning("The database guard could not start ({Error}): a frozen node's PostgreSQL stays a primary until it thaws", ex.Message);
-            return;
         }
-        _armed = true;
-        Write("\n");
-        _petter = new Thread(Pet) { IsBackground = true, Name = "database guard" };
-        _petter.Start();
     }
 
     private void Stop()
     {
-        _armed = false;
-        Write("stop\n");
-        _pipe?.Dispose();
+        var pipe = _pipe!;
         _pipe = null;
+        Write(pipe, StopLine);
+        pipe.Dispose();
     }
 
-    private void Pet()
+    private void Pet(FileStream pipe)
     {
-        while (_armed)
+        while (true)
         {
+            Thread.Sleep(petInterval);
             lock (_lock)
             {
-                if (!_armed || !Write("\n"))
+                if (_pipe != pipe || !Write(pipe, SignOfLife))
                     return;
             }
-            Thread.Sleep(petInterval);
         }
     }
 
-    private bool Write(string text)
+    private bool Write(FileStream pipe, byte[] line)
     {
         try
         {
-            _pipe?.Write(System.Text.Encoding.ASCII.GetBytes(text));
+            pipe.Write(line);
             return true;
         }
         catch (IOException ex)
@@ -157,7 +157,7 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
         _wanted = false;
         lock (_lock)
         {
-            if (_armed)
+            if (_pipe is not null)
                 Stop();
         }
     }

@@ -67,20 +67,11 @@ public sealed class BackupHttpTests(BackupNodeFixture fixture) : IClassFixture<B
             session.Store(stored);
             await session.SaveChangesAsync();
         }
-        JsonElement run = default;
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            var runs = (await OkJson(await admin.GetAsync("/api/backups"))).GetProperty("runs").EnumerateArray()
-                .Where(r => r.GetProperty("trigger").ToString() == "Scheduled" && r.GetProperty("result").ToString() != "Running").ToList();
-            if (runs.Count > 0)
-            {
-                run = runs[0];
-                break;
-            }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, "the job took no scheduled backup");
-            await Task.Delay(500);
-        }
+        var run = await Eventually.FoundAsync<JsonElement>(async () =>
+                (await OkJson(await admin.GetAsync("/api/backups"))).GetProperty("runs").EnumerateArray()
+                .Where(r => r.GetProperty("trigger").ToString() == "Scheduled" && r.GetProperty("result").ToString() != "Running")
+                .Select(r => (JsonElement?)r).FirstOrDefault(),
+            TimeSpan.FromSeconds(90), "the job took no scheduled backup");
         run.GetProperty("result").ToString().ShouldBe("Succeeded", run.ToString());
         var fileName = run.GetProperty("fileName").GetString()!;
 
