@@ -37,8 +37,11 @@ public interface IDatabaseNode
     /// (frozen while active: SIGSTOP, a debugger, a paused cgroup), before its lease can run out (decision 0040).
     /// </summary>
     void GuardWhileActive(bool on);
-    /// <summary>The server is stopped by a signal (SIGSTOP, a debugger's stop): it answers nobody until it is continued.</summary>
-    bool IsStopped { get; }
+    /// <summary>
+    /// The server is stopped by a signal (SIGSTOP, a debugger's stop) or gone (killed): it answers nobody until someone
+    /// continues or restarts it, and the node does neither while active.
+    /// </summary>
+    bool IsStoppedOrGone { get; }
     /// <summary>Promotes a standby and returns once it accepts writes.</summary>
     Task<TimeSpan> PromoteAsync(CancellationToken cancellationToken);
     /// <summary>Rewinds (or re-clones) this stopped node from the active's database and starts it as its standby.</summary>
@@ -119,10 +122,10 @@ public interface IPeerLink
     Task<PeerHello?> HeartbeatAsync(Uri peer, PeerHello self, CancellationToken cancellationToken);
     Task<TResponse> CallAsync<TResponse>(Uri peer, string path, object body, TimeSpan timeout, CancellationToken cancellationToken);
     /// <summary>
-    /// True only when the peer's host answers and refuses a connection on both its peer port and its PostgreSQL port:
-    /// positive evidence that neither the node nor its database runs there. Silence (a cut, a frozen host) is no evidence.
+    /// True only when the peer's host answers and refuses a connection on its PostgreSQL port: positive evidence that no
+    /// database server, so no writer, runs there (decision 0042). Silence (a cut, a frozen host) is no evidence.
     /// </summary>
-    Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken);
+    Task<bool> DatabaseRefusesAsync(DatabaseEndpoint database, CancellationToken cancellationToken);
 }
 
 /// <summary>

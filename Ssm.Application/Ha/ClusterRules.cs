@@ -42,8 +42,8 @@ public abstract record JoinPlan
     public sealed record Resume(bool RenewLease) : JoinPlan;
 }
 
-/// <summary>What a standby does after a heartbeat. PeerGone: its host refused both ports, so the lease need not run out.</summary>
-public sealed record StandbyStep(bool PeerLost, bool NeedsOperator, bool TryTakeOver, bool AlreadyGranted, bool PeerGone = false);
+/// <summary>What a standby does after a heartbeat. WriterGone: the peer's PostgreSQL port refused, so the lease need not run out.</summary>
+public sealed record StandbyStep(bool PeerLost, bool NeedsOperator, bool TryTakeOver, bool AlreadyGranted, bool WriterGone = false);
 
 public enum ActiveStep
 {
@@ -76,8 +76,9 @@ public static class ClusterRules
 
     /// <summary>
     /// G4, G5: an active that lost both the peer and the witness, or its own database, fences itself. A database that
-    /// is silent because its server is stopped by a signal (SIGSTOP, a debugger) is lost on that evidence after
-    /// <see cref="HaOptions.StoppedDatabaseFenceAfter"/>; one that is merely slow gets the whole database timeout (decision 0038).
+    /// is silent because its server is stopped by a signal (SIGSTOP, a debugger) or gone (killed) is lost on that
+    /// evidence after <see cref="HaOptions.StoppedDatabaseFenceAfter"/>; one that is merely slow gets the whole database
+    /// timeout (decisions 0038, 0042).
     /// </summary>
     public static Fence? OnWatchdog(NodeFacts node, TimeSpan sinceRenewal, TimeSpan? peerAge, TimeSpan databaseSilent, bool databaseStopped, HaOptions ha)
     {
@@ -90,17 +91,18 @@ public static class ClusterRules
         if (databaseSilent > ha.DatabaseFenceAfter)
             return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms", NodeRole.Active, HandBackLease: true);
         if (databaseStopped && databaseSilent > ha.StoppedDatabaseFenceAfter)
-            return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms and its server is stopped by a signal",
+            return new Fence($"its own database has not answered for {databaseSilent.TotalMilliseconds:0} ms and its server is stopped by a signal or gone",
                 NodeRole.Active, HandBackLease: true);
         return null;
     }
 
     /// <summary>
     /// G6 from the lease loop: a renewal refused (renewed false) while the witness shows a newer epoch means another node
-    /// holds the lease. An unanswered renewal (null) is the watchdog's to judge, not a reason by itself.
+    /// holds the lease. An unanswered renewal (null) is the watchdog's to judge, not a reason by itself. A newer epoch
+    /// held by this node is its own ha_teardown's, whose answer has not arrived yet (simulator, seed 7397).
     /// </summary>
     public static Fence? OnLeaseAnswer(NodeFacts node, bool? renewed, LeaseState? lease) =>
-        node.Role == NodeRole.Active && renewed == false && lease is not null && lease.Epoch > node.Epoch
+        node.Role == NodeRole.Active && renewed == false && lease is not null && lease.Epoch > node.Epoch && lease.Holder != node.Name
             ? new Fence($"the witness granted epoch {lease.Epoch} to {lease.Holder}", NodeRole.Standby)
             : null;
 
@@ -154,20 +156,23 @@ public static class ClusterRules
 
     /// <summary>
     /// G2: the active is lost (silent for a failover timeout, stopped other than to hand over, its database gone, or its
-    /// host refusing both its ports), and the witness answered: ask it for the next epoch, unless the lease at epoch + 1
-    /// is already this node's (a handover's transfer). With the refusals as evidence the witness need not wait for the
-    /// lease to run out (decision 0031): it still grants only its recorded sync standby. Without a witness only the
-    /// operator may take over.
+    /// host refusing connections on its PostgreSQL port), and the witness answered: ask it for the next epoch, unless the
+    /// lease at epoch + 1 is already this node's (a handover's transfer). With the refusal as evidence that no writer is
+    /// left the witness need not wait for the lease to run out (decisions 0031, 0042): it still grants only its recorded
+    /// sync standby. A frozen active gives that evidence too, once its database guard has killed its server. Without a
+    /// witness only the operator may take over.
     /// </summary>
-    public static StandbyStep OnStandbyTick(NodeFacts node, PeerHello? peer, TimeSpan? peerAge, bool peerRefusesBoth, LeaseState? lease,
+    public static StandbyStep OnStandbyTick(NodeFacts node, PeerHello? peer, TimeSpan? peerAge, bool peerDatabaseRefuses, LeaseState? lease,
         bool? witnessReachable, HaOptions ha)
     {
         var peerDown = peer is { Role: NodeRole.Stopped } && !IsHandingOver(peer) || peer is { Role: NodeRole.Active, DatabaseOk: false };
-        var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown || peerRefusesBoth;
+        // A peer handing over stopped its database on purpose and asks for the promotion itself.
+        var writerGone = peerDatabaseRefuses && !(peer is not null && IsHandingOver(peer));
+        var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown || writerGone;
         if (!lost || !node.WitnessConfigured || witnessReachable != true)
             return new StandbyStep(lost, NeedsOperator: lost && !node.WitnessConfigured, TryTakeOver: false, AlreadyGranted: false);
         var granted = lease is { } l && l.Holder == node.Name && l.Epoch == node.Epoch + 1;
-        return new StandbyStep(true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: granted, PeerGone: peerRefusesBoth);
+        return new StandbyStep(true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: granted, WriterGone: writerGone);
     }
 
     /// <summary>

@@ -786,13 +786,10 @@ public sealed class ClusterSupervisor(
                 Observe(Role == NodeRole.Stopped ? DatabaseState.Down : await ReadDatabaseAsync(cancellationToken), reading);
             }
             PeerHello? hello = null;
+            var writerGone = false;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
-                // A heartbeat to a frozen peer hangs until its deadline: one that ends when the peer would be judged lost
-                // keeps the standby's takeover on time (it came up to 0.4 s late).
-                using var deadline = new CancellationTokenSource(ClusterRules.HeartbeatDeadline(PeerAge, _ha), time);
-                using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-                hello = await peer.HeartbeatAsync(url, Hello(), bounded.Token);
+                (hello, writerGone) = await HeartbeatAsync(url, cancellationToken);
                 if (hello is not null)
                     Peer = new PeerObservation(hello, time.GetTimestamp());
             }
@@ -809,7 +806,7 @@ public sealed class ClusterSupervisor(
                     await ActiveTickAsync(cancellationToken);
                     break;
                 case NodeRole.Standby:
-                    await StandbyTickAsync(peerAnswered: hello is not null, cancellationToken);
+                    await StandbyTickAsync(writerGone, cancellationToken);
                     break;
                 case NodeRole.Stopped when ClusterRules.ShouldRetryJoin(Facts(), Volatile.Read(ref _fencing) != 0,
                                                _lastJoinAttempt == 0 ? null : time.GetElapsedTime(_lastJoinAttempt)):
@@ -828,6 +825,61 @@ public sealed class ClusterSupervisor(
             Publish();
         }
     }
+
+    /// <summary>
+    /// One heartbeat. A heartbeat to a frozen peer hangs until its deadline: one that ends when the peer would be judged
+    /// lost keeps the standby's takeover on time (it came up to 0.4 s late). While a standby's heartbeat is late it
+    /// also looks, every half heartbeat, for evidence that no writer is left on the peer's host (its PostgreSQL port
+    /// refuses, as it does once a frozen active's database guard has killed the server), and stops waiting when it
+    /// finds it (decision 0042).
+    /// </summary>
+    private async Task<(PeerHello? Hello, bool WriterGone)> HeartbeatAsync(Uri url, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(ClusterRules.HeartbeatDeadline(PeerAge, _ha), time);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var heartbeat = peer.HeartbeatAsync(url, Hello(), bounded.Token);
+        if (Role != NodeRole.Standby || PeerDatabase is not { } database)
+            return (await heartbeat, false);
+        using var answered = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var watching = WatchForWriterGoneAsync(database, bounded, answered.Token);
+        var hello = await heartbeat;
+        answered.Cancel();
+        if (await watching)
+            return (null, true);
+        // A heartbeat refused at once (a crashed host) gets the same look, once.
+        return (hello, hello is null && await peer.DatabaseRefusesAsync(database, cancellationToken));
+    }
+
+    /// <summary>
+    /// Every half heartbeat until the heartbeat is answered: does the peer's PostgreSQL port refuse? If so the heartbeat
+    /// is given up. (No Task.WhenAny here: a delay on a TimeProvider completes its waiters on the thread pool, which
+    /// the simulator's single thread cannot follow.)
+    /// </summary>
+    private async Task<bool> WatchForWriterGoneAsync(DatabaseEndpoint database, CancellationTokenSource heartbeat, CancellationToken answered)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_ha.HeartbeatInterval / 2, time, answered);
+                if (heartbeat.IsCancellationRequested)
+                    return false;
+                if (await peer.DatabaseRefusesAsync(database, answered))
+                {
+                    heartbeat.Cancel();
+                    return true;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Where the peer's PostgreSQL listens, when a witness could judge a takeover on evidence found there.</summary>
+    private DatabaseEndpoint? PeerDatabase =>
+        witness.Configured && _state.PeerDatabaseHost is { } host ? new DatabaseEndpoint(host, _state.PeerDatabasePort) : null;
 
     /// <summary>
     /// Keeps an active's proof of life apart from the heartbeat and from role transitions, which may hold
@@ -983,7 +1035,7 @@ public sealed class ClusterSupervisor(
             await RecordSyncStandbyAsync(_state.PeerName, cancellationToken);
     }
 
-    private async Task StandbyTickAsync(bool peerAnswered, CancellationToken cancellationToken)
+    private async Task StandbyTickAsync(bool writerGone, CancellationToken cancellationToken)
     {
         // The standby's own PostgreSQL died (killed, out of memory): rejoin, which restarts and repairs it.
         if (ClusterRules.StandbyDatabaseLost(Database.Running, time.GetElapsedTime(_lastDatabaseOk), _ha))
@@ -1009,7 +1061,7 @@ public sealed class ClusterSupervisor(
             }
         }
         var age = PeerAge;
-        var step = ClusterRules.OnStandbyTick(Facts(), Peer.Last, age, peerAnswered ? false : await PeerRefusesBothAsync(cancellationToken), Lease, WitnessReachable, _ha);
+        var step = ClusterRules.OnStandbyTick(Facts(), Peer.Last, age, writerGone, Lease, WitnessReachable, _ha);
         TakeoverNeedsOperator = step.NeedsOperator;
         if (!step.TryTakeOver)
             return;
@@ -1017,9 +1069,9 @@ public sealed class ClusterSupervisor(
         // witness checks that, the expiry and the epoch in one compare-and-set. After a degrade it names nobody.
         var detected = time.GetTimestamp();
         _lastRenewal = detected;
-        if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, step.PeerGone, _ha.FailoverTimeout, cancellationToken))
+        if (step.AlreadyGranted || await witness.TryTakeOverAsync(_state.ClusterName, Name, Epoch, step.WriterGone, _ha.FailoverTimeout, cancellationToken))
         {
-            var why = step.PeerGone ? "gone (its host refuses the node's and PostgreSQL's ports)" : "unreachable";
+            var why = step.WriterGone ? "gone (its host refuses connections to its PostgreSQL)" : "unreachable";
             logger.LogWarning("Active {Peer} {Why} ({Age:0} ms since last heard); the witness granted epoch {Epoch}: taking over",
                 _state.PeerName, why, age?.TotalMilliseconds ?? -1, Epoch + 1);
             await PromoteLockedAsync($"crash failover: {_state.PeerName} {why} ({(age ?? _ha.FailoverTimeout).TotalMilliseconds:0} ms since last heard)",
@@ -1030,11 +1082,6 @@ public sealed class ClusterSupervisor(
         // the sync standby: then only the operator may choose to lose writes (ha_takeover).
         TakeoverNeedsOperator = ClusterRules.TakeoverRefusedNeedsOperator(Facts(), Lease);
     }
-
-    /// <summary>Positive evidence of the peer's death, looked for only when its heartbeat failed and a witness can judge.</summary>
-    private async Task<bool> PeerRefusesBothAsync(CancellationToken cancellationToken) =>
-        witness.Configured && PeerUrl is { } url && _state.PeerDatabaseHost is { } host
-        && await peer.RefusesBothAsync(url, new DatabaseEndpoint(host, _state.PeerDatabasePort), cancellationToken);
 
     // ---------------------------------------------------------------- transitions
 
@@ -1124,7 +1171,7 @@ public sealed class ClusterSupervisor(
                 continue;
             var databaseSilent = time.GetElapsedTime(_lastDatabaseOk);
             // Only a database already silent for a while is looked at: reading the server's process state costs a file read.
-            var databaseStopped = databaseSilent > _ha.StoppedDatabaseFenceAfter && Role == NodeRole.Active && database.IsStopped;
+            var databaseStopped = databaseSilent > _ha.StoppedDatabaseFenceAfter && Role == NodeRole.Active && database.IsStoppedOrGone;
             if (ClusterRules.OnWatchdog(Facts(), time.GetElapsedTime(_lastRenewal), PeerAge, databaseSilent, databaseStopped, _ha) is { } fence)
             {
                 logger.LogWarning("Watchdog fence: {Timing}", DescribeLeaseTiming(tickGap));

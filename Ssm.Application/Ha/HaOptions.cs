@@ -49,6 +49,14 @@ public sealed class HaOptions
     /// Two heartbeats: the active reads its database every heartbeat, so one late answer is not enough.
     /// </summary>
     public TimeSpan StoppedDatabaseFenceAfter => 2 * HeartbeatInterval;
+
+    /// <summary>
+    /// The database guard kills the active's PostgreSQL when the node gives no sign of life for this long (decision 0040):
+    /// two heartbeats, as short as a crash's detection, because the killed server's refusing port is what lets the
+    /// standby take over a frozen node without waiting out the lease (decision 0042). A false kill costs a failover,
+    /// never a write: it only ever removes a writer.
+    /// </summary>
+    public TimeSpan GuardAfter => 2 * HeartbeatInterval;
 }
 
 public sealed class HaOptionsValidator : AbstractValidator<HaOptions>

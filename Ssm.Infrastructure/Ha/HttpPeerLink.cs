@@ -77,11 +77,8 @@ public sealed class HttpPeerLink(IHttpClientFactory clients) : IPeerLink
         return (await response.Content.ReadFromJsonAsync<TResponse>(Json, cts.Token))!;
     }
 
-    public async Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken)
-    {
-        var answers = await Task.WhenAll(RefusesAsync(peer.Host, peer.Port, cancellationToken), RefusesAsync(database.Host, database.Port, cancellationToken));
-        return answers.All(refused => refused);
-    }
+    public Task<bool> DatabaseRefusesAsync(DatabaseEndpoint database, CancellationToken cancellationToken) =>
+        RefusesAsync(database.Host, database.Port, cancellationToken);
 
     /// <summary>A TCP connection refused at once (RST): the host is up and nothing listens on the port. A timeout or any other error proves nothing.</summary>
     private static async Task<bool> RefusesAsync(string host, int port, CancellationToken cancellationToken)

@@ -63,7 +63,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     {
         if (!IsManaged)
             return;
-        _guard ??= new DatabaseGuard(DataDirectory, Root, _options.FenceAfter, _options.HeartbeatInterval / 2, _logger);
+        _guard ??= new DatabaseGuard(DataDirectory, Root, _options.GuardAfter, _options.HeartbeatInterval / 2, _logger);
         _guard.Want(on);
     }
 
@@ -333,10 +333,11 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     private static bool IsAlive(int pid) => ProcessState(pid) is { } state && state is not ('Z' or 'X');
 
     /// <summary>
-    /// The postmaster is stopped by a signal (state T) or by a tracer (t). Read only when the database is silent
-    /// (ClusterSupervisor's watchdog): a stopped server answers nobody until it is continued (decision 0038).
+    /// The postmaster is stopped by a signal (state T) or by a tracer (t), or it is gone (killed: no process, or a zombie)
+    /// though its pid file says it runs. Read only when the database is silent (ClusterSupervisor's watchdog): such a
+    /// server answers nobody until someone continues or restarts it (decisions 0038 and 0042).
     /// </summary>
-    public bool IsStopped => PostmasterPid(DataDirectory) is { } pid && ProcessState(pid) is 'T' or 't';
+    public bool IsStoppedOrGone => PostmasterPid(DataDirectory) is { } pid && (ProcessState(pid) is 'T' or 't' || !IsAlive(pid));
 
     /// <summary>The state letter of /proc/PID/stat (R, S, D, Z...), or null when there is no such process.</summary>
     public static char? ProcessState(int pid)

@@ -55,7 +55,7 @@ public sealed class ClusterRulesTests
     }
 
     [Theory]
-    [InlineData(450, true, true)]    // stopped by a signal and silent for two heartbeats: lost on that evidence
+    [InlineData(450, true, true)]    // stopped by a signal or killed, and silent for two heartbeats: lost on that evidence
     [InlineData(350, true, false)]   // one late answer is not enough, stopped or not
     [InlineData(2500, false, false)] // merely slow (load): it gets the whole database timeout
     public void G5_a_silent_database_whose_server_is_stopped_is_lost_without_waiting_for_the_timeout(double silent, bool stopped, bool fenced)
@@ -64,7 +64,7 @@ public sealed class ClusterRulesTests
         (fence is not null).ShouldBe(fenced);
         if (fence is not null)
         {
-            fence.Reason.ShouldContain("stopped by a signal");
+            fence.Reason.ShouldContain("stopped by a signal or gone");
             fence.HandBackLease.ShouldBeTrue();
         }
     }
@@ -95,6 +95,8 @@ public sealed class ClusterRulesTests
         ClusterRules.OnLeaseAnswer(Node(NodeState.Active), renewed: false, Lease(5, "b", expired: true)).ShouldBeNull();
         // An unanswered renewal is the watchdog's to judge, over FenceAfter.
         ClusterRules.OnLeaseAnswer(Node(NodeState.Active), renewed: null, Lease(6, "a", expired: false)).ShouldBeNull();
+        // A newer epoch this node holds is its own ha_teardown's, answered after the renewal (simulator, seed 7397).
+        ClusterRules.OnLeaseAnswer(Node(NodeState.Active), renewed: false, Lease(6, "b", expired: false)).ShouldBeNull();
     }
 
     // ---------------------------------------------------------------- G11: activation needs a positive renewal
@@ -129,13 +131,20 @@ public sealed class ClusterRulesTests
     }
 
     [Fact]
-    public void G2_a_peer_whose_host_refuses_both_its_ports_is_gone_at_once_and_the_witness_need_not_wait_for_the_lease()
+    public void G2_a_peer_whose_host_refuses_its_PostgreSQL_port_has_no_writer_left_and_the_witness_need_not_wait_for_the_lease()
     {
-        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), peerRefusesBoth: true, Lease(5, "a", false), true, Ha);
-        step.ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: false, PeerGone: true));
+        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), peerDatabaseRefuses: true, Lease(5, "a", false), true, Ha);
+        step.ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: false, WriterGone: true));
         // The evidence alone never lets a standby without the witness's word take over.
         ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Active), Ms(150), true, null, witnessReachable: false, Ha)
             .TryTakeOver.ShouldBeFalse();
+    }
+
+    [Fact]
+    public void G2_a_peer_handing_over_stopped_its_database_on_purpose_so_a_refusal_there_is_no_evidence()
+    {
+        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.HandingOver), Ms(150), peerDatabaseRefuses: true, Lease(5, "a", false), true, Ha);
+        step.ShouldBe(new StandbyStep(PeerLost: false, NeedsOperator: false, TryTakeOver: false, AlreadyGranted: false));
     }
 
     [Theory]

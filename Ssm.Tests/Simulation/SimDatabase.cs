@@ -29,13 +29,41 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
 
     public bool Running => Server is { Alive: true };
     public bool Frozen => Server is { Frozen: true };
-    /// <summary>Not modelled: the guard only ever removes a writer (decision 0040), which the checks need not prove safe.</summary>
+    private int _guard;
+
+    /// <summary>
+    /// The database guard (decision 0040), a process of its own: it kills this server once the node that turned it on
+    /// has given no sign of life (frozen or dead) for <see cref="HaOptions.GuardAfter"/>. Modelled because its kill
+    /// is what lets the standby take over a frozen active on evidence (decision 0042).
+    /// </summary>
     public void GuardWhileActive(bool on)
     {
+        var guard = ++_guard;
+        if (!on)
+            return;
+        var node = world.Scheduler.CurrentProcess;
+        var options = SimNode.Options();
+        var lastSign = world.Scheduler.Now;
+        void Look()
+        {
+            if (guard != _guard)
+                return;
+            if (node.Alive && !node.Frozen)
+                lastSign = world.Scheduler.Now;
+            else if (world.Scheduler.Now - lastSign >= options.GuardAfter)
+            {
+                _guard++;
+                world.Trace($"{nodeName}: database guard kills PostgreSQL (no sign of life from the node for {(world.Scheduler.Now - lastSign).TotalMilliseconds:0} ms)");
+                KillServer();
+                return;
+            }
+            world.Scheduler.After(world.Scheduler.System, options.HeartbeatInterval / 2, Look);
+        }
+        Look();
     }
 
-    /// <summary>What the node reads from /proc: a frozen server is stopped (SIGSTOP), a slow one is not.</summary>
-    public bool IsStopped => Frozen;
+    /// <summary>What the node reads from /proc: a frozen server is stopped (SIGSTOP), a killed one gone; a slow one is neither.</summary>
+    public bool IsStoppedOrGone => Frozen || (DataExists && !Running);
     public bool InRecovery => Running && StandbyData;
 
     /// <summary>Commits here would be acknowledged now or as soon as the process thaws (the two-writer check).</summary>

@@ -55,15 +55,17 @@ public sealed class SimPeerLink(SimWorld world, string host) : IPeerLink
     /// Two connection attempts: each refused when a firewall rejects the link, or when the link is up and nothing listens
     /// (the node process dead; the PostgreSQL server dead). Silence, a cut or a frozen process, answers nothing in time.
     /// </summary>
-    public async Task<bool> RefusesBothAsync(Uri peer, DatabaseEndpoint database, CancellationToken cancellationToken)
+    public async Task<bool> DatabaseRefusesAsync(DatabaseEndpoint database, CancellationToken cancellationToken)
     {
-        var target = world.NodeAt(peer.Host);
+        var target = world.NodeAt(database.Host);
         if (target is null)
             return false;
-        var refused = world.Network.Rejects(host, target.Host)
-                      || (world.Network.Reachable(host, target.Host) && world.Network.Reachable(target.Host, host)
-                          && !target.Process.Alive && target.Database.Server is not { Alive: true });
-        await Task.Delay(refused ? world.Network.Latency() * 2 : TimeSpan.FromMilliseconds(150), world.Scheduler.Time, cancellationToken);
+        // The host's kernel answers for it: a refusal where nothing listens, an accept where a server does (frozen or
+        // not); a cut answers nothing until the probe's 150 ms are up.
+        var answered = world.Network.Rejects(host, target.Host)
+                       || (world.Network.Reachable(host, target.Host) && world.Network.Reachable(target.Host, host));
+        var refused = answered && (world.Network.Rejects(host, target.Host) || target.Database.Server is not { Alive: true });
+        await Task.Delay(answered ? world.Network.Latency() * 2 : TimeSpan.FromMilliseconds(150), world.Scheduler.Time, cancellationToken);
         return refused;
     }
 
