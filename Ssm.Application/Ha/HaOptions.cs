@@ -51,10 +51,10 @@ public sealed class HaOptions
     public TimeSpan StoppedDatabaseFenceAfter => 2 * HeartbeatInterval;
 
     /// <summary>
-    /// The database guard kills the active's PostgreSQL when the node gives no sign of life for this long (decision 0040):
-    /// two heartbeats, as short as a crash's detection, because the killed server's refusing port is what lets the
-    /// standby take over a frozen node without waiting out the lease (decision 0042). A false kill costs a failover,
-    /// never a write: it only ever removes a writer.
+    /// The database guard kills the active's PostgreSQL when the node gives no sign of life (decisions 0040, 0042): at
+    /// once when the node's process is stopped by a signal or gone, after this long when it is merely silent. Two
+    /// heartbeats: the killed server's refusing port is what lets the standby take over without waiting out the lease,
+    /// so the kill is on the client's clock. A false kill costs a failover, never a write: it only removes a writer.
     /// </summary>
     public TimeSpan GuardAfter => 2 * HeartbeatInterval;
 }

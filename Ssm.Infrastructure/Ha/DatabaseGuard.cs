@@ -5,7 +5,8 @@ namespace Ssm.Infrastructure.Ha;
 
 /// <summary>
 /// A small process apart from the node that kills the node's PostgreSQL when the node, while active, gives no sign of
-/// life for the fence time (decision 0040). A frozen node (SIGSTOP, a debugger, a paused cgroup) cannot fence itself,
+/// life: at once when the node's process is stopped (SIGSTOP, a tracer) or gone, after the guard time when it is only
+/// silent (decisions 0040, 0042). A frozen node (SIGSTOP, a debugger, a paused cgroup) cannot fence itself,
 /// and its server would stay a writable primary beside the new active; the guard kills it before the lease can run
 /// out, as Patroni's watchdog resets a machine whose Patroni hangs. The node writes a line to the guard's FIFO every
 /// half heartbeat from a thread of its own; the guard exits on "stop", and after a kill.
@@ -17,21 +18,36 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
     private const string Script = """
         set -u
         exec </dev/null >/dev/null 2>&1
-        fifo=$1 data=$2 limit=$3 log=$4
+        fifo=$1 data=$2 limit=$3 look=$4 node=$5 log=$6
         mkfifo -m 600 "$fifo" || exit 1
         exec 3<>"$fifo"
         trap 'rm -f "$fifo"' EXIT
         # A node that never comes (its start failed half-way) leaves its guard nothing to guard.
         read -r -t 10 -u 3 line || exit 0
         [ "$line" = stop ] && exit 0
-        while read -r -t "$limit" -u 3 line; do
-          [ "$line" = stop ] && exit 0
+        # Silence for a look is not enough by itself: the node is then looked at. Stopped by a signal or a tracer
+        # (T, t) or gone is evidence at once; a merely slow node gets the whole limit.
+        silent=0 why=
+        while true; do
+          if read -r -t "$look" -u 3 line; then
+            [ "$line" = stop ] && exit 0
+            silent=0
+            continue
+          fi
+          silent=$((silent + 1))
+          state=
+          stat=$(cat "/proc/$node/stat" 2>/dev/null) && { state=${stat##*) }; state=${state%% *}; }
+          case "$state" in
+            T|t) why="the node is stopped (state $state)"; break ;;
+            ""|Z|X) why="the node is gone"; break ;;
+          esac
+          if [ "$silent" -ge "$limit" ]; then why="the node gave no sign of life for $silent looks of $look s"; break; fi
         done
         pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || exit 0
         case "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)" in *postgres*) ;; *) exit 0 ;; esac
         kill -STOP "$pid" 2>/dev/null
         kill -KILL "$pid" $(pgrep -P "$pid") 2>/dev/null
-        echo "$(date -u +%FT%T.%3NZ) the node gave no sign of life for ${limit} s while active: PostgreSQL (postmaster $pid) killed" >> "$log"
+        echo "$(date -u +%FT%T.%3NZ) $why while active: PostgreSQL (postmaster $pid) killed" >> "$log"
         """;
 
     private static readonly byte[] SignOfLife = "\n"u8.ToArray();
@@ -72,8 +88,13 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
         var fifo = Path.Combine(root, $"database-guard-{Guid.NewGuid():N}.fifo");
         try
         {
+            // Looks a little over one pet apart, so one late pet is looked at; the limit counts looks.
+            var look = petInterval * 1.5;
+            var looks = Math.Max(1, (int)Math.Ceiling(limit / look));
             using var starter = Process.Start(new ProcessStartInfo("setsid", ["-f", "bash", "-c", Script, "ssm-database-guard", fifo, dataDirectory,
-                limit.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), LogFile])
+                looks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                look.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture),
+                Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), LogFile])
             {
                 RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             }) ?? throw new InvalidOperationException("setsid did not start");

@@ -32,9 +32,10 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
     private int _guard;
 
     /// <summary>
-    /// The database guard (decision 0040), a process of its own: it kills this server once the node that turned it on
-    /// has given no sign of life (frozen or dead) for <see cref="HaOptions.GuardAfter"/>. Modelled because its kill
-    /// is what lets the standby take over a frozen active on evidence (decision 0042).
+    /// The database guard (decisions 0040, 0042), a process of its own: it looks at the node that turned it on every
+    /// 1.5 pets, and kills this server once that node is frozen or dead (a simulated node is never merely slow, so the
+    /// guard's longer limit for a silent running node does not arise). Modelled because its kill is what lets the
+    /// standby take over a frozen active on evidence.
     /// </summary>
     public void GuardWhileActive(bool on)
     {
@@ -42,24 +43,21 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
         if (!on)
             return;
         var node = world.Scheduler.CurrentProcess;
-        var options = SimNode.Options();
-        var lastSign = world.Scheduler.Now;
+        var look = SimNode.Options().HeartbeatInterval / 2 * 1.5;
         void Look()
         {
             if (guard != _guard)
                 return;
-            if (node.Alive && !node.Frozen)
-                lastSign = world.Scheduler.Now;
-            else if (world.Scheduler.Now - lastSign >= options.GuardAfter)
+            if (!node.Alive || node.Frozen)
             {
                 _guard++;
-                world.Trace($"{nodeName}: database guard kills PostgreSQL (no sign of life from the node for {(world.Scheduler.Now - lastSign).TotalMilliseconds:0} ms)");
+                world.Trace($"{nodeName}: database guard kills PostgreSQL (the node is {(node.Alive ? "stopped" : "gone")})");
                 KillServer();
                 return;
             }
-            world.Scheduler.After(world.Scheduler.System, options.HeartbeatInterval / 2, Look);
+            world.Scheduler.After(world.Scheduler.System, look, Look);
         }
-        Look();
+        world.Scheduler.After(world.Scheduler.System, look, Look);
     }
 
     /// <summary>What the node reads from /proc: a frozen server is stopped (SIGSTOP), a killed one gone; a slow one is neither.</summary>
