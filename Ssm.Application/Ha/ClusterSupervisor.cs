@@ -829,7 +829,7 @@ public sealed class ClusterSupervisor(
     /// <summary>
     /// One heartbeat. A heartbeat to a frozen peer hangs until its deadline: one that ends when the peer would be judged
     /// lost keeps the standby's takeover on time (it came up to 0.4 s late). While a standby's heartbeat is late it
-    /// also looks, every half heartbeat, for evidence that no writer is left on the peer's host (its PostgreSQL port
+    /// also looks, every quarter heartbeat, for evidence that no writer is left on the peer's host (its PostgreSQL port
     /// refuses, as it does once a frozen active's database guard has killed the server), and stops waiting when it
     /// finds it (decision 0042).
     /// </summary>
@@ -851,7 +851,7 @@ public sealed class ClusterSupervisor(
     }
 
     /// <summary>
-    /// Every half heartbeat until the heartbeat is answered: does the peer's PostgreSQL port refuse? If so the heartbeat
+    /// Every quarter heartbeat until the heartbeat is answered: does the peer's PostgreSQL port refuse? If so the heartbeat
     /// is given up. (No Task.WhenAny here: a delay on a TimeProvider completes its waiters on the thread pool, which
     /// the simulator's single thread cannot follow.)
     /// </summary>
@@ -861,7 +861,7 @@ public sealed class ClusterSupervisor(
         {
             while (true)
             {
-                await Task.Delay(_ha.HeartbeatInterval / 2, time, answered);
+                await Task.Delay(_ha.HeartbeatInterval / 4, time, answered);
                 if (heartbeat.IsCancellationRequested)
                     return false;
                 if (await peer.DatabaseRefusesAsync(database, answered))

@@ -9,7 +9,7 @@ namespace Ssm.Infrastructure.Ha;
 /// silent (decisions 0040, 0042). A frozen node (SIGSTOP, a debugger, a paused cgroup) cannot fence itself,
 /// and its server would stay a writable primary beside the new active; the guard kills it before the lease can run
 /// out, as Patroni's watchdog resets a machine whose Patroni hangs. The node writes a line to the guard's FIFO every
-/// half heartbeat from a thread of its own; the guard exits on "stop", and after a kill.
+/// quarter heartbeat from a thread of its own; the guard exits on "stop", and after a kill.
 /// </summary>
 public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan limit, TimeSpan petInterval, ILogger logger) : IDisposable
 {

@@ -63,7 +63,7 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
     {
         if (!IsManaged)
             return;
-        _guard ??= new DatabaseGuard(DataDirectory, Root, _options.GuardAfter, _options.HeartbeatInterval / 2, _logger);
+        _guard ??= new DatabaseGuard(DataDirectory, Root, _options.GuardAfter, _options.HeartbeatInterval / 4, _logger);
         _guard.Want(on);
     }
 
@@ -292,9 +292,10 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
                       $"-c ssl_ca_file='{Path.Combine(TlsDirectory, "ca.crt")}' -c ssl_min_protocol_version=TLSv1.3 " +
                       $"-c hba_file='{Path.Combine(ConfigDirectory, "pg_hba.conf")}' -c ident_file='{Path.Combine(ConfigDirectory, "pg_ident.conf")}'";
         // pg_ctl -w looks every 100 ms whether the server is up; the node looks every 10 ms (rejoin time).
+        var logStart = File.Exists(LogFile) ? new FileInfo(LogFile).Length : 0;
         await ProcessRunner.RunPostgresAsync(Tool("pg_ctl"),
             ["-D", DataDirectory, "-l", LogFile, "-W", "-o", options, "start"], null, cancellationToken);
-        await WaitReadyAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        await WaitReadyAsync(TimeSpan.FromSeconds(60), logStart, cancellationToken);
         ForgetConnections();
     }
 
@@ -302,14 +303,23 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
 
     /// <summary>
     /// Until the postmaster reports itself ready (or ready as a standby) in the status line of postmaster.pid,
-    /// as pg_ctl does; a postmaster that exits meanwhile is an error with the end of its log.
+    /// as pg_ctl does; a postmaster that exits meanwhile is an error with the end of its log. So is a standby whose
+    /// source no longer has the WAL it needs: it would wait forever (seen after a rewind, when the source had recycled
+    /// the segment of the target's last checkpoint: 60 s lost before the fallback to a fresh copy).
     /// </summary>
-    private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task WaitReadyAsync(TimeSpan timeout, long logStart, CancellationToken cancellationToken)
     {
         var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
         var started = Stopwatch.GetTimestamp();
+        var nextLogLook = TimeSpan.FromMilliseconds(500);
         while (Stopwatch.GetElapsedTime(started) < timeout)
         {
+            if (Stopwatch.GetElapsedTime(started) > nextLogLook)
+            {
+                nextLogLook += TimeSpan.FromMilliseconds(500);
+                if (LogSince(logStart).Contains("has already been removed", StringComparison.Ordinal))
+                    throw new InvalidOperationException($"PostgreSQL in {DataDirectory} waits for WAL its source has removed: {LogTail()}");
+            }
             string[] lines;
             try
             {
@@ -351,6 +361,22 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
         catch (IOException)
         {
             return null;
+        }
+    }
+
+    /// <summary>What the server logged after the given length of its log file (at most the last 64 KiB of it).</summary>
+    private string LogSince(long start)
+    {
+        try
+        {
+            using var log = new FileStream(LogFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            log.Position = Math.Max(start, log.Length - 65536);
+            using var reader = new StreamReader(log);
+            return reader.ReadToEnd();
+        }
+        catch (IOException)
+        {
+            return "";
         }
     }
 

@@ -43,7 +43,7 @@ public sealed class SimDatabase(SimWorld world, string host, string nodeName) : 
         if (!on)
             return;
         var node = world.Scheduler.CurrentProcess;
-        var look = SimNode.Options().HeartbeatInterval / 2 * 1.5;
+        var look = SimNode.Options().HeartbeatInterval / 4 * 1.5;
         void Look()
         {
             if (guard != _guard)
