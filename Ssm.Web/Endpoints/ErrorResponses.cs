@@ -22,6 +22,7 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
             Application.Sync.CscUnreachableException => (StatusCodes.Status503ServiceUnavailable, "Cisco Software Central is unreachable"),
             Application.Sync.CscTokenExpiredException => (StatusCodes.Status409Conflict, "The CSC access token has expired"),
             Application.Sync.CscRefusedException => (StatusCodes.Status422UnprocessableEntity, "Refused by Cisco Software Central"),
+            _ when LostDatabase(exception) => (StatusCodes.Status503ServiceUnavailable, "The database is unavailable"),
             _ => (0, ""),
         };
         if (status == 0)
@@ -29,6 +30,12 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
 
         http.Response.StatusCode = status;
         var details = new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title, Detail = exception.Message };
+        if (status == StatusCodes.Status503ServiceUnavailable && LostDatabase(exception))
+        {
+            // The driver's words name hosts and sockets: the caller gets what it can act on.
+            details.Detail = DatabaseLostText;
+            http.Response.Headers.RetryAfter = "1";
+        }
         if (exception is ValidationException validation)
         {
             details.Detail = ErrorText.Describe(validation);
@@ -37,5 +44,22 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
                 .ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).Distinct().ToArray());
         }
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = details, Exception = exception });
+    }
+
+    public const string DatabaseLostText =
+        "The node lost its database (a failover may be under way); retry in a moment. A change sent just now may or may not have been saved.";
+
+    /// <summary>
+    /// The database went away under the request (killed, failing over, a connection cut): not the caller's fault and
+    /// not a bug, so 503 with Retry-After rather than 500. Npgsql marks exactly these errors transient.
+    /// </summary>
+    public static bool LostDatabase(Exception exception)
+    {
+        for (var error = exception; error is not null; error = error.InnerException)
+        {
+            if (error is Npgsql.NpgsqlException { IsTransient: true })
+                return true;
+        }
+        return false;
     }
 }
