@@ -43,8 +43,9 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
     [Fact]
     public async Task Freezing_the_active_node_process_moves_the_VIP_within_the_failover_time_and_loses_no_write()
     {
-        // The standby takes over after the failover timeout (1 s here): what a crash costs (bench/frozen-active.sh: about 2 s),
-        // not the freeze; the bound leaves room for two cores shared with other work.
+        // The frozen node's guard kills its PostgreSQL at once (the node is stopped), and the standby takes over on the
+        // refusal of that port, as after a crash (decision 0042), not after the lease; the bound leaves room for two cores
+        // shared with other work.
         var twoPrimaries = await RunAsync("frozen_node_gap_ms", Freeze * 0.7, async () =>
         {
             await StopAsync([_cluster.ProcessIdOf("primary")]);
@@ -57,6 +58,8 @@ public sealed partial class FrozenActiveTests(ITestOutputHelper output) : IAsync
         await _cluster.WaitForAsync("primary", s => s.Self.Role != NodeRole.Active);
         _cluster.Log("primary").ShouldContain("had moved to another node");
         _cluster.Log("primary").ShouldContain("Database guard: ");
+        _cluster.Log("primary").ShouldContain("the node is stopped (state T)");
+        _cluster.Log("secondary").ShouldContain("Active primary gone (its host refuses connections to its PostgreSQL)");
         (await RedirectTargetAsync()).ShouldBe(_cluster.SecondaryAddress);
     }
 
