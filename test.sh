@@ -18,6 +18,8 @@ ensure_chromium
 # The network-namespace cluster test: ip (iproute2), gratuitous ARP (arping), its client (python3); the loopback sniffer of the security tests (tcpdump);
 # the loopback VIP's kernel redirect (nftables, decision 0021).
 if [ "$(id -u)" = 0 ]; then ensure_package ip iproute2; ensure_package arping iputils-arping; ensure_package python3 python3; ensure_package tcpdump tcpdump; ensure_package nft nftables; fi
+# The notification tests' SMTP relay: Debian's aiosmtpd, run by Debian's own python3.
+ensure_python_module /usr/bin/python3 aiosmtpd python3-aiosmtpd
 
 log "Building (Release)"
 dotnet build Ssm.sln -c Release --nologo -v quiet -clp:ErrorsOnly || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }

@@ -43,6 +43,15 @@ ensure_package() {
     || die "could not install $2"
 }
 
+# ensure_python_module PYTHON MODULE PACKAGE: install a Debian package when PYTHON cannot import MODULE.
+ensure_python_module() {
+  [ -x "$1" ] && "$1" -c "import $2" 2>/dev/null && return 0
+  log "$1 cannot import $2: installing Debian's $3"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$3" >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$3" >/dev/null; } \
+    || die "could not install $3"
+}
+
 ensure_dotnet() {
   command -v dotnet >/dev/null || die "the .NET SDK 10 is needed (https://learn.microsoft.com/dotnet/core/install/linux-debian)"
 }
