@@ -193,11 +193,21 @@ public sealed class SmtpSink : IAsyncDisposable
         foreach (var argument in new[] { script, port.ToString(), cert, key, user, password })
             start.ArgumentList.Add(argument);
         var sink = new SmtpSink(Process.Start(start)!, port);
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         sink._process.OutputDataReceived += (_, e) => { if (e.Data is not null) sink.Lines.Writer.TryWrite(e.Data); };
+        sink._process.ErrorDataReceived += (_, e) => { if (e.Data is not null) errors.Enqueue(e.Data); };
         sink._process.BeginOutputReadLine();
         sink._process.BeginErrorReadLine();
         using var ready = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        (await sink.Lines.Reader.ReadAsync(ready.Token)).ShouldBe("ready");
+        try
+        {
+            (await sink.Lines.Reader.ReadAsync(ready.Token)).ShouldBe("ready");
+        }
+        catch (OperationCanceledException)
+        {
+            await sink.DisposeAsync();
+            throw new InvalidOperationException($"the SMTP relay ({python}, aiosmtpd) did not start within 30 s: {string.Join(" | ", errors)}");
+        }
         return sink;
     }
 
