@@ -36,7 +36,8 @@ public sealed class DatabaseGuard(string dataDirectory, string root, TimeSpan li
           fi
           silent=$((silent + 1))
           state=
-          stat=$(cat "/proc/$node/stat" 2>/dev/null) && { state=${stat##*) }; state=${state%% *}; }
+          # A builtin read, not a program: a fork that fails under load must not pass for a node that is gone.
+          if read -r stat < "/proc/$node/stat"; then state=${stat##*) }; state=${state%% *}; fi
           case "$state" in
             T|t) why="the node is stopped (state $state)"; break ;;
             ""|Z|X) why="the node is gone"; break ;;
