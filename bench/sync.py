@@ -82,8 +82,12 @@ def seed_sql(psql, account, first, count, kind, instances_total):
     version = "gen_random_uuid()" if "mt_version" in cols and psql.run(
         f"select data_type from information_schema.columns where table_schema = 'ssm' and table_name = '{table}' "
         f"and column_name = 'mt_version'") == "uuid" else "1"
-    return (f"insert into ssm.{table} (id, data, mt_last_modified, mt_version, mt_dotnet_type) "
-            f"select {ident}, {doc}, transaction_timestamp(), {version}, '{dotnet}' "
+    # Product instances have no informational columns since decision 0035: fill only those the table has.
+    values = {"id": ident, "data": doc, "mt_last_modified": "transaction_timestamp()", "mt_version": version,
+              "mt_dotnet_type": f"'{dotnet}'"}
+    present = [c for c in values if c in cols]
+    return (f"insert into ssm.{table} ({', '.join(present)}) "
+            f"select {', '.join(values[c] for c in present)} "
             f"from generate_series({first}, {first + count - 1}) g;")
 
 
