@@ -250,12 +250,7 @@ public sealed class SyncRunner(
     {
         long pending;
         await using (var query = documents.QuerySession())
-        {
-            var open = await query.Query<UploadBatch>().Where(b => b.AccountId == account.Id && b.AcknowledgedAt == null).ToListAsync();
-            pending = open.Sum(b => (long)b.Items)
-                      + await query.Query<ProductInstance>().CountAsync(p => p.AccountId == account.Id && p.UploadBatch == null)
-                      + await query.Query<UsageRecord>().CountAsync(u => u.AccountId == account.Id && u.UploadBatch == null);
-        }
+            pending = await UploadBatches.PendingAsync(query, account.Id);
         long sent = 0;
         // First whatever an earlier run claimed but did not see acknowledged, then new batches. The next batch
         // is claimed while the current one travels (database writes and the upload overlap); a claimed batch
@@ -272,7 +267,7 @@ public sealed class SyncRunner(
             next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string> { batch.Id });
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
             var uploading = Stopwatch.GetTimestamp();
-            var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch.Id);
+            var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch);
             var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, resend: claimed.Lines is null,
                 CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);

@@ -134,23 +134,13 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         // Large enough that its body outlasts the socket buffers: CSC answers a known batch before reading it.
         await SeedAsync(account.Id, instances: 3, usage: 30_000);
         // A first run claimed a batch and sent it, and the node died before recording CSC's answer.
-        var batchId = $"b-{Guid.NewGuid():N}";
-        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
-        {
-            session.QueueSqlCommand("update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{UploadBatch}', to_jsonb(?::text)) where data ->> 'AccountId' = ?",
-                batchId, account.Id.ToString());
-            session.Store(new UploadBatch { Id = batchId, AccountId = account.Id, ClaimedAt = DateTimeOffset.UtcNow, Items = 30_000 });
-            await session.SaveChangesAsync();
-        }
+        var store = fixture.Services.GetRequiredService<IDocumentStore>();
+        var claimed = (await UploadBatches.NextAsync(store, account.Id, 30_000, DateTimeOffset.UtcNow))!;
+        claimed.Batch.Items.ShouldBe(30_000);
         var csc = fixture.Services.GetRequiredService<ICscClient>();
-        await using (var query = fixture.Query())
-        {
-            var records = await query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToListAsync();
-            var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batchId,
-                records.Select(u => $$"""{"kind":"usage","id":"{{u.Id}}","tag":"{{u.Tag}}","count":{{u.Count}}}""").ToAsyncEnumerable(),
-                resend: false, CancellationToken.None);
-            sent.Accepted.ShouldBe(30_000);
-        }
+        var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, claimed.Batch.Id, claimed.Lines!.ToAsyncEnumerable(),
+            resend: false, CancellationToken.None);
+        sent.Accepted.ShouldBe(30_000);
 
         var run = await SyncAsync(account.Id);
         run.Result.ShouldBe(SyncResult.Succeeded, run.Error);
