@@ -244,7 +244,7 @@ def main():
         t = time.monotonic()
         psql.script(seed_sql(psql, account_id, 1, args.instances, "instance", total_i) + "\n"
                     + seed_sql(psql, account_id, 1, args.usage, "usage", args.instances) + "\n"
-                    + "analyze ssm.mt_doc_productinstance; analyze ssm.mt_doc_usagerecord;")
+                    + "analyze ssm.mt_doc_productinstance; analyze ssm.mt_doc_usagerecord; analyze ssm.sync_outbox;")
         seed_s = time.monotonic() - t
         sizes = psql.run("select pg_size_pretty(pg_total_relation_size('ssm.mt_doc_productinstance')) || ' + ' || "
                          "pg_size_pretty(pg_total_relation_size('ssm.mt_doc_usagerecord'))")

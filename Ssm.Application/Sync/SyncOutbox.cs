@@ -64,6 +64,8 @@ public static class SyncOutbox
             session.QueueSqlCommand($"insert into {Table} (account_id, kind, item_id) select (data ->> 'AccountId')::uuid, {UsageKind}, id "
                                     + $"from ssm.mt_doc_usagerecord where {Unsent} order by id");
             session.QueueSqlCommand("delete from ssm.mt_doc_uploadbatch where data ->> 'AcknowledgedAt' is null");
+            // A claim reads a range of the primary key; a table filled at once and never analyzed is read whole instead.
+            session.QueueSqlCommand($"analyze {Table}");
             session.Store(new AppliedMigration { Id = MigrationId, AppliedAt = now });
         }
         await session.SaveChangesAsync(cancellationToken);
