@@ -138,10 +138,39 @@ def machine_cpu_seconds():
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_command():
+    """CPU seconds used so far per command name, over every live process (with its waited-for children: PostgreSQL's
+    exited autovacuum workers count under the postmaster)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_pid = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        by_pid[pid] = (name, sum(int(v) for v in fields[11:15]) / ticks)
+    return by_pid
+
+
+def cpu_delta(before, after):
+    totals = {}
+    for pid, (name, seconds) in after.items():
+        used = seconds - (before[pid][1] if pid in before and before[pid][0] == name else 0)
+        if used > 0.05:
+            key = "postgres" if name.startswith("postgres") else name
+            totals[key] = totals.get(key, 0) + used
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(totals.items(), key=lambda t: -t[1])[:8])
+
+
 def sync(admin, node, account_id, label, timeout, emulator):
     """Starts a sync of the account and polls until it ends; returns a dict of measurements."""
     rss_before = node.status_kib("VmRSS")
     cpu_before = (node.cpu_seconds(), emulator.cpu_seconds(), machine_cpu_seconds())
+    commands_before = cpu_by_command()
     sampler = Sampler(node)
     sampler.start()
     began = time.monotonic()
@@ -169,7 +198,7 @@ def sync(admin, node, account_id, label, timeout, emulator):
     cpu = [after - before for after, before in zip((node.cpu_seconds(), emulator.cpu_seconds(), machine_cpu_seconds()), cpu_before)]
     started, ended = parse_time(mine["startedAt"]), parse_time(mine["endedAt"])
     return {
-        "cpu_node": cpu[0], "cpu_csc": cpu[1], "cpu_rest": cpu[2] - cpu[0] - cpu[1],
+        "cpu_node": cpu[0], "cpu_csc": cpu[1], "cpu_rest": cpu[2] - cpu[0] - cpu[1], "cpu_by_command": cpu_delta(commands_before, cpu_by_command()),
         "wall": wall, "run": mine, "own": (ended - started).total_seconds() if started and ended else None,
         "rss_before": rss_before, "rss_peak": max(sampler.peak, node.status_kib("VmRSS")),
         "hwm": node.status_kib("VmHWM"), "samples": sampler.samples,
@@ -367,7 +396,8 @@ def main():
                           f"({r['samples']} samples); sync/raw rate: {rate / copy_rate:.2f}x of COPY, "
                           f"{rate / raw_rate:.2f}x of raw CSC upload")
             report.append(f"{label}: CPU seconds during the run (all cores): node {r['cpu_node']:.1f}, CSC emulator {r['cpu_csc']:.1f}, "
-                          f"rest of the machine (PostgreSQL, this driver, anything else) {r['cpu_rest']:.1f}")
+                          f"rest of the machine (PostgreSQL, this driver, anything else) {r['cpu_rest']:.1f}; "
+                          f"by command: {r['cpu_by_command']}")
         report.append(f"node VmRSS idle after ready (before the full sync): {mib(idle_rss):.0f} MiB")
         memory_ok = full["rss_peak"] - full["rss_before"] < 512 * 1024
         report.append(f"memory bounded (full-sync growth < 512 MiB): {'PASS' if memory_ok else 'FAIL'}")

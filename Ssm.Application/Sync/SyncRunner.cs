@@ -267,8 +267,8 @@ public sealed class SyncRunner(
             next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string> { batch.Id });
             await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
             var uploading = Stopwatch.GetTimestamp();
-            var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch);
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, resend: claimed.Lines is null,
+            var text = claimed.Text?.ToAsyncEnumerable() ?? UploadBatches.TextOf(documents, batch);
+            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, text, resend: claimed.Text is null,
                 CancellationToken.None);
             await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
             logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",

@@ -9,8 +9,11 @@ namespace Ssm.Application.Sync;
 /// </summary>
 public static class UploadBatches
 {
-    /// <summary>A batch to send, and its NDJSON lines when they came with the claim (null: read them by batch id).</summary>
-    public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Lines);
+    /// <summary>A batch to send, and its NDJSON text when read with the claim (null: read it when needed, <see cref="TextOf"/>).</summary>
+    public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Text);
+
+    /// <summary>Lines per piece of a batch's text: the node handles 20 strings per batch, not 20,000.</summary>
+    private const int LinesPerPiece = 1000;
 
     private const string InstanceLine = """
         jsonb_build_object('kind', 'instance', 'id', d.id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
@@ -53,10 +56,10 @@ public static class UploadBatches
         };
         session.Store(batch);
         await session.SaveChangesAsync();
-        var lines = new List<string>(items);
-        await foreach (var line in LinesOf(documents, batch))
-            lines.Add(line);
-        return new Claimed(batch, lines);
+        var text = new List<string>(items / LinesPerPiece + 2);
+        await foreach (var piece in TextOf(documents, batch))
+            text.Add(piece);
+        return new Claimed(batch, text);
     }
 
     /// <summary>How many items of the account wait: in batches not acknowledged, and in the queue after the last batch.</summary>
@@ -72,21 +75,39 @@ public static class UploadBatches
     }
 
     /// <summary>
-    /// The batch's items as NDJSON lines (docs/csc-api.md), instances first, built by PostgreSQL from the stored JSON:
-    /// no document is materialized in the node, and the lines are streamed, not held.
+    /// The batch's items as NDJSON (docs/csc-api.md), instances first, built by PostgreSQL from the stored JSON: pieces
+    /// of up to a thousand lines joined by newlines (no newline after a piece's last line). No document is materialized
+    /// in the node, and the pieces are streamed, not held.
     /// </summary>
-    public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, UploadBatch batch)
+    public static async IAsyncEnumerable<string> TextOf(IDocumentStore documents, UploadBatch batch)
     {
         await using var query = documents.QuerySession();
-        await foreach (var line in query.AdvancedSql.StreamAsync<string>($"""
-                           select {InstanceLine} from {SyncOutbox.Table} q join ssm.mt_doc_productinstance d on d.id = q.item_id
-                           where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.InstanceKind}
-                           union all
-                           select {UsageLine} from {SyncOutbox.Table} q join ssm.mt_doc_usagerecord d on d.id = q.item_id
-                           where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.UsageKind}
+        await foreach (var piece in query.AdvancedSql.StreamAsync<string>($"""
+                           with lines as (
+                             select {SyncOutbox.InstanceKind} as kind, q.seq, {InstanceLine} as line
+                             from {SyncOutbox.Table} q join ssm.mt_doc_productinstance d on d.id = q.item_id
+                             where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.InstanceKind}
+                             union all
+                             select {SyncOutbox.UsageKind}, q.seq, {UsageLine}
+                             from {SyncOutbox.Table} q join ssm.mt_doc_usagerecord d on d.id = q.item_id
+                             where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.UsageKind})
+                           select string_agg(line, E'\n') from lines group by kind, seq / {LinesPerPiece} order by kind, seq / {LinesPerPiece}
                            """, CancellationToken.None, batch.AccountId.ToString(), batch.FromSeq, batch.ToSeq,
                            batch.AccountId.ToString(), batch.FromSeq, batch.ToSeq))
-            yield return line;
+            yield return piece;
+    }
+
+    /// <summary>The batch's items one NDJSON line each (offline request files hold them as JSON values).</summary>
+    public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, UploadBatch batch, IReadOnlyList<string>? text = null)
+    {
+        foreach (var piece in text ?? [])
+            foreach (var line in piece.Split('\n'))
+                yield return line;
+        if (text is not null)
+            yield break;
+        await foreach (var piece in TextOf(documents, batch))
+            foreach (var line in piece.Split('\n'))
+                yield return line;
     }
 
     /// <summary>Records CSC's answer for a batch; a batch acknowledged before stays as it was.</summary>

@@ -32,6 +32,11 @@ public sealed record CertificateView(string Certificate, IReadOnlyList<string> C
 
 public sealed record UploadLine(string? Kind, string? Id, string? Tag, long? Count);
 
+/// <summary>Reads upload lines without reflection: a million lines per full synchronization.</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(UploadLine))]
+public sealed partial class UploadLineJson : System.Text.Json.Serialization.JsonSerializerContext;
+
 /// <summary>The calls of docs/csc-api.md.</summary>
 public static class CscEndpoints
 {
@@ -162,7 +167,7 @@ public static class CscEndpoints
         try
         {
             var json = new Utf8JsonReader(line);
-            parsed = JsonSerializer.Deserialize<UploadLine>(ref json, CscStore.Json);
+            parsed = JsonSerializer.Deserialize(ref json, UploadLineJson.Default.UploadLine);
         }
         catch (JsonException ex)
         {

@@ -138,7 +138,7 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         var claimed = (await UploadBatches.NextAsync(store, account.Id, 30_000, DateTimeOffset.UtcNow))!;
         claimed.Batch.Items.ShouldBe(30_000);
         var csc = fixture.Services.GetRequiredService<ICscClient>();
-        var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, claimed.Batch.Id, claimed.Lines!.ToAsyncEnumerable(),
+        var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, claimed.Batch.Id, claimed.Text!.ToAsyncEnumerable(),
             resend: false, CancellationToken.None);
         sent.Accepted.ShouldBe(30_000);
 
