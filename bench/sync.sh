@@ -39,7 +39,7 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Roomier than the defaults for the 1.1M-row seeding; the node's own statements are what is measured.
-PG_OPTIONS=(-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min)
+PG_OPTIONS=(-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min -c log_autovacuum_min_duration=0)
 [ -n "${BENCH_PG_SLOW_MS:-}" ] && PG_OPTIONS+=(-c "log_min_duration_statement=$BENCH_PG_SLOW_MS")
 bench_postgres "$WORK/pg" "${PG_OPTIONS[@]}"
 

@@ -12,8 +12,11 @@ public static class UploadBatches
     /// <summary>A batch to send, and its NDJSON text when read with the claim (null: read it when needed, <see cref="TextOf"/>).</summary>
     public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Text);
 
-    /// <summary>Lines per piece of a batch's text: the node handles 20 strings per batch, not 20,000.</summary>
-    private const int LinesPerPiece = 1000;
+    /// <summary>
+    /// Lines per piece of a batch's text: the node handles 160 strings per batch, not 20,000, each small enough
+    /// (about 32 KB) to stay out of the large-object heap.
+    /// </summary>
+    private const int LinesPerPiece = 128;
 
     private const string InstanceLine = """
         jsonb_build_object('kind', 'instance', 'id', d.id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
@@ -76,7 +79,7 @@ public static class UploadBatches
 
     /// <summary>
     /// The batch's items as NDJSON (docs/csc-api.md), instances first, built by PostgreSQL from the stored JSON: pieces
-    /// of up to a thousand lines joined by newlines (no newline after a piece's last line). No document is materialized
+    /// of up to 128 lines joined by newlines (no newline after a piece's last line). No document is materialized
     /// in the node, and the pieces are streamed, not held.
     /// </summary>
     public static async IAsyncEnumerable<string> TextOf(IDocumentStore documents, UploadBatch batch)

@@ -305,10 +305,24 @@ public sealed class CscStore : IDisposable
         var result = new UploadResult(batchId, fresh.Count, duplicatesInBody + items.Count - fresh.Count);
         if (fresh.Count > 0)
         {
-            var lines = new StringBuilder(fresh.Count * (account.AccountId.Length + 40));
+            // Through a small pooled buffer: a 20,000-item batch as one string and one array would be two large-object
+            // allocations per batch, and each costs a full collection over every id received so far.
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+            var used = 0;
             foreach (var item in fresh)
-                lines.Append(account.AccountId).Append('/').Append(item.Id).Append('\n');
-            _log.Write(Encoding.UTF8.GetBytes(lines.ToString()));
+            {
+                if (used + Encoding.UTF8.GetMaxByteCount(account.AccountId.Length + item.Id.Length + 2) > buffer.Length)
+                {
+                    _log.Write(buffer, 0, used);
+                    used = 0;
+                }
+                used += Encoding.UTF8.GetBytes(account.AccountId, buffer.AsSpan(used));
+                buffer[used++] = (byte)'/';
+                used += Encoding.UTF8.GetBytes(item.Id, buffer.AsSpan(used));
+                buffer[used++] = (byte)'\n';
+            }
+            _log.Write(buffer, 0, used);
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             _log.Flush(flushToDisk: true);
         }
 
