@@ -43,7 +43,7 @@ public static class UploadBatches
         await session.BeginTransactionAsync(CancellationToken.None);
         await session.AdvancedSql.QueryAsync<string>($"select pg_advisory_xact_lock({SyncOutbox.Lock})::text", CancellationToken.None);
         var from = (await session.AdvancedSql.QueryAsync<long>(
-            "select coalesce(max((data ->> 'ToSeq')::bigint), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
+            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
             CancellationToken.None, accountId.ToString()))[0];
         var range = (await session.AdvancedSql.QueryAsync<string>($"""
             select json_build_array(coalesce(max(seq), 0), count(*))::text
@@ -70,7 +70,7 @@ public static class UploadBatches
     {
         var open = await query.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null).ToListAsync();
         var from = (await query.AdvancedSql.QueryAsync<long>(
-            "select coalesce(max((data ->> 'ToSeq')::bigint), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
+            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
             CancellationToken.None, accountId.ToString()))[0];
         var queued = (await query.AdvancedSql.QueryAsync<long>($"select count(*) from {SyncOutbox.Table} where account_id = ?::uuid and seq > ?",
             CancellationToken.None, accountId.ToString(), from))[0];

@@ -43,7 +43,8 @@ internal static class MartenSetup
         options.Schema.For<Domain.Backups.BackupRun>().Index(x => x.StartedAt);
         options.Schema.For<Domain.Notifications.NotificationSettings>();
         options.Schema.For<Domain.Certificates.ServerCertificate>();
-        options.Schema.For<UploadBatch>().Index(x => x.AccountId);
+        // An account's open batches, and its last claimed number (the next claim starts after it) from the end of one index.
+        options.Schema.For<UploadBatch>().Index([x => x.AccountId, x => x.ToSeq], index => index.Name = "ix_upload_batch_account_seq");
         // Synchronization finds unsent items in its own queue (Sync/SyncOutbox, decision 0041), filled by triggers
         // on these two tables: no index here for it, and no write to the documents when they are sent.
         // A million of them (decision 0035): no informational columns (type name, version, last modified: nothing
