@@ -154,6 +154,12 @@ class Process:
     def stop(self):
         stop_process(self.process, self.pid_file)
 
+    def cpu_seconds(self):
+        """User + system CPU time the process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def status_kib(self, field):
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:

@@ -20,6 +20,9 @@ import uuid
 from benchlib import BenchError, Process, Session, pinned_context, progress, run, tool, wait_until
 
 HOST = "127.0.0.1"
+FULL_TARGET_S = 15.0
+COPY_FACTOR = 5.0
+INCREMENTAL_TARGET_S = 0.5
 
 
 class Psql:
@@ -82,8 +85,12 @@ def seed_sql(psql, account, first, count, kind, instances_total):
     version = "gen_random_uuid()" if "mt_version" in cols and psql.run(
         f"select data_type from information_schema.columns where table_schema = 'ssm' and table_name = '{table}' "
         f"and column_name = 'mt_version'") == "uuid" else "1"
-    return (f"insert into ssm.{table} (id, data, mt_last_modified, mt_version, mt_dotnet_type) "
-            f"select {ident}, {doc}, transaction_timestamp(), {version}, '{dotnet}' "
+    # Product instances have no informational columns since decision 0035: fill only those the table has.
+    values = {"id": ident, "data": doc, "mt_last_modified": "transaction_timestamp()", "mt_version": version,
+              "mt_dotnet_type": f"'{dotnet}'"}
+    present = [c for c in values if c in cols]
+    return (f"insert into ssm.{table} ({', '.join(present)}) "
+            f"select {', '.join(values[c] for c in present)} "
             f"from generate_series({first}, {first + count - 1}) g;")
 
 
@@ -123,9 +130,47 @@ def parse_time(text):
     return datetime.fromisoformat(text)
 
 
-def sync(admin, node, account_id, label, timeout):
+def machine_cpu_seconds():
+    """CPU time (user + system + irq) of the whole machine so far, all cores."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_command():
+    """CPU seconds used so far per command name, over every live process (with its waited-for children: PostgreSQL's
+    exited autovacuum workers count under the postmaster)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_pid = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        by_pid[pid] = (name, sum(int(v) for v in fields[11:15]) / ticks)
+    return by_pid
+
+
+def cpu_delta(before, after):
+    totals = {}
+    for pid, (name, seconds) in after.items():
+        used = seconds - (before[pid][1] if pid in before and before[pid][0] == name else 0)
+        if used > 0.05:
+            key = "postgres" if name.startswith("postgres") else name
+            totals[key] = totals.get(key, 0) + used
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(totals.items(), key=lambda t: -t[1])[:8])
+
+
+def sync(admin, node, account_id, label, timeout, emulator):
     """Starts a sync of the account and polls until it ends; returns a dict of measurements."""
     rss_before = node.status_kib("VmRSS")
+    cpu_before = (node.cpu_seconds(), emulator.cpu_seconds(), machine_cpu_seconds())
+    commands_before = cpu_by_command()
     sampler = Sampler(node)
     sampler.start()
     began = time.monotonic()
@@ -150,8 +195,10 @@ def sync(admin, node, account_id, label, timeout):
         if time.monotonic() - began > timeout:
             raise SystemExit(f"{label}: the run did not end within {timeout} s (last stage {mine['stage']})")
     sampler.stop()
+    cpu = [after - before for after, before in zip((node.cpu_seconds(), emulator.cpu_seconds(), machine_cpu_seconds()), cpu_before)]
     started, ended = parse_time(mine["startedAt"]), parse_time(mine["endedAt"])
     return {
+        "cpu_node": cpu[0], "cpu_csc": cpu[1], "cpu_rest": cpu[2] - cpu[0] - cpu[1], "cpu_by_command": cpu_delta(commands_before, cpu_by_command()),
         "wall": wall, "run": mine, "own": (ended - started).total_seconds() if started and ended else None,
         "rss_before": rss_before, "rss_peak": max(sampler.peak, node.status_kib("VmRSS")),
         "hwm": node.status_kib("VmHWM"), "samples": sampler.samples,
@@ -232,6 +279,16 @@ def main():
         def csc_usage():
             return csc.json("GET", f"/csc/v1/accounts/{csc_account}/usage", headers=bearer)
 
+        counted_duplicates = [0]
+
+        def errors(result, usage, instances, usage_records):
+            """Items CSC lost or counted twice, items it called duplicates, batches left unacknowledged, a failed run."""
+            duplicates = int(psql.run("select coalesce(sum((data ->> 'Duplicates')::int), 0) from ssm.mt_doc_uploadbatch"))
+            open_batches = int(psql.run("select count(*) from ssm.mt_doc_uploadbatch where data ->> 'AcknowledgedAt' is null"))
+            new_duplicates, counted_duplicates[0] = duplicates - counted_duplicates[0], duplicates
+            return (abs(usage["instances"] - instances) + abs(usage["usageRecords"] - usage_records) + new_duplicates + open_batches
+                    + (0 if result["run"]["result"] == "Succeeded" else 1))
+
         # 4. Seed.
         changes_i = max(1, round(args.instances * args.change_percent / 100))
         changes_u = max(1, round(args.usage * args.change_percent / 100))
@@ -240,11 +297,13 @@ def main():
         t = time.monotonic()
         psql.script(seed_sql(psql, account_id, 1, args.instances, "instance", total_i) + "\n"
                     + seed_sql(psql, account_id, 1, args.usage, "usage", args.instances) + "\n"
-                    + "analyze ssm.mt_doc_productinstance; analyze ssm.mt_doc_usagerecord;")
+                    + "vacuum analyze ssm.mt_doc_productinstance; vacuum analyze ssm.mt_doc_usagerecord; vacuum analyze ssm.sync_outbox;")
         seed_s = time.monotonic() - t
         sizes = psql.run("select pg_size_pretty(pg_total_relation_size('ssm.mt_doc_productinstance')) || ' + ' || "
                          "pg_size_pretty(pg_total_relation_size('ssm.mt_doc_usagerecord'))")
-        report.append(f"seeded {args.instances:,} instances + {args.usage:,} usage records in {seed_s:.1f} s "
+        # Vacuumed as autovacuum keeps tables that grew over time: else its first pass over 1.1 million fresh rows
+        # (hint bits, visibility map) runs during whatever is measured first.
+        report.append(f"seeded {args.instances:,} instances + {args.usage:,} usage records and vacuumed them in {seed_s:.1f} s "
                       f"(tables with indexes: {sizes}; not part of the result)")
 
         # Baseline A: raw read of the same documents' JSON out of PostgreSQL.
@@ -261,13 +320,13 @@ def main():
         time.sleep(2)
         idle_rss = node.status_kib("VmRSS")
         progress(f"Full sync of {args.instances + args.usage:,} items")
-        full = sync(admin, node, account_id, "full sync", args.timeout)
+        full = sync(admin, node, account_id, "full sync", args.timeout, emulator)
         usage = csc_usage()
-        full_ok = (full["run"]["result"] == "Succeeded" and usage["instances"] == args.instances
-                   and usage["usageRecords"] == args.usage)
+        full["errors"] = errors(full, usage, args.instances, args.usage)
+        full_ok = full["errors"] == 0
         report.append(f"full sync ({full['wall']:.2f} s): run {full['run']['result']}, itemsUp {full['run']['itemsUp']:,}, "
                       f"CSC counts instances {usage['instances']:,} usageRecords {usage['usageRecords']:,} "
-                      f"(expected {args.instances:,} / {args.usage:,}): {'PASS' if full_ok else 'FAIL'}"
+                      f"(expected {args.instances:,} / {args.usage:,}), errors = {full['errors']}: {'PASS' if full_ok else 'FAIL'}"
                       + (f"; error: {full['run']['error']}" if full["run"].get("error") else ""))
         progress(report[-1])
 
@@ -277,13 +336,13 @@ def main():
                     + seed_sql(psql, account_id, args.usage + 1, changes_u, "usage", total_i))
         time.sleep(1)
         progress(f"Incremental sync of {changes_i + changes_u:,} items")
-        incr = sync(admin, node, account_id, "incremental sync", args.timeout)
+        incr = sync(admin, node, account_id, "incremental sync", args.timeout, emulator)
         usage = csc_usage()
-        incr_ok = (incr["run"]["result"] == "Succeeded" and usage["instances"] == total_i
-                   and usage["usageRecords"] == total_u)
+        incr["errors"] = errors(incr, usage, total_i, total_u)
+        incr_ok = incr["errors"] == 0
         report.append(f"incremental sync ({incr['wall']:.2f} s): run {incr['run']['result']}, itemsUp {incr['run']['itemsUp']:,}, "
                       f"CSC counts instances {usage['instances']:,} usageRecords {usage['usageRecords']:,} "
-                      f"(expected {total_i:,} / {total_u:,}): {'PASS' if incr_ok else 'FAIL'}"
+                      f"(expected {total_i:,} / {total_u:,}), errors = {incr['errors']}: {'PASS' if incr_ok else 'FAIL'}"
                       + (f"; error: {incr['run']['error']}" if incr["run"].get("error") else ""))
         progress(report[-1])
 
@@ -311,16 +370,19 @@ def main():
         # Report.
         items_full = full["run"]["itemsUp"] or (args.instances + args.usage)
         items_incr = incr["run"]["itemsUp"] or (changes_i + changes_u)
-        rows = [("scenario", "items", "wall s", "items/s", "peak RSS MiB", "target", "verdict")]
-        for label, r, items, target in (("full sync", full, items_full, 30.0),
-                                        ("incremental sync", incr, items_incr, 2.0)):
+        # Targets of issue 17 item 4: the full sync within 15 s and within 5x this run's COPY of the same data.
+        full_target = min(FULL_TARGET_S, COPY_FACTOR * copy_s)
+        rows = [("scenario", "items", "wall s", "items/s", "peak RSS MiB", "errors", "target", "verdict")]
+        for label, r, items, target, text in (
+                ("full sync", full, items_full, full_target, f"<= {full_target:.1f} s (15 s, {COPY_FACTOR:g}x COPY)"),
+                ("incremental sync", incr, items_incr, INCREMENTAL_TARGET_S, f"<= {INCREMENTAL_TARGET_S:g} s")):
             rows.append((label, f"{items:,}", f"{r['wall']:.2f}", f"{items / r['wall']:,.0f}",
-                         f"{mib(r['rss_peak']):.0f}", f"<= {target:g} s",
-                         "PASS" if r["wall"] <= target and r["run"]["result"] == "Succeeded" else "FAIL"))
+                         f"{mib(r['rss_peak']):.0f}", str(r["errors"]), text,
+                         "PASS" if r["wall"] <= target and r["errors"] == 0 else "FAIL"))
         rows.append(("raw: COPY json out of PG", f"{args.instances + args.usage:,}", f"{copy_s:.2f}",
-                     f"{copy_rate:,.0f}", "-", "baseline", "-"))
+                     f"{copy_rate:,.0f}", "-", "-", "baseline", "-"))
         rows.append(("raw: 1 NDJSON POST to CSC", f"{args.raw_upload:,}", f"{raw_s:.2f}", f"{raw_rate:,.0f}",
-                     "-", "baseline", "-"))
+                     "-", "-", "baseline", "-"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         report.append("")
         for n, row in enumerate(rows):
@@ -335,9 +397,13 @@ def main():
                           f"(+{mib(r['rss_peak'] - r['rss_before']):.0f}), VmHWM after {mib(r['hwm']):.0f} MiB "
                           f"({r['samples']} samples); sync/raw rate: {rate / copy_rate:.2f}x of COPY, "
                           f"{rate / raw_rate:.2f}x of raw CSC upload")
+            report.append(f"{label}: CPU seconds during the run (all cores): node {r['cpu_node']:.1f}, CSC emulator {r['cpu_csc']:.1f}, "
+                          f"rest of the machine (PostgreSQL, this driver, anything else) {r['cpu_rest']:.1f}; "
+                          f"by command: {r['cpu_by_command']}")
         report.append(f"node VmRSS idle after ready (before the full sync): {mib(idle_rss):.0f} MiB")
         memory_ok = full["rss_peak"] - full["rss_before"] < 512 * 1024
         report.append(f"memory bounded (full-sync growth < 512 MiB): {'PASS' if memory_ok else 'FAIL'}")
+        report.append(f"sync/COPY ratio of the full sync: {full['wall'] / copy_s:.1f}x (target <= {COPY_FACTOR:g}x)")
     finally:
         for p in (node, emulator):
             if p is not None:

@@ -25,6 +25,7 @@ public static class SchemaUpgrade
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
         await VirtualAccountMigration.RunAsync(store, now, cancellationToken);
         await Products.ProductInstanceCompaction.RunAsync(store, now, cancellationToken);
+        await Sync.SyncOutbox.ApplyAsync(store, now, cancellationToken);
         await using var session = store.LightweightSession();
         session.Store(new AppliedMigration { Id = mark, AppliedAt = now });
         await session.SaveChangesAsync(cancellationToken);

@@ -43,7 +43,7 @@ public sealed class CreateOfflineRequestHandler(IDocumentStore documents, IDocum
                 if (await UploadBatches.NextAsync(documents, account.Id, ItemsPerAccount, now) is { } claimed)
                 {
                     var lines = new List<JsonElement>();
-                    await foreach (var line in (claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, claimed.Batch.Id))
+                    await foreach (var line in UploadBatches.LinesOf(documents, claimed.Batch, claimed.Text)
                                        .WithCancellation(cancellationToken))
                         lines.Add(JsonDocument.Parse(line).RootElement.Clone());
                     batch = new OfflineItemsBatch(claimed.Batch.Id, lines);

@@ -35,10 +35,11 @@ public interface ICscClient
     Task<TokenReply> RenewTokenAsync(CscCredentials credentials, string accountId, CancellationToken cancellationToken);
     Task<IReadOnlyList<EntitlementInfo>> GetEntitlementsAsync(string accountId, string accessToken, CancellationToken cancellationToken);
     /// <summary>
-    /// Sends a batch: each line one JSON object, a product instance or a usage record (docs/csc-api.md). A resend
-    /// (a batch CSC may have counted already) asks before sending the body: CSC answers a known batch at once.
+    /// Sends a batch: each line one JSON object, a product instance or a usage record (docs/csc-api.md); an element of
+    /// <paramref name="text"/> is one or more lines joined by newlines. A resend (a batch CSC may have counted already)
+    /// asks before sending the body: CSC answers a known batch at once.
     /// </summary>
-    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> lines, bool resend,
+    Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> text, bool resend,
         CancellationToken cancellationToken);
     Task<SignedCertificate> SignCertificateAsync(string accountId, string accessToken, string csrPem, CancellationToken cancellationToken);
 }

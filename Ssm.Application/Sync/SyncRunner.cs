@@ -32,6 +32,7 @@ public sealed class SyncRunner(
     ILogger<SyncRunner> logger)
 {
     public const int BatchSize = 20_000;
+    private const int UploadsInFlight = 2;
     private static readonly TimeSpan ProgressEvery = TimeSpan.FromMilliseconds(250);
     private readonly SemaphoreSlim _one = new(1, 1);
     private readonly ConcurrentDictionary<Guid, Task> _live = new();
@@ -250,38 +251,56 @@ public sealed class SyncRunner(
     {
         long pending;
         await using (var query = documents.QuerySession())
-        {
-            var open = await query.Query<UploadBatch>().Where(b => b.AccountId == account.Id && b.AcknowledgedAt == null).ToListAsync();
-            pending = open.Sum(b => (long)b.Items)
-                      + await query.Query<ProductInstance>().CountAsync(p => p.AccountId == account.Id && p.UploadBatch == null)
-                      + await query.Query<UsageRecord>().CountAsync(u => u.AccountId == account.Id && u.UploadBatch == null);
-        }
+            pending = await UploadBatches.PendingAsync(query, account.Id);
         long sent = 0;
-        // First whatever an earlier run claimed but did not see acknowledged, then new batches. The next batch
-        // is claimed while the current one travels (database writes and the upload overlap); a claimed batch
-        // that is never sent is resent by a later run, like any unacknowledged one.
+        // First whatever an earlier run claimed but did not see acknowledged, then new batches. The next batch is
+        // claimed while earlier ones travel, and two uploads are under way at once, so that the database, the node and
+        // CSC work at the same time (decision 0041). A batch claimed but never sent or never acknowledged is resent by
+        // a later run, like any unacknowledged one; CSC counts no item twice, whichever batch arrives first.
+        var handled = new HashSet<string>();
+        var inFlight = new Queue<(UploadBatch Batch, TimeSpan ClaimWait, long Started, Task<UploadReply> Reply)>();
         var next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow);
-        while (true)
+        try
         {
-            if (!cluster.AcceptsWrites)
-                throw new NodeNotActiveException();
-            var claiming = Stopwatch.GetTimestamp();
-            if (await next is not { Batch: var batch } claimed)
-                break;
-            var claimWait = Stopwatch.GetElapsedTime(claiming);
-            next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string> { batch.Id });
-            await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
-            var uploading = Stopwatch.GetTimestamp();
-            var lines = claimed.Lines?.ToAsyncEnumerable() ?? UploadBatches.LinesOf(documents, batch.Id);
-            var reply = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, lines, resend: claimed.Lines is null,
-                CancellationToken.None);
-            await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
-            logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",
-                batch.Id, account.Name, batch.Items, reply.Accepted, reply.Duplicates, claimWait.TotalMilliseconds, Stopwatch.GetElapsedTime(uploading).TotalMilliseconds);
-            sent += batch.Items;
-            run.ItemsUp += batch.Items;
+            while (true)
+            {
+                if (!cluster.AcceptsWrites)
+                    throw new NodeNotActiveException();
+                var claiming = Stopwatch.GetTimestamp();
+                if (await next is not { Batch: var batch } claimed)
+                    break;
+                var claimWait = Stopwatch.GetElapsedTime(claiming);
+                handled.Add(batch.Id);
+                next = UploadBatches.NextAsync(documents, account.Id, BatchSize, clock.UtcNow, new HashSet<string>(handled));
+                var text = claimed.Text?.ToAsyncEnumerable() ?? UploadBatches.TextOf(documents, batch);
+                inFlight.Enqueue((batch, claimWait, Stopwatch.GetTimestamp(),
+                    csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batch.Id, text, resend: claimed.Text is null, CancellationToken.None)));
+                if (inFlight.Count >= UploadsInFlight)
+                    sent += await CompleteAsync(inFlight.Dequeue(), account, run);
+                await progress.ReportAsync($"uploading ({sent:N0} of {pending:N0})", 10 + (int)(90 * sent / Math.Max(1, pending)));
+            }
+            while (inFlight.Count > 0)
+                sent += await CompleteAsync(inFlight.Dequeue(), account, run);
+        }
+        finally
+        {
+            // After a failed upload the others end on their own; their batches stay open for a later run.
+            foreach (var left in inFlight)
+                _ = left.Reply.ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         }
         await progress.ReportAsync($"uploaded {sent:N0}", 100);
+    }
+
+    private async Task<long> CompleteAsync((UploadBatch Batch, TimeSpan ClaimWait, long Started, Task<UploadReply> Reply) upload,
+        LocalAccount account, SyncRun run)
+    {
+        var (batch, claimWait, started, replying) = upload;
+        var reply = await replying;
+        await UploadBatches.AcknowledgeAsync(documents, batch.Id, reply.Accepted, reply.Duplicates, clock.UtcNow);
+        logger.LogInformation("Batch {Batch} of {Account}: {Items} items ({Accepted} counted, {Duplicates} duplicates); waited {Claim:F0} ms for the claim, upload {Upload:F0} ms",
+            batch.Id, account.Name, batch.Items, reply.Accepted, reply.Duplicates, claimWait.TotalMilliseconds, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        run.ItemsUp += batch.Items;
+        return batch.Items;
     }
 
     /// <summary>After a new Host Common Name: CSC signs the waiting CSR; the certificate must carry our key and the name.</summary>

@@ -5,20 +5,26 @@ namespace Ssm.Application.Sync;
 
 /// <summary>
 /// Claiming unsent product instances and usage records into batches, and reading a batch back, for
-/// online uploads and offline request files alike (decision 0008).
+/// online uploads and offline request files alike (decisions 0008 and 0041).
 /// </summary>
 public static class UploadBatches
 {
-    /// <summary>A batch to send, and its NDJSON lines when they came with the claim (null: read them by batch id).</summary>
-    public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Lines);
+    /// <summary>A batch to send, and its NDJSON text when read with the claim (null: read it when needed, <see cref="TextOf"/>).</summary>
+    public sealed record Claimed(UploadBatch Batch, IReadOnlyList<string>? Text);
+
+    /// <summary>
+    /// Lines per piece of a batch's text: the node handles 160 strings per batch, not 20,000, each small enough
+    /// (about 32 KB) to stay out of the large-object heap.
+    /// </summary>
+    private const int LinesPerPiece = 128;
 
     private const string InstanceLine = """
-        jsonb_build_object('kind', 'instance', 'id', id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
+        jsonb_build_object('kind', 'instance', 'id', d.id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
                            'name', data -> 'Name', 'registeredAt', data -> 'RegisteredAt', 'seq', 0)::text
         """;
 
     private const string UsageLine = """
-        jsonb_build_object('kind', 'usage', 'id', id, 'instanceId', data -> 'InstanceId', 'reportId', data -> 'ReportId',
+        jsonb_build_object('kind', 'usage', 'id', d.id, 'instanceId', data -> 'InstanceId', 'reportId', data -> 'ReportId',
                            'tag', data -> 'Tag', 'count', data -> 'Count', 'from', data -> 'From', 'to', data -> 'To', 'seq', 0)::text
         """;
 
@@ -31,49 +37,80 @@ public static class UploadBatches
             .OrderBy(b => b.ClaimedAt).ToListAsync()).FirstOrDefault(b => skip is null || !skip.Contains(b.Id));
         if (open is not null)
             return new Claimed(open, null);
-        // The batch document first: if the node dies right after the claim, the batch is found open and resent
-        // by its id. Then one statement claims up to `size` unsent items, instances first, and hands back their
-        // lines; its predicates match the partial indexes of unsent items (MartenSetup).
-        var batch = new UploadBatch { Id = $"b-{Guid.CreateVersion7(now):N}", AccountId = accountId, ClaimedAt = now };
+        // The claim is one short transaction under the exclusive lock (decision 0041): the queue's rows numbered up
+        // to what it reads are all committed, so the range it stores can never gain an item. The lock is its own
+        // statement: the range is read with a snapshot taken after the lock. Claims of one account follow each other.
+        await session.BeginTransactionAsync(CancellationToken.None);
+        await session.AdvancedSql.QueryAsync<string>($"select pg_advisory_xact_lock({SyncOutbox.Lock})::text", CancellationToken.None);
+        var from = (await session.AdvancedSql.QueryAsync<long>(
+            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
+            CancellationToken.None, accountId.ToString()))[0];
+        var range = (await session.AdvancedSql.QueryAsync<string>($"""
+            select json_build_array(coalesce(max(seq), 0), count(*))::text
+            from (select seq from {SyncOutbox.Table} where account_id = ?::uuid and seq > ? order by seq limit {size}) r
+            """, CancellationToken.None, accountId.ToString(), from))[0];
+        using var parsed = System.Text.Json.JsonDocument.Parse(range);
+        var (to, items) = (parsed.RootElement[0].GetInt64(), parsed.RootElement[1].GetInt32());
+        if (items == 0)
+            return null;
+        var batch = new UploadBatch
+        {
+            Id = $"b-{Guid.CreateVersion7(now):N}", AccountId = accountId, ClaimedAt = now, FromSeq = from, ToSeq = to, Items = items,
+        };
         session.Store(batch);
         await session.SaveChangesAsync();
-        var lines = await session.AdvancedSql.QueryAsync<string>($"""
-            with instances as (
-              update ssm.mt_doc_productinstance set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
-              where id in (select id from ssm.mt_doc_productinstance
-                           where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
-                           limit {size} for update skip locked)
-              returning {InstanceLine} as line),
-            usage as (
-              update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{"{UploadBatch}"}', to_jsonb(?::text))
-              where id in (select id from ssm.mt_doc_usagerecord
-                           where CAST(data ->> 'AccountId' as uuid) = ?::uuid and data ->> 'UploadBatch' is null
-                           limit greatest(0, {size} - (select count(*) from instances)) for update skip locked)
-              returning {UsageLine} as line)
-            select line from instances union all select line from usage
-            """, CancellationToken.None, batch.Id, accountId.ToString(), batch.Id, accountId.ToString());
-        batch.Items = lines.Count;
-        if (batch.Items == 0)
-            session.Delete(batch);
-        else
-            session.Store(batch);
-        await session.SaveChangesAsync();
-        return batch.Items == 0 ? null : new Claimed(batch, lines);
+        var text = new List<string>(items / LinesPerPiece + 2);
+        await foreach (var piece in TextOf(documents, batch))
+            text.Add(piece);
+        return new Claimed(batch, text);
+    }
+
+    /// <summary>How many items of the account wait: in batches not acknowledged, and in the queue after the last batch.</summary>
+    public static async Task<long> PendingAsync(IQuerySession query, Guid accountId)
+    {
+        var open = await query.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null).ToListAsync();
+        var from = (await query.AdvancedSql.QueryAsync<long>(
+            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
+            CancellationToken.None, accountId.ToString()))[0];
+        var queued = (await query.AdvancedSql.QueryAsync<long>($"select count(*) from {SyncOutbox.Table} where account_id = ?::uuid and seq > ?",
+            CancellationToken.None, accountId.ToString(), from))[0];
+        return open.Sum(b => (long)b.Items) + queued;
     }
 
     /// <summary>
-    /// The batch's items as NDJSON lines (docs/csc-api.md), built by PostgreSQL from the stored JSON: no
-    /// document is materialized in the node, and the lines are streamed, not held.
+    /// The batch's items as NDJSON (docs/csc-api.md), instances first, built by PostgreSQL from the stored JSON: pieces
+    /// of up to 128 lines joined by newlines (no newline after a piece's last line). No document is materialized
+    /// in the node, and the pieces are streamed, not held.
     /// </summary>
-    public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, string batchId)
+    public static async IAsyncEnumerable<string> TextOf(IDocumentStore documents, UploadBatch batch)
     {
         await using var query = documents.QuerySession();
-        await foreach (var line in query.AdvancedSql.StreamAsync<string>(
-                           $"select {InstanceLine} from ssm.mt_doc_productinstance where data ->> 'UploadBatch' = ?", CancellationToken.None, batchId))
-            yield return line;
-        await foreach (var line in query.AdvancedSql.StreamAsync<string>(
-                           $"select {UsageLine} from ssm.mt_doc_usagerecord where data ->> 'UploadBatch' = ?", CancellationToken.None, batchId))
-            yield return line;
+        await foreach (var piece in query.AdvancedSql.StreamAsync<string>($"""
+                           with lines as (
+                             select {SyncOutbox.InstanceKind} as kind, q.seq, {InstanceLine} as line
+                             from {SyncOutbox.Table} q join ssm.mt_doc_productinstance d on d.id = q.item_id
+                             where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.InstanceKind}
+                             union all
+                             select {SyncOutbox.UsageKind}, q.seq, {UsageLine}
+                             from {SyncOutbox.Table} q join ssm.mt_doc_usagerecord d on d.id = q.item_id
+                             where q.account_id = ?::uuid and q.seq > ? and q.seq <= ? and q.kind = {SyncOutbox.UsageKind})
+                           select string_agg(line, E'\n') from lines group by kind, seq / {LinesPerPiece} order by kind, seq / {LinesPerPiece}
+                           """, CancellationToken.None, batch.AccountId.ToString(), batch.FromSeq, batch.ToSeq,
+                           batch.AccountId.ToString(), batch.FromSeq, batch.ToSeq))
+            yield return piece;
+    }
+
+    /// <summary>The batch's items one NDJSON line each (offline request files hold them as JSON values).</summary>
+    public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, UploadBatch batch, IReadOnlyList<string>? text = null)
+    {
+        foreach (var piece in text ?? [])
+            foreach (var line in piece.Split('\n'))
+                yield return line;
+        if (text is not null)
+            yield break;
+        await foreach (var piece in TextOf(documents, batch))
+            foreach (var line in piece.Split('\n'))
+                yield return line;
     }
 
     /// <summary>Records CSC's answer for a batch; a batch acknowledged before stays as it was.</summary>

@@ -7,8 +7,8 @@ public sealed record LicenseUse(string Tag, int Count, DateTimeOffset Until);
 
 /// <summary>
 /// A registered network product. Its ID certificate, signed by the cluster's product CA, is what it proves
-/// itself with after registration. Synchronization uploads each one to CSC once: <see cref="UploadBatch"/> is
-/// the batch it went up in, null until then. The document keeps what is read (decision 0035): the certificate's
+/// itself with after registration. Synchronization uploads each one to CSC once, from its row in the upload queue
+/// (decision 0041). The document keeps what is read (decision 0035): the certificate's
 /// serial and expiry and the key it certifies, not the certificate itself, which the product got and keeps.
 /// </summary>
 public sealed class ProductInstance
@@ -34,7 +34,6 @@ public sealed class ProductInstance
     public DateTimeOffset CertificateNotAfter { get; set; }
     /// <summary>The key the ID certificate certifies (SubjectPublicKeyInfo, DER): request signatures verify against it.</summary>
     public byte[] PublicKey { get; set; } = [];
-    public string? UploadBatch { get; set; }
 
     /// <summary>Usage reports move <see cref="LastContactAt"/> only this coarsely: each move rewrites the whole, much-indexed document.</summary>
     public static readonly TimeSpan ContactResolution = TimeSpan.FromMinutes(5);
@@ -97,7 +96,6 @@ public sealed class UsageRecord
     public DateTimeOffset From { get; set; }
     public DateTimeOffset To { get; set; }
     public DateTimeOffset ReceivedAt { get; set; }
-    public string? UploadBatch { get; set; }
 
     /// <summary>The same report of the same product always gets the same id, so a replay cannot be stored twice.</summary>
     public static Guid IdOf(Guid instanceId, string reportId, string tag)

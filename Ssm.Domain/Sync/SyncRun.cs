@@ -77,15 +77,17 @@ public sealed class SyncRun
 }
 
 /// <summary>
-/// A group of product instances and usage records sent to CSC under one id. Claimed (the items marked
-/// with the id) before it is sent, acknowledged after CSC answered: a run that dies between the two
-/// resends the same batch, which CSC counts once.
+/// A group of product instances and usage records sent to CSC under one id: the account's rows of the upload queue
+/// numbered after <see cref="FromSeq"/> up to <see cref="ToSeq"/> (decision 0041). Claimed (stored) before it is sent,
+/// acknowledged after CSC answered: a run that dies between the two resends the same batch, which CSC counts once.
 /// </summary>
 public sealed class UploadBatch
 {
     public string Id { get; set; } = "";
     public Guid AccountId { get; set; }
     public DateTimeOffset ClaimedAt { get; set; }
+    public long FromSeq { get; set; }
+    public long ToSeq { get; set; }
     public int Items { get; set; }
     public DateTimeOffset? AcknowledgedAt { get; set; }
     public int Accepted { get; set; }

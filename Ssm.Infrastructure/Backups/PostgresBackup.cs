@@ -98,6 +98,12 @@ public sealed class PostgresBackup(NpgsqlDataSource dataSource, IClock clock) : 
         var cleared = manifest.Tables.Select(t => t.Name).Append("mt_doc_usersession").Where(here.Contains).Distinct();
         await ExecuteAsync(connection, $"truncate {string.Join(", ", cleared.Select(Qualified))}", cancellationToken);
 
+        // The tables come back as they were, triggers' rows included: the upload queue's triggers (decision 0041)
+        // must not queue the restored items a second time. Ownership suffices (no superuser setting), and it is undone
+        // in the same transaction.
+        var triggered = manifest.Tables.Select(t => Qualified(t.Name)).ToList();
+        foreach (var table in triggered)
+            await ExecuteAsync(connection, $"alter table {table} disable trigger user", cancellationToken);
         foreach (var table in manifest.Tables)
         {
             await using (var copy = await connection.BeginRawBinaryCopyAsync(
@@ -110,6 +116,8 @@ public sealed class PostgresBackup(NpgsqlDataSource dataSource, IClock clock) : 
             if (rows != table.Rows)
                 throw new BackupArchiveException($"Table {table.Name} restored {rows} rows where the backup counted {table.Rows}.");
         }
+        foreach (var table in triggered)
+            await ExecuteAsync(connection, $"alter table {table} enable trigger user", cancellationToken);
         var sequences = await ListAsync(connection, $"select sequencename from pg_sequences where schemaname = '{Schema}'", cancellationToken);
         foreach (var sequence in manifest.Sequences.Where(s => sequences.Contains(s.Name)))
         {

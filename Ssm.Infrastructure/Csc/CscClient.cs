@@ -41,10 +41,10 @@ public sealed class CscClient(HttpClient http, IOptions<CscOptions> options) : I
         (await SendAsync<EntitlementsReply>(HttpMethod.Get, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/entitlements",
             Bearer(accessToken), null, cancellationToken)).Entitlements;
 
-    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> items, bool resend,
+    public Task<UploadReply> UploadAsync(string accountId, string accessToken, string batchId, IAsyncEnumerable<string> text, bool resend,
         CancellationToken cancellationToken) =>
         SendAsync<UploadReply>(HttpMethod.Post, $"csc/v1/accounts/{Uri.EscapeDataString(accountId)}/uploads/{Uri.EscapeDataString(batchId)}",
-            Bearer(accessToken), new NdjsonContent(items), cancellationToken, expectContinue: resend);
+            Bearer(accessToken), new NdjsonContent(text), cancellationToken, expectContinue: resend);
 
     public async Task<SignedCertificate> SignCertificateAsync(string accountId, string accessToken, string csrPem, CancellationToken cancellationToken)
     {

@@ -43,16 +43,14 @@ internal static class MartenSetup
         options.Schema.For<Domain.Backups.BackupRun>().Index(x => x.StartedAt);
         options.Schema.For<Domain.Notifications.NotificationSettings>();
         options.Schema.For<Domain.Certificates.ServerCertificate>();
-        options.Schema.For<UploadBatch>().Index(x => x.AccountId);
-        // Synchronization claims unsent items by account; the claim's SQL names these JSON fields.
-        // Partial indexes of the unsent items of an account: claiming a batch reads only what it claims, and a
-        // claimed row leaves the index. No index on UploadBatch itself: every claim would write one entry more
-        // per item, and the batch's lines come back from the claim; only a rare resend reads a batch by its id.
+        // An account's open batches, and its last claimed number (the next claim starts after it) from the end of one index.
+        options.Schema.For<UploadBatch>().Index([x => x.AccountId, x => x.ToSeq], index => index.Name = "ix_upload_batch_account_seq");
+        // Synchronization finds unsent items in its own queue (Sync/SyncOutbox, decision 0041), filled by triggers
+        // on these two tables: no index here for it, and no write to the documents when they are sent.
         // A million of them (decision 0035): no informational columns (type name, version, last modified: nothing
         // reads them, about 80 bytes a row), no index on the token (its products are counted by account).
         options.Schema.For<ProductInstance>()
             .Metadata(m => m.DisableInformationalFields())
-            .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null")
             .UniqueIndex(UniqueIndexType.Computed, "ux_product_udi", x => x.Udi)
             // The account's products, and those of one of its virtual accounts, from one index: no index more to write per registration.
             .Index([x => x.AccountId, x => x.VirtualAccountId], index => index.Name = "ix_product_account")
@@ -68,8 +66,7 @@ internal static class MartenSetup
             .Index(x => x.Pid, Trigrams("ix_product_pid_trgm"))
             .Index(x => x.SerialNumber, Trigrams("ix_product_serial_trgm"));
         options.Schema.For<ProductUsage>().Index(x => x.AccountId).UseOptimisticConcurrency(true);
-        options.Schema.For<UsageRecord>()
-            .Index(x => x.AccountId, index => index.Predicate = "(data ->> 'UploadBatch') is null");
+        options.Schema.For<UsageRecord>();
         options.Schema.For<Domain.Registration.RegistrationToken>()
             .UniqueIndex(UniqueIndexType.Computed, "ux_registration_token_hash", x => x.SecretHash)
             .UseOptimisticConcurrency(true)

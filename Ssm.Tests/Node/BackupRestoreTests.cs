@@ -110,6 +110,13 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var restore = await SsmAsync(Passphrase, "restore", "--from", file, "--db", b.ConnectionString);
         restore.Code.ShouldBe(0, restore.Output);
         restore.Output.ShouldContain("Restart the node");
+        await using (var restoredDatabase = new NpgsqlConnection(b.ConnectionString))
+        {
+            // The upload queue as at the backup: the product and its report once each, not queued again by the restore.
+            await restoredDatabase.OpenAsync();
+            await using var queue = new NpgsqlCommand("select count(*) * 1000 + count(distinct item_id) from ssm.sync_outbox", restoredDatabase);
+            ((long)(await queue.ExecuteScalarAsync())!).ShouldBe(2_002);
+        }
         await b.DisposeAsync();
         _nodes.Remove(b);
         var restored = await StartAsync("ssm_backup_b", portB, keepDatabase: true);

@@ -89,7 +89,8 @@ public sealed class CscStore : IDisposable
     private readonly Lock _lock = new();
     private readonly string _statePath;
     private readonly EmulatorState _state;
-    private readonly HashSet<string> _received = new(StringComparer.Ordinal);
+    /// <summary>The counted item ids, per account (the log's lines are "account/item").</summary>
+    private readonly Dictionary<string, HashSet<string>> _received = new(StringComparer.Ordinal);
     private readonly FileStream _log;
     private readonly TimeSpan _tokenLifetime;
 
@@ -107,15 +108,15 @@ public sealed class CscStore : IDisposable
         using (var reader = new StreamReader(_log, Encoding.UTF8, false, 4096, leaveOpen: true))
         {
             while (reader.ReadLine() is { } line)
-                if (line.Length > 0)
-                    _received.Add(line);
+                if (line.IndexOf('/') is > 0 and var slash)
+                    ReceivedOf(line[..slash]).Add(line[(slash + 1)..]);
         }
         _log.Seek(0, SeekOrigin.End);
         if (!File.Exists(_statePath))
             Save();
     }
 
-    public int ReceivedCount { get { lock (_lock) return _received.Count; } }
+    public int ReceivedCount { get { lock (_lock) return _received.Values.Sum(ids => ids.Count); } }
 
     public (ActivationRequest Request, bool Created) Activate(string localAccountId, string name, string contactEmail, string onPremServer, bool autoApprove)
     {
@@ -275,7 +276,7 @@ public sealed class CscStore : IDisposable
     public bool WasReceived(string accountId, string itemId)
     {
         lock (_lock)
-            return _received.Contains(ReceivedKey(accountId, itemId));
+            return _received.TryGetValue(accountId, out var ids) && ids.Contains(itemId);
     }
 
     public UploadResult CommitBatch(string accountId, string batchId, IReadOnlyList<UploadItem> items, int duplicatesInBody)
@@ -299,20 +300,35 @@ public sealed class CscStore : IDisposable
             return earlier;
 
         // Another batch may have committed some of these ids while this body was being read.
-        var fresh = items.Where(i => !_received.Contains(ReceivedKey(account.AccountId, i.Id))).ToList();
+        var received = ReceivedOf(account.AccountId);
+        var fresh = items.Where(i => !received.Contains(i.Id)).ToList();
         var result = new UploadResult(batchId, fresh.Count, duplicatesInBody + items.Count - fresh.Count);
         if (fresh.Count > 0)
         {
-            var lines = new StringBuilder();
+            // Through a small pooled buffer: a 20,000-item batch as one string and one array would be two large-object
+            // allocations per batch, and each costs a full collection over every id received so far.
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+            var used = 0;
             foreach (var item in fresh)
-                lines.Append(ReceivedKey(account.AccountId, item.Id)).Append('\n');
-            _log.Write(Encoding.UTF8.GetBytes(lines.ToString()));
+            {
+                if (used + Encoding.UTF8.GetMaxByteCount(account.AccountId.Length + item.Id.Length + 2) > buffer.Length)
+                {
+                    _log.Write(buffer, 0, used);
+                    used = 0;
+                }
+                used += Encoding.UTF8.GetBytes(account.AccountId, buffer.AsSpan(used));
+                buffer[used++] = (byte)'/';
+                used += Encoding.UTF8.GetBytes(item.Id, buffer.AsSpan(used));
+                buffer[used++] = (byte)'\n';
+            }
+            _log.Write(buffer, 0, used);
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             _log.Flush(flushToDisk: true);
         }
 
         foreach (var item in fresh)
         {
-            _received.Add(ReceivedKey(account.AccountId, item.Id));
+            received.Add(item.Id);
             if (item.Kind == "instance")
                 account.Instances++;
             else
@@ -387,7 +403,12 @@ public sealed class CscStore : IDisposable
     private CscAccount FindAccount(string accountId) =>
         _state.Accounts.FirstOrDefault(a => a.AccountId == accountId) ?? throw CscError.NotFound($"no account {accountId}");
 
-    private static string ReceivedKey(string accountId, string itemId) => accountId + "/" + itemId;
+    private HashSet<string> ReceivedOf(string accountId)
+    {
+        if (!_received.TryGetValue(accountId, out var ids))
+            _received[accountId] = ids = new HashSet<string>(StringComparer.Ordinal);
+        return ids;
+    }
 
     private void Save()
     {

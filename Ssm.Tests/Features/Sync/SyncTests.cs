@@ -9,6 +9,7 @@ using Ssm.Application.Sync;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Products;
 using Ssm.Domain.Sync;
+using Ssm.Tests.Support;
 using Ssm.Web.Security;
 
 namespace Ssm.Tests.Features.Sync;
@@ -134,23 +135,13 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         // Large enough that its body outlasts the socket buffers: CSC answers a known batch before reading it.
         await SeedAsync(account.Id, instances: 3, usage: 30_000);
         // A first run claimed a batch and sent it, and the node died before recording CSC's answer.
-        var batchId = $"b-{Guid.NewGuid():N}";
-        await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
-        {
-            session.QueueSqlCommand("update ssm.mt_doc_usagerecord set data = jsonb_set(data, '{UploadBatch}', to_jsonb(?::text)) where data ->> 'AccountId' = ?",
-                batchId, account.Id.ToString());
-            session.Store(new UploadBatch { Id = batchId, AccountId = account.Id, ClaimedAt = DateTimeOffset.UtcNow, Items = 30_000 });
-            await session.SaveChangesAsync();
-        }
+        var store = fixture.Services.GetRequiredService<IDocumentStore>();
+        var claimed = (await UploadBatches.NextAsync(store, account.Id, 30_000, DateTimeOffset.UtcNow))!;
+        claimed.Batch.Items.ShouldBe(30_000);
         var csc = fixture.Services.GetRequiredService<ICscClient>();
-        await using (var query = fixture.Query())
-        {
-            var records = await query.Query<UsageRecord>().Where(u => u.UploadBatch == batchId).ToListAsync();
-            var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, batchId,
-                records.Select(u => $$"""{"kind":"usage","id":"{{u.Id}}","tag":"{{u.Tag}}","count":{{u.Count}}}""").ToAsyncEnumerable(),
-                resend: false, CancellationToken.None);
-            sent.Accepted.ShouldBe(30_000);
-        }
+        var sent = await csc.UploadAsync(account.CscAccountId!, account.AccessToken!, claimed.Batch.Id, claimed.Text!.ToAsyncEnumerable(),
+            resend: false, CancellationToken.None);
+        sent.Accepted.ShouldBe(30_000);
 
         var run = await SyncAsync(account.Id);
         run.Result.ShouldBe(SyncResult.Succeeded, run.Error);
@@ -158,6 +149,48 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         (await fixture.CountedAsync(account.CscAccountId!, account.AccessToken!)).ShouldBe((3, 30_000));
         await using var check = fixture.Query();
         (await check.Query<UploadBatch>().Where(b => b.AcknowledgedAt == null).CountAsync()).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task An_item_whose_transaction_is_open_during_a_claim_is_neither_skipped_nor_claimed_twice()
+    {
+        var account = await ActiveAccountAsync("Late");
+        await SeedAsync(account.Id, instances: 1, usage: 10);
+        var store = fixture.Services.GetRequiredService<IDocumentStore>();
+        // A usage report still committing when the claim starts: its queue number is taken, its row not yet visible.
+        var late = new UsageRecord
+        {
+            Id = Guid.CreateVersion7(), AccountId = account.Id, InstanceId = Guid.CreateVersion7(), ReportId = "late", Tag = "regid.2017-07.com.cisco.DNA_Advantage",
+            Count = 1, From = DateTimeOffset.UtcNow.AddHours(-1), To = DateTimeOffset.UtcNow, ReceivedAt = DateTimeOffset.UtcNow,
+        };
+        await using var writer = new Npgsql.NpgsqlConnection(fixture.ConnectionString);
+        await writer.OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        await using (var insert = new Npgsql.NpgsqlCommand("insert into ssm.mt_doc_usagerecord (id, data) values ($1, $2::jsonb)", writer, transaction))
+        {
+            insert.Parameters.AddWithValue(late.Id);
+            insert.Parameters.AddWithValue(store.Options.Serializer().ToJson(late));
+            await insert.ExecuteNonQueryAsync();
+        }
+        await SeedAsync(account.Id, instances: 0, usage: 5);
+
+        var claiming = UploadBatches.NextAsync(store, account.Id, 1_000, DateTimeOffset.UtcNow);
+        await Eventually.FoundAsync<bool>(async () =>
+        {
+            await using var query = fixture.Query();
+            var waiting = await query.AdvancedSql.QueryAsync<long>("select count(*) from pg_locks where locktype = 'advisory' and not granted",
+                CancellationToken.None);
+            return waiting[0] > 0 ? true : null;
+        }, TimeSpan.FromSeconds(30), "the claim did not wait for the open writer");
+        claiming.IsCompleted.ShouldBeFalse();
+        await transaction.CommitAsync();
+
+        var first = (await claiming)!;
+        var lines = await UploadBatches.LinesOf(store, first.Batch, first.Text).ToListAsync();
+        lines.Count.ShouldBe(17);
+        lines.Count(l => l.Contains(late.Id.ToString(), StringComparison.Ordinal)).ShouldBe(1);
+        await UploadBatches.AcknowledgeAsync(store, first.Batch.Id, 17, 0, DateTimeOffset.UtcNow);
+        (await UploadBatches.NextAsync(store, account.Id, 1_000, DateTimeOffset.UtcNow)).ShouldBeNull();
     }
 
     [Fact]
