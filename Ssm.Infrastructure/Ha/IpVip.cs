@@ -25,7 +25,9 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
         if (Held)
             return;
         var output = await ProcessRunner.RunAsync("ip", ["addr", "add", Cidr(address), "dev", _interface], null, cancellationToken, throwOnError: false);
-        if (output.Length > 0 && !output.Contains("File exists"))
+        // Already there (left by this host's earlier process, or added twice): iproute2 before 6 says "File exists",
+        // later ones "Address already assigned" (bench/chaos.sh in namespaces: 28-46 s gaps until both were read).
+        if (output.Length > 0 && !output.Contains("File exists") && !output.Contains("Address already assigned"))
             throw new InvalidOperationException($"could not add VIP {address} to {_interface}: {output.Trim()}");
         Held = true;
         // Announced in the background: arping waits a second per packet, the address works already.
@@ -38,8 +40,9 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
         if (Address is null || !Held)
             return;
         var output = await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(Address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
-        // "Cannot assign requested address": it is gone already. Anything else: we may still hold it.
-        if (output.Length > 0 && !output.Contains("Cannot assign requested address"))
+        // "Cannot assign requested address" (iproute2 before 6) or "Address not found": it is gone already. Anything
+        // else: we may still hold it.
+        if (output.Length > 0 && !output.Contains("Cannot assign requested address") && !output.Contains("Address not found"))
             throw new InvalidOperationException($"could not remove VIP {Address} from {_interface}: {output.Trim()}");
         Held = false;
         logger.LogInformation("VIP {Address} removed from {Interface}", Address, _interface);
