@@ -723,7 +723,8 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
     t0 = now()
     postmaster = victim.crash()
     if postmaster is None:
-        progress(f"warning: no postmaster found for {active} to kill")
+        progress(f"no running postmaster of {active} left to kill (its database guard, which kills it when the node is gone, "
+                 f"may have been first)")
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
     node_log = read_from(cluster.nodes[standby].log, log_offset)
     detected = re.search(r"\((\d+) ms since last heard\)", node_log)
