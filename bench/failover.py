@@ -875,7 +875,15 @@ def log_findings(cluster):
     return lines
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    # Ctrl-C, or a TERM to the whole run: stop what was started (and thaw what was frozen) the same way, and say so.
+    # Set explicitly: a shell that starts us in the background without job control leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
         parser.add_argument(name, required=True)
