@@ -49,7 +49,7 @@ trap 'exit 130' INT TERM
 
 RUN_IN=()
 if [ "$NETNS" = 1 ]; then
-  # Short names (a veth's name is at most 15 characters; these are namespaces): ssmfo<pid>-sw, -p, -s, -w, -c.
+  # Namespaces ssmfo<pid>-sw (the bridge), -p, -s, -w, -c; each host's veth is eth0 inside and v<host> on the bridge.
   NS=ssmfo$$
   bench_netns_create "$NS" p=11 s=9 w=13 c=50
   NET=$BENCH_SUBNET

@@ -88,10 +88,9 @@ CONF
 # pg_start DIR PORT [extra postgres options]; with PG_NETNS set, the server runs in that network namespace (as root).
 pg_start() {
   local dir=$1 port=$2; shift 2
-  local in_ns=()
-  [ -z "${PG_NETNS:-}" ] || in_ns=(ip netns exec "$PG_NETNS" runuser -u postgres --)
-  if [ ${#in_ns[@]} -eq 0 ]; then in_ns=(pg_run); fi
-  "${in_ns[@]}" "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+  local run=(pg_run)
+  [ -z "${PG_NETNS:-}" ] || run=(ip netns exec "$PG_NETNS" runuser -u postgres --)
+  "${run[@]}" "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; die "PostgreSQL in $dir did not start"; }
 }
