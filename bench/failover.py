@@ -6,6 +6,10 @@ both nodes' own PostgreSQL `select pg_is_in_recovery()` every ~50 ms, then runs 
 and CYCLES crash failovers. It always stops the nodes it started; failover.sh stops the PostgreSQL
 servers and removes the temp folder. The admin password comes from SSM_ADMIN_PASSWORD, which the nodes
 also read. Progress goes to stderr, the report to stdout.
+
+With --netns PREFIX (failover.sh BENCH_NETNS=1) this driver runs in the client's namespace PREFIX-c; each node runs in
+its own (PREFIX-p, PREFIX-s) with the `ip` VIP provider on eth0, and a link cut sets its port v<p|s> on the bridge of
+PREFIX-sw down. The sampler still reads both servers over their Unix sockets (files, not bound to a namespace).
 """
 import argparse
 import datetime
@@ -36,10 +40,12 @@ RTO_TIMEOUT_S = 60
 SAMPLE_INTERVAL_S = 0.05
 WRITE_TIMEOUT_S = 0.5
 
-TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 2000, "witness": 6000, "both": 15000}
+TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 2000, "witness": 6000, "both": 15000,
+           "linkcut": 2000}
 TITLES = {"planned": "planned handover", "crash": "kill -9 node+pg", "pgkill": "kill -9 pg alone", "freeze": "SIGSTOP node",
-          "pgfreeze": "SIGSTOP pg", "witness": "witness down+crash", "both": "both restarted"}
+          "pgfreeze": "SIGSTOP pg", "witness": "witness down+crash", "both": "both restarted", "linkcut": "link cut"}
 FREEZE_S = 8.0           # how long a SIGSTOP lasts
+LINKCUT_S = 5.0          # how long the active's switch port stays down (netns only)
 WITNESS_DOWN_S = 3.0     # the witness is stopped this long; the active is killed half a second in
 REJOIN_TARGET_MS = 3000
 
@@ -154,10 +160,13 @@ def cmdline(pid):
 
 
 class Node:
-    def __init__(self, args, name, address):
+    def __init__(self, args, name, address, host):
         self.args = args
         self.name = name
         self.address = address
+        # With --netns: the node's namespace and its port on the bridge (see failover.sh, bench_netns_create).
+        self.netns = f"{args.netns}-{host}" if args.netns else None
+        self.port_name = f"v{host}"
         self.url = f"http://{address}:{args.http_port}"
         self.peer_url = f"https://{address}:{args.peer_port}"
         self.tls = console_tls(args.key)
@@ -173,6 +182,9 @@ class Node:
                         "--pg-port", str(a.pg_port), "--cluster-keys", a.key, "--peer-port", str(a.peer_port), "--witness", a.witness,
                         "--heartbeat-ms", str(a.heartbeat_ms), "--failover-timeout-ms", str(a.failover_timeout_ms),
                         "--https-port", str(a.https_port)]
+        if self.netns:
+            # `ip netns exec` execs the program: the pid is still the node's.
+            self.command = ["ip", "netns", "exec", self.netns, *self.command, "--vip-provider", "ip", "--vip-interface", "eth0"]
 
     def start(self):
         log = open(self.log, "ab")
@@ -461,12 +473,53 @@ class Sampler(threading.Thread):
             progress(f"sampler stopped: {error}")
 
 
+class VipWatch(threading.Thread):
+    """Hosts of their own only: which nodes' eth0 carry the VIP, read every 250 ms with `ip -n NS addr`. Two holders
+    answer ARP for the same address, and a client keeps whichever MAC it heard last: with the `ip` provider the
+    address outlives a node killed with -9, until someone removes it."""
+
+    def __init__(self, nodes, vip, phase):
+        super().__init__(daemon=True)
+        self.nodes, self.vip, self.phase = nodes, vip, phase
+        self.stopping = threading.Event()
+        self.counts = {}      # phase -> [samples, two holders, no holder]
+        self.error = None
+
+    def holds(self, node):
+        result = subprocess.run(["ip", "-n", node.netns, "-o", "-4", "addr", "show", "dev", "eth0"], stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=5)
+        return f" {self.vip}/" in result.stdout
+
+    def run(self):
+        reported = None
+        try:
+            while not self.stopping.wait(0.25):
+                holders = [node.name for node in self.nodes if self.holds(node)]
+                phase = self.phase.value
+                c = self.counts.setdefault(phase, [0, 0, 0])
+                c[0] += 1
+                if len(holders) > 1:
+                    c[1] += 1
+                    if reported != phase:
+                        reported = phase
+                        progress(f"VIP {self.vip} on both hosts' eth0 ({phase})")
+                elif not holders:
+                    c[2] += 1
+        except (OSError, subprocess.SubprocessError) as error:
+            self.error = repr(error)
+
+
 # ---------------------------------------------------------------- the cluster
 
 class Cluster:
     def __init__(self, args):
         self.args = args
-        self.nodes = {"primary": Node(args, "primary", args.primary), "secondary": Node(args, "secondary", args.secondary)}
+        self.nodes = {"primary": Node(args, "primary", args.primary, "p"), "secondary": Node(args, "secondary", args.secondary, "s")}
+
+    def link(self, node, state):
+        """Sets NODE's port on the bridge up or down: a cable pulled at the switch, the node's own eth0 untouched."""
+        subprocess.run(["ip", "netns", "exec", f"{self.args.netns}-sw", "ip", "link", "set", node.port_name, state],
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
 
     def check_alive(self):
         for node in self.nodes.values():
@@ -597,6 +650,15 @@ def mmm(values):
     return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
 
 
+def mmm_float(values):
+    return "-" if not values else f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def verdict(ok):
     return "ok" if ok else "MISSED"
 
@@ -661,7 +723,8 @@ def crash_cycle(cluster, writer, phase, i, cycles, done):
     t0 = now()
     postmaster = victim.crash()
     if postmaster is None:
-        progress(f"warning: no postmaster found for {active} to kill")
+        progress(f"no running postmaster of {active} left to kill (its database guard, which kills it when the node is gone, "
+                 f"may have been first)")
     rto, gap, kinds = wait_recovery(writer, t0, after_failure=True)
     node_log = read_from(cluster.nodes[standby].log, log_offset)
     detected = re.search(r"\((\d+) ms since last heard\)", node_log)
@@ -740,6 +803,9 @@ def fault_cycle(kind, cluster, writer, phase, i, cycles, done):
     elif kind == "both":
         victim.crash()
         cluster.nodes[standby].crash()
+    elif kind == "linkcut":
+        cluster.link(victim, "down")
+        thaw = threading.Timer(LINKCUT_S, cluster.link, (victim, "up"))
     if thaw is not None and kind != "witness":
         thaw.start()
     try:
@@ -809,11 +875,21 @@ def log_findings(cluster):
     return lines
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    # Ctrl-C, or a TERM to the whole run: stop what was started (and thaw what was frozen) the same way, and say so.
+    # Set explicitly: a shell that starts us in the background without job control leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     parser = argparse.ArgumentParser()
     for name in ("--app", "--key", "--work", "--primary", "--secondary", "--vip", "--witness"):
         parser.add_argument(name, required=True)
     parser.add_argument("--witness-data", default="")
+    parser.add_argument("--netns", default="", help="prefix of the namespaces failover.sh made (BENCH_NETNS=1)")
+    parser.add_argument("--subnet", default="", help="their private /24 (three octets)")
     parser.add_argument("--scenarios", default="planned,crash")
     for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
         parser.add_argument(name, type=int, required=True)
@@ -821,18 +897,25 @@ def main():
     password = os.environ.get("SSM_ADMIN_PASSWORD", "")
     if len(password) < 12:
         raise SystemExit("SSM_ADMIN_PASSWORD must be set (at least 12 characters)")
+    allowed = f"{args.subnet}." if args.netns else "127."
+    if args.netns and not re.fullmatch(r"(10|172|192\.168)(\.\d+)+", args.subnet):
+        raise SystemExit(f"--netns needs a private --subnet, not {args.subnet!r}")
     for address in (args.primary, args.secondary, args.vip):
-        if not address.startswith("127."):
-            raise SystemExit(f"only 127.x addresses: {address}")
+        if not address.startswith(allowed):
+            raise SystemExit(f"only {allowed}x addresses: {address}")
 
     cluster = Cluster(args)
     phase = Phase()
     writer = Writer(args.vip, args.https_port, password, phase)
     sampler = Sampler(list(cluster.nodes.values()), phase)
+    vip_watch = VipWatch(list(cluster.nodes.values()), args.vip, phase) if args.netns else None
     kinds = [k.strip() for k in args.scenarios.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in TARGETS]
     if unknown:
         raise SystemExit(f"unknown scenarios {unknown}; known: {', '.join(TARGETS)}")
+    if "linkcut" in kinds and not args.netns:
+        raise SystemExit("linkcut needs hosts of their own: BENCH_NETNS=1 (root)")
+    loads = []   # the 1-minute load average when each fault starts
     results = {k: [] for k in kinds}
     error = None
     try:
@@ -851,6 +934,8 @@ def main():
         progress(f"{result.stdout.strip()} ({ms:.0f} ms)")
         cluster.wait_steady()
         sampler.start()
+        if vip_watch:
+            vip_watch.start()
         writer.start()
         time.sleep(2 * SETTLE_S)
         if not writer.snapshot()[0]:
@@ -874,6 +959,7 @@ def main():
             phase.value = "between"
             cluster.wait_steady()
             time.sleep(SETTLE_S)
+            loads.append(load_average())
             if scenario in runners:
                 runners[scenario](cluster, writer, phase, i, args.cycles, results[scenario])
             else:
@@ -888,6 +974,8 @@ def main():
     finally:
         writer.stopping.set()
         sampler.stopping.set()
+        if vip_watch:
+            vip_watch.stopping.set()
         if writer.is_alive():
             writer.join(timeout=5)
         if sampler.is_alive():
@@ -920,6 +1008,10 @@ def main():
         report.append(f"cluster: primary {args.primary}, secondary {args.secondary}, VIP {args.vip}:{args.http_port}, "
                       f"heartbeat {args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms, "
                       f"{args.cycles} cycles per scenario")
+        report.append(f"network: network namespaces {args.netns}-{{p,s,w,c}} on a bridge ({args.subnet}.0/24), VIP by the ip provider "
+                      f"(gratuitous ARP), client and sampler in {args.netns}-c; link cut = the active's bridge port down {LINKCUT_S:g} s"
+                      if args.netns else "network: loopback addresses, VIP by the loopback provider (nftables redirect); no link cut")
+        report.append(f"load average (1 min) when each fault started, min/med/max: {mmm_float(loads)}; at the end: {load_average():.2f}")
         header = (f"{'scenario (cycles)':<26} {'gap ms min/med/max':<20} {'RTO ms min/med/max':<20} {'target':<15} {'rejoin ms min/med/max':<22} {'target':<17} "
                   f"{'promote ms min/med/max':<23} {'RTO/promote':>11} {'acked':>7} {'lost':>8} {'2 writable':>11} {'2 acking':>9}")
         report.append(header)
@@ -943,8 +1035,8 @@ def main():
                           f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
                           f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
                           f"{samples[2]:>11} {str(samples[3]) + ' ' + (verdict(samples[3] == 0) if sampler.completed else 'INCOMPLETE'):>9}")
-        report.append("targets: planned handover RTO median <= 500 ms, crash RTO median <= 1500 ms, "
-                      "every rejoin <= 3000 ms, lost = 0, two-writer samples = 0")
+        report.append("targets: RTO median <= " + ", ".join(f"{k} {TARGETS[k]} ms" for k in kinds)
+                      + "; every rejoin <= 3000 ms, lost = 0, two-acknowledging samples = 0")
         report.append("RTO: planned = from the moment the node is asked to stop (POST /admin/ha/cluster-stop, what `ssm ha_cluster_stop` sends) to the "
                       "first write acknowledged after the old active let go; crash = from the kill -9 to the first write "
                       "acknowledged through the VIP.")
@@ -983,6 +1075,9 @@ def main():
             + (f"; {sampler.unconfirmed} samples read both as able to acknowledge one after the other, not confirmed by a second read"
                if sampler.unconfirmed else "")
             + ("" if sampler.completed else "; THE SAMPLER STOPPED EARLY: the two-writer counts cover only part of the run"))
+        if vip_watch:
+            report.append("VIP on eth0 of the node hosts, every 250 ms (samples / on both hosts / on neither): " + ", ".join(
+                f"{p} {c[0]}/{c[1]}/{c[2]}" for p, c in vip_watch.counts.items()) + (f"; watch error: {vip_watch.error}" if vip_watch.error else ""))
         report.append("client backends seen waiting on the writable server (wait event: samples): " + ("; ".join(
             f"{p} " + ", ".join(f"{e} {n}" for e, n in sorted(w.items(), key=lambda kv: -kv[1])[:6])
             for p, w in sampler.waits.items() if w) or "none"))

@@ -94,10 +94,12 @@ fsync = on
 CONF
 }
 
-# pg_start DIR PORT [extra postgres options]
+# pg_start DIR PORT [extra postgres options]; with PG_NETNS set, the server runs in that network namespace (as root).
 pg_start() {
   local dir=$1 port=$2; shift 2
-  pg_run "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+  local run=(pg_run)
+  [ -z "${PG_NETNS:-}" ] || run=(ip netns exec "$PG_NETNS" runuser -u postgres --)
+  "${run[@]}" "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; die "PostgreSQL in $dir did not start"; }
 }
@@ -226,7 +228,9 @@ bench_cleanup() {
     stop_own_pids "$WORK/pids" "$APP/"
     stop_node_postgres "$WORK/primary/pg" "$WORK/secondary/pg"
     # The loopback VIP's kernel redirect outlives the nodes by design (decision 0021): the cluster's end removes it.
-    if [ -n "${VIP:-}" ] && [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then nft delete table ip "ssm_vip_${VIP//./_}" 2>/dev/null || true; fi
+    if [ ${#BENCH_NETNS_NAMES[@]} -eq 0 ] && [ -n "${VIP:-}" ] && [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then
+      nft delete table ip "ssm_vip_${VIP//./_}" 2>/dev/null || true
+    fi
     for dir in "${BENCH_PG_DIRS[@]}"; do
       log "Stopping PostgreSQL in $dir"
       pg_stop "$dir"
@@ -241,7 +245,59 @@ bench_cleanup() {
     fi
     rm -rf "$WORK"
   fi
+  bench_netns_delete
   exit "$rc"
+}
+
+# ---- Hosts of their own for a benchmark (network namespaces; root only). Like Ssm.Tests/Support/NetworkLab: a bridge in a
+# namespace of its own, one namespace per host joined to it by a veth pair (eth0 inside, v<host> on the bridge), on a private
+# /24 that exists only inside these namespaces: nothing is added to the machine's own namespace, nothing there is a target.
+
+# The namespaces this benchmark created, deleted by name at its end (bench_cleanup), after what ran in them was stopped.
+BENCH_NETNS_NAMES=()
+
+# bench_netns_create PREFIX HOST=NUMBER...: namespaces PREFIX-sw (the bridge br0) and PREFIX-HOST with eth0 at
+# $BENCH_SUBNET.NUMBER/24 (BENCH_SUBNET: a 10.231.X prefix unused by this machine's own addresses, picked here unless set).
+bench_netns_create() {
+  local prefix=$1 host number ns sw; shift
+  if [ -z "${BENCH_SUBNET:-}" ]; then
+    for _ in $(seq 1 50); do
+      BENCH_SUBNET=10.231.$((RANDOM % 250 + 1))
+      ip -4 -o addr show | grep -qF " $BENCH_SUBNET." || break
+    done
+  fi
+  case "$BENCH_SUBNET." in 10.*|172.*|192.168.*) ;; *) die "BENCH_SUBNET must be a private prefix, not $BENCH_SUBNET" ;; esac
+  ! ip -4 -o addr show | grep -qF " $BENCH_SUBNET." || die "$BENCH_SUBNET.0/24 is in use on this machine: set BENCH_SUBNET to another prefix"
+  sw=$prefix-sw
+  bench_netns_add "$sw"
+  ip netns exec "$sw" ip link add br0 type bridge
+  ip netns exec "$sw" ip link set br0 up
+  for host in "$@"; do
+    number=${host#*=}; host=${host%%=*}; ns=$prefix-$host
+    bench_netns_add "$ns"
+    ip netns exec "$sw" ip link add "v$host" type veth peer name eth0 netns "$ns"
+    ip netns exec "$sw" ip link set "v$host" master br0 up
+    ip netns exec "$ns" ip addr add "$BENCH_SUBNET.$number/24" dev eth0
+    ip netns exec "$ns" ip link set eth0 up
+  done
+}
+
+bench_netns_add() {
+  ip netns add "$1" || die "could not create the network namespace $1"
+  BENCH_NETNS_NAMES+=("$1")
+  ip netns exec "$1" ip link set lo up
+}
+
+# Deletes the namespaces of BENCH_NETNS_NAMES (their veths and the bridge go with them). A process still running in one
+# would keep it alive unnamed: bench_cleanup stops them first, and anything left is listed here by pid.
+bench_netns_delete() {
+  local ns pids
+  for ns in "${BENCH_NETNS_NAMES[@]}"; do
+    pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    [ -z "$pids" ] || log "still running in $ns: pids $pids (not stopped: not started by this benchmark's pid files)"
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  BENCH_NETNS_NAMES=()
 }
 
 # bench_postgres DIR [SERVER OPTIONS...]: a throwaway PostgreSQL in DIR on a free loopback port, with a database ssm;
@@ -272,7 +328,7 @@ bench_cluster_ports() {
 
 # bench_cluster_keys: the cluster CA in $WORK/cluster-keys ($KEY) and the benchmark's own certificate for the console API
 # (mutual TLS), as the console verbs make one for each call; then the witness PostgreSQL on $WITNESS:$WITNESS_PORT,
-# which admits nodes by certificate; sets WITNESS_DB.
+# which admits nodes by certificate (in the network namespace BENCH_WITNESS_NETNS when set); sets WITNESS_DB.
 bench_cluster_keys() {
   KEY=$WORK/cluster-keys
   "$SSM" ha_generate_keys --out "$KEY" >/dev/null
@@ -280,7 +336,7 @@ bench_cluster_keys() {
   log "Starting the witness PostgreSQL on $WITNESS:$WITNESS_PORT (TLS, nodes admitted by cluster certificate)"
   WITNESS_DB=$("$SSM" ha_witness_init --data "$WORK/witness" --keys "$KEY" --address "$WITNESS" --port "$WITNESS_PORT")
   BENCH_PG_DIRS+=("$WORK/witness")
-  pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
+  PG_NETNS=${BENCH_WITNESS_NETNS:-} pg_start "$WORK/witness" "$WITNESS_PORT" "-c listen_addresses=$WITNESS"
 }
 
 # bench_admin_password: a random first-admin password of 12 characters or more ($ADMIN_PASSWORD).
