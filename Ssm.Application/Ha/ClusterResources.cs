@@ -77,6 +77,11 @@ public interface IVip
     bool Held { get; }
     Task AcquireAsync(string address, CancellationToken cancellationToken);
     Task ReleaseAsync();
+    /// <summary>
+    /// A node that is not active and does not hold the address removes it where an earlier process of its own may
+    /// have left it (a kill -9 releases nothing). Only the `ip` provider has such a place: its host's interface.
+    /// </summary>
+    Task DropLeftoverAsync(string address) => Task.CompletedTask;
 }
 
 /// <summary>The witness's lease; SyncStandby is the standby the holder has confirmed synchronous (the only one that may take over).</summary>

@@ -795,6 +795,12 @@ public sealed class ClusterSupervisor(
             }
             if (Role != NodeRole.Active && vip.Held)
                 await vip.ReleaseAsync();
+            else if (Role != NodeRole.Active && !_leftoverVipDropped && _state.Vip is { } leftover)
+            {
+                // Once per process: an address this host still carries from a killed process would answer ARP beside the active.
+                _leftoverVipDropped = true;
+                await vip.DropLeftoverAsync(leftover);
+            }
             if (hello is not null && ClusterRules.OnPeerEpoch(Facts(), hello) is { } fence)
             {
                 await FenceLockedAsync(fence.Reason, cancellationToken);
@@ -876,6 +882,8 @@ public sealed class ClusterSupervisor(
             return false;
         }
     }
+
+    private bool _leftoverVipDropped;
 
     /// <summary>Where the peer's PostgreSQL listens, when a witness could judge a takeover on evidence found there.</summary>
     private DatabaseEndpoint? PeerDatabase =>

@@ -48,6 +48,15 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
         logger.LogInformation("VIP {Address} removed from {Interface}", Address, _interface);
     }
 
+    public async Task DropLeftoverAsync(string address)
+    {
+        if (Held)
+            return;
+        var output = await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
+        if (output.Length == 0)
+            logger.LogWarning("VIP {Address} was still on {Interface} from an earlier process of this node: removed", address, _interface);
+    }
+
     private async Task AnnounceAsync(string address, CancellationToken cancellationToken)
     {
         if (address.Contains(':'))
