@@ -106,6 +106,9 @@ def main():
     for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--csc-port", "--count", "--concurrency", "--report-requests",
                  "--reports-per-request", "--instances", "--rate-limit", "--heartbeat-ms", "--failover-timeout-ms"):
         parser.add_argument(name, type=int, required=True)
+    # failover.py's Cluster runs on loopback here: no namespaces (its BENCH_NETNS mode is the failover benchmark's).
+    parser.add_argument("--netns", default="")
+    parser.add_argument("--subnet", default="")
     args = parser.parse_args()
     admin_password = os.environ.get("SSM_ADMIN_PASSWORD", "")
     operator_password = os.environ.get("CSC_OPERATOR_PASSWORD", "")
