@@ -18,9 +18,7 @@ pg_bin() {
 ensure_postgres() {
   if ! pg_bin >/dev/null; then
     log "PostgreSQL not found: installing it with apt-get"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null \
-      || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null; } \
-      || die "could not install PostgreSQL; install the 'postgresql' package and retry"
+    apt_install postgresql || die "could not install PostgreSQL; install the 'postgresql' package and retry"
   fi
   PG_BIN=$(pg_bin)
   export PG_BIN
@@ -29,27 +27,21 @@ ensure_postgres() {
 ensure_chromium() {
   command -v chromium >/dev/null && return 0
   log "Chromium not found: installing Debian's chromium for the browser tests"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
-    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
-    || die "could not install Chromium; install the 'chromium' package and retry"
+  apt_install chromium || die "could not install Chromium; install the 'chromium' package and retry"
 }
 
 # ensure_package COMMAND PACKAGE: install a Debian package when its command is missing.
 ensure_package() {
   command -v "$1" >/dev/null && return 0
   log "$1 not found: installing Debian's $2"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null \
-    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null; } \
-    || die "could not install $2"
+  apt_install "$2" || die "could not install $2"
 }
 
 # ensure_python_module PYTHON MODULE PACKAGE: install a Debian package when PYTHON cannot import MODULE.
 ensure_python_module() {
   [ -x "$1" ] && "$1" -c "import $2" 2>/dev/null && return 0
   log "$1 cannot import $2: installing Debian's $3"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$3" >/dev/null \
-    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$3" >/dev/null; } \
-    || die "could not install $3"
+  apt_install "$3" || die "could not install $3"
 }
 
 ensure_dotnet() {

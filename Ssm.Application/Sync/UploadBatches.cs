@@ -42,9 +42,7 @@ public static class UploadBatches
         // statement: the range is read with a snapshot taken after the lock. Claims of one account follow each other.
         await session.BeginTransactionAsync(CancellationToken.None);
         await session.AdvancedSql.QueryAsync<string>($"select pg_advisory_xact_lock({SyncOutbox.Lock})::text", CancellationToken.None);
-        var from = (await session.AdvancedSql.QueryAsync<long>(
-            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
-            CancellationToken.None, accountId.ToString()))[0];
+        var from = await LastClaimedAsync(session, accountId);
         var range = (await session.AdvancedSql.QueryAsync<string>($"""
             select json_build_array(coalesce(max(seq), 0), count(*))::text
             from (select seq from {SyncOutbox.Table} where account_id = ?::uuid and seq > ? order by seq limit {size}) r
@@ -65,13 +63,17 @@ public static class UploadBatches
         return new Claimed(batch, text);
     }
 
+    /// <summary>The queue number up to which the account's items are in batches already (0: none yet).</summary>
+    private static async Task<long> LastClaimedAsync(IQuerySession query, Guid accountId) =>
+        (await query.AdvancedSql.QueryAsync<long>(
+            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
+            CancellationToken.None, accountId.ToString()))[0];
+
     /// <summary>How many items of the account wait: in batches not acknowledged, and in the queue after the last batch.</summary>
     public static async Task<long> PendingAsync(IQuerySession query, Guid accountId)
     {
         var open = await query.Query<UploadBatch>().Where(b => b.AccountId == accountId && b.AcknowledgedAt == null).ToListAsync();
-        var from = (await query.AdvancedSql.QueryAsync<long>(
-            "select coalesce(max(CAST(data ->> 'ToSeq' as bigint)), 0) from ssm.mt_doc_uploadbatch where CAST(data ->> 'AccountId' as uuid) = ?::uuid",
-            CancellationToken.None, accountId.ToString()))[0];
+        var from = await LastClaimedAsync(query, accountId);
         var queued = (await query.AdvancedSql.QueryAsync<long>($"select count(*) from {SyncOutbox.Table} where account_id = ?::uuid and seq > ?",
             CancellationToken.None, accountId.ToString(), from))[0];
         return open.Sum(b => (long)b.Items) + queued;
@@ -103,12 +105,7 @@ public static class UploadBatches
     /// <summary>The batch's items one NDJSON line each (offline request files hold them as JSON values).</summary>
     public static async IAsyncEnumerable<string> LinesOf(IDocumentStore documents, UploadBatch batch, IReadOnlyList<string>? text = null)
     {
-        foreach (var piece in text ?? [])
-            foreach (var line in piece.Split('\n'))
-                yield return line;
-        if (text is not null)
-            yield break;
-        await foreach (var piece in TextOf(documents, batch))
+        await foreach (var piece in text?.ToAsyncEnumerable() ?? TextOf(documents, batch))
             foreach (var line in piece.Split('\n'))
                 yield return line;
     }

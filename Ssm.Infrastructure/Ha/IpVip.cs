@@ -39,10 +39,8 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
     {
         if (Address is null || !Held)
             return;
-        var output = await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(Address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
-        // "Cannot assign requested address" (iproute2 before 6) or "Address not found": it is gone already. Anything
-        // else: we may still hold it.
-        if (output.Length > 0 && !output.Contains("Cannot assign requested address") && !output.Contains("Address not found"))
+        var output = await DeleteAsync(Address);
+        if (output.Length > 0 && !WasNotThere(output))
             throw new InvalidOperationException($"could not remove VIP {Address} from {_interface}: {output.Trim()}");
         Held = false;
         logger.LogInformation("VIP {Address} removed from {Interface}", Address, _interface);
@@ -52,10 +50,17 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
     {
         if (Held)
             return;
-        var output = await ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
-        if (output.Length == 0)
+        if (await DeleteAsync(address) is "")
             logger.LogWarning("VIP {Address} was still on {Interface} from an earlier process of this node: removed", address, _interface);
     }
+
+    /// <summary>`ip addr del`: its output, empty when it removed the address.</summary>
+    private Task<string> DeleteAsync(string address) =>
+        ProcessRunner.RunAsync("ip", ["addr", "del", Cidr(address), "dev", _interface], null, CancellationToken.None, throwOnError: false);
+
+    /// <summary>"Cannot assign requested address" (iproute2 before 6) or "Address not found": it was gone already.</summary>
+    private static bool WasNotThere(string output) =>
+        output.Contains("Cannot assign requested address") || output.Contains("Address not found");
 
     private async Task AnnounceAsync(string address, CancellationToken cancellationToken)
     {

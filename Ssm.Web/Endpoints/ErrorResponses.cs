@@ -10,6 +10,7 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
     {
+        var lostDatabase = LostDatabase(exception);
         var (status, title) = exception switch
         {
             ValidationException => (StatusCodes.Status400BadRequest, "The request is invalid"),
@@ -22,7 +23,7 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
             Application.Sync.CscUnreachableException => (StatusCodes.Status503ServiceUnavailable, "Cisco Software Central is unreachable"),
             Application.Sync.CscTokenExpiredException => (StatusCodes.Status409Conflict, "The CSC access token has expired"),
             Application.Sync.CscRefusedException => (StatusCodes.Status422UnprocessableEntity, "Refused by Cisco Software Central"),
-            _ when LostDatabase(exception) => (StatusCodes.Status503ServiceUnavailable, "The database is unavailable"),
+            _ when lostDatabase => (StatusCodes.Status503ServiceUnavailable, "The database is unavailable"),
             _ => (0, ""),
         };
         if (status == 0)
@@ -30,7 +31,7 @@ public sealed class ErrorResponses(IProblemDetailsService problems) : IException
 
         http.Response.StatusCode = status;
         var details = new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title, Detail = exception.Message };
-        if (status == StatusCodes.Status503ServiceUnavailable && LostDatabase(exception))
+        if (lostDatabase && status == StatusCodes.Status503ServiceUnavailable)
         {
             // The driver's words name hosts and sockets: the caller gets what it can act on.
             details.Detail = DatabaseLostText;
