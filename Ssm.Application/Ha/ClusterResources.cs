@@ -78,6 +78,13 @@ public interface IVip
     Task AcquireAsync(string address, CancellationToken cancellationToken);
     Task ReleaseAsync();
     /// <summary>
+    /// True when the next holder can take the address while this node still holds it: its gratuitous ARP (`ip`) or its
+    /// redirect (nftables) moves the clients. A planned handover then keeps the address until the standby has it, so
+    /// clients meet this node's quick "not active" answer instead of an address nobody holds. A relay cannot: the next
+    /// holder binds the same address and ports, so this node lets go first.
+    /// </summary>
+    bool CanBeTakenWhileHeld => false;
+    /// <summary>
     /// A node that is not active and does not hold the address removes it where an earlier process of its own may
     /// have left it (a kill -9 releases nothing). Only the `ip` provider has such a place: its host's interface.
     /// </summary>

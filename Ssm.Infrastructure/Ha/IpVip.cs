@@ -16,6 +16,7 @@ public sealed class IpVip(IOptions<HaOptions> options, ILogger<IpVip> logger) : 
     public string Provider => "ip";
     public string? Address { get; private set; }
     public bool Held { get; private set; }
+    public bool CanBeTakenWhileHeld => true;
 
     private static string Cidr(string address) => address.Contains(':') ? $"{address}/128" : $"{address}/32";
 

@@ -23,6 +23,7 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
     public string Provider => "loopback";
     public string? Address { get; private set; }
     public bool Held { get; private set; }
+    public bool CanBeTakenWhileHeld => _redirect is not null;
 
     /// <summary>The HTTP port, the HTTPS port and the product port, those the node has: each carried to the same port of the node.</summary>
     public static int[] PortsOf(NodeOptions node) =>
@@ -108,7 +109,7 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
             else if (await _redirect.ReleaseAsync())
                 logger.LogInformation("VIP {Address} released: its redirect to {Target} removed", Address, _own);
             else
-                logger.LogWarning("VIP {Address} had moved to another node while this one could not act (frozen?): its redirect left as it is", Address);
+                logger.LogInformation("VIP {Address} already redirected to another node (its takeover replaced this node's redirect): left as it is", Address);
             Held = false;
         }
         finally
