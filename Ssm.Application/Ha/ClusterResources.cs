@@ -138,6 +138,13 @@ public interface IPeerLink
     /// database server, so no writer, runs there (decision 0042). Silence (a cut, a frozen host) is no evidence.
     /// </summary>
     Task<bool> DatabaseRefusesAsync(DatabaseEndpoint database, CancellationToken cancellationToken);
+    /// <summary>
+    /// Opens a connection to the peer in the background, so that the first call of a new process (a rejoin after a
+    /// crash) does not wait for its TLS handshake and the code behind it.
+    /// </summary>
+    void WarmUp(Uri peer)
+    {
+    }
 }
 
 /// <summary>

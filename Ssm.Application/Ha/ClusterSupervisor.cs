@@ -101,9 +101,11 @@ public sealed class ClusterSupervisor(
 
     private async Task StartOnceAsync(CancellationToken cancellationToken)
     {
+        _state = store.Load();
+        if (_state.Deployed && _state.Intent == NodeIntent.Member && PeerUrl is { } peerUrl)
+            peer.WarmUp(peerUrl);
         _ = WatchdogAsync();
         _ = LeaseLoopAsync();
-        _state = store.Load();
         witness.Configure(_state.Deployed && _state.UsesWitness ? _ha.Witness : null);
         if (_state.Deployed && _state.UsesWitness && string.IsNullOrWhiteSpace(_ha.Witness))
             logger.LogError("This cluster was deployed with a witness, but this node has none configured (--witness): it cannot take over after a crash");

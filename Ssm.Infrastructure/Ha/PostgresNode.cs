@@ -253,6 +253,9 @@ public sealed class PostgresNode : IDatabaseNode, IAsyncDisposable
             # Segments of 1 MB (initdb --wal-segsize=1) keep that copy small too.
             wal_keep_size = 0
             min_wal_size = 2MB
+            # Old segments are removed, not renamed into future ones: pg_rewind copied those too, 10-62 files of
+            # stale WAL per rejoin after a crash (3-4 files now). A new segment is written once more (1 MB).
+            wal_recycle = off
             max_slot_wal_keep_size = 2GB
             hot_standby = on
             hot_standby_feedback = on
