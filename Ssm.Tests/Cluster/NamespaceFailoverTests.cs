@@ -46,50 +46,13 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
             output.WriteLine($"skipped: {reason}");
             Assert.Skip(reason);
         }
-        Directory.CreateDirectory(_root);
-        ClusterCredentials.Generate(Keys, rotate: false);
-        var credentials = ClusterCredentials.Load(Keys);
-        Directory.CreateDirectory(ConsoleTls);
-        using (var console = credentials.IssueConsole())
-            ClusterCredentials.WriteCertificate(console, Path.Combine(ConsoleTls, "tls.crt"), Path.Combine(ConsoleTls, "tls.key"));
-        File.Copy(credentials.AuthoritiesPath, Path.Combine(ConsoleTls, "ca.crt"));
-        _lab = await NetworkLab.CreateAsync(Hosts);
-
-        var witness = await StartWitnessAsync();
-        StartNode("a", "primary", witness);
-        StartNode("b", "secondary", witness);
-        await WaitUpAsync("a");
-        await WaitUpAsync("b");
-        var deploy = await _lab.CurlAsync("a", "POST", $"{PeerUrl("a")}/admin/ha/deploy",
-            JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls, timeoutSeconds: 180);
-        deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
-        await WaitStatusAsync("a", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Vip.Holder == "primary");
-        await WaitStatusAsync("b", s => s.Replication.Mode == ReplicationMode.Sync);
-
-        // The client on its own host writes through the VIP and notes each acknowledged write.
-        var acknowledged = Path.Combine(_root, "acknowledged.txt");
-        var stopWriter = Path.Combine(_root, "stop");
-        var writerScript = Path.Combine(_root, "writer.py");
-        await File.WriteAllTextAsync(writerScript, WriterScript);
-        // The writer trusts exactly the two nodes' self-signed certificates, read from their HTTPS ports.
-        var pins = string.Join(",", [await FingerprintAsync("a"), await FingerprintAsync("b")]);
-        var writerLog = new StringBuilder();
-        _processes["writer"] = _lab.Start("c", new Dictionary<string, string>(), writerLog,
-            "python3", writerScript, Vip, HttpsPort.ToString(), NodeProcess.AdminPassword, acknowledged, stopWriter, pins);
-
+        await DeployAsync();
+        var (acknowledged, _, stopWriter, writerLog) = await StartWriterAsync(timeoutSeconds: 0.5);
         using var sampling = new CancellationTokenSource();
         var sampler = SampleWritersAsync(sampling.Token);
-        try
-        {
-            await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), $"the client never wrote through the VIP (pins {pins})");
-        }
-        catch (TimeoutException ex)
-        {
-            throw new TimeoutException($"{ex.Message}\n--- writer ---\n{writerLog}{Log("primary")}", ex);
-        }
 
         // Cut the active off: its link goes down, nothing refuses anything.
-        await _lab.ExecAsync("a", "ip", "link", "set", "eth0", "down");
+        await _lab!.ExecAsync("a", "ip", "link", "set", "eth0", "down");
         // Counted from when the link is down: nothing the old active answers can arrive after that.
         var cut = DateTimeOffset.UtcNow;
         var promoted = await WaitStatusAsync("b", s => s.Self.Role == NodeRole.Active && s.Vip.Holder == "secondary" && s.LastFailover is not null, TimeSpan.FromSeconds(20));
@@ -122,6 +85,95 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         var stored = await AccountNamesAsync("secondary");
         acked.Except(stored).ShouldBeEmpty("acknowledged writes were lost");
         output.WriteLine($"acknowledged {acked.Count}, all present on the new active");
+    }
+
+    [Fact]
+    public async Task A_planned_handover_gives_every_client_its_true_answer()
+    {
+        if (await NetworkLab.WhyNotAsync() is { } reason)
+        {
+            output.WriteLine($"skipped: {reason}");
+            Assert.Skip(reason);
+        }
+        await DeployAsync();
+        // A generous timeout: a write the client gives up on is one whose answer never came, not a slow one.
+        var (acknowledged, failed, stopWriter, writerLog) = await StartWriterAsync(timeoutSeconds: 3);
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleWritersAsync(sampling.Token);
+
+        // There and back: each node hands over once while the client writes through the VIP.
+        foreach (var (from, to) in new[] { ("a", "b"), ("b", "a") })
+        {
+            var before = Lines(acknowledged).Count;
+            var stop = await _lab!.CurlAsync(from, "POST", $"{PeerUrl(from)}/admin/ha/cluster-stop", "", ConsoleTls, timeoutSeconds: 60);
+            stop.Status.ShouldBe(200, stop.Body + Log("primary") + Log("secondary"));
+            await WaitForAsync(() => Lines(acknowledged).Count >= before + 20, TimeSpan.FromSeconds(20),
+                $"no writes through the VIP after the handover to {to}\n--- writer ---\n{writerLog}");
+            var start = await _lab.CurlAsync(from, "POST", $"{PeerUrl(from)}/admin/ha/cluster-start", "", ConsoleTls, timeoutSeconds: 120);
+            start.Status.ShouldBe(200, start.Body + Log("primary") + Log("secondary"));
+            await WaitStatusAsync(to, s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Peer!.Role == NodeRole.Standby);
+        }
+
+        await File.WriteAllTextAsync(stopWriter, "");
+        await _processes["writer"].WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await sampling.CancelAsync();
+        var (_, twoWriters) = await sampler;
+        twoWriters.ShouldBe(0);
+        var stored = await AccountNamesAsync("primary");
+        Lines(acknowledged).Select(l => l.Name).Except(stored).ShouldBeEmpty("acknowledged writes were lost");
+        // The attacker's view: a write the client was told failed, or never heard back about, must not have happened.
+        var unanswered = Lines(failed);
+        output.WriteLine($"acknowledged {Lines(acknowledged).Count}; failed or unanswered {unanswered.Count} (refused by a node handing over)");
+        unanswered.Select(l => l.Name).Intersect(stored).ShouldBeEmpty($"writes committed although their client got no true answer\n--- writer ---\n{writerLog}");
+    }
+
+    /// <summary>Two nodes and a witness on hosts of their own, deployed: primary active and synchronous, holding the VIP.</summary>
+    private async Task DeployAsync()
+    {
+        Directory.CreateDirectory(_root);
+        ClusterCredentials.Generate(Keys, rotate: false);
+        var credentials = ClusterCredentials.Load(Keys);
+        Directory.CreateDirectory(ConsoleTls);
+        using (var console = credentials.IssueConsole())
+            ClusterCredentials.WriteCertificate(console, Path.Combine(ConsoleTls, "tls.crt"), Path.Combine(ConsoleTls, "tls.key"));
+        File.Copy(credentials.AuthoritiesPath, Path.Combine(ConsoleTls, "ca.crt"));
+        _lab = await NetworkLab.CreateAsync(Hosts);
+
+        var witness = await StartWitnessAsync();
+        StartNode("a", "primary", witness);
+        StartNode("b", "secondary", witness);
+        await WaitUpAsync("a");
+        await WaitUpAsync("b");
+        var deploy = await _lab.CurlAsync("a", "POST", $"{PeerUrl("a")}/admin/ha/deploy",
+            JsonSerializer.Serialize(new DeployCluster($"{PeerUrl("b")}/", Vip), TestCluster.Json), ConsoleTls, timeoutSeconds: 180);
+        deploy.Status.ShouldBe(200, deploy.Body + Log("primary"));
+        await WaitStatusAsync("a", s => s.Replication.Mode == ReplicationMode.Sync && s.Heartbeat.Connected && s.Vip.Holder == "primary");
+        await WaitStatusAsync("b", s => s.Replication.Mode == ReplicationMode.Sync);
+    }
+
+    /// <summary>The client on its own host, writing through the VIP; returns once it has 20 acknowledged writes.</summary>
+    private async Task<(string Acknowledged, string Failed, string Stop, StringBuilder Log)> StartWriterAsync(double timeoutSeconds)
+    {
+        var acknowledged = Path.Combine(_root, "acknowledged.txt");
+        var failed = Path.Combine(_root, "failed.txt");
+        var stopWriter = Path.Combine(_root, "stop");
+        var writerScript = Path.Combine(_root, "writer.py");
+        await File.WriteAllTextAsync(writerScript, WriterScript);
+        // The writer trusts exactly the two nodes' self-signed certificates, read from their HTTPS ports.
+        var pins = string.Join(",", [await FingerprintAsync("a"), await FingerprintAsync("b")]);
+        var writerLog = new StringBuilder();
+        _processes["writer"] = _lab!.Start("c", new Dictionary<string, string>(), writerLog,
+            "python3", writerScript, Vip, HttpsPort.ToString(), NodeProcess.AdminPassword, acknowledged, stopWriter, pins,
+            timeoutSeconds.ToString(CultureInfo.InvariantCulture), failed);
+        try
+        {
+            await WaitForAsync(() => Lines(acknowledged).Count >= 20, TimeSpan.FromSeconds(20), $"the client never wrote through the VIP (pins {pins})");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\n--- writer ---\n{writerLog}{Log("primary")}", ex);
+        }
+        return (acknowledged, failed, stopWriter, writerLog);
     }
 
     private async Task<string> StartWitnessAsync()
@@ -268,6 +320,9 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
         import hashlib, http.client, json, os, ssl, sys, time
         vip, port, password, out, stop, pins = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6].split(",")
         timeout = float(sys.argv[7]) if len(sys.argv) > 7 else 0.5
+        # Where to note each write that was sent and got an error or no answer (with its time), if given.
+        failed = open(sys.argv[8], "a", buffering=1) if len(sys.argv) > 8 else None
+        sent = None
         tls = ssl.create_default_context()
         tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # pinned below instead: the nodes' own self-signed certificates
         conn, cookie, n, last_error = None, None, 0, None
@@ -286,15 +341,25 @@ public sealed class NamespaceFailoverTests(ITestOutputHelper output) : IAsyncLif
                         raise Exception("login %d" % r.status)
                     cookie = r.getheader("Set-Cookie").split(";")[0]
                 n += 1
-                name = "N%06d" % n
+                name = sent = "N%06d" % n
                 conn.request("POST", "/api/accounts", json.dumps({"name": name, "description": "", "contactEmail": "ops@example.com"}),
                              {"Content-Type": "application/json", "Cookie": cookie, "X-Requested-With": "writer"})
                 r = conn.getresponse(); r.read()
+                sent = None
                 if r.status == 201:
                     log.write("%s %.6f\n" % (name, time.time()))
-                elif r.status == 401:
-                    cookie = None
+                else:
+                    if failed:
+                        failed.write("%s %.6f\n" % (name, time.time()))
+                    if r.status == 401:
+                        cookie = None
+                    # A node that does not take writes closes the connection: the next request goes through the VIP afresh.
+                    if r.getheader("Connection", "").lower() == "close":
+                        raise Exception("answered %d and closed" % r.status)
             except Exception as error:
+                if sent is not None and failed:
+                    failed.write("%s %.6f\n" % (sent, time.time()))
+                sent = None
                 if repr(error) != last_error:
                     last_error = repr(error)
                     print(last_error, flush=True)

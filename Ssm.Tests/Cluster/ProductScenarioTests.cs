@@ -163,6 +163,8 @@ public sealed class ProductScenarioTests : IAsyncLifetime
             var response = await stopped.PostAsync(_cluster.ProductUrlOf(_cluster.PrimaryAddress, SmartTransportEndpoints.Path.TrimStart('/')),
                 new StringContent("{}", Encoding.UTF8, "application/json"));
             response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            // Not kept alive: the product's next request goes through the VIP afresh.
+            response.Headers.ConnectionClose.ShouldBe(true);
             var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
             error.GetProperty("code").GetString().ShouldBe("NODE_NOT_ACTIVE");
             error.GetProperty("message").GetString()!.ShouldContain(_cluster.Vip);
