@@ -40,14 +40,17 @@ RTO_TIMEOUT_S = 60
 SAMPLE_INTERVAL_S = 0.05
 WRITE_TIMEOUT_S = 0.5
 
-TARGETS = {"planned": 500, "crash": 1500, "pgkill": 4000, "freeze": 2000, "pgfreeze": 2000, "witness": 6000, "both": 15000,
+# Median of the client-seen gap in acknowledged writes: issue 12's targets where it names the kind (planned 0.3 s, crash
+# 1.0 s, silent failure 2.0 s); the others are this benchmark's own bounds.
+TARGETS = {"planned": 300, "crash": 1000, "pgkill": 4000, "freeze": 2000, "pgfreeze": 2000, "witness": 6000, "both": 15000,
            "linkcut": 2000}
 TITLES = {"planned": "planned handover", "crash": "kill -9 node+pg", "pgkill": "kill -9 pg alone", "freeze": "SIGSTOP node",
           "pgfreeze": "SIGSTOP pg", "witness": "witness down+crash", "both": "both restarted", "linkcut": "link cut"}
 FREEZE_S = 8.0           # how long a SIGSTOP lasts
 LINKCUT_S = 5.0          # how long the active's switch port stays down (netns only)
 WITNESS_DOWN_S = 3.0     # the witness is stopped this long; the active is killed half a second in
-REJOIN_TARGET_MS = 3000
+REJOIN_TARGET_MS = 2000       # median, issue 12: "rejoin to sync <= 2 s"
+REJOIN_LIMIT_MS = 3000        # every one
 
 
 def now():
@@ -1027,16 +1030,20 @@ def main():
             lost = lost_by_phase.get(scenario, 0) if total is not None else None
             samples = sampler.counts.get(scenario, [0, 0, 0, 0])
             target = TARGETS[scenario]
-            rto_ok = bool(rtos) and statistics.median(rtos) <= target
-            rejoin_ok = bool(rejoins) and len(rejoins) == len(cycles) and max(rejoins) <= REJOIN_TARGET_MS
+            gap_ok = bool(gaps) and statistics.median(gaps) <= target
+            rejoin_ok = (bool(rejoins) and len(rejoins) == len(cycles) and statistics.median(rejoins) <= REJOIN_TARGET_MS
+                         and max(rejoins) <= REJOIN_LIMIT_MS)
             ratio = (f"{statistics.median(rtos) / statistics.median(promotes):.1f}x" if rtos and promotes else "-")
             lost_text = "?" if lost is None else f"{lost} {verdict(lost == 0)}"
-            report.append(f"{title + ' (' + str(len(cycles)) + ')':<26} {mmm(gaps):<20} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(rto_ok):<15} "
-                          f"{mmm(rejoins):<22} {'max<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
+            report.append(f"{title + ' (' + str(len(cycles)) + ')':<26} {mmm(gaps):<20} {mmm(rtos):<20} {'med<=' + str(target) + ' ' + verdict(gap_ok):<15} "
+                          f"{mmm(rejoins):<22} {'med<=' + str(REJOIN_TARGET_MS) + ' ' + verdict(rejoin_ok):<17} "
                           f"{mmm(promotes):<23} {ratio:>11} {acked:>7} {lost_text:>8} "
                           f"{samples[2]:>11} {str(samples[3]) + ' ' + (verdict(samples[3] == 0) if sampler.completed else 'INCOMPLETE'):>9}")
-        report.append("targets: RTO median <= " + ", ".join(f"{k} {TARGETS[k]} ms" for k in kinds)
-                      + "; every rejoin <= 3000 ms, lost = 0, two-acknowledging samples = 0")
+        report.append("targets: gap median <= " + ", ".join(f"{k} {TARGETS[k]} ms" for k in kinds)
+                      + f"; rejoin median <= {REJOIN_TARGET_MS} ms and every rejoin <= {REJOIN_LIMIT_MS} ms, lost = 0, "
+                      "two-acknowledging samples = 0")
+        report.append("gap: the longest time between two acknowledged writes of the client around the fault (last one before, "
+                      "first one after, through the VIP on keep-alive connections): what a user of the API sees.")
         report.append("RTO: planned = from the moment the node is asked to stop (POST /admin/ha/cluster-stop, what `ssm ha_cluster_stop` sends) to the "
                       "first write acknowledged after the old active let go; crash = from the kill -9 to the first write "
                       "acknowledged through the VIP.")
