@@ -27,7 +27,8 @@ import subprocess
 import threading
 import time
 
-from benchlib import REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, progress, stop_process
+from benchlib import (REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, progress, reap_orphaned_servers,
+                      stop_process)
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -897,6 +898,7 @@ def main():
     for name in ("--http-port", "--https-port", "--peer-port", "--pg-port", "--heartbeat-ms", "--failover-timeout-ms", "--cycles"):
         parser.add_argument(name, type=int, required=True)
     args = parser.parse_args()
+    reap_orphaned_servers()
     password = os.environ.get("SSM_ADMIN_PASSWORD", "")
     if len(password) < 12:
         raise SystemExit("SSM_ADMIN_PASSWORD must be set (at least 12 characters)")
