@@ -61,9 +61,15 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
     private static string? FindNft() =>
         new[] { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" }.FirstOrDefault(File.Exists);
 
-    /// <summary>Points the VIP at this node, whoever it pointed at before, and cuts the connections it carried.</summary>
+    /// <summary>Cuts the connections the VIP carried, then points it at this node, whoever it pointed at before.</summary>
     public async Task PointHereAsync(CancellationToken cancellationToken)
     {
+        // Connections made to the VIP before now belong to the old holder: reset them first, as a relay's release would
+        // (a client waiting on a frozen holder learns at once). Not after the redirect: the cut matches every connection
+        // to the VIP, and a client that had already reached this node through it lost its answer to a write this node
+        // committed (bench/failover.sh, planned handover: an ambiguous answer). A connection made to the old holder in
+        // between is reset by the stale chain at its next packet.
+        await CutAsync(cancellationToken);
         // One transaction: the table and chains if missing, then both chains replaced. Never two redirects, never none.
         var script = $$"""
             table ip {{Table}} { chain vip { type nat hook output priority -100; policy accept; }; chain stale { type filter hook output priority 0; policy accept; }; };
@@ -73,9 +79,6 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
             """.ReplaceLineEndings(" ");
         var echo = await Nftables.RunAsync(script, echoHandles: true, cancellationToken);
         _handles = (HandleOf(echo, "vip"), HandleOf(echo, "stale"));
-        // Connections made to the VIP before now belong to the old holder: reset them, as a relay's release would.
-        // In the background: the takeover that called this renews the lease only after it returns.
-        _ = CutAsync(CancellationToken.None);
     }
 
     private long HandleOf(string echo, string chain)
