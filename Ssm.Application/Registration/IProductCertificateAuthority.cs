@@ -10,4 +10,10 @@ public interface IProductCertificateAuthority
     Task<IssuedCertificate> IssueAsync(byte[] publicKey, string udi, Guid instanceId, DateTimeOffset now, CancellationToken cancellationToken);
 
     Task<string> CertificatePemAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The public key (SubjectPublicKeyInfo, DER) of a product's CSR (PKCS#10 PEM) whose signature proves that the product
+    /// holds its private key; a RegistrationException (MalformedRequest) for any other text or key than ECDSA P-256.
+    /// </summary>
+    byte[] KeyOfRequest(string csr);
 }

@@ -159,21 +159,7 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
         $"A product with UDI {udi} is already registered: deregister it first, or register with force to replace it.");
 
     /// <summary>The product's key as SubjectPublicKeyInfo: from a CSR whose signature proves the product holds the key, or as given.</summary>
-    public static byte[] PublicKeyOf(RegisterProduct command) => command.Csr is { } csr ? KeyOfCsr(csr) : KeyOfPem(command.PublicKey!);
-
-    public static byte[] KeyOfCsr(string csr)
-    {
-        CertificateRequest request;
-        try
-        {
-            request = CertificateRequest.LoadSigningRequestPem(csr, HashAlgorithmName.SHA256);
-        }
-        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
-        {
-            throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "csr is not a PKCS#10 request in PEM whose signature verifies.");
-        }
-        return EnsureP256(request.PublicKey.ExportSubjectPublicKeyInfo());
-    }
+    private byte[] PublicKeyOf(RegisterProduct command) => command.Csr is { } csr ? authority.KeyOfRequest(csr) : KeyOfPem(command.PublicKey!);
 
     private static byte[] KeyOfPem(string pem)
     {
@@ -188,7 +174,6 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
             throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "publicKey is not an ECDSA public key in PEM.");
         }
     }
-
     // id-ecPublicKey with the named curve prime256v1 (P-256), as a SubjectPublicKeyInfo names them.
     private const string EcPublicKey = "1.2.840.10045.2.1";
     private static readonly byte[] P256 = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];

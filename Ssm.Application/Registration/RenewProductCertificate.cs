@@ -21,7 +21,7 @@ public sealed class RenewProductCertificateHandler(HostCommonNames names, IDocum
         await ProductRequests.EnsureAddressedAsync(session, names, command.Host, cancellationToken);
         var now = clock.UtcNow;
         var instance = await ProductRequests.AuthenticateAsync(session, command.Request, command.Host, now, cancellationToken);
-        var publicKey = command.Csr is { } csr ? RegisterProductHandler.KeyOfCsr(csr) : instance.PublicKey;
+        var publicKey = command.Csr is { } csr ? authority.KeyOfRequest(csr) : instance.PublicKey;
         var certificate = await authority.IssueAsync(publicKey, instance.Udi, instance.Id, now, cancellationToken);
         instance.Renewed(certificate.Serial, certificate.NotAfter, publicKey, now);
         ProductPatches.Queue(session, instance.Id, new

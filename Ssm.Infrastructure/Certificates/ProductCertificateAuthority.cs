@@ -43,6 +43,8 @@ public sealed class ProductCertificateAuthority(IDocumentStore documents, IClock
         new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false),
     ];
 
+    public byte[] KeyOfRequest(string csr) => ProductKeyRequests.VerifiedKeyOf(csr);
+
     public async Task<string> CertificatePemAsync(CancellationToken cancellationToken) => (await LoadAsync(cancellationToken)).Pem;
 
     private async Task<Loaded> LoadAsync(CancellationToken cancellationToken)

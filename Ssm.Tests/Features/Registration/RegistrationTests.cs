@@ -550,6 +550,39 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_CSR_whose_signature_does_not_prove_its_key_is_refused_and_nothing_is_written()
+    {
+        // The node checks CSRs through libcrypto itself on Linux (decision 0044): these refusals are that path's.
+        Ssm.Infrastructure.Certificates.P256Signatures.Direct.ShouldBe(OperatingSystem.IsLinux());
+        var token = await TokenAsync((await AccountAsync()).Id);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var valid = Registration(token.Secret, "FOC0013", key);
+        var der = new CertificateRequest("CN=FOC0013", key, HashAlgorithmName.SHA256).CreateSigningRequest();
+
+        var badSignature = der.ToArray();
+        badSignature[^1] ^= 0x01;
+        // Another key in the request than the one that signed it: the signature is the proof of possession.
+        var otherKey = der.ToArray();
+        var ownKey = key.ExportSubjectPublicKeyInfo();
+        var at = der.AsSpan().IndexOf(ownKey);
+        at.ShouldBePositive();
+        other.ExportSubjectPublicKeyInfo().CopyTo(otherKey, at);
+        foreach (var forged in new[] { badSignature, otherKey })
+            (await RefusedAsync(() => fixture.Send(valid with { Csr = PemEncoding.WriteString("CERTIFICATE REQUEST", forged) })))
+                .ShouldBe(RegistrationErrorCode.MalformedRequest);
+        (await CountsAsync()).ShouldBe((0, 0));
+
+        // The untouched request registers, and so does one signed with SHA-384, as CertificateRequest accepted.
+        await fixture.Send(valid);
+        await fixture.Send(Registration(token.Secret, "FOC0014", other) with
+        {
+            Csr = new CertificateRequest("CN=FOC0014", other, HashAlgorithmName.SHA384).CreateSigningRequestPem(),
+        });
+        (await CountsAsync()).ShouldBe((2, 0));
+    }
+
+    [Fact]
     public async Task Invalid_registrations_are_refused_by_validation_and_nothing_is_written()
     {
         var account = await AccountAsync();
