@@ -158,16 +158,20 @@ public static class ClusterRules
     /// G2: the active is lost (silent for a failover timeout, stopped other than to hand over, its database gone, or its
     /// host refusing connections on its PostgreSQL port), and the witness answered: ask it for the next epoch, unless the
     /// lease at epoch + 1 is already this node's (a handover's transfer). With the refusal as evidence that no writer is
-    /// left the witness need not wait for the lease to run out (decisions 0031, 0042): it still grants only its recorded
-    /// sync standby. A frozen active gives that evidence too, once its database guard has killed its server. Without a
+    /// left the witness need not wait for the lease to run out (decisions 0031, 0042), but only against a peer last heard
+    /// as active: it still grants only its recorded sync standby. A frozen active gives that evidence too, once its database guard has killed its server. Without a
     /// witness only the operator may take over.
     /// </summary>
     public static StandbyStep OnStandbyTick(NodeFacts node, PeerHello? peer, TimeSpan? peerAge, bool peerDatabaseRefuses, LeaseState? lease,
         bool? witnessReachable, HaOptions ha)
     {
         var peerDown = peer is { Role: NodeRole.Stopped } && !IsHandingOver(peer) || peer is { Role: NodeRole.Active, DatabaseOk: false };
-        // A peer handing over stopped its database on purpose and asks for the promotion itself.
-        var writerGone = peerDatabaseRefuses && !(peer is not null && IsHandingOver(peer));
+        // The refusal is evidence against a writer that was there: a peer last heard as active. A peer handing over
+        // stopped its database on purpose and asks for the promotion itself; a peer that restarted and is rejoining has
+        // its database down while it decides, and may resume at its own epoch the next moment: against its lease only
+        // the expiry counts (chaos run, witness down + crash: it renewed, started its server, and the standby's
+        // evidence-based takeover made two writable servers for ~100 ms until the restarted node's second check).
+        var writerGone = peerDatabaseRefuses && peer is { Role: NodeRole.Active } && !IsHandingOver(peer);
         var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown || writerGone;
         if (!lost || !node.WitnessConfigured || witnessReachable != true)
             return new StandbyStep(lost, NeedsOperator: lost && !node.WitnessConfigured, TryTakeOver: false, AlreadyGranted: false);

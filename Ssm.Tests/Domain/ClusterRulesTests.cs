@@ -147,6 +147,17 @@ public sealed class ClusterRulesTests
         step.ShouldBe(new StandbyStep(PeerLost: false, NeedsOperator: false, TryTakeOver: false, AlreadyGranted: false));
     }
 
+    [Fact]
+    public void G2_a_peer_rejoining_after_a_restart_may_resume_at_its_own_epoch_so_only_its_lease_running_out_counts()
+    {
+        // Restarted, deciding how to come back: its database is down, and it may renew its lease and start it any moment.
+        var step = ClusterRules.OnStandbyTick(Node(NodeState.Standby), Peer(NodeState.Joining), Ms(150), peerDatabaseRefuses: true, Lease(5, "a", false), true, Ha);
+        step.ShouldBe(new StandbyStep(PeerLost: true, NeedsOperator: false, TryTakeOver: true, AlreadyGranted: false, WriterGone: false));
+        // Never heard since this standby started: nothing says a writer was there to be gone.
+        ClusterRules.OnStandbyTick(Node(NodeState.Standby), null, null, peerDatabaseRefuses: true, Lease(5, "a", false), true, Ha)
+            .WriterGone.ShouldBeFalse();
+    }
+
     [Theory]
     [InlineData(null, 400)] // never heard: two heartbeats
     [InlineData(100.0, 400)]
