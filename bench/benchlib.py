@@ -54,6 +54,22 @@ def stop_process(process, pid_file):
     open(pid_file, "w").close()
 
 
+def processes():
+    """(pid, command name, state letter, parent pid) of every process, read from /proc (those that vanish meanwhile left out)."""
+    result = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            rest = stat[stat.rindex(")") + 2:].split()
+            result.append((int(entry), stat[stat.index("(") + 1:stat.rindex(")")], rest[0], int(rest[1])))
+        except (OSError, ValueError, IndexError):
+            continue
+    return result
+
+
 def reap_orphaned_servers():
     """Makes this process the reaper of its orphaned descendants (prctl PR_SET_CHILD_SUBREAPER), as systemd or a
     container's init (compose.yaml: init: true) is for the nodes in production, and reaps each PostgreSQL server among
@@ -69,17 +85,7 @@ def reap_orphaned_servers():
     own = os.getpid()
 
     def zombie_servers():
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-            if comm == "postgres" and rest[0] == "Z" and int(rest[1]) == own:
-                yield int(entry)
+        return [pid for pid, comm, state, ppid in processes() if comm == "postgres" and state == "Z" and ppid == own]
 
     def reap():
         while True:

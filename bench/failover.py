@@ -27,8 +27,8 @@ import subprocess
 import threading
 import time
 
-from benchlib import (REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, progress, reap_orphaned_servers,
-                      stop_process)
+from benchlib import (REQUESTED_WITH, BenchError, Session, cookie_header, keep_cookies, finish, pinned_context, processes, progress,
+                      reap_orphaned_servers, stop_process)
 
 # The console API answers only mutual TLS with a console certificate of the cluster CA (decision 0016).
 def console_tls(keys):
@@ -137,16 +137,8 @@ def pg_sample(socket_path, timeout=0.3):
 
 def descendants(pid):
     children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-        except (OSError, ValueError):
-            continue
+    for child, _, _, ppid in processes():
+        children.setdefault(ppid, []).append(child)
     result, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
