@@ -61,15 +61,9 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
     private static string? FindNft() =>
         new[] { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" }.FirstOrDefault(File.Exists);
 
-    /// <summary>Cuts the connections the VIP carried, then points it at this node, whoever it pointed at before.</summary>
+    /// <summary>Points the VIP at this node, whoever it pointed at before, and cuts the connections it carried.</summary>
     public async Task PointHereAsync(CancellationToken cancellationToken)
     {
-        // Connections made to the VIP before now belong to the old holder: reset them first, as a relay's release would
-        // (a client waiting on a frozen holder learns at once). Not after the redirect: the cut matches every connection
-        // to the VIP, and a client that had already reached this node through it lost its answer to a write this node
-        // committed (bench/failover.sh, planned handover: an ambiguous answer). A connection made to the old holder in
-        // between is reset by the stale chain at its next packet.
-        await CutAsync(cancellationToken);
         // One transaction: the table and chains if missing, then both chains replaced. Never two redirects, never none.
         var script = $$"""
             table ip {{Table}} { chain vip { type nat hook output priority -100; policy accept; }; chain stale { type filter hook output priority 0; policy accept; }; };
@@ -79,6 +73,45 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
             """.ReplaceLineEndings(" ");
         var echo = await Nftables.RunAsync(script, echoHandles: true, cancellationToken);
         _handles = (HandleOf(echo, "vip"), HandleOf(echo, "stale"));
+        // Connections made to the VIP before now belong to the old holder: reset them, as a relay's release would (a client
+        // waiting on a frozen holder learns at once). Only those: a client may already have reached this node through the
+        // new redirect, and cutting it lost the answer to a write this node committed (an ambiguous answer in a planned
+        // handover of bench/failover.sh). In the background: the takeover that called this renews the lease only after it returns.
+        _ = CutOthersAsync();
+    }
+
+    /// <summary>
+    /// Resets the local connections to the VIP that the kernel carries to another node than this one, read from the
+    /// connection tracking table (/proc/net/nf_conntrack: each entry's original tuple, then its reply tuple, whose
+    /// source is where the redirect took it). Without that table, every connection to the VIP.
+    /// </summary>
+    private async Task CutOthersAsync()
+    {
+        string[] entries;
+        try
+        {
+            entries = await File.ReadAllLinesAsync("/proc/net/nf_conntrack");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await CutAsync(CancellationToken.None);
+            return;
+        }
+        var clientPorts = new List<string>();
+        foreach (var entry in entries)
+        {
+            var fields = entry.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            string? First(string key) => fields.FirstOrDefault(f => f.StartsWith(key, StringComparison.Ordinal))?[key.Length..];
+            string? Second(string key) => fields.Where(f => f.StartsWith(key, StringComparison.Ordinal)).Skip(1).FirstOrDefault()?[key.Length..];
+            if (!fields.Contains("tcp") || First("dst=") != vip || !int.TryParse(First("dport="), out var port) || !ports.Contains(port))
+                continue;
+            if (Second("src=") is { } carriedTo && carriedTo != target && First("sport=") is { } clientPort)
+                clientPorts.Add(clientPort);
+        }
+        if (clientPorts.Count == 0)
+            return;
+        var filter = string.Join(" or ", clientPorts.Distinct().Select(p => $"sport = :{p}")).Split(' ');
+        await RunSsAsync(["-K", "-t", "-n", "dst", vip, "and", "(", .. filter, ")"], CancellationToken.None);
     }
 
     private long HandleOf(string echo, string chain)
@@ -109,12 +142,17 @@ public sealed class NftRedirect(string vip, string target, int[] ports, string n
     }
 
     /// <summary>Resets every local TCP connection to VIP:ports (ss -K, sock_destroy); a kernel without it leaves them to the stale chain.</summary>
-    private async Task CutAsync(CancellationToken cancellationToken)
+    private Task CutAsync(CancellationToken cancellationToken)
     {
         var filter = string.Join(" or ", ports.Select(p => $"dport = :{p}")).Split(' ');
+        return RunSsAsync(["-K", "-t", "-n", "dst", vip, "and", "(", .. filter, ")"], cancellationToken);
+    }
+
+    private static async Task RunSsAsync(string[] arguments, CancellationToken cancellationToken)
+    {
         try
         {
-            await ProcessRunner.RunAsync("ss", ["-K", "-t", "-n", "dst", vip, "and", "(", .. filter, ")"], null, cancellationToken, throwOnError: false);
+            await ProcessRunner.RunAsync("ss", arguments, null, cancellationToken, throwOnError: false);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {

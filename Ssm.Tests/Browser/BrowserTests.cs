@@ -58,6 +58,26 @@ public sealed class BrowserTests(NodeFixture fixture) : IAsyncLifetime
         await WaitInteractiveAsync(page);
     }
 
+    /// <summary>
+    /// Navigates after the VIP moved. The page's circuit lived on the old active; the new one refuses to resume it, and
+    /// Blazor then reloads the page by itself. A navigation started at that moment is aborted by the reload
+    /// (net::ERR_ABORTED), where an operator would simply see the page come back: the test navigates again.
+    /// </summary>
+    internal static async Task GotoAfterTheVipMovedAsync(IPage page, string path)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await page.GotoAsync(path);
+                return;
+            }
+            catch (PlaywrightException ex) when (attempt < 3 && ex.Message.Contains("net::ERR_ABORTED", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
     // Clicks on the prerendered page are lost: wait until the circuit has taken over.
     internal static Task WaitInteractiveAsync(IPage page) =>
         page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 15_000 });

@@ -125,7 +125,8 @@ public sealed class HaBrowserTests : IAsyncLifetime
         await BrowserTests.WaitInteractiveAsync(page);
         (await _cluster.VerbAsync("primary", "cluster-stop")).Status.ShouldBe(System.Net.HttpStatusCode.OK);
         await _cluster.WaitForAsync("secondary", s => s.Vip.Holder == "secondary");
-        await page.GotoAsync("/sync");
+        await _cluster.WaitVipServesAsync();
+        await BrowserTests.GotoAfterTheVipMovedAsync(page, "/sync");
         await BrowserTests.WaitInteractiveAsync(page);
         await page.Locator("[data-testid=sync-all]").ClickAsync(new() { Timeout = 20_000 });
         await Assertions.Expect(page.Locator("[data-testid=sync-run][data-result=Succeeded]")).ToHaveCountAsync(2, new() { Timeout = 20_000 });

@@ -290,6 +290,27 @@ public sealed class TestCluster : IAsyncDisposable
         return new HttpsView(trusted, presented.Subject, presented.Thumbprint);
     }
 
+    /// <summary>
+    /// Until the VIP's HTTPS port serves the login page (200): the node that holds the VIP now answers through it. The
+    /// status's VIP holder is set when a node claims the address; its redirect is made a moment later, in the background.
+    /// </summary>
+    public async Task WaitVipServesAsync()
+    {
+        using var http = new HttpClient(Certificates.Handler()) { BaseAddress = VipUrl, Timeout = TimeSpan.FromSeconds(3) };
+        await Eventually.FoundAsync(async () =>
+        {
+            try
+            {
+                using var response = await http.GetAsync("/login");
+                return response.StatusCode == System.Net.HttpStatusCode.OK ? true : (bool?)null;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                return (bool?)null;
+            }
+        }, TimeSpan.FromSeconds(20), "the VIP never served the login page");
+    }
+
     public async Task<HttpsView> WaitHttpsThroughVipAsync(Func<HttpsView, bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
