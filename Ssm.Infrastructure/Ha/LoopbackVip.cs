@@ -23,7 +23,11 @@ public sealed class LoopbackVip(IOptions<NodeOptions> node, ILogger<LoopbackVip>
     public string Provider => "loopback";
     public string? Address { get; private set; }
     public bool Held { get; private set; }
-    public bool CanBeTakenWhileHeld => _redirect is not null;
+    // A relay cannot be (both would bind the address). The kernel redirect could, but its new holder makes the redirect in
+    // the background after it claims the address, and an old holder letting go in between removed the only redirect: the
+    // dashboard was refused through the VIP after a handover (HaBrowserTests, clean-clone run). On one machine the old
+    // holder therefore lets go before the standby promotes; clients meet a refused connection, which they retry at once.
+    public bool CanBeTakenWhileHeld => false;
 
     /// <summary>The HTTP port, the HTTPS port and the product port, those the node has: each carried to the same port of the node.</summary>
     public static int[] PortsOf(NodeOptions node) =>
