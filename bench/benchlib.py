@@ -1,4 +1,5 @@
 """What the benchmark drivers share (imported from bench/, beside them)."""
+import ctypes
 import http.client
 import http.cookies
 import json
@@ -7,6 +8,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 # The dashboard and the API are HTTPS only, and cookie-authenticated writes need this header (decision 0016).
@@ -77,7 +79,6 @@ def reap_orphaned_servers():
     `sleep` killed with -9), and a PostgreSQL server that is still a zombie blocks its own restart (its lock file names
     a pid that exists): a node restarted after kill -9 waited that long before its crash recovery, which no production
     host makes it do. Other children are left to the waits of whoever started them."""
-    import ctypes
     PR_SET_CHILD_SUBREAPER = 36
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         progress("could not become the reaper of orphaned PostgreSQL servers (prctl); restarts wait for PID 1 to reap them")
@@ -104,7 +105,6 @@ def reap_orphaned_servers():
             if not reaped:
                 time.sleep(0.005)   # a child of our own code, which its own wait reaps
 
-    import threading
     threading.Thread(target=reap, name="reaper", daemon=True).start()
 
 

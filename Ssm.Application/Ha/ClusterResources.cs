@@ -78,10 +78,9 @@ public interface IVip
     Task AcquireAsync(string address, CancellationToken cancellationToken);
     Task ReleaseAsync();
     /// <summary>
-    /// True when the next holder can take the address while this node still holds it: its gratuitous ARP (`ip`) or its
-    /// redirect (nftables) moves the clients. A planned handover then keeps the address until the standby has it, so
-    /// clients meet this node's quick "not active" answer instead of an address nobody holds. A relay cannot: the next
-    /// holder binds the same address and ports, so this node lets go first.
+    /// True when the next holder can take the address while this node still holds it: its gratuitous ARP moves the
+    /// clients (`ip`). A planned handover then keeps the address until the standby has it, so clients meet this node's
+    /// quick "not active" answer instead of an address nobody holds. The `loopback` provider lets go first (decision 0045).
     /// </summary>
     bool CanBeTakenWhileHeld => false;
     /// <summary>

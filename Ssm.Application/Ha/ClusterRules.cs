@@ -171,7 +171,7 @@ public static class ClusterRules
         // its database down while it decides, and may resume at its own epoch the next moment: against its lease only
         // the expiry counts (chaos run, witness down + crash: it renewed, started its server, and the standby's
         // evidence-based takeover made two writable servers for ~100 ms until the restarted node's second check).
-        var writerGone = peerDatabaseRefuses && peer is { Role: NodeRole.Active } && !IsHandingOver(peer);
+        var writerGone = peerDatabaseRefuses && peer is { Role: NodeRole.Active }; // a node handing over reports itself stopped
         var lost = peerAge is null || peerAge > ha.FailoverTimeout || peerDown || writerGone;
         if (!lost || !node.WitnessConfigured || witnessReachable != true)
             return new StandbyStep(lost, NeedsOperator: lost && !node.WitnessConfigured, TryTakeOver: false, AlreadyGranted: false);

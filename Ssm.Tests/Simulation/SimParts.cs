@@ -35,6 +35,8 @@ public sealed class SimVip(SimWorld world, string node) : IVip
     public string Provider => "sim";
     public string? Address { get; private set; }
     public bool Held { get; set; }
+    // As the `ip` provider: the next holder takes the address over, so a handover keeps it until then.
+    public bool CanBeTakenWhileHeld => true;
 
     public Task AcquireAsync(string address, CancellationToken cancellationToken)
     {

@@ -42,7 +42,7 @@ public static class RoleGate
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = "1";
         // The client's next request must go through the VIP again, to whichever node holds it then: a keep-alive
-        // connection would bring it back here (during a planned handover this node keeps the VIP until the standby has it).
+        // connection would bring it back here (during a planned handover an `ip` VIP stays here until the standby has it).
         if (HttpProtocol.IsHttp11(context.Request.Protocol))
             context.Response.Headers.Connection = "close";
         // Products and monitoring tools read JSON: they are told the same, in their own format, and retry.
