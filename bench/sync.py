@@ -70,9 +70,10 @@ def seed_sql(psql, account, first, count, kind, instances_total):
     if extra:
         raise SystemExit(f"ssm.{table} has columns this benchmark does not fill: {extra}")
     if kind == "instance":
-        doc = ("jsonb_build_object('Id', {ii}, 'AccountId', '{a}'::uuid, 'Pid', 'C9300-24T', "
-               "'SerialNumber', 'FOC' || lpad(g::text, 8, '0'), 'Name', 'sw-' || g, "
-               "'RegisteredAt', to_char((timestamptz '2026-01-01' + g * interval '1 second') at time zone 'UTC', "
+        # The short keys of decision 0046 (ProductInstance.Keys).
+        doc = ("jsonb_build_object('Id', {ii}, 'acct', '{a}'::uuid, 'pid', 'C9300-24T', "
+               "'sn', 'FOC' || lpad(g::text, 8, '0'), 'name', 'sw-' || g, "
+               "'reg', to_char((timestamptz '2026-01-01' + g * interval '1 second') at time zone 'UTC', "
                "'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"'), 'UploadBatch', null)").format(a=account, ii=v7("i", "g"))
         ident = v7("i", "g")
     else:
@@ -310,8 +311,8 @@ def main():
         progress("Baseline: COPY the documents' JSON out of PostgreSQL")
         t = time.monotonic()
         with open(os.devnull, "w") as null:
-            for table in ("mt_doc_productinstance", "mt_doc_usagerecord"):
-                psql.run(f"copy (select data from ssm.{table} where data ->> 'AccountId' = '{account_id}') to stdout",
+            for table, key in (("mt_doc_productinstance", "acct"), ("mt_doc_usagerecord", "AccountId")):
+                psql.run(f"copy (select data from ssm.{table} where data ->> '{key}' = '{account_id}') to stdout",
                          stdout=null)
         copy_s = time.monotonic() - t
         copy_rate = (args.instances + args.usage) / copy_s

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Registration;
+using Keys = Ssm.Domain.Products.ProductInstance.Keys;
 
 namespace Ssm.Application.Accounts;
 
@@ -26,9 +27,9 @@ public sealed class ListVirtualAccountsHandler(IQuerySession session) : IQueryHa
         var tokens = (await session.Query<RegistrationToken>().Where(t => t.AccountId == query.AccountId).Select(t => t.VirtualAccountId)
             .ToListAsync(cancellationToken)).CountBy(id => id).ToDictionary();
         // Counted by the (account, virtual account) index: no instance document is read.
-        var products = (await session.AdvancedSql.QueryAsync<string>("""
-                select json_build_array(data ->> 'VirtualAccountId', count(*))::text from ssm.mt_doc_productinstance
-                where data ->> 'AccountId' = ? group by data ->> 'VirtualAccountId'
+        var products = (await session.AdvancedSql.QueryAsync<string>($"""
+                select json_build_array(data ->> '{Keys.VirtualAccountId}', count(*))::text from ssm.mt_doc_productinstance
+                where data ->> '{Keys.AccountId}' = ? group by data ->> '{Keys.VirtualAccountId}'
                 """, cancellationToken, query.AccountId.ToString()))
             .Select(r => JsonDocument.Parse(r).RootElement)
             .ToDictionary(r => Guid.Parse(r[0].GetString()!), r => r[1].GetInt32());

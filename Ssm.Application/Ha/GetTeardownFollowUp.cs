@@ -59,9 +59,10 @@ public sealed class GetTeardownFollowUpHandler(ClusterSupervisor supervisor, IQu
             .Select(p => p.Id).Take(TeardownFollowUp.CountLimit + 1).ToListAsync(cancellationToken);
         var shown = stale.Take(TeardownFollowUp.Shown).ToArray();
         var products = shown.Length == 0 ? [] : await session.Query<ProductInstance>().Where(p => shown.Contains(p.Id)).OrderBy(p => p.RegisteredAt)
-            .Select(p => new ProductToReRegister(p.Id, p.Udi, p.Name, p.RegisteredAt)).ToListAsync(cancellationToken);
+            .Select(p => new { p.Id, p.Pid, p.SerialNumber, p.Name, p.RegisteredAt }).ToListAsync(cancellationToken);
         return new TeardownFollowUp(teardown.Vip, name, address, namesThisNode, namesThisNode && !certificate!.IsStale,
-            Math.Min(stale.Count, TeardownFollowUp.CountLimit), stale.Count > TeardownFollowUp.CountLimit, [.. products]);
+            Math.Min(stale.Count, TeardownFollowUp.CountLimit), stale.Count > TeardownFollowUp.CountLimit,
+            [.. products.Select(p => new ProductToReRegister(p.Id, ProductInstance.UdiOf(p.Pid, p.SerialNumber), p.Name, p.RegisteredAt))]);
     }
 }
 

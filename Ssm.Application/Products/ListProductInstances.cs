@@ -88,10 +88,11 @@ public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentU
         // starts the read at the page, however deep.
         var (read, pageNumber, previous, next) = await Seek.PageAsync(instances, query, query.Descending, ProductSeek.Keys(query.SortBy),
             (rows, backward) => ProductSeek.Order(rows, query.SortBy, query.Descending != backward),
-            rows => rows.Select(p => new { p.Id, p.AccountId, p.VirtualAccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt }),
+            rows => rows.Select(p => new { p.Id, p.AccountId, p.VirtualAccountId, p.Name, p.Pid, p.SerialNumber, p.RegisteredAt, p.LastContactAt }),
             p => ProductSeek.CursorOf(query.SortBy, p.Id, p.Name, p.Pid, p.SerialNumber, p.RegisteredAt, p.LastContactAt), cancellationToken);
         var rows = read
-            .Select(p => new ProductInstanceRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt)
+            .Select(p => new ProductInstanceRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, ProductInstance.UdiOf(p.Pid, p.SerialNumber), p.RegisteredAt,
+                p.LastContactAt)
             {
                 VirtualAccountId = p.VirtualAccountId,
             })
@@ -133,13 +134,13 @@ public sealed class ListProductInstancesHandler(IQuerySession session, ICurrentU
 /// <summary>The sorts of the Product Instances page as keys to seek by: each reads one index, the id breaks ties.</summary>
 internal static class ProductSeek
 {
-    private static readonly SeekKey[] Name = [SeekKey.Text(nameof(ProductInstance.Name))];
-    private static readonly SeekKey[] PidSerial = [SeekKey.Text(nameof(ProductInstance.Pid)), SeekKey.Text(nameof(ProductInstance.SerialNumber))];
-    private static readonly SeekKey[] Serial = [SeekKey.Text(nameof(ProductInstance.SerialNumber))];
+    private static readonly SeekKey[] Name = [SeekKey.Text(ProductInstance.Keys.Name)];
+    private static readonly SeekKey[] PidSerial = [SeekKey.Text(ProductInstance.Keys.Pid), SeekKey.Text(ProductInstance.Keys.SerialNumber)];
+    private static readonly SeekKey[] Serial = [SeekKey.Text(ProductInstance.Keys.SerialNumber)];
     // An instance's id is a version 7 UUID of its registration time (RegisterProduct): registration order is id
     // order, which the primary key answers without an index on RegisteredAt (decision 0035).
     private static readonly SeekKey[] Registered = [];
-    private static readonly SeekKey[] Contact = [SeekKey.Timestamp(nameof(ProductInstance.LastContactAt))];
+    private static readonly SeekKey[] Contact = [SeekKey.Timestamp(ProductInstance.Keys.LastContactAt)];
 
     public static IReadOnlyList<SeekKey> Keys(ProductSort sort) => sort switch
     {

@@ -35,16 +35,16 @@ public sealed class MoveProductInstancesHandler(IDocumentSession session, ICurre
             ?? throw new NotFoundException($"No virtual account with id {command.ToVirtualAccountId}.");
         var ids = command.InstanceIds.Distinct().ToArray();
         var found = await session.Query<ProductInstance>().Where(p => ids.Contains(p.Id))
-            .Select(p => new { p.Id, p.AccountId, p.Udi }).ToListAsync(cancellationToken);
+            .Select(p => new { p.Id, p.AccountId, p.Pid, p.SerialNumber }).ToListAsync(cancellationToken);
         if (found.Count != ids.Length)
             throw new NotFoundException($"{ids.Length - found.Count} of the products to move do not exist (any more).");
         if (found.FirstOrDefault(p => p.AccountId != target.AccountId) is { } foreign)
-            throw new ConflictException($"{foreign.Udi} is in another local account: products move only between virtual accounts of their own account.");
+            throw new ConflictException($"{ProductInstance.UdiOf(foreign.Pid, foreign.SerialNumber)} is in another local account: products move only between virtual accounts of their own account.");
         // Two narrow updates instead of rewriting each instance document (certificate and all) through the session.
-        var json = session.DocumentStore.Options.Serializer().ToJson(new { VirtualAccountId = target.Id });
         var idTexts = ids.Select(id => id.ToString()).ToArray();
-        foreach (var table in new[] { "productinstance", "productusage" })
-            session.QueueSqlCommand($"update ssm.mt_doc_{table} set data = data || ?::jsonb where id = any(?::uuid[])", json, idTexts);
+        foreach (var (table, key) in new[] { ("productinstance", ProductInstance.Keys.VirtualAccountId), ("productusage", nameof(ProductUsage.VirtualAccountId)) })
+            session.QueueSqlCommand($"update ssm.mt_doc_{table} set data = jsonb_set(data, '{{{key}}}', to_jsonb(?::text)) where id = any(?::uuid[])",
+                target.Id.ToString(), idTexts);
         session.RecordSuccess(command, user, clock, $"{ids.Length} product(s) moved to '{target.Name}'");
         await session.SaveChangesAsync(cancellationToken);
         notifier.Publish(ChangeTopic.Products);

@@ -1,4 +1,6 @@
 using Ssm.Application.Accounts;
+using Ssm.Domain.Products;
+using Keys = Ssm.Domain.Products.ProductInstance.Keys;
 
 namespace Ssm.Application.Products;
 
@@ -14,8 +16,15 @@ namespace Ssm.Application.Products;
 public static class ProductInstanceCompaction
 {
     public const string Id = "product-instance-compaction-v1";
+    public const string KeysId = "product-instance-compaction-v2";
 
     public static async Task RunAsync(IDocumentStore store, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await DropCertificatesAsync(store, now, cancellationToken);
+        await ShortenKeysAsync(store, now, cancellationToken);
+    }
+
+    private static async Task DropCertificatesAsync(IDocumentStore store, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var session = store.LightweightSession();
         if (await session.LoadAsync<AppliedMigration>(Id, cancellationToken) is not null)
@@ -28,6 +37,41 @@ public static class ProductInstanceCompaction
         session.QueueSqlCommand($"alter table {table} drop column if exists mt_dotnet_type, drop column if exists mt_version, "
                                 + "drop column if exists mt_last_modified");
         session.Store(new AppliedMigration { Id = Id, AppliedAt = now });
+        await session.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Decision 0046: the documents' keys become the short ones of <see cref="ProductInstance.Keys"/>, PID and serial
+    /// number upper-case (the UDI, unique, was both upper-cased, so no two rows meet), the UDI and a false export flag
+    /// go, and a P-256 key keeps its point only. Keys it does not know stay as they are. The unique index on PID and
+    /// serial number, made by the schema step before this, replaces the index on the UDI.
+    /// </summary>
+    private static async Task ShortenKeysAsync(IDocumentStore store, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var session = store.LightweightSession();
+        if (await session.LoadAsync<AppliedMigration>(KeysId, cancellationToken) is not null)
+            return;
+        var table = $"{store.Options.DatabaseSchemaName}.mt_doc_productinstance";
+        string[] renamed = ["AccountId", "VirtualAccountId", "TokenId", "Pid", "SerialNumber", "Name", "ProductType", "HostName", "ExportControlled",
+            "RegisteredAt", "LastContactAt", "CertificateSerial", "CertificateNotAfter", "PublicKey", "Udi"];
+        var prefix = Convert.ToHexStringLower(P256Key.InfoPrefix);
+        const string Der = "decode(data ->> 'PublicKey', 'base64')";
+        session.QueueSqlCommand($"""
+            update {table} set data = (data - ?::text[]) || jsonb_strip_nulls(jsonb_build_object(
+              '{Keys.AccountId}', data -> 'AccountId', '{Keys.VirtualAccountId}', data -> 'VirtualAccountId', '{Keys.TokenId}', data -> 'TokenId',
+              '{Keys.Pid}', to_jsonb(upper(data ->> 'Pid')), '{Keys.SerialNumber}', to_jsonb(upper(data ->> 'SerialNumber')),
+              '{Keys.Name}', data -> 'Name', '{Keys.ProductType}', data -> 'ProductType', '{Keys.HostName}', data -> 'HostName',
+              '{Keys.ExportControlled}', case when (data ->> 'ExportControlled')::boolean then to_jsonb(true) end,
+              '{Keys.RegisteredAt}', data -> 'RegisteredAt', '{Keys.LastContactAt}', data -> 'LastContactAt',
+              '{Keys.CertificateSerial}', data -> 'CertificateSerial', '{Keys.CertificateNotAfter}', data -> 'CertificateNotAfter',
+              '{Keys.PublicKey}', case when substring({Der} from 1 for {P256Key.InfoPrefix.Length}) = '\x{prefix}'::bytea and length({Der}) = {P256Key.InfoLength}
+                                  then to_jsonb(translate(encode(substring({Der} from {P256Key.InfoPrefix.Length + 1}), 'base64'), E'\n', ''))
+                                  else data -> 'PublicKey' end))
+            where jsonb_exists(data, 'AccountId')
+            """, (object)renamed);
+        session.QueueSqlCommand($"drop index if exists {store.Options.DatabaseSchemaName}.ux_product_udi");
+        session.QueueSqlCommand($"drop index if exists {store.Options.DatabaseSchemaName}.ix_product_pid_serial");
+        session.Store(new AppliedMigration { Id = KeysId, AppliedAt = now });
         await session.SaveChangesAsync(cancellationToken);
     }
 }

@@ -48,7 +48,7 @@ public sealed class AuthorizeProductHandler(HostCommonNames names, IDocumentSess
         }).ToList();
         if (now - instance.LastContactAt >= Domain.Products.ProductInstance.ContactResolution)
         {
-            ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
+            ProductPatches.Contacted(session, instance.Id, now);
             await session.SaveChangesAsync(cancellationToken);
         }
         return new ProductAuthorization(instance.Id, answers);

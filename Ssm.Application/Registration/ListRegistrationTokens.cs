@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Ssm.Domain.Registration;
+using Keys = Ssm.Domain.Products.ProductInstance.Keys;
 
 namespace Ssm.Application.Registration;
 
@@ -18,9 +19,9 @@ public sealed class ListRegistrationTokensHandler(IQuerySession session, IClock 
         var tokens = await session.Query<RegistrationToken>().Where(t => t.AccountId == query.AccountId)
             .OrderByDescending(t => t.CreatedAt).ToListAsync(cancellationToken);
         // A token without a limit keeps no counter (no hot row under a registration storm): its uses are its products.
-        var registered = (await session.AdvancedSql.QueryAsync<string>("""
-                select json_build_array(data ->> 'TokenId', count(*))::text from ssm.mt_doc_productinstance
-                where data ->> 'AccountId' = ? group by data ->> 'TokenId'
+        var registered = (await session.AdvancedSql.QueryAsync<string>($"""
+                select json_build_array(data ->> '{Keys.TokenId}', count(*))::text from ssm.mt_doc_productinstance
+                where data ->> '{Keys.AccountId}' = ? group by data ->> '{Keys.TokenId}'
                 """, cancellationToken, query.AccountId.ToString()))
             .Select(r => JsonDocument.Parse(r).RootElement)
             .ToDictionary(r => Guid.Parse(r[0].GetString()!), r => r[1].GetInt32());

@@ -77,10 +77,11 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
         token.EnsureUsable(command.ExportControlled, now);
         var publicKey = PublicKeyOf(command);
 
-        var udi = ProductInstance.UdiOf(command.Pid, command.SerialNumber);
-        // Without force the unique index on the UDI is the check (one query less per registration). Force replaces
-        // only an instance of the token's own account: another account's product, and its usage, are not this token's to drop.
-        if (command.Force && await session.Query<ProductInstance>().Where(p => p.Udi == udi)
+        var (pid, serialNumber) = (ProductInstance.Canonical(command.Pid), ProductInstance.Canonical(command.SerialNumber));
+        var udi = ProductInstance.UdiOf(pid, serialNumber);
+        // Without force the unique index on PID and serial number is the check (one query less per registration). Force
+        // replaces only an instance of the token's own account: another account's product, and its usage, are not this token's to drop.
+        if (command.Force && await session.Query<ProductInstance>().Where(p => p.Pid == pid && p.SerialNumber == serialNumber)
                 .Select(p => new { p.Id, p.AccountId }).FirstOrDefaultAsync(cancellationToken) is { } earlier)
         {
             if (earlier.AccountId != accountId)
@@ -105,9 +106,8 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
             // Known from the token this registration read anyway: no query more on the registration path.
             VirtualAccountId = token.VirtualAccountId,
             TokenId = token.Id,
-            Pid = command.Pid.Trim(),
-            SerialNumber = command.SerialNumber.Trim(),
-            Udi = udi,
+            Pid = pid,
+            SerialNumber = serialNumber,
             Name = command.ProductName.Trim(),
             ProductType = command.ProductType.Trim(),
             HostName = command.HostName.Trim(),

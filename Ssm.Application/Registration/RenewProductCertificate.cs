@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+using Ssm.Domain.Products;
 using Ssm.Domain.Registration;
 
 namespace Ssm.Application.Registration;
@@ -24,13 +26,7 @@ public sealed class RenewProductCertificateHandler(HostCommonNames names, IDocum
         var publicKey = command.Csr is { } csr ? authority.KeyOfRequest(csr) : instance.PublicKey;
         var certificate = await authority.IssueAsync(publicKey, instance.Udi, instance.Id, now, cancellationToken);
         instance.Renewed(certificate.Serial, certificate.NotAfter, publicKey, now);
-        ProductPatches.Queue(session, instance.Id, new
-        {
-            instance.CertificateSerial,
-            instance.CertificateNotAfter,
-            instance.PublicKey,
-            instance.LastContactAt,
-        });
+        ProductPatches.Renewed(session, instance);
         await session.SaveChangesAsync(cancellationToken);
         return new ProductCertificateRenewed(instance.Id, certificate.Pem, certificate.NotAfter, now + ProductAuthority.RenewAfter);
     }
@@ -42,7 +38,23 @@ public sealed class RenewProductCertificateHandler(HostCommonNames names, IDocum
 /// </summary>
 public static class ProductPatches
 {
-    public static void Queue(IDocumentSession session, Guid instanceId, object fields) =>
+    /// <summary>The product was heard from now.</summary>
+    public static void Contacted(IDocumentSession session, Guid instanceId, DateTimeOffset now) => Queue(session, instanceId, new Contact(now));
+
+    /// <summary>The instance's new certificate and key, and its contact.</summary>
+    public static void Renewed(IDocumentSession session, ProductInstance instance) => Queue(session, instance.Id,
+        new Renewal(instance.CertificateSerial, instance.CertificateNotAfter, instance.PublicKey, instance.LastContactAt));
+
+    private static void Queue<T>(IDocumentSession session, Guid instanceId, T fields) =>
         session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = data || ?::jsonb where id = ?",
             session.DocumentStore.Options.Serializer().ToJson(fields), instanceId);
+
+    // Written as the document writes these fields: under its keys, the key as its point.
+    private sealed record Contact([property: JsonPropertyName(ProductInstance.Keys.LastContactAt)] DateTimeOffset LastContactAt);
+
+    private sealed record Renewal(
+        [property: JsonPropertyName(ProductInstance.Keys.CertificateSerial)] string CertificateSerial,
+        [property: JsonPropertyName(ProductInstance.Keys.CertificateNotAfter)] DateTimeOffset CertificateNotAfter,
+        [property: JsonPropertyName(ProductInstance.Keys.PublicKey), JsonConverter(typeof(P256KeyJson))] byte[] PublicKey,
+        [property: JsonPropertyName(ProductInstance.Keys.LastContactAt)] DateTimeOffset LastContactAt);
 }

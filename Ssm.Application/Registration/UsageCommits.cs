@@ -187,7 +187,7 @@ public sealed class UsageCommits : IDisposable
             }
             usage.Usage.Merge(judged.Fresh.Select(f => new LicenseUse(f.Report.Tag, f.Report.Count, f.Report.To)), now);
             if (now - instance.LastContactAt >= ProductInstance.ContactResolution && contacted.Add(instance.Id))
-                ProductPatches.Queue(session, instance.Id, new { LastContactAt = now });
+                ProductPatches.Contacted(session, instance.Id, now);
         }
         InsertAll(session, records);
         foreach (var (usage, created) in touched.Values)

@@ -1,4 +1,5 @@
 using Ssm.Application.Accounts;
+using Ssm.Domain.Products;
 
 namespace Ssm.Application.Sync;
 
@@ -40,14 +41,14 @@ public static class SyncOutbox
             begin
               perform pg_advisory_xact_lock_shared({Lock})\073
               insert into {Table} (account_id, kind, item_id)
-              select (data ->> ''AccountId'')::uuid, TG_ARGV[0]::smallint, id from inserted order by id\073
+              select (data ->> TG_ARGV[1])::uuid, TG_ARGV[0]::smallint, id from inserted order by id\073
               return null\073
             end'
             """);
         session.QueueSqlCommand("create or replace trigger sync_outbox_add after insert on ssm.mt_doc_productinstance "
-                                + $"referencing new table as inserted for each statement execute function ssm.sync_outbox_add('{InstanceKind}')");
+                                + $"referencing new table as inserted for each statement execute function ssm.sync_outbox_add('{InstanceKind}', '{ProductInstance.Keys.AccountId}')");
         session.QueueSqlCommand("create or replace trigger sync_outbox_add after insert on ssm.mt_doc_usagerecord "
-                                + $"referencing new table as inserted for each statement execute function ssm.sync_outbox_add('{UsageKind}')");
+                                + $"referencing new table as inserted for each statement execute function ssm.sync_outbox_add('{UsageKind}', '{nameof(UsageRecord.AccountId)}')");
         // The partial indexes of unsent items of the stamping claims before the queue (decision 0008).
         session.QueueSqlCommand("drop index if exists ssm.mt_doc_productinstance_idx_account_id");
         session.QueueSqlCommand("drop index if exists ssm.mt_doc_usagerecord_idx_account_id");
@@ -58,9 +59,9 @@ public static class SyncOutbox
             // new batch id for the same items, which CSC counts once each whatever it saw before (decision 0008).
             const string Unsent = "data ->> 'UploadBatch' is null or data ->> 'UploadBatch' in "
                                   + "(select id from ssm.mt_doc_uploadbatch where data ->> 'AcknowledgedAt' is null)";
-            session.QueueSqlCommand($"insert into {Table} (account_id, kind, item_id) select (data ->> 'AccountId')::uuid, {InstanceKind}, id "
+            session.QueueSqlCommand($"insert into {Table} (account_id, kind, item_id) select (data ->> '{ProductInstance.Keys.AccountId}')::uuid, {InstanceKind}, id "
                                     + $"from ssm.mt_doc_productinstance where {Unsent} order by id");
-            session.QueueSqlCommand($"insert into {Table} (account_id, kind, item_id) select (data ->> 'AccountId')::uuid, {UsageKind}, id "
+            session.QueueSqlCommand($"insert into {Table} (account_id, kind, item_id) select (data ->> '{nameof(UsageRecord.AccountId)}')::uuid, {UsageKind}, id "
                                     + $"from ssm.mt_doc_usagerecord where {Unsent} order by id");
             session.QueueSqlCommand("delete from ssm.mt_doc_uploadbatch where data ->> 'AcknowledgedAt' is null");
             // A claim reads a range of the primary key; a table filled at once and never analyzed is read whole instead.

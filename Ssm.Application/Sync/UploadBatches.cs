@@ -18,9 +18,9 @@ public static class UploadBatches
     /// </summary>
     private const int LinesPerPiece = 128;
 
-    private const string InstanceLine = """
-        jsonb_build_object('kind', 'instance', 'id', d.id, 'pid', data -> 'Pid', 'serial', data -> 'SerialNumber',
-                           'name', data -> 'Name', 'registeredAt', data -> 'RegisteredAt', 'seq', 0)::text
+    private const string InstanceLine = $"""
+        jsonb_build_object('kind', 'instance', 'id', d.id, 'pid', data -> '{ProductInstance.Keys.Pid}', 'serial', data -> '{ProductInstance.Keys.SerialNumber}',
+                           'name', data -> '{ProductInstance.Keys.Name}', 'registeredAt', data -> '{ProductInstance.Keys.RegisteredAt}', 'seq', 0)::text
         """;
 
     private const string UsageLine = """

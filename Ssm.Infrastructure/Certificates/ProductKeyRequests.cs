@@ -1,5 +1,6 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
+using Ssm.Domain.Products;
 using Ssm.Domain.Registration;
 
 namespace Ssm.Infrastructure.Certificates;
@@ -12,19 +13,6 @@ namespace Ssm.Infrastructure.Certificates;
 public static class ProductKeyRequests
 {
     private const string EcdsaWithSha256 = "1.2.840.10045.4.3.2", EcdsaWithSha384 = "1.2.840.10045.4.3.3", EcdsaWithSha512 = "1.2.840.10045.4.3.4";
-
-    /// <summary>
-    /// RFC 5480: the DER of every P-256 key's SubjectPublicKeyInfo (id-ecPublicKey, named curve prime256v1, an
-    /// uncompressed point) is these 26 bytes, then 0x04 and the 64 bytes of the point. DER has one encoding only,
-    /// so comparing bytes is the whole check of algorithm and curve.
-    /// </summary>
-    private static ReadOnlySpan<byte> P256KeyPrefix =>
-    [
-        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01,
-        0x07, 0x03, 0x42, 0x00,
-    ];
-
-    private const int P256KeyLength = 26 + 65;
 
     /// <summary>The request's public key (SubjectPublicKeyInfo, DER), once its signature verifies.</summary>
     public static byte[] VerifiedKeyOf(string pem)
@@ -61,7 +49,7 @@ public static class ProductKeyRequests
         {
             throw Malformed();
         }
-        if (key.Length != P256KeyLength || !key.Span.StartsWith(P256KeyPrefix) || key.Span[P256KeyPrefix.Length] != 0x04)
+        if (!P256Key.IsInfo(key.Span))
             throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "The product's key must be an ECDSA key on curve P-256.");
         var hash = algorithm switch
         {
@@ -70,7 +58,7 @@ public static class ProductKeyRequests
             EcdsaWithSha512 => HashAlgorithmName.SHA512,
             _ => throw Malformed(),
         };
-        if (!P256Signatures.Verify(key.Span[P256KeyPrefix.Length..], info.Span, hash, signature))
+        if (!P256Signatures.Verify(key.Span[P256Key.InfoPrefix.Length..], info.Span, hash, signature))
             throw Malformed();
         return key.ToArray();
     }

@@ -51,15 +51,19 @@ internal static class MartenSetup
         // reads them, about 80 bytes a row), no index on the token (its products are counted by account).
         options.Schema.For<ProductInstance>()
             .Metadata(m => m.DisableInformationalFields())
-            .UniqueIndex(UniqueIndexType.Computed, "ux_product_udi", x => x.Udi)
             // The account's products, and those of one of its virtual accounts, from one index: no index more to write per registration.
             .Index([x => x.AccountId, x => x.VirtualAccountId], index => index.Name = "ix_product_account")
             .Index(x => x.Name)
             // No index on RegisteredAt: the id is a version 7 UUID of the registration time, and the primary key sorts by it.
             // The Product Instances page sorts by each of these and searches all three by substring: without an index
-            // every row's JSON is de-TOASTed (about 5 s at a million products). A PID is shared by thousands of
-            // products, so its sort goes on by serial number, from the same index.
-            .Index([x => x.Pid, x => x.SerialNumber], index => index.Name = "ix_product_pid_serial")
+            // every row's JSON is read (about 5 s at a million products). A PID is shared by thousands of
+            // products, so its sort goes on by serial number, from the same index, which is also the one registration
+            // per product (its UDI, decision 0046).
+            .Index([x => x.Pid, x => x.SerialNumber], index =>
+            {
+                index.Name = "ux_product_pid_serial";
+                index.IsUnique = true;
+            })
             .Index(x => x.SerialNumber)
             .Index(x => x.LastContactAt)
             .Index(x => x.Name, Trigrams("ix_product_name_trgm"))

@@ -251,7 +251,7 @@ public sealed class FuzzTests(ProductNodeFixture fixture)
         await using var connection = new NpgsqlConnection(fixture.Node.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "update ssm.mt_doc_productinstance set data = jsonb_set(data, '{CertificateNotAfter}', to_jsonb(@at::text)) where id = @id", connection);
+            $"update ssm.mt_doc_productinstance set data = jsonb_set(data, '{{{ProductInstance.Keys.CertificateNotAfter}}}', to_jsonb(@at::text)) where id = @id", connection);
         command.Parameters.AddWithValue("at", DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O"));
         command.Parameters.AddWithValue("id", instanceId);
         (await command.ExecuteNonQueryAsync()).ShouldBe(1);

@@ -12,6 +12,7 @@ using Marten.Linq;
 using Npgsql;
 using Ssm.Application.Registration;
 using Ssm.Domain.Products;
+using Keys = Ssm.Domain.Products.ProductInstance.Keys;
 using Ssm.Web.Hosting;
 
 namespace Ssm.ProductSimulator;
@@ -259,7 +260,6 @@ public sealed class ProductBench(ProductBench.Settings settings)
         TokenId = p.TokenId,
         Pid = p.Pid,
         SerialNumber = serial,
-        Udi = ProductInstance.UdiOf(p.Pid, serial),
         Name = name,
         ProductType = p.ProductType,
         HostName = name,
@@ -301,7 +301,7 @@ public sealed class ProductBench(ProductBench.Settings settings)
 
     // ------------------------------------------------------------------ the page
 
-    private sealed record PageRow(Guid Id, Guid AccountId, string Name, string Pid, string SerialNumber, string Udi, DateTimeOffset RegisteredAt,
+    private sealed record PageRow(Guid Id, Guid AccountId, string Name, string Pid, string SerialNumber, DateTimeOffset RegisteredAt,
         DateTimeOffset LastContactAt);
 
     private async Task PageAsync(IDocumentStore store, Guid templateId, CancellationToken cancellationToken)
@@ -354,9 +354,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
         const string Time = "to_char((timestamptz '2025-03-01' + g * interval '31 second') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')";
         var sql = $"""
             insert into ssm.mt_doc_productinstance (id, data{metaColumns})
-            select v.id, t.data || jsonb_build_object('Id', v.id, 'Name', 'sw-' || g, 'HostName', 'sw-' || g,
-                   'SerialNumber', 'FOC' || lpad(g::text, 8, '0'), 'Udi', upper(t.data ->> 'Pid') || ':FOC' || lpad(g::text, 8, '0'),
-                   'RegisteredAt', {Time}, 'LastContactAt', {Time}, 'CertificateSerial', upper(md5('s' || g)))
+            select v.id, t.data || jsonb_build_object('Id', v.id, '{Keys.Name}', 'sw-' || g, '{Keys.HostName}', 'sw-' || g,
+                   '{Keys.SerialNumber}', 'FOC' || lpad(g::text, 8, '0'), '{Keys.RegisteredAt}', {Time}, '{Keys.LastContactAt}', {Time},
+                   '{Keys.CertificateSerial}', upper(md5('s' || g)))
                    {metaValues}
             from generate_series(@first, @last) g
             cross join lateral (select (lpad(to_hex(x'019500000000'::bigint + g), 12, '0') || '7000' || '8' || substr(md5('i' || g), 1, 15))::uuid as id) v
@@ -530,7 +530,7 @@ public sealed class ProductBench(ProductBench.Settings settings)
             return Uri.EscapeDataString(new Ssm.Application.Common.PageCursor([key], reader.GetGuid(1)).Encode());
         }
 
-        var byName = await CursorAsync("select data ->> 'Name', id from ssm.mt_doc_productinstance order by data ->> 'Name', id offset @offset limit 1", false);
+        var byName = await CursorAsync($"select data ->> '{Keys.Name}', id from ssm.mt_doc_productinstance order by data ->> '{Keys.Name}', id offset @offset limit 1", false);
         // Registration order is id order (decision 0035).
         var byRegistered = await CursorAsync("select id from ssm.mt_doc_productinstance order by id desc offset @offset limit 1", false);
         var events = await CursorAsync("select data ->> 'At', id from ssm.mt_doc_eventlogentry "
@@ -577,7 +577,7 @@ public sealed class ProductBench(ProductBench.Settings settings)
     private async Task TimeQueriesAsync(IDocumentStore store, CancellationToken cancellationToken)
     {
         static IQueryable<PageRow> Rows(IQueryable<ProductInstance> sorted, int page) => sorted.Skip((page - 1) * 25).Take(25)
-            .Select(p => new PageRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.Udi, p.RegisteredAt, p.LastContactAt));
+            .Select(p => new PageRow(p.Id, p.AccountId, p.Name, p.Pid, p.SerialNumber, p.RegisteredAt, p.LastContactAt));
         var cases = new (string Label, Func<IQuerySession, IQueryable<PageRow>> Rows, Func<IQuerySession, IQueryable<ProductInstance>>? Count)[]
         {
             ("page 1 of 25 by name + count(*)", s => Rows(s.Query<ProductInstance>().OrderBy(p => p.Name).ThenBy(p => p.Id), 1), s => s.Query<ProductInstance>()),

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Ssm.Application.Accounts;
 using Ssm.Application.Api;
 using Ssm.Application.Common;
+using Ssm.Application.Products;
 using Ssm.Application.Registration;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Events;
@@ -166,12 +167,17 @@ public sealed class ApiRegistrationTokenTests(CoreFixture fixture) : IAsyncLifet
         {
             session.DeleteWhere<VirtualAccount>(v => v.AccountId == account.Id);
             session.DeleteWhere<AppliedMigration>(m => m.Id == VirtualAccountMigration.Id);
-            foreach (var table in new[] { "registrationtoken", "productinstance", "productusage" })
+            session.DeleteWhere<AppliedMigration>(m => m.Id == ProductInstanceCompaction.KeysId);
+            foreach (var table in new[] { "registrationtoken", "productusage" })
                 session.QueueSqlCommand($"update ssm.mt_doc_{table} set data = data - 'VirtualAccountId'");
+            session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = ?::jsonb where id = ?",
+                ProductData.LegacyJson(store, instance, withVirtualAccount: false), instance.Id);
             await session.SaveChangesAsync();
         }
 
+        // In the order of the schema step (SchemaUpgrade): the instance's keys are shortened after it has its virtual account.
         await VirtualAccountMigration.RunAsync(store, DateTimeOffset.UtcNow, CancellationToken.None);
+        await ProductInstanceCompaction.RunAsync(store, DateTimeOffset.UtcNow, CancellationToken.None);
 
         await using (var session = store.QuerySession())
         {

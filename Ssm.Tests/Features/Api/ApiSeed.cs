@@ -33,8 +33,9 @@ public static class ApiSeed
         var id = Guid.CreateVersion7();
         session.Store(new ProductInstance
         {
-            Id = id, AccountId = accountId, VirtualAccountId = virtualAccountId, Pid = "C9300-24T", SerialNumber = serial,
-            Udi = ProductInstance.UdiOf("C9300-24T", $"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now,
+            // The account in the serial number: one product per UDI, whatever the account, and the tests seed several accounts.
+            Id = id, AccountId = accountId, VirtualAccountId = virtualAccountId, Pid = "C9300-24T",
+            SerialNumber = ProductInstance.Canonical($"{serial}-{accountId:N}"), Name = serial, RegisteredAt = now, LastContactAt = now,
         });
         session.Store(new ProductUsage { Id = id, AccountId = accountId, VirtualAccountId = virtualAccountId, Usage = usage, LastReportAt = now });
     }

@@ -19,7 +19,6 @@ public static class ProductData
         TokenId = Guid.Empty,
         Pid = pid,
         SerialNumber = serial,
-        Udi = ProductInstance.UdiOf(pid, serial),
         Name = name,
         ProductType = "Router",
         HostName = $"{name.ToLowerInvariant()}.lab.example",
@@ -28,6 +27,24 @@ public static class ProductData
         CertificateSerial = $"{minutes:X8}",
         CertificateNotAfter = Epoch.AddYears(1),
     };
+
+    /// <summary>
+    /// The instance's JSON as versions before decision 0046 wrote it: property names as keys, the UDI, the key's whole
+    /// SubjectPublicKeyInfo, the export flag even when false; without its virtual account if asked (before decision 0030).
+    /// </summary>
+    public static string LegacyJson(IDocumentStore store, ProductInstance p, bool withVirtualAccount = true)
+    {
+        var document = new Dictionary<string, object?>
+        {
+            ["Id"] = p.Id, ["AccountId"] = p.AccountId, ["TokenId"] = p.TokenId, ["Pid"] = p.Pid, ["SerialNumber"] = p.SerialNumber,
+            ["Udi"] = $"{p.Pid}:{p.SerialNumber}".ToUpperInvariant(), ["Name"] = p.Name, ["ProductType"] = p.ProductType, ["HostName"] = p.HostName,
+            ["ExportControlled"] = p.ExportControlled, ["RegisteredAt"] = p.RegisteredAt, ["LastContactAt"] = p.LastContactAt,
+            ["CertificateSerial"] = p.CertificateSerial, ["CertificateNotAfter"] = p.CertificateNotAfter, ["PublicKey"] = Convert.ToBase64String(p.PublicKey),
+        };
+        if (withVirtualAccount)
+            document["VirtualAccountId"] = p.VirtualAccountId;
+        return store.Options.Serializer().ToJson(document);
+    }
 
     /// <summary>The licenses the instance uses now, as its usage reports leave them.</summary>
     public static ProductUsage Using(ProductInstance instance, params LicenseUse[] usage) => new()

@@ -304,7 +304,7 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
 
         replaced.InstanceId.ShouldNotBe(first.InstanceId);
         await using var session = fixture.Query();
-        (await session.Query<ProductInstance>().Where(p => p.Udi == "C9300-24T:FOC0006").Select(p => p.Id).ToListAsync())
+        (await session.Query<ProductInstance>().Where(p => p.Pid == "C9300-24T" && p.SerialNumber == "FOC0006").Select(p => p.Id).ToListAsync())
             .ShouldHaveSingleItem().ShouldBe(replaced.InstanceId);
         (await RefusedAsync(() => ReportAsync(first, "r-old", 1))).ShouldBe(RegistrationErrorCode.NotRegistered);
     }
@@ -351,7 +351,7 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
 
         replaced.InstanceId.ShouldNotBe(earlier.InstanceId);
         await using var session = fixture.Query();
-        var stored = await session.Query<ProductInstance>().OrderBy(p => p.Udi).ToListAsync();
+        var stored = await session.Query<ProductInstance>().OrderBy(p => p.Pid).ThenBy(p => p.SerialNumber).ToListAsync();
         stored.Select(p => (p.Id, p.AccountId)).ShouldBe([(replaced.InstanceId, a.Id), (other.InstanceId, b.Id)]);
         (await session.LoadAsync<ProductUsage>(earlier.InstanceId)).ShouldBeNull();
         (await session.LoadAsync<ProductUsage>(other.InstanceId)).ShouldNotBeNull();
@@ -522,7 +522,7 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
 
         await using (var session = fixture.Services.GetRequiredService<IDocumentStore>().LightweightSession())
         {
-            session.QueueSqlCommand("update ssm.mt_doc_productinstance set data = jsonb_set(data, '{CertificateNotAfter}', to_jsonb(?::text))",
+            session.QueueSqlCommand($"update ssm.mt_doc_productinstance set data = jsonb_set(data, '{{{ProductInstance.Keys.CertificateNotAfter}}}', to_jsonb(?::text))",
                 now.AddMinutes(-1).ToString("O"));
             await session.SaveChangesAsync();
         }

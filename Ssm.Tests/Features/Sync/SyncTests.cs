@@ -298,8 +298,9 @@ public sealed class SyncTests(ManualCscFixture fixture) : IClassFixture<ManualCs
         var instanceIds = Enumerable.Range(0, Math.Max(1, instances)).Select(_ => Guid.CreateVersion7()).ToList();
         await store.BulkInsertDocumentsAsync(Enumerable.Range(0, instances).Select(i => new ProductInstance
         {
-            Id = instanceIds[i], AccountId = accountId, Pid = "C9300-24T", SerialNumber = $"FOC{i:D8}", Name = $"sw-{i}", RegisteredAt = now,
-            Udi = ProductInstance.UdiOf("C9300-24T", $"{accountId:N}{i:D8}"),
+            // The account in the serial number: one product per UDI, whatever the account, and the tests seed several accounts.
+            Id = instanceIds[i], AccountId = accountId, Pid = "C9300-24T", SerialNumber = ProductInstance.Canonical($"FOC{accountId:N}{i:D8}"),
+            Name = $"sw-{i}", RegisteredAt = now,
         }).ToList());
         await store.BulkInsertDocumentsAsync(Enumerable.Range(0, usage).Select(i => new UsageRecord
         {
