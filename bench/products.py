@@ -196,8 +196,11 @@ def main():
                    "--instances", str(args.instances), "--node-pid", str(a.process.pid),
                    "--watch", f"active node={a.process.pid}", f"active postgres={a.postmaster_pid()}",
                    f"standby node={s.process.pid}", f"standby postgres={s.postmaster_pid()}"]
+        # The loopback VIP is a kernel redirect where nftables can be used (root), else the node's own relay (decision 0021).
+        with open(a.log, errors="replace") as log:
+            carried = "nftables redirect" if "the kernel redirects it to" in log.read() else "loopback relay"
         report.append(f"cluster: active {active} ({a.address}), standby {standby} ({s.address}), VIP {args.vip} http {args.http_port} "
-                      f"https {args.https_port} (loopback relay), synchronous replication, witness, heartbeat "
+                      f"https {args.https_port} ({carried}), synchronous replication, witness, heartbeat "
                       f"{args.heartbeat_ms} ms, failover timeout {args.failover_timeout_ms} ms (the active fences itself when its own "
                       f"database does not answer for {args.failover_timeout_ms - 2 * args.heartbeat_ms} ms); Smart Transport limit "
                       f"{args.rate_limit}/s per source (0 = off)")

@@ -191,6 +191,11 @@ public sealed class ClusterSupervisor(
         steps.Step("heartbeat");
 
         SetRole(NodeState.HandingOver, HandingOverText);
+        // The standby hears "handing over" from this node before its database stops: a standby that last heard "active"
+        // and then finds the PostgreSQL port refusing takes that as a crash and takes over alone (decision 0042), while
+        // this node still drains and will ask for the promotion (clean-clone HaBrowserTests under load: a planned
+        // handover recorded as a crash failover). Told meanwhile the requests drain.
+        var told = PeerUrl is { } peerUrl ? TellPeerAsync(peerUrl, cancellationToken) : Task.CompletedTask;
         // No request is admitted any more; those admitted get their true answer before the server stops (a fast
         // shutdown would cut them off, and a client whose commit was cut off cannot know whether it happened). The VIP
         // stays meanwhile: an answer sent after it left this host never reaches its client (seven such writes in the
@@ -203,6 +208,8 @@ public sealed class ClusterSupervisor(
         if (!vip.CanBeTakenWhileHeld)
             await vip.ReleaseAsync();
         steps.Step("VIP release");
+        await told;
+        steps.Step("standby told");
         // A fast shutdown sends all WAL to the connected standby before the server exits.
         await database.StopAsync(cancellationToken);
         steps.Step("database stop");
@@ -237,6 +244,20 @@ public sealed class ClusterSupervisor(
             // After the standby took it (or failed to): a no-op where this node let go before the call.
             await vip.ReleaseAsync();
             SetRole(NodeState.StoppedByOperator, stopped);
+        }
+    }
+
+    /// <summary>One heartbeat carrying this node's hello now; a peer that does not answer in time is not waited for.</summary>
+    private async Task TellPeerAsync(Uri url, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(2 * _ha.HeartbeatInterval, time);
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            await peer.HeartbeatAsync(url, Hello(), bounded.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -799,8 +820,11 @@ public sealed class ClusterSupervisor(
             var writerGone = false;
             if (PeerUrl is { } url && Role != NodeRole.Stopped)
             {
+                var sent = time.GetTimestamp();
                 (hello, writerGone) = await HeartbeatAsync(url, cancellationToken);
-                if (hello is not null)
+                // A heartbeat the peer sent meanwhile is as new as this answer or newer: an answer made before the peer
+                // said "handing over" must not take that back.
+                if (hello is not null && Peer.LastSeenTimestamp < sent)
                     Peer = new PeerObservation(hello, time.GetTimestamp());
             }
             if (Role != NodeRole.Active && vip.Held)
