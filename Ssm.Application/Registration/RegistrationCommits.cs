@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Ssm.Domain.Products;
+using Weasel.Core;
 
 namespace Ssm.Application.Registration;
 
@@ -62,10 +63,21 @@ public sealed class RegistrationCommits : IDisposable
         try
         {
             // Not the requests' cancellation: one request giving up must not undo the others.
-            await using var session = _documents.LightweightSession();
-            foreach (var pending in batch)
-                session.Insert(pending.Instance);
-            await session.SaveChangesAsync(CancellationToken.None);
+            if (batch.Count > 1)
+            {
+                // One COPY in one transaction (decision 0047): an INSERT per document made PostgreSQL parse and plan
+                // each, and fire the sync outbox's statement trigger once per product instead of once per batch.
+                var instances = new ProductInstance[batch.Count];
+                for (var i = 0; i < batch.Count; i++)
+                    instances[i] = batch[i].Instance;
+                await _documents.BulkInsertAsync(instances, BulkInsertMode.InsertsOnly, MaxBatch, CancellationToken.None);
+            }
+            else
+            {
+                await using var session = _documents.LightweightSession();
+                session.Insert(batch[0].Instance);
+                await session.SaveChangesAsync(CancellationToken.None);
+            }
             if (batch.Count > 1)
                 Interlocked.Add(ref _committedTogether, batch.Count);
             foreach (var pending in batch)
