@@ -218,6 +218,14 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
         outcomes.Count(o => o == RegistrationErrorCode.DuplicateProduct).ShouldBe(2);
         (await CountsAsync()).Instances.ShouldBe(39);
         (commits.CommittedTogether - together).ShouldBeGreaterThan(1, "some of the 40 were committed in one transaction");
+        // A batch is written with one COPY: the documents read back as written, and the sync outbox's statement
+        // trigger queued each instance once (none of the refused batch's).
+        await using var session = fixture.Query();
+        var stored = await session.Query<ProductInstance>().Where(p => p.AccountId == account.Id).ToListAsync();
+        stored.Select(p => p.Udi).Order().ShouldBe(Enumerable.Range(200, 39).Select(i => $"C9300-24T:FOC0{i}").Order());
+        stored.ShouldAllBe(p => p.TokenId == token.Token.Id && p.PublicKey.Length > 0 && p.CertificateSerial.Length > 0);
+        (await ScalarAsync($"select count(*) * 1000 + count(distinct item_id) from ssm.sync_outbox where account_id = '{account.Id}'"))
+            .ShouldBe(39_039);
     }
 
     [Fact]
@@ -464,6 +472,15 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
         {
             await SqlAsync("drop trigger test_refuse_poison on ssm.mt_doc_usagerecord; drop function ssm.test_refuse_poison()");
         }
+    }
+
+    private async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = fixture.Services.GetRequiredService<IDocumentStore>().Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
     }
 
     private async Task SqlAsync(string sql)
