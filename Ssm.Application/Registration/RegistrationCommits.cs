@@ -7,7 +7,7 @@ namespace Ssm.Application.Registration;
 /// <summary>
 /// Commits the new product instances of concurrent registrations together: one transaction, one synchronous
 /// replication round trip and one WAL flush for every registration waiting at that moment, instead of one each
-/// (decision 0014). Nobody waits for a batch to fill: a registration that finds the writers idle commits alone, and
+/// (decision 0014), written with one COPY (decision 0047). Nobody waits for a batch to fill: a registration that finds the writers idle commits alone, and
 /// those arriving during a commit go together in the next. A batch that a unique index refuses (a UDI registered
 /// before, or twice in the batch) is committed again one by one, so that only the registration at fault fails.
 /// </summary>
@@ -65,8 +65,8 @@ public sealed class RegistrationCommits : IDisposable
             // Not the requests' cancellation: one request giving up must not undo the others.
             if (batch.Count > 1)
             {
-                // One COPY in one transaction (decision 0047): an INSERT per document made PostgreSQL parse and plan
-                // each, and fire the sync outbox's statement trigger once per product instead of once per batch.
+                // One COPY in one transaction, by Marten's own mapping (decision 0047): an INSERT per document made
+                // PostgreSQL parse and plan each, and fire the sync outbox's statement trigger once per product, not per batch.
                 var instances = new ProductInstance[batch.Count];
                 for (var i = 0; i < batch.Count; i++)
                     instances[i] = batch[i].Instance;
