@@ -135,41 +135,35 @@ public static class SmartTransportEndpoints
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request) =>
         await RequestBodies.ReadAtMostAsync(request, MaxBodyBytes) ?? throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
 
-    // The envelope and the bodies of each request, as products send them.
-    private sealed record Envelope(string? Request);
-
     private sealed record Udi(string? Pid, string? Sn);
 
-    private sealed record RegisterBody(string? Token, Udi? Udi, string? ProductName, string? ProductType, string? HostName, string? Csr,
-        string? PublicKey, bool ExportControlled, bool Force);
-
-    private sealed record RenewBody(string? Csr);
-
-    private sealed record AuthorizeBody(List<EntitlementRequest>? Entitlements);
-
-    private sealed record ReportBody(List<UsageReport>? Reports);
+    /// <summary>
+    /// A request as products send it: its kind and the fields of every kind, read in one pass (the envelope and then
+    /// the body of its kind were two parses of the same bytes, about 1% of a registration's CPU).
+    /// </summary>
+    private sealed record RequestBody(string? Request, string? Token, Udi? Udi, string? ProductName, string? ProductType, string? HostName,
+        string? Csr, string? PublicKey, bool ExportControlled, bool Force, List<EntitlementRequest>? Entitlements, List<UsageReport>? Reports);
 
     private static async Task<object> DispatchAsync(ISender sender, string host, IHeaderDictionary headers, byte[] body,
         CancellationToken cancellationToken)
     {
-        var kind = Parse<Envelope>(body).Request;
+        var r = Parse<RequestBody>(body);
+        var kind = r.Request;
         switch (kind)
         {
             case "register":
-                var r = Parse<RegisterBody>(body);
                 var registered = await sender.Send(new RegisterProduct(host, r.Token ?? "", r.Udi?.Pid ?? "", r.Udi?.Sn ?? "", r.ProductName ?? "",
                     r.ProductType ?? "", r.HostName ?? "", r.Csr, r.PublicKey, r.ExportControlled, r.Force), cancellationToken);
                 return new { status = "OK", registered.InstanceId, registered.Account, registered.IdCertificate, registered.CaCertificate,
                     registered.NotAfter, registered.RenewAfter };
             case "renew":
-                var renewed = await sender.Send(new RenewProductCertificate(host, Signed(headers, body), Parse<RenewBody>(body).Csr), cancellationToken);
+                var renewed = await sender.Send(new RenewProductCertificate(host, Signed(headers, body), r.Csr), cancellationToken);
                 return new { status = "OK", renewed.InstanceId, renewed.IdCertificate, renewed.NotAfter, renewed.RenewAfter };
             case "authorize":
-                var authorized = await sender.Send(new AuthorizeProduct(host, Signed(headers, body), Parse<AuthorizeBody>(body).Entitlements ?? []),
-                    cancellationToken);
+                var authorized = await sender.Send(new AuthorizeProduct(host, Signed(headers, body), r.Entitlements ?? []), cancellationToken);
                 return new { status = "OK", authorized.InstanceId, authorized.Entitlements };
             case "report":
-                var accepted = await sender.Send(new ReportUsage(host, Signed(headers, body), Parse<ReportBody>(body).Reports ?? []), cancellationToken);
+                var accepted = await sender.Send(new ReportUsage(host, Signed(headers, body), r.Reports ?? []), cancellationToken);
                 return new { status = "OK", accepted.InstanceId, accepted.Accepted, accepted.AlreadyReceived };
             case "deregister":
                 var gone = await sender.Send(new DeregisterProduct(host, Signed(headers, body)), cancellationToken);
