@@ -66,7 +66,11 @@ public sealed class SimJournal(SimWorld world, SimDatabase database) : IClusterJ
     private Task Commit(CancellationToken cancellationToken) => database.CommitAsync(world.NextJournalId(), cancellationToken);
 
     public Task RecordDeployAsync(ClusterDocument cluster, CancellationToken cancellationToken) => Commit(cancellationToken);
-    public Task RecordTakeoverAsync(FailoverRecord record, CancellationToken cancellationToken) => Commit(cancellationToken);
+    public Task RecordTakeoverAsync(FailoverRecord record, CancellationToken cancellationToken)
+    {
+        world.Trace($"{record.To}: takeover recorded: {record.Cause}");
+        return Commit(cancellationToken);
+    }
     public Task RecordTeardownAsync(string discarded, long epoch, CancellationToken cancellationToken) => Commit(cancellationToken);
     public Task RecordEventAsync(EventLogEntry entry, CancellationToken cancellationToken) => Commit(cancellationToken);
     public Task ApplySchemaAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -45,6 +45,39 @@ public static class SimRun
             world.EarlyTakeovers, world.EarlyTakeoversWhileHolderAlive);
     }
 
+    /// <summary>
+    /// A planned handover (ha_cluster_stop on the active) on a network whose messages each take up to
+    /// <paramref name="extraDelayMs"/> more: heartbeats come late, and the standby looks at the active's PostgreSQL
+    /// port meanwhile. Null when the standby took over as a handover, else what happened instead.
+    /// </summary>
+    public static (string? Problem, IReadOnlyList<string> Trace) PlannedHandover(int seed, double extraDelayMs)
+    {
+        var world = new SimWorld(seed);
+        var scheduler = world.Scheduler;
+        world.A.Start();
+        world.B.Start();
+        scheduler.RunUntil(TimeSpan.FromSeconds(1));
+        world.A.Verb("ha_deploy", s => s.DeployAsync(new Uri("https://b:8444"), "10.0.0.100", CancellationToken.None));
+        scheduler.RunUntil(TimeSpan.FromSeconds(4));
+        world.StartClient(TimeSpan.FromMilliseconds(50));
+        scheduler.RunUntil(TimeSpan.FromSeconds(6));
+        string? problem = null;
+        if (world.A.Role != NodeRole.Active || world.B.Role != NodeRole.Standby)
+            problem = $"the cluster did not form: a {world.A.Role}, b {world.B.Role}";
+        else
+        {
+            world.Network.MaxExtraDelayMs = extraDelayMs;
+            world.A.Verb("ha_cluster_stop", s => s.ClusterStopAsync(CancellationToken.None));
+            scheduler.RunUntil(TimeSpan.FromSeconds(12));
+            var takeovers = world.TraceLines.Where(l => l.Contains("takeover recorded")).ToList();
+            if (world.B.Role != NodeRole.Active)
+                problem = $"b is {world.B.Role} after the handover ({Reason(world.B)})";
+            else if (takeovers is not [var only] || !only.Contains("planned handover"))
+                problem = $"b's takeovers: {string.Join(" | ", takeovers)}";
+        }
+        return (problem, world.TraceLines);
+    }
+
     private static void Play(SimWorld world, List<string> faults)
     {
         var scheduler = world.Scheduler;
