@@ -54,11 +54,7 @@ public static class SimRun
     {
         var world = new SimWorld(seed);
         var scheduler = world.Scheduler;
-        world.A.Start();
-        world.B.Start();
-        scheduler.RunUntil(TimeSpan.FromSeconds(1));
-        world.A.Verb("ha_deploy", s => s.DeployAsync(new Uri("https://b:8444"), "10.0.0.100", CancellationToken.None));
-        scheduler.RunUntil(TimeSpan.FromSeconds(4));
+        Deploy(world);
         world.StartClient(TimeSpan.FromMilliseconds(50));
         scheduler.RunUntil(TimeSpan.FromSeconds(6));
         string? problem = null;
@@ -78,15 +74,21 @@ public static class SimRun
         return (problem, world.TraceLines);
     }
 
+    /// <summary>Both nodes start; a deploys the cluster with b; 4 s of virtual time pass.</summary>
+    private static void Deploy(SimWorld world)
+    {
+        world.A.Start();
+        world.B.Start();
+        world.Scheduler.RunUntil(TimeSpan.FromSeconds(1));
+        world.A.Verb("ha_deploy", s => s.DeployAsync(new Uri("https://b:8444"), "10.0.0.100", CancellationToken.None));
+        world.Scheduler.RunUntil(TimeSpan.FromSeconds(4));
+    }
+
     private static void Play(SimWorld world, List<string> faults)
     {
         var scheduler = world.Scheduler;
         var random = scheduler.Random;
-        world.A.Start();
-        world.B.Start();
-        scheduler.RunUntil(TimeSpan.FromSeconds(1));
-        world.A.Verb("ha_deploy", s => s.DeployAsync(new Uri("https://b:8444"), "10.0.0.100", CancellationToken.None));
-        scheduler.RunUntil(TimeSpan.FromSeconds(4));
+        Deploy(world);
         if (world.A.Role != NodeRole.Active || world.B.Role != NodeRole.Standby)
             throw new SimViolation($"deploy did not form the cluster: a {world.A.Role}, b {world.B.Role}");
         world.ClusterFormed = true;
