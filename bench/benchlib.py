@@ -1,4 +1,5 @@
 """What the benchmark drivers share (imported from bench/, beside them)."""
+import collections
 import ctypes
 import http.client
 import http.cookies
@@ -56,8 +57,14 @@ def stop_process(process, pid_file):
     open(pid_file, "w").close()
 
 
+ProcessStat = collections.namedtuple("ProcessStat", "pid comm state ppid cpu_seconds")
+
+
 def processes():
-    """(pid, command name, state letter, parent pid) of every process, read from /proc (those that vanish meanwhile left out)."""
+    """Every process, read from /proc (those that vanish meanwhile left out): pid, command name, state letter, parent
+    pid, and CPU seconds used so far with its waited-for children (PostgreSQL's exited autovacuum workers count under
+    the postmaster)."""
+    ticks = os.sysconf("SC_CLK_TCK")
     result = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -66,7 +73,8 @@ def processes():
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
             rest = stat[stat.rindex(")") + 2:].split()
-            result.append((int(entry), stat[stat.index("(") + 1:stat.rindex(")")], rest[0], int(rest[1])))
+            result.append(ProcessStat(int(entry), stat[stat.index("(") + 1:stat.rindex(")")], rest[0], int(rest[1]),
+                                      sum(int(v) for v in rest[11:15]) / ticks))
         except (OSError, ValueError, IndexError):
             continue
     return result
@@ -86,7 +94,7 @@ def reap_orphaned_servers():
     own = os.getpid()
 
     def zombie_servers():
-        return [pid for pid, comm, state, ppid in processes() if comm == "postgres" and state == "Z" and ppid == own]
+        return [p.pid for p in processes() if p.comm == "postgres" and p.state == "Z" and p.ppid == own]
 
     def reap():
         while True:

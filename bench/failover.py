@@ -137,8 +137,8 @@ def pg_sample(socket_path, timeout=0.3):
 
 def descendants(pid):
     children = {}
-    for child, _, _, ppid in processes():
-        children.setdefault(ppid, []).append(child)
+    for p in processes():
+        children.setdefault(p.ppid, []).append(p.pid)
     result, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from benchlib import BenchError, Process, Session, pinned_context, progress, run, tool, wait_until
+from benchlib import BenchError, Process, Session, pinned_context, processes, progress, run, tool, wait_until
 
 HOST = "127.0.0.1"
 FULL_TARGET_S = 15.0
@@ -140,21 +140,8 @@ def machine_cpu_seconds():
 
 
 def cpu_by_command():
-    """CPU seconds used so far per command name, over every live process (with its waited-for children: PostgreSQL's
-    exited autovacuum workers count under the postmaster)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    by_pid = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                text = f.read()
-        except OSError:
-            continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
-        by_pid[pid] = (name, sum(int(v) for v in fields[11:15]) / ticks)
-    return by_pid
+    """CPU seconds used so far per pid, with the command's name, over every live process (benchlib.processes)."""
+    return {p.pid: (p.comm, p.cpu_seconds) for p in processes()}
 
 
 def cpu_delta(before, after):

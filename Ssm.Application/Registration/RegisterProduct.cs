@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Ssm.Domain.Accounts;
 using Ssm.Domain.Products;
 using Ssm.Domain.Registration;
@@ -174,23 +173,9 @@ public sealed class RegisterProductHandler(HostCommonNames names, RegistrationTo
             throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "publicKey is not an ECDSA public key in PEM.");
         }
     }
-    // id-ecPublicKey with the named curve prime256v1 (P-256), as a SubjectPublicKeyInfo names them.
-    private const string EcPublicKey = "1.2.840.10045.2.1";
-    private static readonly byte[] P256 = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 
-    /// <summary>Reads the algorithm and curve from the key's encoding: no key object is made for it (a registration storm makes many).</summary>
-    private static byte[] EnsureP256(byte[] spki)
-    {
-        try
-        {
-            var key = PublicKey.CreateFromSubjectPublicKeyInfo(spki, out _);
-            if (key.Oid.Value == EcPublicKey && key.EncodedParameters?.RawData is { } curve && curve.AsSpan().SequenceEqual(P256) && key.EncodedKeyValue.RawData is [0x04, ..] point
-                && point.Length == 65)
-                return spki;
-        }
-        catch (CryptographicException)
-        {
-        }
-        throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "The product's key must be an ECDSA key on curve P-256.");
-    }
+    /// <summary>The key as .NET exports it must be byte for byte a P-256 SubjectPublicKeyInfo (<see cref="P256Key"/>), as a CSR's is.</summary>
+    private static byte[] EnsureP256(byte[] spki) => P256Key.IsInfo(spki)
+        ? spki
+        : throw new RegistrationException(RegistrationErrorCode.MalformedRequest, "The product's key must be an ECDSA key on curve P-256.");
 }

@@ -71,6 +71,7 @@ public sealed class RegistrationCommits : IDisposable
                 for (var i = 0; i < batch.Count; i++)
                     instances[i] = batch[i].Instance;
                 await _documents.BulkInsertAsync(instances, BulkInsertMode.InsertsOnly, MaxBatch, CancellationToken.None);
+                Interlocked.Add(ref _committedTogether, batch.Count);
             }
             else
             {
@@ -78,8 +79,6 @@ public sealed class RegistrationCommits : IDisposable
                 session.Insert(batch[0].Instance);
                 await session.SaveChangesAsync(CancellationToken.None);
             }
-            if (batch.Count > 1)
-                Interlocked.Add(ref _committedTogether, batch.Count);
             foreach (var pending in batch)
                 pending.Committed.TrySetResult();
         }

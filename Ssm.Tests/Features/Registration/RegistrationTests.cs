@@ -567,6 +567,28 @@ public sealed class RegistrationTests(CoreFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_key_on_another_curve_is_refused_as_a_CSR_and_as_a_bare_key_and_nothing_is_written()
+    {
+        // Only P-256 keys are stored, as their point (P256Key, decision 0046): any other key must never get that far.
+        var token = await TokenAsync((await AccountAsync()).Id);
+        foreach (var curve in new[] { ECCurve.NamedCurves.nistP384, ECCurve.NamedCurves.nistP521 })
+        {
+            using var key = ECDsa.Create(curve);
+            var asCsr = Registration(token.Secret, "FOC0015", key);
+            (await RefusedAsync(() => fixture.Send(asCsr))).ShouldBe(RegistrationErrorCode.MalformedRequest);
+            (await RefusedAsync(() => fixture.Send(asCsr with { Csr = null, PublicKey = key.ExportSubjectPublicKeyInfoPem() })))
+                .ShouldBe(RegistrationErrorCode.MalformedRequest);
+        }
+        (await CountsAsync()).ShouldBe((0, 0));
+
+        // The same requests with a P-256 key register, each way.
+        using var p256 = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        await fixture.Send(Registration(token.Secret, "FOC0015", p256));
+        await fixture.Send(Registration(token.Secret, "FOC0016", p256) with { Csr = null, PublicKey = p256.ExportSubjectPublicKeyInfoPem() });
+        (await CountsAsync()).ShouldBe((2, 0));
+    }
+
+    [Fact]
     public async Task A_CSR_whose_signature_does_not_prove_its_key_is_refused_and_nothing_is_written()
     {
         // The node checks CSRs through libcrypto itself on Linux (decision 0044): these refusals are that path's.
