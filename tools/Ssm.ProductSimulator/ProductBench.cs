@@ -51,6 +51,9 @@ public sealed class ProductBench(ProductBench.Settings settings)
         try
         {
             _notes.Add("PostgreSQL of the active node: " + await SettingsAsync(cancellationToken));
+            // The load driver shares the cores with what it measures: say how its thread pool behaves (decision 0048).
+            _notes.Add($"load driver: thread-pool UnfairSemaphoreSpinLimit={AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") ?? "default (spins)"}, "
+                       + $"{Environment.ProcessorCount} processors, server GC {System.Runtime.GCSettings.IsServerGC}");
             Memory("idle, before any load");
             var template = await client.RegisterAsync(settings.Token, Pid, $"T{_run}", $"template-{_run}", cancellationToken: cancellationToken);
 
