@@ -11,6 +11,8 @@
 #   - the Product Instances page with BENCH_INSTANCES instances (seeded with generate_series from the JSON of a real
 #     registration): GET /api/product-instances if this build has it, else the equivalent Marten LINQ queries
 #   - the active node's VmRSS/VmHWM after seeding and loading the pages
+#   The load driver's idle thread-pool workers sleep instead of spinning, as the node's do (decision 0048): it shares the
+#   cores with what it measures; its settings are printed in the notes.
 #   For each load phase: CPU seconds per process (bench client, both nodes, both PostgreSQL servers) and the wait
 #   events of PostgreSQL's client backends, which is what tells where the time goes.
 # Targets (issue 17): >= 2,500 registrations/s and >= 1.5x the raw insert rate; >= 10,000 usage records/s; every page
