@@ -57,6 +57,13 @@ def stop_process(process, pid_file):
     open(pid_file, "w").close()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (without its children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 ProcessStat = collections.namedtuple("ProcessStat", "pid comm state ppid cpu_seconds")
 
 
@@ -218,9 +225,7 @@ class Process:
 
     def cpu_seconds(self):
         """User + system CPU time the process has used so far."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def status_kib(self, field):
         with open(f"/proc/{self.pid}/status") as f:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from benchlib import BenchError, Process, Session, finish, pinned_context, progress, stop_process, tool, wait_until
+from benchlib import BenchError, Process, Session, cpu_seconds, finish, pinned_context, progress, stop_process, tool, wait_until
 from failover import Cluster, log_findings
 
 
@@ -78,12 +78,6 @@ class Tracer:
 
 
 SETTLED_CPU = 0.10
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_settled(pids, timeout=180):
